@@ -1,0 +1,1 @@
+"""The hash-chained, tamper-evident audit trail (contract: docs/audit-bundle.md)."""

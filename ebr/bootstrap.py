@@ -1,0 +1,43 @@
+"""The composition root: concrete engines, factories and clocks are chosen here only.
+
+``create_app`` and the CLI both call :func:`build_services`; nothing else creates
+an engine or reads the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ebr.clock import Clock, SystemClock
+from ebr.config import Settings, load_settings
+from ebr.db import make_engine, make_session_factory
+
+
+@dataclass(kw_only=True)
+class Services:
+    """Everything a request, a command or a job needs, built once."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    clock: Clock
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_services(settings: Settings | None = None, *, clock: Clock | None = None) -> Services:
+    """Build the services for ``settings`` (default: from the environment)."""
+    settings = settings or load_settings()
+    engine = make_engine(settings.database_url)
+    return Services(
+        settings=settings,
+        engine=engine,
+        session_factory=make_session_factory(engine),
+        clock=clock or SystemClock(),
+    )

@@ -1,0 +1,48 @@
+"""``ebr init`` and ``ebr serve``."""
+
+from __future__ import annotations
+
+import click
+
+from ebr import schema
+from ebr.cli.context import services
+
+
+@click.command()
+def init() -> None:
+    """Create or upgrade the database schema and the installation's first-time state."""
+    svc = services()
+    svc.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    schema.upgrade(svc.engine)
+    click.echo(schema.status(svc.engine).describe())
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Run the web application (development server; use gunicorn in production)."""
+    from ebr.app import create_app
+
+    app = create_app(services=services())
+    click.echo(f"EBR web app listening on http://{host}:{port}/  (health: /healthz)")
+    app.run(host=host, port=port, threaded=True)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--setup-only", is_flag=True, help="Prepare the demo database and exit without starting servers.")
+@click.pass_context
+def demo(ctx: click.Context, host: str, port: int, setup_only: bool) -> None:
+    """Prepare the demo installation and start it."""
+    ctx.invoke(init)
+    if setup_only:
+        return
+    ctx.invoke(serve, host=host, port=port)
+
+
+def register(main: click.Group) -> None:
+    main.add_command(init)
+    main.add_command(serve)
+    main.add_command(demo)

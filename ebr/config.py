@@ -1,0 +1,157 @@
+"""Configuration from environment variables, validated once at start-up.
+
+Every setting has a documented variable (see ``docs/configuration.md``). A bad
+value raises :class:`ebr.errors.ConfigError` naming the variable, what was wrong
+and an example of a good value.
+"""
+
+from __future__ import annotations
+
+import os
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from ebr.errors import ConfigError
+
+DEFAULT_SQLITE_FILE = Path("var") / "ebr.sqlite"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """All settings of one installation. Build with :func:`load_settings`."""
+
+    database_url: str
+    secret_key: str
+    data_dir: Path
+    checkpoint_log_dir: Path
+    checkpoint_every: int = 1000
+    plant_timezone: str = "UTC"
+    session_idle_minutes: int = 15
+    lockout_attempts: int = 5
+    password_min_length: int = 12
+    password_history: int = 5
+    password_max_age_days: int = 90
+    ldap_url: str | None = None
+    ldap_user_base: str | None = None
+    ldap_user_filter: str = "(uid={username})"
+    ldap_group_base: str | None = None
+    ldap_role_map: Mapping[str, str] = field(default_factory=dict)
+    ldap_start_tls: bool = False
+    ldap_ca_file: str | None = None
+    alert_webhook_url: str | None = None
+    equipment_config: Path | None = None
+    secure_cookies: bool = True
+    testing: bool = False
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number; set it like {name}={default}") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a yes/no value; use true or false")
+
+
+def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
+    raw = env.get("EBR_DATABASE_URL")
+    if not raw:
+        return f"sqlite:///{(Path.cwd() / DEFAULT_SQLITE_FILE).as_posix()}"
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError(
+            f"EBR_DATABASE_URL={raw!r} is not a database URL; use e.g. "
+            "sqlite:///var/ebr.sqlite or postgresql+psycopg://user@host:5432/ebr"
+        ) from None
+    if url.get_backend_name() not in {"sqlite", "postgresql"}:
+        raise ConfigError(f"EBR_DATABASE_URL uses {url.get_backend_name()!r}; only sqlite and postgresql are supported")
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() != "psycopg":
+        raise ConfigError(
+            f"EBR_DATABASE_URL driver {url.get_driver_name()!r} is not supported; use postgresql+psycopg://"
+        )
+    return raw
+
+
+def _role_map(raw: str | None) -> dict[str, str]:
+    """``EBR_LDAP_ROLE_MAP="cn=qa,ou=groups,dc=x=qa;cn=ops,...=operator"`` (last ``=`` splits)."""
+    if not raw:
+        return {}
+    mapping: dict[str, str] = {}
+    for part in raw.split(";"):
+        if not part.strip():
+            continue
+        group, sep, role = part.rpartition("=")
+        if not sep or not group:
+            raise ConfigError(f"EBR_LDAP_ROLE_MAP entry {part!r} must look like GROUP_DN=role")
+        mapping[group.strip()] = role.strip()
+    return mapping
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read settings from ``env`` (default ``os.environ``); raise ConfigError on a bad value."""
+    env = os.environ if env is None else env
+    data_dir = Path(env.get("EBR_DATA_DIR") or Path.cwd() / "var").resolve()
+    tz = env.get("EBR_PLANT_TIMEZONE") or "UTC"
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"EBR_PLANT_TIMEZONE={tz!r} is not a known time zone; use e.g. Europe/Berlin") from None
+    equipment = env.get("EBR_EQUIPMENT_CONFIG")
+    settings = Settings(
+        database_url=_database_url(env, data_dir),
+        secret_key=env.get("EBR_SECRET_KEY") or "",
+        data_dir=data_dir,
+        checkpoint_log_dir=Path(env.get("EBR_CHECKPOINT_LOG_DIR") or data_dir / "checkpoints").resolve(),
+        checkpoint_every=_int(env, "EBR_CHECKPOINT_EVERY", 1000, minimum=1),
+        plant_timezone=tz,
+        session_idle_minutes=_int(env, "EBR_SESSION_IDLE_MINUTES", 15, minimum=1),
+        lockout_attempts=_int(env, "EBR_LOCKOUT_ATTEMPTS", 5, minimum=1),
+        password_min_length=_int(env, "EBR_PASSWORD_MIN_LENGTH", 12, minimum=8),
+        password_history=_int(env, "EBR_PASSWORD_HISTORY", 5),
+        password_max_age_days=_int(env, "EBR_PASSWORD_MAX_AGE_DAYS", 90, minimum=1),
+        ldap_url=env.get("EBR_LDAP_URL") or None,
+        ldap_user_base=env.get("EBR_LDAP_USER_BASE") or None,
+        ldap_user_filter=env.get("EBR_LDAP_USER_FILTER") or "(uid={username})",
+        ldap_group_base=env.get("EBR_LDAP_GROUP_BASE") or None,
+        ldap_role_map=_role_map(env.get("EBR_LDAP_ROLE_MAP")),
+        ldap_start_tls=_bool(env, "EBR_LDAP_START_TLS", False),
+        ldap_ca_file=env.get("EBR_LDAP_CA_FILE") or None,
+        alert_webhook_url=env.get("EBR_ALERT_WEBHOOK_URL") or None,
+        equipment_config=Path(equipment) if equipment else None,
+        secure_cookies=_bool(env, "EBR_SECURE_COOKIES", True),
+    )
+    return settings.with_overrides(**overrides) if overrides else settings

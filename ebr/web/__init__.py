@@ -1,0 +1,13 @@
+"""Web layer: blueprints that parse, authorize, call one service and render."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    """Attach every blueprint and the error handlers to ``app``."""
+    from ebr.web import errors, health
+
+    app.register_blueprint(health.bp)
+    errors.register(app)

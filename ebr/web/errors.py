@@ -1,0 +1,36 @@
+"""The one place where our exceptions become HTTP statuses."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify
+from flask.typing import ResponseReturnValue
+
+from ebr import errors
+
+STATUS: tuple[tuple[type[errors.EbrError], int], ...] = (
+    (errors.ValidationError, 422),
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.PermissionDenied, 403),
+    (errors.StateError, 409),
+    (errors.SignatureError, 403),
+    (errors.DatabaseError, 503),
+    (errors.ConfigError, 500),
+)
+
+
+def status_for(error: errors.EbrError) -> int:
+    for cls, code in STATUS:
+        if isinstance(error, cls):
+            return code
+    return 400
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(errors.EbrError)
+    def _ebr_error(error: errors.EbrError) -> ResponseReturnValue:
+        body: dict[str, object] = {"error": type(error).__name__, "message": error.message}
+        if isinstance(error, errors.ValidationError):
+            body["message"] = error.summary
+            body["problems"] = error.problems
+        return jsonify(body), status_for(error)

@@ -1,0 +1,1 @@
+"""The plant: equipment model, OPC UA and Modbus drivers, runtime, interlocks, simulator."""

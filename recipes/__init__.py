@@ -1,0 +1,1 @@
+"""ISA-88 master recipes: model, authoring format, versions, scaling, BatchML."""

@@ -1,0 +1,7 @@
+"""Tables of the `recipes` package."""
+
+from __future__ import annotations
+
+from ebr.db import Base
+
+__all__ = ["Base"]

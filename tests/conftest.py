@@ -1,0 +1,135 @@
+"""Shared fixtures: fresh SQLite and PostgreSQL databases, settings, services, app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ebr.bootstrap import Services, build_services
+from ebr.clock import SystemClock
+from ebr.config import Settings, load_settings
+from tests.support.components import missing
+from tests.support.databases import (
+    PostgresDatabases,
+    SqliteDatabases,
+    postgres_reachable,
+    postgres_server_url,
+)
+from validation.requirements import load_requirements
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse to run when a test names a requirement id that is not defined."""
+    known = load_requirements()
+    bad = []
+    for item in items:
+        for marker in item.iter_markers("requirement"):
+            for req_id in marker.args:
+                if req_id not in known:
+                    bad.append(f"{item.nodeid}: {req_id}")
+    if bad:
+        raise pytest.UsageError(
+            "tests name requirement ids not defined in validation/requirements.yaml:\n  " + "\n  ".join(bad)
+        )
+
+
+@pytest.fixture(scope="session")
+def sqlite_databases(tmp_path_factory: pytest.TempPathFactory) -> SqliteDatabases:
+    dbs = SqliteDatabases(tmp_path_factory.mktemp("sqlite"))
+    dbs.build_template()
+    return dbs
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    url = postgres_server_url()
+    reason = postgres_reachable(url)
+    if reason is not None:
+        missing("PostgreSQL", f"{url} is unreachable ({reason}); start it or set EBR_TEST_POSTGRES_URL")
+    dbs = PostgresDatabases(url)
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_databases: PostgresDatabases) -> str:
+    from tests.support.databases import migrate
+
+    name = postgres_databases.create("ebr_tpl")
+    migrate(postgres_databases.url_for(name))
+    return name
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """A fresh database at the migration head, private to this test."""
+    if backend == "sqlite":
+        dbs: SqliteDatabases = request.getfixturevalue("sqlite_databases")
+        return dbs.fresh()
+    pg: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    template: str = request.getfixturevalue("postgres_template")
+    return pg.url_for(pg.create("ebr_t", template=template))
+
+
+@pytest.fixture
+def empty_database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database (no schema), private to this test."""
+    if backend == "sqlite":
+        dbs: SqliteDatabases = request.getfixturevalue("sqlite_databases")
+        return dbs.empty()
+    pg: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    return pg.url_for(pg.create("ebr_e"))
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return load_settings(
+        {"EBR_DATA_DIR": str(tmp_path / "data")},
+        database_url=database_url,
+        secret_key="test-secret-key",
+        testing=True,
+        secure_cookies=False,
+    )
+
+
+@pytest.fixture
+def services(settings: Settings) -> Iterator[Services]:
+    built = build_services(settings, clock=SystemClock())
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def engine(services: Services) -> Engine:
+    return services.engine
+
+
+@pytest.fixture
+def session_factory(services: Services) -> sessionmaker[Session]:
+    return services.session_factory
+
+
+@pytest.fixture
+def app(services: Services) -> Flask:
+    from ebr.app import create_app
+
+    return create_app(services=services)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

@@ -1,0 +1,86 @@
+"""Canonical JSON: the spec's vectors and properties of RFC 8785."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ebr.canonical import canon, content_hash, decimal_text, jsonable
+from ebr.errors import ValidationError
+
+VECTORS = Path(__file__).parents[2] / "data" / "spec-vectors" / "events.json"
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1),
+    st.text(),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@pytest.mark.requirement("URS-AUD-003")
+@pytest.mark.parametrize("vector", json.loads(VECTORS.read_text()), ids=lambda v: str(v["event"]["seq"]))
+def test_the_spec_vectors_canonicalize_and_hash_exactly(vector: dict[str, object]) -> None:
+    assert canon(vector["event"]).decode() == vector["canonical"]
+    assert content_hash(vector["event"]) == vector["hash"]
+
+
+@given(json_values)
+def test_canonical_bytes_parse_back_to_the_same_value(value: object) -> None:
+    assert json.loads(canon(value)) == value
+
+
+@given(st.dictionaries(st.text(), json_scalars, max_size=6))
+def test_key_order_does_not_change_the_bytes(value: dict[str, object]) -> None:
+    reordered = dict(reversed(list(value.items())))
+    assert canon(reordered) == canon(value)
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x10000, max_codepoint=0x10FFFF), min_size=1))
+def test_non_bmp_characters_are_written_as_utf8_not_escaped(text: str) -> None:
+    assert canon(text) == b'"' + text.encode("utf-8") + b'"'
+
+
+def test_keys_sort_by_utf16_code_units_as_rfc8785_requires() -> None:
+    # U+1F600 is D83D DE00 in UTF-16 and sorts before U+FB01 (FB01) there.
+    assert canon({"\ufb01": 1, "\U0001f600": 2}) == '{"\U0001f600":2,"\ufb01":1}'.encode()
+
+
+@pytest.mark.requirement("URS-SYS-002")
+@given(st.floats(allow_nan=False))
+def test_floats_are_refused_in_hashed_content(number: float) -> None:
+    with pytest.raises(ValidationError, match="float"):
+        canon({"value": number})
+
+
+@pytest.mark.parametrize("number", [2**53, -(2**53), 10**30])
+def test_integers_beyond_two_to_the_53_are_refused(number: int) -> None:
+    with pytest.raises(ValidationError, match="2\\^53"):
+        canon([number])
+
+
+def test_decimals_keep_their_significant_digits_in_plain_notation() -> None:
+    assert decimal_text(Decimal("12.500")) == "12.500"
+    assert decimal_text(Decimal("1.250E+1")) == "12.50"
+    assert decimal_text(Decimal("1E-7")) == "0.0000001"
+
+
+def test_jsonable_turns_decimals_and_aware_times_into_strings() -> None:
+    moment = dt.datetime(2026, 11, 24, 20, 15, 59, 123456, tzinfo=dt.UTC)
+    assert jsonable({"q": Decimal("250.0"), "at": moment}) == {"q": "250.0", "at": "2026-11-24T20:15:59.123456Z"}
+
+
+def test_naive_datetimes_cannot_be_made_canonical() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        jsonable(dt.datetime(2026, 1, 1))  # noqa: DTZ001 - the naive value is the point of the test

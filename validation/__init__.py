@@ -1,0 +1,1 @@
+"""Validation package: requirements, IQ/OQ and the validation report."""
