@@ -1,7 +1,38 @@
-"""Tables of the `audit` package."""
+"""Tables of the audit package.
+
+``audit_event`` holds one row per chained event with the exact canonical bytes that
+were hashed (``canonical``), so verification never re-serializes. The searchable
+columns (ts, actor, action, entity) are copies for queries; the bytes are the truth.
+UPDATE, DELETE and TRUNCATE on these tables are refused by database triggers.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+
+from sqlalchemy import BigInteger, Index, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
 from ebr.db import Base
 
-__all__ = ["Base"]
+
+class AuditEvent(Base):
+    __tablename__ = "audit_event"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    ts: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(200))
+    entity_type: Mapped[str] = mapped_column(String(100))
+    entity_id: Mapped[str] = mapped_column(String(400))
+    reason: Mapped[str | None] = mapped_column(Text)
+    prev: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    canonical: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        Index("ix_audit_event_entity", "entity_type", "entity_id"),
+        Index("ix_audit_event_actor", "actor"),
+        Index("ix_audit_event_action", "action"),
+        Index("ix_audit_event_ts", "ts"),
+    )

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from audit.trail import AuditTrail
 from ebr.clock import Clock, SystemClock
 from ebr.config import Settings, load_settings
 from ebr.db import make_engine, make_session_factory
@@ -25,6 +26,7 @@ class Services:
     engine: Engine
     session_factory: sessionmaker[Session]
     clock: Clock
+    audit: AuditTrail
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -35,9 +37,11 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
     """Build the services for ``settings`` (default: from the environment)."""
     settings = settings or load_settings()
     engine = make_engine(settings.database_url)
+    clock = clock or SystemClock()
     return Services(
         settings=settings,
         engine=engine,
         session_factory=make_session_factory(engine),
-        clock=clock or SystemClock(),
+        clock=clock,
+        audit=AuditTrail(clock=clock),
     )

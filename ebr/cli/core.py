@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import click
 
-from ebr import schema
 from ebr.cli.context import services
+from ebr.setup import initialize
 
 
 @click.command()
 def init() -> None:
     """Create or upgrade the database schema and the installation's first-time state."""
-    svc = services()
-    svc.settings.data_dir.mkdir(parents=True, exist_ok=True)
-    schema.upgrade(svc.engine)
-    click.echo(schema.status(svc.engine).describe())
+    for message in initialize(services()):
+        click.echo(message)
 
 
 @click.command()

@@ -1,0 +1,100 @@
+"""Appending to the audit trail inside the caller's transaction.
+
+Serialization of appends (no gaps, no forks, many processes):
+
+* PostgreSQL: ``pg_advisory_xact_lock`` under READ COMMITTED, then read the head.
+  The lock is held to commit, and the head read after it is a fresh snapshot, so
+  the next writer sees this one's row. (Locking the last audit row does not
+  serialize; REPEATABLE READ would read a stale head.)
+* SQLite: every transaction already began with ``BEGIN IMMEDIATE`` (``ebr.db``),
+  which holds the database's write lock.
+
+A rollback removes the event with everything else: no trace, no gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from audit.chain import Entity, build_event, event_bytes, event_hash
+from audit.models import AuditEvent
+from ebr.canonical import ZERO_HASH
+from ebr.clock import Clock, SystemClock
+
+# Any constant works; it names "the audit chain head" among advisory locks.
+CHAIN_LOCK_KEY = 0x45_42_52_41_55_44  # "EBRAUD"
+
+AppendHook = Callable[[Session, AuditEvent], None]
+
+
+def lock_chain(session: Session) -> None:
+    """Take the chain's append lock for the rest of this transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+
+
+def head(session: Session) -> tuple[int, str]:
+    """``(seq, hash)`` of the newest event, ``(0, zeros)`` for an empty trail."""
+    row = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    return (0, ZERO_HASH) if row is None else (row[0], row[1])
+
+
+class AuditTrail:
+    """The installation's audit trail. Build once in the composition root."""
+
+    def __init__(self, *, clock: Clock | None = None, after_append: AppendHook | None = None) -> None:
+        self.clock = clock or SystemClock()
+        self._after_append = after_append
+
+    def record(
+        self,
+        session: Session,
+        *,
+        actor: str,
+        action: str,
+        entity: Entity,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> AuditEvent:
+        """Append one event in ``session``'s transaction and return it (flushed, not committed).
+
+        Raises AuditError for a malformed event; any database error propagates so the
+        caller's whole unit of work fails with it.
+        """
+        lock_chain(session)
+        seq, prev = head(session)
+        now = self.clock.now()
+        event = build_event(
+            seq=seq + 1,
+            ts=now,
+            actor=actor,
+            action=action,
+            entity=entity,
+            reason=reason,
+            before=before,
+            after=after,
+            prev=prev,
+        )
+        data = event_bytes(event)
+        row = AuditEvent(
+            seq=event["seq"],
+            ts=now,
+            actor=actor,
+            action=action,
+            entity_type=entity.type,
+            entity_id=entity.id,
+            reason=reason,
+            prev=event["prev"],
+            hash=event_hash(data),
+            canonical=data,
+        )
+        session.add(row)
+        session.flush()
+        if self._after_append is not None:
+            self._after_append(session, row)
+        return row
