@@ -13,6 +13,7 @@ MODEL_MODULES = (
     "recipes.models",
     "equipment.models",
     "ebr.models",
+    "ebr.jobs.models",
 )
 
 
