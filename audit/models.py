@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Index, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ebr.db import Base
@@ -36,3 +36,28 @@ class AuditEvent(Base):
         Index("ix_audit_event_action", "action"),
         Index("ix_audit_event_ts", "ts"),
     )
+
+
+class AuditCheckpoint(Base):
+    """A signed head of the chain (spec §3). ``line`` is the exact canonical JSON line, with ``sig``."""
+
+    __tablename__ = "audit_checkpoint"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigInteger, index=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[dt.datetime]
+    key_id: Mapped[str] = mapped_column(String(64))
+    sig: Mapped[str] = mapped_column(String(100))
+    line: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditSystemKey(Base):
+    """A public system key that signed (or signs) checkpoints; the private half is a file, never here."""
+
+    __tablename__ = "audit_system_key"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(64))
+    valid_from: Mapped[dt.datetime]
+    valid_to: Mapped[dt.datetime | None]
