@@ -16,6 +16,7 @@ from audit.trail import AuditTrail
 from ebr.clock import Clock, SystemClock
 from ebr.config import Settings, load_settings
 from ebr.db import make_engine, make_session_factory
+from equipment.services import EquipmentService
 
 
 @dataclass(kw_only=True)
@@ -27,6 +28,7 @@ class Services:
     session_factory: sessionmaker[Session]
     clock: Clock
     audit: AuditTrail
+    equipment: EquipmentService
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -38,10 +40,12 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
     settings = settings or load_settings()
     engine = make_engine(settings.database_url)
     clock = clock or SystemClock()
+    audit = AuditTrail(clock=clock)
     return Services(
         settings=settings,
         engine=engine,
         session_factory=make_session_factory(engine),
         clock=clock,
-        audit=AuditTrail(clock=clock),
+        audit=audit,
+        equipment=EquipmentService(audit=audit, clock=clock),
     )

@@ -1,0 +1,111 @@
+"""Pure rules of the plant model: statuses and whether equipment may be used.
+
+No database here: :func:`usability_problem` takes a plain snapshot, so the rules are
+tested in microseconds and read the same in the service and in the validation docs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+from equipment.errors import (
+    CalibrationOverdue,
+    CleanHoldExpired,
+    EquipmentDirty,
+    EquipmentNotUsable,
+    OutOfService,
+)
+
+
+class EquipmentStatus(StrEnum):
+    """Status of a piece of equipment, kept in its logbook."""
+
+    CLEAN = "clean"
+    DIRTY = "dirty"
+    IN_USE = "in_use"
+    MAINTENANCE = "maintenance"
+    OUT_OF_SERVICE = "out_of_service"
+
+
+class EquipmentKind(StrEnum):
+    """What a piece of equipment is."""
+
+    UNIT = "unit"
+    TANK = "tank"
+    SCALE = "scale"
+    VALVE = "valve"
+    PUMP = "pump"
+    AGITATOR = "agitator"
+    INSTRUMENT = "instrument"
+    FILTER = "filter"
+    FILL_STATION = "fill_station"
+
+
+@dataclass(frozen=True)
+class UsabilitySnapshot:
+    """What :func:`usability_problem` needs to know about one piece of equipment."""
+
+    tag: str
+    status: EquipmentStatus
+    in_use_by: str | None
+    clean_hold_hours: int | None
+    last_cleaned_at: dt.datetime | None
+    requires_calibration: bool
+    calibration_due_at: dt.datetime | None
+
+
+def _status_problem(eq: UsabilitySnapshot, batch_ref: str | None) -> EquipmentNotUsable | None:
+    if eq.status in (EquipmentStatus.MAINTENANCE, EquipmentStatus.OUT_OF_SERVICE):
+        return OutOfService(
+            f"{eq.tag} is {eq.status.value.replace('_', ' ')}: return it to service and clean it before use",
+            tag=eq.tag,
+        )
+    if eq.status is EquipmentStatus.DIRTY:
+        return EquipmentDirty(f"{eq.tag} is dirty: clean it and record the cleaning before use", tag=eq.tag)
+    if eq.status is EquipmentStatus.IN_USE and (batch_ref is None or eq.in_use_by != batch_ref):
+        return EquipmentDirty(
+            f"{eq.tag} is in use by {eq.in_use_by or 'another batch'}: release it and clean it first", tag=eq.tag
+        )
+    return None
+
+
+def _clean_hold_problem(eq: UsabilitySnapshot, at: dt.datetime) -> EquipmentNotUsable | None:
+    if eq.status is not EquipmentStatus.CLEAN or eq.clean_hold_hours is None:
+        return None
+    if eq.last_cleaned_at is None:
+        return CleanHoldExpired(f"{eq.tag} has no cleaning record: clean it before use", tag=eq.tag)
+    expires = eq.last_cleaned_at + dt.timedelta(hours=eq.clean_hold_hours)
+    if at >= expires:
+        return CleanHoldExpired(
+            f"{eq.tag} was cleaned at {eq.last_cleaned_at.isoformat()} and its clean hold of "
+            f"{eq.clean_hold_hours} h expired at {expires.isoformat()}: clean it again",
+            tag=eq.tag,
+        )
+    return None
+
+
+def _calibration_problem(eq: UsabilitySnapshot, at: dt.datetime) -> EquipmentNotUsable | None:
+    if not eq.requires_calibration:
+        return None
+    if eq.calibration_due_at is None:
+        return CalibrationOverdue(f"{eq.tag} has no valid calibration: calibrate it before use", tag=eq.tag)
+    if at >= eq.calibration_due_at:
+        return CalibrationOverdue(
+            f"{eq.tag} calibration was due at {eq.calibration_due_at.isoformat()}: calibrate it before use",
+            tag=eq.tag,
+        )
+    return None
+
+
+def usability_problem(
+    eq: UsabilitySnapshot, at: dt.datetime, *, batch_ref: str | None = None
+) -> EquipmentNotUsable | None:
+    """The reason ``eq`` may not be used at ``at`` (None when it may).
+
+    Equipment already in use by ``batch_ref`` stays usable for that batch.
+    """
+    if at.tzinfo is None:
+        raise ValueError("naive datetime: pass an aware UTC time")
+    return _status_problem(eq, batch_ref) or _clean_hold_problem(eq, at) or _calibration_problem(eq, at)
