@@ -1,0 +1,69 @@
+"""The built-in scheduled jobs: each a thin call into its package's service.
+
+A job never re-implements a domain rule: it opens one unit of work, calls the
+service that owns the rule with the scheduler's system actor and the current
+time, and returns a small summary for the run ledger. The service writes the
+change and its audit event in that same transaction.
+
+Intervals come from the environment (``EBR_JOB_<NAME>_SECONDS``, ``0`` disables a
+job); defaults are in :data:`DEFAULT_SECONDS`. See docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ebr.errors import ConfigError
+from ebr.jobs.runner import JobFunction, JobSpec
+
+
+@dataclass(frozen=True)
+class _Job:
+    description: str
+    func: JobFunction
+    gmp: bool = True
+
+
+def _catalogue() -> dict[str, _Job]:
+    """Every job this version defines (names are stable: they key the ledger and the store)."""
+    return {}
+
+
+DEFAULT_SECONDS: Mapping[str, int] = {}
+
+
+def env_name(job: str) -> str:
+    """The environment variable that sets ``job``'s interval in seconds."""
+    return f"EBR_JOB_{job.upper()}_SECONDS"
+
+
+def interval_seconds(env: Mapping[str, str], job: str) -> int:
+    """The configured interval of ``job`` (0: disabled); a bad value is a ConfigError."""
+    name, default = env_name(job), DEFAULT_SECONDS.get(job, 3600)
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ConfigError(f"{name}={raw!r} is not a whole number of seconds; use e.g. {name}={default} (0 disables)")
+    return int(raw)
+
+
+def builtin_jobs(env: Mapping[str, str], catalogue: Callable[[], dict[str, _Job]] = _catalogue) -> list[JobSpec]:
+    """The enabled built-in jobs with their configured intervals."""
+    specs = []
+    for name, job in catalogue().items():
+        seconds = interval_seconds(env, name)
+        if seconds == 0:
+            continue
+        specs.append(
+            JobSpec(
+                name=name,
+                func=job.func,
+                every=dt.timedelta(seconds=seconds),
+                description=job.description,
+                gmp=job.gmp,
+            )
+        )
+    return specs

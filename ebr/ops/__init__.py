@@ -1,0 +1,1 @@
+"""Running the system in production: logging, metrics, backup and restore."""
