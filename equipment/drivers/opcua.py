@@ -1,0 +1,246 @@
+"""OPC UA driver on asyncua: subscriptions, status codes and timestamps, reconnection.
+
+Any OPC UA server works: the node ids, security and identity come from the plant
+configuration. Data-change notifications call the subscriber synchronously from
+asyncua's dispatch task, so an interlock sees a value without extra hops. On a lost
+connection (asyncua's supervisor sees the socket close, or its watchdog probe fail)
+listeners are told at once and the driver reconnects with exponential backoff,
+re-creating its subscriptions. The publishing interval asked for may be raised by
+the server (node-opcua grants ≥ 50 ms); we use what is granted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from asyncua import ua
+from asyncua.client.client import Client
+from asyncua.common.node import Node
+from asyncua.crypto import security_policies
+from asyncua.ua.attribute_ids import AttributeIds
+from asyncua.ua.uaerrors import UaError, UaStatusCodeError
+from cryptography import x509
+
+from equipment.config import Endpoint, TagSpec
+from equipment.drivers.base import ConnectionListener, Quality, TagValue, Value, ValueCallback, aware
+from equipment.errors import CommunicationLost, DriverError
+
+log = logging.getLogger(__name__)
+_FAILURES = (OSError, asyncio.TimeoutError, ConnectionError, UaError)
+_VARIANTS = {"float": ua.VariantType.Double, "bool": ua.VariantType.Boolean, "int": ua.VariantType.Int32}
+
+
+def to_tag_value(tag: str, data: ua.DataValue) -> TagValue:
+    """A TagValue from an OPC UA DataValue, keeping status and timestamps."""
+    status = data.StatusCode or ua.StatusCode()
+    if status.is_good():
+        quality = Quality.GOOD
+    elif status.is_bad():
+        quality = Quality.BAD
+    else:
+        quality = Quality.UNCERTAIN
+    value = data.Value.Value if data.Value is not None else None
+    return TagValue(tag, value, quality, status.name, aware(data.SourceTimestamp), aware(data.ServerTimestamp))
+
+
+def _application_uri(certificate: bytes) -> str | None:
+    try:
+        cert = x509.load_der_x509_certificate(certificate)
+    except ValueError:
+        cert = x509.load_pem_x509_certificate(certificate)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+    uris = san.get_values_for_type(x509.UniformResourceIdentifier)
+    return uris[0] if uris else None
+
+
+class _Handler:
+    def __init__(self, driver: OpcUaDriver, callback: ValueCallback) -> None:
+        self.driver = driver
+        self.callback = callback
+
+    def datachange_notification(self, node: Node, val: Any, data: Any) -> None:
+        tag = self.driver.tag_of(node)
+        if tag is not None:
+            self.callback(to_tag_value(tag, data.monitored_item.Value))
+
+    def status_change_notification(self, status: Any) -> None:
+        log.warning("%s: subscription status changed: %s", self.driver.name, status)
+
+
+class OpcUaDriver:
+    """An OPC UA client for one endpoint of the plant configuration."""
+
+    def __init__(
+        self, endpoint: Endpoint, tags: Sequence[TagSpec], *, min_backoff: float = 0.2, max_backoff: float = 5.0
+    ) -> None:
+        self.name = endpoint.name
+        self.endpoint = endpoint
+        self.specs = {t.name: t for t in tags}
+        self._min_backoff, self._max_backoff = min_backoff, max_backoff
+        self._client: Client | None = None
+        self._nodes: dict[str, Node] = {}
+        self._tags_by_node: dict[str, str] = {}
+        self._variants: dict[str, ua.VariantType] = {}
+        self._subscriptions: list[tuple[list[str], ValueCallback]] = []
+        self._listeners: list[ConnectionListener] = []
+        self._connected = False
+        self._closing = False
+        self._reconnect: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def tag_of(self, node: Node) -> str | None:
+        return self._tags_by_node.get(node.nodeid.to_string())
+
+    def add_connection_listener(self, listener: ConnectionListener) -> None:
+        self._listeners.append(listener)
+
+    async def connect(self) -> None:
+        """Connect, resolve the nodes and re-create subscriptions; raise DriverError on failure."""
+        self._closing = False
+        try:
+            await self._open()
+        except _FAILURES as exc:
+            raise DriverError(
+                f"{self.name}: cannot connect to {self.endpoint.url}: {exc or type(exc).__name__}"
+            ) from exc
+        self._announce(True, "connected")
+
+    async def _open(self) -> None:
+        ep = self.endpoint
+        client = Client(ep.url, timeout=ep.timeout_s, watchdog_intervall=ep.watchdog_ms / 1000)
+        await self._apply_security(client)
+        if ep.username:
+            client.set_user(ep.username)
+            client.set_password(ep.password() or "")
+        client.connection_lost_callback = self._on_connection_lost
+        try:
+            await client.connect()
+        except BaseException:
+            with contextlib.suppress(*_FAILURES):
+                await client.disconnect()
+            raise
+        self._client = client
+        self._nodes = {tag: client.get_node(spec.node) for tag, spec in self.specs.items() if spec.node}
+        self._tags_by_node = {node.nodeid.to_string(): tag for tag, node in self._nodes.items()}
+        for tags, callback in self._subscriptions:
+            await self._create_subscription(tags, callback)
+
+    async def _apply_security(self, client: Client) -> None:
+        sec = self.endpoint.security
+        if sec.mode == "None" or sec.certificate is None or sec.private_key is None:
+            return
+        uri = _application_uri(sec.certificate.read_bytes())
+        if uri:
+            client.application_uri = uri  # servers check it against the certificate
+        mode = ua.MessageSecurityMode.Sign if sec.mode == "Sign" else ua.MessageSecurityMode.SignAndEncrypt
+        await client.set_security(
+            security_policies.SecurityPolicyBasic256Sha256,
+            certificate=str(sec.certificate),
+            private_key=str(sec.private_key),
+            server_certificate=str(sec.server_certificate) if sec.server_certificate else None,
+            mode=mode,
+        )
+
+    async def _create_subscription(self, tags: list[str], callback: ValueCallback) -> None:
+        assert self._client is not None
+        nodes = [self._node(tag) for tag in tags]
+        sub = await self._client.create_subscription(self.endpoint.publishing_interval_ms, _Handler(self, callback))
+        await sub.subscribe_data_change(nodes, sampling_interval=ua.Double(0.0))
+
+    def _node(self, tag: str) -> Node:
+        try:
+            return self._nodes[tag]
+        except KeyError:
+            raise DriverError(f"{self.name}: tag {tag!r} has no OPC UA node on this endpoint") from None
+
+    async def read(self, tags: Sequence[str]) -> dict[str, TagValue]:
+        client = self._require_client()
+        nodes = [self._node(tag) for tag in tags]
+        try:
+            values = await client.uaclient.read_attributes([n.nodeid for n in nodes], AttributeIds.Value)
+        except _FAILURES as exc:
+            raise CommunicationLost(f"{self.name}: read failed: {exc or type(exc).__name__}") from exc
+        return {tag: to_tag_value(tag, dv) for tag, dv in zip(tags, values, strict=True)}
+
+    async def write(self, tag: str, value: Value) -> None:
+        node = self._node(tag)
+        self._require_client()
+        if not self.specs[tag].writable:
+            raise DriverError(f"{tag} is not writable in the plant configuration")
+        variant = await self._variant_type(tag, node)
+        try:
+            await node.write_value(ua.DataValue(ua.Variant(value, variant)))
+        except UaStatusCodeError as exc:
+            raise DriverError(f"{self.name}: the server refused writing {value!r} to {tag}: {exc}") from exc
+        except _FAILURES as exc:
+            raise CommunicationLost(f"{self.name}: write to {tag} failed: {exc or type(exc).__name__}") from exc
+
+    async def _variant_type(self, tag: str, node: Node) -> ua.VariantType:
+        if tag not in self._variants:
+            try:
+                self._variants[tag] = await node.read_data_type_as_variant_type()
+            except _FAILURES:
+                self._variants[tag] = _VARIANTS[self.specs[tag].type]
+        return self._variants[tag]
+
+    async def subscribe(self, tags: Sequence[str], callback: ValueCallback) -> None:
+        self._subscriptions.append((list(tags), callback))
+        if self._client is not None and self._connected:
+            await self._create_subscription(list(tags), callback)
+
+    def _require_client(self) -> Client:
+        if self._client is None or not self._connected:
+            raise CommunicationLost(f"{self.name}: not connected to {self.endpoint.url}")
+        return self._client
+
+    async def _on_connection_lost(self, exc: Exception) -> None:
+        if self._closing:
+            return
+        self._announce(False, f"connection lost: {exc or type(exc).__name__}")
+        if self._reconnect is None or self._reconnect.done():
+            self._reconnect = asyncio.create_task(self._reconnect_loop())
+
+    async def _reconnect_loop(self) -> None:
+        delay = self._min_backoff
+        await self._drop_client()
+        while not self._closing:
+            await asyncio.sleep(delay)
+            try:
+                await self._open()
+            except _FAILURES as exc:
+                log.info("%s: reconnect failed (%s); next try in %.1f s", self.name, exc, delay)
+                await self._drop_client()
+                delay = min(delay * 2, self._max_backoff)
+                continue
+            self._announce(True, "reconnected")
+            return
+
+    async def _drop_client(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(*_FAILURES, RuntimeError):
+                await asyncio.wait_for(client.disconnect(), timeout=1.0)
+
+    def _announce(self, connected: bool, reason: str) -> None:
+        self._connected = connected
+        for listener in list(self._listeners):
+            listener(self.name, connected, reason)
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._reconnect is not None:
+            self._reconnect.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnect
+        self._connected = False
+        await self._drop_client()
