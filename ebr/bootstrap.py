@@ -12,11 +12,15 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from audit.checkpoints import Checkpointer
 from audit.trail import AuditTrail
 from ebr.clock import Clock, SystemClock
 from ebr.config import Settings, load_settings
 from ebr.db import make_engine, make_session_factory
 from equipment.services import EquipmentService
+from signatures.factory import build_signing, build_users
+from signatures.signing import SigningService
+from signatures.users import UserService
 
 
 @dataclass(kw_only=True)
@@ -28,7 +32,10 @@ class Services:
     session_factory: sessionmaker[Session]
     clock: Clock
     audit: AuditTrail
+    checkpointer: Checkpointer | None = None
     equipment: EquipmentService
+    users: UserService
+    signing: SigningService
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -40,12 +47,19 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
     settings = settings or load_settings()
     engine = make_engine(settings.database_url)
     clock = clock or SystemClock()
-    audit = AuditTrail(clock=clock)
+    checkpointer = Checkpointer(
+        keys_dir=settings.keys_dir, log_dir=settings.checkpoint_log_dir, every=settings.checkpoint_every, clock=clock
+    )
+    audit = AuditTrail(clock=clock, after_append=checkpointer.after_append)
+    users = build_users(settings, audit=audit, clock=clock)
     return Services(
         settings=settings,
         engine=engine,
         session_factory=make_session_factory(engine),
         clock=clock,
         audit=audit,
+        checkpointer=checkpointer,
         equipment=EquipmentService(audit=audit, clock=clock),
+        users=users,
+        signing=build_signing(users),
     )

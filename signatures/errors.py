@@ -1,0 +1,79 @@
+"""Errors of the signatures package (identity, access control, signing).
+
+::
+
+    ebr.errors.SignatureError
+    ├── AuthenticationFailed        the credentials were refused (counts toward lockout)
+    │   ├── UnknownUser             no such user id
+    │   └── WrongPassword           the password does not match
+    ├── AccountLocked               too many failed attempts; an admin must unlock
+    ├── AccountDisabled             the user was deactivated
+    ├── PasswordExpired             the password is too old or must be changed first
+    ├── PasswordRejected            a new password breaks the policy (lists every reason)
+    ├── SegregationOfDuties         this person may not sign this record (e.g. self-verification)
+    ├── AccountabilityNotAccepted   the accountability statement must be accepted first
+    ├── DirectoryUnavailable        the LDAP directory cannot be reached
+    ├── SessionExpired              the web session ended (idle timeout or logout)
+    └── NotPermitted                (also ebr.errors.PermissionDenied) the roles do not allow it
+
+Each message names the user and says what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ebr.errors import PermissionDenied, SignatureError
+
+
+class AuthenticationFailed(SignatureError):
+    """The user id and password were not accepted."""
+
+
+class UnknownUser(AuthenticationFailed):
+    """No user with this id exists."""
+
+
+class WrongPassword(AuthenticationFailed):
+    """The password does not match the user's."""
+
+
+class AccountLocked(SignatureError):
+    """The account is locked after repeated failures; only an admin can unlock it."""
+
+
+class AccountDisabled(SignatureError):
+    """The account has been deactivated."""
+
+
+class PasswordExpired(SignatureError):
+    """The password has passed its maximum age or must be changed (first login, admin reset)."""
+
+
+class PasswordRejected(SignatureError):
+    """A new password does not satisfy the password policy; ``problems`` lists why."""
+
+    def __init__(self, message: str, problems: Iterable[str] = ()) -> None:
+        self.problems = list(problems)
+        full = message if not self.problems else message + ": " + "; ".join(self.problems)
+        super().__init__(full)
+
+
+class SegregationOfDuties(SignatureError):
+    """The signer is excluded from signing this record (performer, author, participant)."""
+
+
+class AccountabilityNotAccepted(SignatureError):
+    """The user has not yet accepted the electronic signature accountability statement."""
+
+
+class DirectoryUnavailable(SignatureError):
+    """The LDAP directory cannot be reached; no one logs in with stale credentials."""
+
+
+class SessionExpired(SignatureError):
+    """The web session ended; log in again."""
+
+
+class NotPermitted(PermissionDenied, SignatureError):
+    """The user's roles do not allow the action."""

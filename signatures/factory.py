@@ -1,0 +1,42 @@
+"""Builds the signatures services from settings (called by ``ebr.bootstrap`` only)."""
+
+from __future__ import annotations
+
+from audit.trail import AuditTrail
+from ebr.clock import Clock
+from ebr.config import Settings
+from signatures.alerts import LogNotifier, Notifier, WebhookNotifier
+from signatures.directory import Directory
+from signatures.passwords import PasswordPolicy
+from signatures.signing import SigningService
+from signatures.users import UserService
+
+
+def build_directory(settings: Settings) -> Directory | None:
+    """The LDAP directory when ``EBR_LDAP_URL`` is set, else None (local users only)."""
+    if not settings.ldap_url:
+        return None
+    from signatures.ldap import LdapDirectory
+
+    return LdapDirectory.from_settings(settings)
+
+
+def build_users(settings: Settings, *, audit: AuditTrail, clock: Clock) -> UserService:
+    notifier: Notifier = WebhookNotifier(settings.alert_webhook_url) if settings.alert_webhook_url else LogNotifier()
+    return UserService(
+        audit=audit,
+        clock=clock,
+        policy=PasswordPolicy(
+            min_length=settings.password_min_length,
+            history=settings.password_history,
+            max_age_days=settings.password_max_age_days,
+        ),
+        lockout_attempts=settings.lockout_attempts,
+        idle_minutes=settings.session_idle_minutes,
+        notifier=notifier,
+        directory=build_directory(settings),
+    )
+
+
+def build_signing(users: UserService) -> SigningService:
+    return SigningService(users=users, audit=users.audit, clock=users.clock)

@@ -1,0 +1,53 @@
+"""Fixtures for the signatures tests: services on a controllable clock, users ready to sign."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from ebr.bootstrap import Services, build_services
+from ebr.clock import UTC, FixedClock
+from ebr.config import Settings
+from signatures.users import User
+
+PASSWORD = "Correct-Horse-42"
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(dt.datetime(2026, 11, 24, 20, 15, 59, 123456, tzinfo=UTC))
+
+
+@pytest.fixture
+def svc(settings: Settings, clock: FixedClock) -> Iterator[Services]:
+    """Services whose clock the test moves."""
+    built = build_services(settings, clock=clock)
+    yield built
+    built.close()
+
+
+MakeUser = Callable[..., User]
+
+
+@pytest.fixture
+def make_user(svc: Services) -> MakeUser:
+    """Create a user with a password they chose (no forced change) who accepted the statement."""
+
+    def make(user_id: str, *roles: str, name: str | None = None, password: str = PASSWORD, accept: bool = True) -> User:
+        with svc.session_factory.begin() as session:
+            user = svc.users.create(
+                session,
+                actor="system:test",
+                user_id=user_id,
+                full_name=name or user_id.title() + " Example",
+                roles=roles,
+                password=password,
+                must_change=False,
+            )
+            if accept:
+                user = svc.users.accept_accountability(session, user_id=user_id)
+        return user
+
+    return make
