@@ -17,11 +17,13 @@ from ebr.errors import EbrError
 
 AREAS = (
     "ebr.cli.core",
+    "ebr.cli.validate",
     "ebr.cli.db",
     "ebr.cli.audit",
     "ebr.cli.users",
     "ebr.cli.recipes",
     "ebr.cli.plant",
+    "ebr.cli.ops",
 )
 
 
