@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ebr import schema
+from ebr.audit_service import ensure_system_key
 from ebr.bootstrap import Services
 
 InitStep = Callable[[Services], str | None]
@@ -20,7 +21,7 @@ def _schema(services: Services) -> str:
     return schema.status(services.engine).describe()
 
 
-INIT_STEPS: list[InitStep] = [_schema]
+INIT_STEPS: list[InitStep] = [_schema, ensure_system_key]
 
 
 def initialize(services: Services) -> list[str]:

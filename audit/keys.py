@@ -1,0 +1,140 @@
+"""The installation's Ed25519 system key (spec §3) and Ed25519 helpers shared by verifiers.
+
+The private key is a PEM file under ``EBR_DATA_DIR/keys/`` with mode 0600 and is never
+stored in the database. Its public half is registered in ``audit_system_key`` with the
+time from which it is valid, so a bundle's ``keys.json`` can list every system key
+that ever signed a checkpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audit.models import AuditSystemKey
+from ebr.canonical import sha256_hex
+from ebr.clock import to_rfc3339
+from ebr.errors import AuditError
+
+SYSTEM_KEY_FILE = "system-ed25519.pem"
+
+
+def b64encode(data: bytes) -> str:
+    """Standard, padded base64 (the spec's alphabet)."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64decode(text: str) -> bytes:
+    """Strict standard base64; raises ValueError on anything else."""
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise ValueError(f"not standard base64: {exc}") from None
+
+
+def key_id_of(public_raw: bytes) -> str:
+    """``key_id = H(raw 32-byte public key)``."""
+    return sha256_hex(public_raw)
+
+
+def ed25519_verify(public_raw: bytes, message: bytes, sig_b64: str) -> bool:
+    """True when ``sig_b64`` is a valid Ed25519 signature of ``message`` by ``public_raw``."""
+    try:
+        signature = b64decode(sig_b64)
+        Ed25519PublicKey.from_public_bytes(public_raw).verify(signature, message)
+    except (ValueError, InvalidSignature):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class SystemKey:
+    """The loaded system key pair."""
+
+    private: Ed25519PrivateKey
+
+    @property
+    def public_raw(self) -> bytes:
+        return self.private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+    @property
+    def key_id(self) -> str:
+        return key_id_of(self.public_raw)
+
+    def sign(self, message: bytes) -> str:
+        """Base64 Ed25519 signature of ``message``."""
+        return b64encode(self.private.sign(message))
+
+
+def system_key_path(keys_dir: Path) -> Path:
+    return keys_dir / SYSTEM_KEY_FILE
+
+
+def load_system_key(keys_dir: Path) -> SystemKey | None:
+    """The system key from ``keys_dir``, or None when it has not been created yet."""
+    path = system_key_path(keys_dir)
+    if not path.exists():
+        return None
+    try:
+        private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise AuditError(f"system key {path} is unreadable ({exc}); restore it from backup") from exc
+    if not isinstance(private, Ed25519PrivateKey):
+        raise AuditError(f"system key {path} is not an Ed25519 key; restore the original from backup")
+    return SystemKey(private)
+
+
+def create_system_key(keys_dir: Path) -> SystemKey:
+    """Create the key file (mode 0600, directory 0700); refuses to overwrite an existing one."""
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    keys_dir.chmod(0o700)
+    path = system_key_path(keys_dir)
+    private = Ed25519PrivateKey.generate()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    try:
+        # O_EXCL: two concurrent `ebr init` runs must not end with two different keys.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise AuditError(f"system key {path} already exists; it is never replaced silently") from None
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return SystemKey(private)
+
+
+def register_system_key(session: Session, key: SystemKey, *, valid_from: dt.datetime) -> bool:
+    """Record the public key in ``audit_system_key`` when missing; True when it was added."""
+    if session.get(AuditSystemKey, key.key_id) is not None:
+        return False
+    session.add(
+        AuditSystemKey(key_id=key.key_id, public_key=b64encode(key.public_raw), valid_from=valid_from, valid_to=None)
+    )
+    session.flush()
+    return True
+
+
+def system_keys_json(session: Session) -> list[dict[str, str | None]]:
+    """Every registered system key as the entries of ``keys.json``'s ``system`` list."""
+    rows = session.scalars(select(AuditSystemKey).order_by(AuditSystemKey.valid_from)).all()
+    return [
+        {
+            "key_id": row.key_id,
+            "public_key": row.public_key,
+            "valid_from": to_rfc3339(row.valid_from),
+            "valid_to": to_rfc3339(row.valid_to) if row.valid_to else None,
+        }
+        for row in rows
+    ]

@@ -1,0 +1,144 @@
+"""Application-level audit tasks: system key set-up, live verification, bundle export.
+
+The ``audit`` package is the lowest domain package and cannot read signatures or
+users; this module gathers them (from ``signatures``) and hands them to the
+exporter. ``ebr audit ...`` and ``ebr init`` call these functions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audit.bundle import ExportResult, InScope, entity_filter, export_bundle
+from audit.chain import Entity
+from audit.checkpoints import CheckpointLog
+from audit.keys import create_system_key, load_system_key, register_system_key
+from audit.models import AuditEvent
+from audit.verify import ChainReport, verify_chain
+from ebr.bootstrap import Services
+from ebr.config import Settings
+from ebr.errors import AuditError, NotFound
+
+Progress = Callable[[int], None]
+VERIFIER = "system:verifier"
+CHAIN_ENTITY = Entity("audit_chain", "installation")
+
+
+def ensure_system_key(services: Services) -> str:
+    """``ebr init`` step: create the system key file when missing and register its public key."""
+    keys_dir = services.settings.keys_dir
+    key = load_system_key(keys_dir)
+    created = key is None
+    if key is None:
+        key = create_system_key(keys_dir)
+    services.settings.checkpoint_log_dir.mkdir(parents=True, exist_ok=True)
+    with services.session_factory.begin() as session:
+        register_system_key(session, key, valid_from=services.clock.now())
+    state = "created" if created else "present"
+    return (
+        f"system key {key.key_id[:16]}… {state} in {keys_dir}; checkpoint log in {services.settings.checkpoint_log_dir}"
+    )
+
+
+def trusted_keys(settings: Settings) -> dict[str, bytes]:
+    """The system public keys verification trusts: those of the key files, never the database's table."""
+    key = load_system_key(settings.keys_dir)
+    if key is None:
+        raise AuditError(f"no system key in {settings.keys_dir}; run `ebr init` (or restore the keys directory)")
+    return {key.key_id: key.public_raw}
+
+
+def verify_live(
+    services: Services, *, actor: str = VERIFIER, deep: bool = False, progress: Progress | None = None
+) -> ChainReport:
+    """Verify the live chain and the external checkpoint log, then audit the run itself."""
+    keys = trusted_keys(services.settings)
+    log = CheckpointLog(services.settings.checkpoint_log_dir)
+    with services.session_factory() as session, session.begin():
+        report = verify_chain(session, trusted_keys=keys, log=log, deep=deep, progress=progress)
+    with services.session_factory.begin() as session:
+        services.audit.record(
+            session,
+            actor=actor,
+            action="audit.chain.verified",
+            entity=CHAIN_ENTITY,
+            after=report.summary(),
+            reason="integrity check",
+        )
+    return report
+
+
+def signatures_in_scope(session: Session, services: Services, lo: int, hi: int, in_scope: InScope | None) -> list[Any]:
+    """Signature records whose ``signature.applied`` event in ``lo..hi`` is in scope, read from the signatures table."""
+    signing = getattr(services, "signing", None)
+    rows = session.scalars(
+        select(AuditEvent.canonical)
+        .where(AuditEvent.action == "signature.applied", AuditEvent.seq.between(lo, hi))
+        .order_by(AuditEvent.seq)
+    )
+    records: list[Any] = []
+    for data in rows:
+        event = json.loads(data)
+        if in_scope is not None and not in_scope(event):
+            continue
+        sig_id = str((event.get("after") or {}).get("id"))
+        if signing is None:
+            records.append(event["after"])
+            continue
+        try:
+            records.append(signing.get(session, sig_id).record)
+        except NotFound:
+            raise AuditError(f"signature {sig_id} is in the audit trail but not in the signature table") from None
+    return records
+
+
+def user_keys(session: Session, services: Services) -> dict[str, list[dict[str, Any]]]:
+    signing = getattr(services, "signing", None)
+    return {} if signing is None else dict(signing.public_keys(session))
+
+
+def export(
+    services: Services,
+    *,
+    out_path: Path,
+    from_seq: int = 1,
+    to_seq: int | None = None,
+    entity: Entity | None = None,
+    actor: str,
+    progress: Progress | None = None,
+) -> ExportResult:
+    """Write a bundle for events ``from_seq..to_seq`` (optionally only one entity's) and audit the export."""
+    in_scope = entity_filter(entity.type, entity.id) if entity else None
+    scope: dict[str, Any] = {"from_seq": from_seq, "to_seq": to_seq}
+    if entity is not None:
+        scope["entity"] = {"type": entity.type, "id": entity.id}
+    with services.session_factory.begin() as session:
+        hi = to_seq if to_seq is not None else 2**62
+        result = export_bundle(
+            session,
+            out_path=out_path,
+            scope=scope,
+            clock=services.clock,
+            from_seq=from_seq,
+            to_seq=to_seq,
+            in_scope=in_scope,
+            signatures=signatures_in_scope(session, services, from_seq, hi, in_scope),
+            user_keys=user_keys(session, services),
+            checkpointer=services.checkpointer,
+            progress=progress,
+        )
+        services.audit.record(
+            session,
+            actor=actor,
+            action="audit.bundle.exported",
+            entity=CHAIN_ENTITY,
+            after={"file": out_path.name, "first_seq": result.first_seq, "last_seq": result.last_seq, "scope": scope},
+            reason="audit trail export",
+        )
+    return result
