@@ -15,14 +15,10 @@ from typing import Any
 
 import yaml
 
-from ebr.errors import EbrError
+from validation.errors import RequirementsError
 
 RISKS = frozenset({"high", "medium", "low"})
 REQUIRED_KEYS = ("id", "text", "clauses", "risk", "area")
-
-
-class RequirementsError(EbrError, ValueError):
-    """The requirements or clauses file is malformed (also a ValueError for plain callers)."""
 
 
 @dataclass(frozen=True)
