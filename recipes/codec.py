@@ -44,6 +44,8 @@ def encode(value: Any) -> Any:
         return {"param": value.param}
     if isinstance(value, tuple | list):
         return [encode(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): encode(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         if type(value).__name__ == "Phase":
             return _encode_phase(value)
@@ -83,6 +85,8 @@ def decode(hint: Any, value: Any) -> Any:
 def _decode_union(args: tuple[Any, ...], value: Any) -> Any:
     if value is None and type(None) in args:
         return None
+    if ParamRef in args and isinstance(value, ParamRef):
+        return value
     if ParamRef in args and isinstance(value, dict):
         return ParamRef(str(value["param"]))
     for arg in args:
@@ -100,8 +104,10 @@ def decode_dataclass(cls: type, data: Any) -> Any:
     type_hints = hints(cls)
     kwargs = {}
     for f in dataclasses.fields(cls):
-        if key_of(f) in data:
-            kwargs[f.name] = decode(type_hints[f.name], data[key_of(f)])
+        # Marshmallow hands back attribute names; documents use the keys.
+        key = key_of(f) if key_of(f) in data else f.name
+        if key in data:
+            kwargs[f.name] = decode(type_hints[f.name], data[key])
     return cls(**kwargs)
 
 

@@ -1,0 +1,121 @@
+"""Reading a recipe from its YAML authoring form: parse, validate, build the model.
+
+Every problem is reported at once, each with its path in the document
+(``unit_procedures[1].operations[0].phases[2].target: not a decimal``); a
+recipe with any problem is refused whole. YAML numbers are read as ``Decimal``
+from their text, so ``12.50`` keeps its digits and never passes through a float.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import yaml
+from marshmallow import ValidationError as SchemaError
+
+from ebr.errors import RecipeError, ValidationError
+from recipes import checks, codec
+from recipes.model import Recipe
+from recipes.schema import RecipeSchema
+
+
+class RecipeInvalid(RecipeError, ValidationError):
+    """A recipe document has problems; ``problems`` lists each one with its path."""
+
+
+class _DecimalLoader(yaml.SafeLoader):
+    """Safe YAML loading with floats read as Decimals from their source text."""
+
+
+def _construct_decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    return Decimal(text)
+
+
+_DecimalLoader.add_constructor("tag:yaml.org,2002:float", _construct_decimal)
+
+
+def load_yaml(text: str, *, source: str = "recipe") -> Any:
+    """Parse YAML text (safe loader, Decimals for numbers); raises :class:`RecipeInvalid`."""
+    try:
+        return yaml.load(text, Loader=_DecimalLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise RecipeInvalid(f"{source} is not valid YAML{where}", [f"{problem}{where}"]) from None
+    except ArithmeticError as exc:
+        raise RecipeInvalid(f"{source} has a malformed number", [str(exc)]) from None
+
+
+def flatten(messages: Any, path: str = "") -> list[str]:
+    """Marshmallow's nested error dict as ``"a.b[2].c: message"`` lines."""
+    if isinstance(messages, Mapping):
+        lines: list[str] = []
+        for key, value in messages.items():
+            if isinstance(key, int):
+                sub = f"{path}[{key}]"
+            elif key == "_schema":
+                sub = path
+            else:
+                sub = f"{path}.{key}" if path else str(key)
+            lines.extend(flatten(value, sub))
+        return lines
+    if isinstance(messages, list | tuple):
+        if all(isinstance(m, str) for m in messages):
+            return [f"{path or '(document)'}: {_plain(m)}" for m in messages]
+        return [line for m in messages for line in flatten(m, path)]
+    return [f"{path or '(document)'}: {_plain(str(messages))}"]
+
+
+def _plain(message: str) -> str:
+    """Marshmallow's messages read like sentences; ours are lower-case fragments."""
+    known = {
+        "Missing data for required field.": "required",
+        "Unknown field.": "unknown field (check the spelling)",
+        "Field may not be null.": "may not be empty",
+        "Not a valid string.": "not a text",
+        "Not a valid boolean.": "not true/false",
+        "Not a valid list.": "not a list",
+        "Not a valid integer.": "not a whole number",
+        "Invalid input type.": "not a mapping",
+    }
+    return known.get(message, message)
+
+
+def _default_ids(data: dict[str, Any]) -> None:
+    for u, up in enumerate(data.get("unit_procedures", []), start=1):
+        up.setdefault("id", f"UP{u}")
+        for o, op in enumerate(up.get("operations", []), start=1):
+            op.setdefault("id", f"OP{o}")
+            for p, phase in enumerate(op.get("phases", []), start=1):
+                phase.setdefault("id", f"PH{p}")
+
+
+def parse_document(data: Any, *, source: str = "recipe") -> Recipe:
+    """Validate a loaded document and build the :class:`Recipe`; raises :class:`RecipeInvalid`."""
+    if not isinstance(data, Mapping):
+        raise RecipeInvalid(f"{source} must be a mapping of recipe fields", ["(document): not a mapping"])
+    try:
+        loaded: dict[str, Any] = RecipeSchema().load(dict(data))
+    except SchemaError as exc:
+        problems = flatten(exc.messages)
+        raise RecipeInvalid(f"{source} has {len(problems)} problem(s); nothing was imported", problems) from None
+    _default_ids(loaded)
+    recipe: Recipe = codec.decode_dataclass(Recipe, codec.encode(loaded))
+    problems = checks.check(recipe)
+    if problems:
+        raise RecipeInvalid(f"{source} has {len(problems)} problem(s); nothing was imported", problems)
+    return recipe
+
+
+def parse_yaml(text: str, *, source: str = "recipe") -> Recipe:
+    """Parse and validate YAML authoring text into a :class:`Recipe`."""
+    return parse_document(load_yaml(text, source=source), source=source)
+
+
+def to_yaml(recipe: Recipe) -> str:
+    """The YAML authoring form of ``recipe`` (imports back to an equal recipe)."""
+    return yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True, width=100)
