@@ -148,10 +148,10 @@ def scan(batches: Iterator[Sequence[Row]], checkpoints: dict[int, str], progress
                 or data[at : at + 64] != prev_b
                 or data[-TS_TAIL - len(needle) : -TS_TAIL] != needle
             ):
-                state.anomaly = seq
+                state.anomaly, state.seq, state.hash = seq, expected - 1, prev
                 return state
             if seq in checkpoints and checkpoints[seq] != hash_col:
-                state.checkpoint_mismatch = seq
+                state.checkpoint_mismatch, state.seq, state.hash = seq, expected - 1, prev
                 return state
             expected, prev, prev_b = seq + 1, hash_col, hash_col.encode()
             state.count += 1
