@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from flask_wtf.csrf import CSRFProtect
 
 from ebr.bootstrap import Services, build_services
 from ebr.config import Settings, load_settings
@@ -30,7 +31,10 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, *, services: 
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         TESTING=settings.testing,
+        # CSRF tokens live as long as the session (the idle timeout ends it), not one hour.
+        WTF_CSRF_TIME_LIMIT=None,
     )
+    CSRFProtect(app)
     app.extensions["ebr"] = services
     register_blueprints(app)
     return app

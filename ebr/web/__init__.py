@@ -7,7 +7,8 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint and the error handlers to ``app``."""
-    from ebr.web import errors, health
+    from ebr.web import auth, errors, health
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(auth.bp)
     errors.register(app)
