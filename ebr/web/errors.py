@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 
 from ebr import errors
@@ -26,9 +26,21 @@ def status_for(error: errors.EbrError) -> int:
     return 400
 
 
+def wants_html() -> bool:
+    """A browser page (not the JSON API, not a client asking for JSON)."""
+    if request.path.startswith("/api/"):
+        return False
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html" or bool(request.headers.get("HX-Request"))
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(errors.EbrError)
     def _ebr_error(error: errors.EbrError) -> ResponseReturnValue:
+        if wants_html():
+            # htmx swaps the fragment into the form's target; a full page otherwise.
+            template = "_error.html" if request.headers.get("HX-Request") else "error.html"
+            return render_template(template, error=error, status=status_for(error)), status_for(error)
         body: dict[str, object] = {"error": type(error).__name__, "message": error.message}
         if isinstance(error, errors.ValidationError):
             body["message"] = error.summary
