@@ -12,3 +12,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     errors.register(app)
+    from ebr.web import pages
+
+    pages.register(app)
