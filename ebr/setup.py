@@ -6,11 +6,13 @@ Packages add their step to :data:`INIT_STEPS` (schema first).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from ebr import schema
 from ebr.audit_service import ensure_system_key
 from ebr.bootstrap import Services
+from ebr.db import unit_of_work
 
 InitStep = Callable[[Services], str | None]
 
@@ -21,7 +23,23 @@ def _schema(services: Services) -> str:
     return schema.status(services.engine).describe()
 
 
-INIT_STEPS: list[InitStep] = [_schema, ensure_system_key]
+def _first_admin(services: Services) -> str | None:
+    # The installer may choose the password (EBR_ADMIN_PASSWORD); otherwise a one-time
+    # password is printed once and must be changed at first login.
+    with unit_of_work(services.session_factory) as session:
+        created = services.users.ensure_first_admin(session, password=os.environ.get("EBR_ADMIN_PASSWORD") or None)
+    if created is None:
+        return None
+    user, temporary = created
+    if temporary is None:
+        return f"first administrator {user.user_id!r} created with the password from EBR_ADMIN_PASSWORD"
+    return (
+        f"first administrator {user.user_id!r} created; one-time password: {temporary} "
+        "(shown only now; it must be changed at first login)"
+    )
+
+
+INIT_STEPS: list[InitStep] = [_schema, ensure_system_key, _first_admin]
 
 
 def initialize(services: Services) -> list[str]:

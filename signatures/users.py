@@ -181,6 +181,28 @@ class UserService:
             self._set_password(session, row, password, actor=actor, must_change=row.must_change_password)
         return self._view(row)
 
+    def ensure_first_admin(
+        self, session: Session, *, user_id: str = "admin", password: str | None = None
+    ) -> tuple[User, str | None] | None:
+        """Create the first administrator when no active admin exists; None when one does.
+
+        With ``password`` (the installer's choice) it is used as is; without, a one-time
+        password is made, returned once, and must be changed at first login.
+        """
+        if self.admin_exists(session):
+            return None
+        temporary = None if password else one_time_password()
+        user = self.create(
+            session,
+            actor="system:init",
+            user_id=user_id,
+            full_name="Administrator",
+            roles=[Role.admin],
+            password=password or temporary,
+            must_change=temporary is not None,
+        )
+        return user, temporary
+
     def set_roles(self, session: Session, *, actor: str, user_id: str, roles: Iterable[str], reason: str) -> User:
         """Replace a user's roles (audited with the reason)."""
         row = self._row(session, user_id)
@@ -240,7 +262,9 @@ class UserService:
         if row.source != "local":
             raise ValidationError(f"{user_id!r} is a directory (LDAP) user; reset the password in the directory")
         temporary = one_time_password()
-        self._set_password(session, row, temporary, actor=actor, must_change=True, action="user.password_reset")
+        self._set_password(
+            session, row, temporary, actor=actor, must_change=True, action="user.password_reset", reason=reason
+        )
         return temporary
 
     def change_password(self, session: Session, *, user_id: str, old_password: str, new_password: str) -> User:
@@ -281,6 +305,7 @@ class UserService:
         actor: str,
         must_change: bool,
         action: str = "user.password_changed",
+        reason: str | None = None,
     ) -> None:
         problems = self.policy.problems(password, user_id=row.user_id)
         if self._reused(session, row, password):
@@ -294,7 +319,9 @@ class UserService:
         session.add(PasswordHistory(user_id=row.user_id, password_hash=row.password_hash, set_at=now))
         key = self._rotate_key(session, row, password)
         after = {"must_change_password": must_change, "key_id": key.key_id}
-        self.audit.record(session, actor=actor, action=action, entity=Entity("user", row.user_id), after=after)
+        self.audit.record(
+            session, actor=actor, action=action, entity=Entity("user", row.user_id), after=after, reason=reason
+        )
 
     def _reused(self, session: Session, row: UserAccount, password: str) -> bool:
         if self.policy.history == 0:

@@ -1,13 +1,101 @@
-"""`ebr user`: Users, roles, passwords and lockout."""
+"""``ebr user``: users, roles, passwords and lockout.
+
+Passwords are never taken from the command line (they would land in the shell
+history): ``--password-stdin`` reads one line from standard input, otherwise a
+one-time password is printed once. Either way the user must change it at first
+login, so an administrator never holds a usable password silently.
+"""
 
 from __future__ import annotations
 
+import getpass
+import sys
+
 import click
+
+from ebr.cli.context import services
+from ebr.db import unit_of_work
+from signatures.permissions import Role
+
+
+def _actor() -> str:
+    return f"system:cli:{getpass.getuser()}"
 
 
 @click.group("user")
 def group() -> None:
     """Users, roles, passwords and lockout."""
+
+
+@group.command("add")
+@click.argument("user_id")
+@click.option("--name", "full_name", required=True, help="Full printed name (shown on every signature).")
+@click.option(
+    "--role", "roles", multiple=True, required=True, type=click.Choice([r.value for r in Role]), help="Repeatable."
+)
+@click.option("--password-stdin", is_flag=True, help="Read the initial password from standard input.")
+def add(user_id: str, full_name: str, roles: tuple[str, ...], password_stdin: bool) -> None:
+    """Create USER_ID with a name and roles; the first password must be changed at login."""
+    from signatures.passwords import one_time_password
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else one_time_password()
+    built = services()
+    with unit_of_work(built.session_factory) as session:
+        user = built.users.create(
+            session, actor=_actor(), user_id=user_id, full_name=full_name, roles=roles, password=password
+        )
+    click.echo(f"user {user.user_id!r} created ({user.full_name}; roles: {', '.join(user.roles)})")
+    if not password_stdin:
+        click.echo(f"one-time password: {password}  (shown only now; it must be changed at first login)")
+
+
+@group.command("list")
+def list_users() -> None:
+    """Every user with roles and status (deactivated users stay listed: ids are never reused)."""
+    built = services()
+    with built.session_factory() as session:
+        users = built.users.list(session)
+    click.echo(f"{'user id':<20} {'name':<28} {'source':<6} {'status':<10} roles")
+    for user in users:
+        status = "disabled" if not user.active else "locked" if user.locked else "active"
+        if user.active and user.must_change_password:
+            status += "*"
+        click.echo(f"{user.user_id:<20} {user.full_name:<28} {user.source:<6} {status:<10} {' '.join(user.roles)}")
+    if any(u.active and u.must_change_password for u in users):
+        click.echo("* must change the password at next login")
+
+
+@group.command("disable")
+@click.argument("user_id")
+@click.option("--reason", required=True, help="Why (recorded in the audit trail).")
+def disable(user_id: str, reason: str) -> None:
+    """Deactivate USER_ID for good (the id stays reserved; signatures stay valid)."""
+    built = services()
+    with unit_of_work(built.session_factory) as session:
+        built.users.deactivate(session, actor=_actor(), user_id=user_id, reason=reason)
+    click.echo(f"user {user_id!r} deactivated")
+
+
+@group.command("unlock")
+@click.argument("user_id")
+@click.option("--reason", required=True, help="Why (recorded in the audit trail).")
+def unlock(user_id: str, reason: str) -> None:
+    """Unlock USER_ID after a lockout."""
+    built = services()
+    with unit_of_work(built.session_factory) as session:
+        built.users.unlock(session, actor=_actor(), user_id=user_id, reason=reason)
+    click.echo(f"user {user_id!r} unlocked")
+
+
+@group.command("reset-password")
+@click.argument("user_id")
+@click.option("--reason", default=None, help="Why (recorded in the audit trail).")
+def reset_password(user_id: str, reason: str | None) -> None:
+    """Give USER_ID a one-time password to change at next login (a new signing key is made)."""
+    built = services()
+    with unit_of_work(built.session_factory) as session:
+        temporary = built.users.reset_password(session, actor=_actor(), user_id=user_id, reason=reason)
+    click.echo(f"one-time password for {user_id!r}: {temporary}  (shown only now; it must be changed at login)")
 
 
 def register(main: click.Group) -> None:
