@@ -118,6 +118,7 @@ class OpcUaDriver:
     async def _open(self) -> None:
         ep = self.endpoint
         client = Client(ep.url, timeout=ep.timeout_s, watchdog_intervall=ep.watchdog_ms / 1000)
+        client.session_timeout = 600_000  # what most servers grant; asking for more only logs a warning
         await self._apply_security(client)
         if ep.username:
             client.set_user(ep.username)

@@ -1,0 +1,1 @@
+"""The plant simulator behind ``ebr simulate``: OPC UA plant, Modbus scale, control endpoint."""

@@ -1,0 +1,3 @@
+from equipment.simulator.process import main
+
+main()
