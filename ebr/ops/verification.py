@@ -1,9 +1,10 @@
-"""Verify the installation's audit chain and checkpoints (scheduled job, restore, health).
+"""Read-only verification of a restored installation's audit chain and checkpoints.
 
-A thin adapter over :func:`audit.verify.verify_chain`: it supplies the trusted
-system keys from the key files (never from the database, which a tamperer could
-extend) and the external checkpoint log, and reduces the report to what the
-scheduler's ledger, ``ebr restore`` and ``/healthz`` show.
+A thin adapter over :func:`audit.verify.verify_chain` with the trusted system keys
+of the key files (``ebr.audit_service.trusted_keys``, never the database's table,
+which a tamperer could extend) and the external checkpoint log. Unlike
+``audit_service.verify_live`` it appends nothing: right after a restore the head
+must still equal the manifest's.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from audit.checkpoints import CheckpointLog
+from audit.verify import verify_chain
+from ebr.audit_service import trusted_keys
 from ebr.bootstrap import Services
+from ebr.errors import AuditError
 
 
 @dataclass(frozen=True)
@@ -30,23 +35,16 @@ class VerificationResult:
         return "FAILED: " + "; ".join(self.problems or ("see the verifier's report",))
 
 
-def trusted_keys(services: Services) -> dict[str, bytes]:
-    """The system public keys from the key files: ``{key_id: raw public key}``."""
-    from audit.keys import load_system_key
-
-    key = load_system_key(services.settings.keys_dir)
-    return {} if key is None else {key.key_id: key.public_raw}
-
-
 def verify_audit(services: Services) -> VerificationResult:
     """Verify the whole chain, every checkpoint and the external log; never raises on a break."""
-    from audit.checkpoints import CheckpointLog
-    from audit.verify import verify_chain
-
+    try:
+        keys = trusted_keys(services.settings)
+    except AuditError as exc:
+        return VerificationResult(ok=False, problems=(str(exc),))
     with services.session_factory() as session:
         report = verify_chain(
             session,
-            trusted_keys=trusted_keys(services),
+            trusted_keys=keys,
             log=CheckpointLog(services.settings.checkpoint_log_dir),
         )
     return VerificationResult(

@@ -7,9 +7,10 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint and the error handlers to ``app``."""
-    from ebr.web import auth, errors, health
+    from ebr.web import auth, errors, health, metrics
 
     app.register_blueprint(health.bp)
+    metrics.register(app)
     app.register_blueprint(auth.bp)
     errors.register(app)
     from ebr.web import pages

@@ -1,0 +1,123 @@
+"""What ``/healthz`` reports beyond the database: runtime, scheduler, audit chain, jobs.
+
+The database and schema decide whether the web app can serve (HTTP 200 or 503);
+the other checks say whether the *installation* is healthy. A stale scheduler or
+runtime makes ``degraded`` name it, but does not take the web app out of a load
+balancer: operators can still work and the alarm is raised by monitoring.
+
+* ``runtime``: the newest equipment runtime heartbeat (``equipment.commands``).
+* ``scheduler``: the newest ``scheduler_heartbeat``; stale after
+  :data:`SCHEDULER_STALE` (three missed beats).
+* ``audit_chain``: the newest ``audit.chain.verified`` event (written by every
+  live verification, scheduled or by hand): when, and whether the chain was intact.
+* ``jobs``: scheduled jobs whose last run failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from audit.models import AuditEvent
+from ebr.bootstrap import Services
+from ebr.clock import to_rfc3339
+from ebr.jobs.models import ScheduledJob, SchedulerHeartbeat
+from equipment.commands import runtime_status
+
+SCHEDULER_STALE = dt.timedelta(seconds=90)
+VERIFIED_ACTION = "audit.chain.verified"
+
+Check = dict[str, Any]
+
+
+def _age(now: dt.datetime, moment: dt.datetime | None) -> float | None:
+    return None if moment is None else round((now - moment).total_seconds(), 3)
+
+
+def runtime_check(session: Session, now: dt.datetime) -> Check:
+    state = runtime_status(session, now=now)
+    beat = None if state.beat_at is None else to_rfc3339(state.beat_at)
+    return {
+        "ok": state.alive,
+        "runtime": state.runtime_id,
+        "last_beat": beat,
+        "connected": state.connected,
+        "detail": state.detail,
+    }
+
+
+def scheduler_check(session: Session, now: dt.datetime) -> Check:
+    seen = session.scalar(select(SchedulerHeartbeat.seen_at).order_by(SchedulerHeartbeat.seen_at.desc()).limit(1))
+    if seen is None:
+        return {"ok": False, "last_beat": None, "detail": "no scheduler has ever run: start `ebr scheduler`"}
+    alive = now - seen < SCHEDULER_STALE
+    detail = "alive" if alive else f"last heartbeat {_age(now, seen)} s ago: is `ebr scheduler` running?"
+    return {"ok": alive, "last_beat": to_rfc3339(seen), "age_seconds": _age(now, seen), "detail": detail}
+
+
+def last_verification(session: Session) -> tuple[dt.datetime, dict[str, Any]] | None:
+    """When the chain was last verified and the verifier's summary (None: never)."""
+    row = session.execute(
+        select(AuditEvent.ts, AuditEvent.canonical)
+        .where(AuditEvent.action == VERIFIED_ACTION)
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    summary: dict[str, Any] = json.loads(row[1]).get("after") or {}
+    return row[0], summary
+
+
+def audit_check(session: Session, now: dt.datetime) -> Check:
+    found = last_verification(session)
+    if found is None:
+        return {"ok": False, "verified_at": None, "detail": "the chain was never verified: run `ebr audit verify`"}
+    at, summary = found
+    intact = bool(summary.get("ok"))
+    detail = "intact" if intact else f"BROKEN at seq {summary.get('first_broken_seq')} ({summary.get('kind')})"
+    return {
+        "ok": intact,
+        "verified_at": to_rfc3339(at),
+        "age_seconds": _age(now, at),
+        "head_seq": summary.get("head_seq"),
+        "detail": detail,
+    }
+
+
+def jobs_check(session: Session, now: dt.datetime) -> Check:
+    failing = session.scalars(select(ScheduledJob).where(ScheduledJob.consecutive_failures > 0)).all()
+    return {
+        "ok": not failing,
+        "failing": [
+            {"job": row.name, "consecutive_failures": row.consecutive_failures, "last_error": row.last_error}
+            for row in failing
+        ],
+    }
+
+
+CHECKS: dict[str, Callable[[Session, dt.datetime], Check]] = {
+    "runtime": runtime_check,
+    "scheduler": scheduler_check,
+    "audit_chain": audit_check,
+    "jobs": jobs_check,
+}
+
+
+def installation_checks(services: Services) -> dict[str, Check]:
+    """Run every check in its own read-only session; a check that errors reports the error."""
+    now = services.clock.now()
+    results: dict[str, Check] = {}
+    for name, check in CHECKS.items():
+        try:
+            with services.session_factory() as session:
+                results[name] = check(session, now)
+        except SQLAlchemyError as exc:
+            results[name] = {"ok": False, "detail": f"cannot be read: {type(exc).__name__}"}
+    return results
