@@ -18,7 +18,8 @@ InitStep = Callable[[Services], str | None]
 
 
 def _schema(services: Services) -> str:
-    services.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # 0700: the data directory holds the private keys (README, IQ-02 of `ebr validate`).
+    services.settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     schema.upgrade(services.engine)
     return schema.status(services.engine).describe()
 

@@ -20,10 +20,15 @@ from importlib import metadata
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 import ebr
+from audit.keys import load_system_key, system_key_path
+from audit.models import AuditSystemKey
 from ebr import schema
 from ebr.config import Settings
+from ebr.errors import AuditError
 
 DISTRIBUTION = "ebr-system"
 # The packages of the distribution whose code the IQ lists and checks.
@@ -152,23 +157,38 @@ def check_configuration(settings: Settings) -> CheckResult:
     return CheckResult("IQ-02", "Configuration: secret key and data directory", ok, tuple(findings))
 
 
-def check_system_key(settings: Settings) -> CheckResult:
-    """The installation's private system key is present in ``keys_dir`` and readable by its owner only."""
-    keys_dir = settings.keys_dir
+def _registration(engine: Engine, key_id: str) -> str | None:
+    """None when ``key_id`` is a current key in ``audit_system_key``, else the problem."""
+    try:
+        with Session(engine) as session:
+            row = session.get(AuditSystemKey, key_id)
+    except SQLAlchemyError as exc:
+        return f"cannot read the registered system keys: {exc.__class__.__name__}; check the database"
+    if row is None:
+        return f"system key {key_id} is not registered in the database; run `ebr init`"
+    if row.valid_to is not None:
+        return f"system key {key_id} was retired at {row.valid_to:%Y-%m-%d %H:%M:%S %Z}; install the current key"
+    return None
+
+
+def check_system_key(settings: Settings, engine: Engine) -> CheckResult:
+    """The installation's private system key exists, is mode 0600, loads, and is the registered current key."""
     title = "System key present with mode 0600"
-    if not keys_dir.is_dir():
-        return CheckResult("IQ-03", title, False, (f"FAIL {keys_dir} does not exist; run `ebr init`",))
-    files = sorted(p for p in keys_dir.iterdir() if p.is_file())
-    system = [p for p in files if p.name.startswith("system")]
-    findings = [f"{p.name} mode {_mode(p):04o}" for p in files]
-    ok = bool(system)
-    if not system:
-        findings.append(f"FAIL no system key in {keys_dir}; run `ebr init` to create it")
-    for path in files:
-        if _mode(path) & 0o177:
-            ok = False
-            findings.append(f"FAIL {path} has mode {_mode(path):04o}; run `chmod 600 {path}`")
-    return CheckResult("IQ-03", title, ok, tuple(findings))
+    path = system_key_path(settings.keys_dir)
+    if not path.is_file():
+        return CheckResult("IQ-03", title, False, (f"FAIL no system key at {path}; run `ebr init` to create it",))
+    findings = [f"{path} mode {_mode(path):04o}"]
+    ok = not _mode(path) & 0o177
+    if not ok:
+        findings.append(f"FAIL {path} has mode {_mode(path):04o}; run `chmod 600 {path}`")
+    try:
+        key = load_system_key(settings.keys_dir)
+    except AuditError as exc:
+        return CheckResult("IQ-03", title, False, (*findings, f"FAIL {exc}"))
+    assert key is not None  # the file exists, checked above
+    problem = _registration(engine, key.key_id)
+    findings.append(f"key id {key.key_id}" if problem is None else f"FAIL {problem}")
+    return CheckResult("IQ-03", title, ok and problem is None, tuple(findings))
 
 
 def check_schema(engine: Engine) -> CheckResult:
@@ -183,9 +203,11 @@ def check_checkpoint_log(settings: Settings) -> CheckResult:
     where = settings.checkpoint_log_dir
     title = "External checkpoint log directory reachable"
     if not where.is_dir():
-        return CheckResult(
-            "IQ-05", title, False, (f"FAIL {where} is not a directory; mount it or set EBR_CHECKPOINT_LOG_DIR",)
+        problem = (
+            f"FAIL {where} is not a directory; mount the external log there or set EBR_CHECKPOINT_LOG_DIR "
+            "(a log inside the data directory appears with the first `ebr audit checkpoint`)"
         )
+        return CheckResult("IQ-05", title, False, (problem,))
     try:
         # A real write, not os.access: a read-only or stale network mount passes access() checks.
         with tempfile.NamedTemporaryFile(dir=where, prefix=".iq-probe-"):
@@ -246,7 +268,7 @@ def run_iq(settings: Settings, engine: Engine, *, constraints: Path | None = Non
     checks = (
         check_packages(required, optional),
         check_configuration(settings),
-        check_system_key(settings),
+        check_system_key(settings, engine),
         check_schema(engine),
         check_checkpoint_log(settings),
         check_code(checksums),

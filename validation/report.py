@@ -10,10 +10,12 @@ recompute the hash and re-check every result without trusting the PDF's layout.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import getpass
 import json
 import platform
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -181,7 +183,14 @@ def write_pdf(path: Path, data: Mapping[str, Any], *, approval: Approval | None,
         attachments.append(
             Attachment(string=junit_xml, name=JUNIT_XML, relationship="Source", description="OQ test results")
         )
-    HTML(string=render_html(data, approval)).write_pdf(str(path), pdf_variant="pdf/a-3b", attachments=attachments)
+    html = HTML(string=render_html(data, approval))
+    # WeasyPrint 70 opens its sRGB output-intent profile for PDF/A and never closes it; the
+    # ResourceWarning it raises when the document is freed is its bug, not ours.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        html.write_pdf(str(path), pdf_variant="pdf/a-3b", attachments=attachments)
+        del html
+        gc.collect()
 
 
 def summary_lines(data: Mapping[str, Any]) -> Sequence[str]:

@@ -15,7 +15,6 @@ from validation.iq import (
     check_code,
     check_configuration,
     check_packages,
-    check_system_key,
     code_checksums,
     parse_pins,
     pinned_versions,
@@ -79,21 +78,6 @@ def test_a_data_directory_others_can_read_fails_the_iq_with_the_chmod_to_run(tmp
     result = check_configuration(settings)
     assert not result.passed
     assert f"chmod 700 {settings.data_dir}" in " ".join(result.findings)
-
-
-@pytest.mark.requirement("URS-VAL-001")
-def test_the_system_key_must_exist_and_be_readable_by_its_owner_only(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path)
-    private_dirs(settings)
-    assert not check_system_key(settings).passed
-    key = settings.keys_dir / "system-ed25519.key"
-    key.write_bytes(b"secret")
-    key.chmod(0o644)
-    result = check_system_key(settings)
-    assert not result.passed
-    assert f"chmod 600 {key}" in " ".join(result.findings)
-    key.chmod(0o600)
-    assert check_system_key(settings).passed
 
 
 @pytest.mark.requirement("URS-VAL-001")
