@@ -44,7 +44,7 @@ class LdapDirectory:
         role_map: Mapping[str, str] | None = None,
         start_tls: bool = False,
         ca_file: str | None = None,
-        timeout: float = 5.0,
+        timeout: int = 5,
     ) -> None:
         bad = [role for role in (role_map or {}).values() if role not in {r.value for r in Role}]
         if bad:
@@ -83,9 +83,13 @@ class LdapDirectory:
         conn = ldap3.Connection(
             server, user=user, password=password, receive_timeout=self.timeout, read_only=True, raise_exceptions=False
         )
-        conn.open()
-        if self.start_tls:
-            conn.start_tls()
+        try:
+            conn.open()
+            if self.start_tls and not conn.start_tls():
+                raise DirectoryUnavailable(f"StartTLS with {self.url} failed: {conn.result.get('description')}")
+        except BaseException:
+            conn.unbind()  # close the socket even when TLS or the open failed half-way
+            raise
         return conn
 
     def authenticate(self, user_id: str, password: str) -> DirectoryUser:

@@ -11,6 +11,7 @@ from ebr.bootstrap import Services, build_services
 from ebr.clock import UTC, FixedClock
 from ebr.config import Settings
 from signatures.users import User
+from tests.support.slapd import GROUPS, PEOPLE, ROLE_MAP, Slapd
 
 PASSWORD = "Correct-Horse-42"
 
@@ -51,3 +52,32 @@ def make_user(svc: Services) -> MakeUser:
         return user
 
     return make
+
+
+@pytest.fixture(scope="session")
+def slapd() -> Iterator[Slapd]:
+    """A real OpenLDAP server with its own users and groups, for the whole run."""
+    server = Slapd()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+def ldap_settings(settings: Settings, slapd: Slapd, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "ldap_url": slapd.url,
+        "ldap_user_base": PEOPLE,
+        "ldap_group_base": GROUPS,
+        "ldap_role_map": ROLE_MAP,
+    }
+    values.update(overrides)
+    return settings.with_overrides(**values)
+
+
+@pytest.fixture
+def ldap_svc(settings: Settings, slapd: Slapd, clock: FixedClock) -> Iterator[Services]:
+    """Services that authenticate against the real slapd."""
+    built = build_services(ldap_settings(settings, slapd), clock=clock)
+    yield built
+    built.close()
