@@ -12,11 +12,17 @@ job); defaults are in :data:`DEFAULT_SECONDS`. See docs/operations.md.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from ebr.errors import ConfigError
-from ebr.jobs.runner import JobFunction, JobSpec
+from ebr import audit_service
+from ebr.db import unit_of_work
+from ebr.errors import AuditError, ConfigError
+from ebr.jobs.runner import JobContext, JobFunction, JobSpec
+
+log = logging.getLogger("ebr.jobs")
 
 
 @dataclass(frozen=True)
@@ -26,12 +32,38 @@ class _Job:
     gmp: bool = True
 
 
+def verify_and_checkpoint(context: JobContext) -> dict[str, Any]:
+    """Verify the live chain (audited by the verifier) and, when intact, sign a checkpoint.
+
+    A broken chain is not a failed *job*: the verification ran and its finding is in
+    the trail, ``/healthz`` and ``/metrics``; it is logged at CRITICAL and sent to the
+    alert notifier. No checkpoint is signed over a broken chain.
+    """
+    services = context.services
+    report = audit_service.verify_live(services, actor=context.actor)
+    result = report.summary()
+    if not report.ok:
+        log.critical("AUDIT CHAIN BROKEN: %s", "; ".join(b.describe() for b in report.breaks))
+        services.users.notifier.alert("audit.chain.broken", result)
+        return result
+    if services.checkpointer is None:
+        raise AuditError("checkpoints are not configured in this installation")
+    with unit_of_work(services.session_factory) as session:
+        made = services.checkpointer.checkpoint(session)
+    result["checkpoint_seq"] = made.seq
+    return result
+
+
 def _catalogue() -> dict[str, _Job]:
     """Every job this version defines (names are stable: they key the ledger and the store)."""
-    return {}
+    return {
+        "audit_verify": _Job("verify the audit chain and sign a checkpoint", verify_and_checkpoint),
+    }
 
 
-DEFAULT_SECONDS: Mapping[str, int] = {}
+DEFAULT_SECONDS: Mapping[str, int] = {
+    "audit_verify": 3600,
+}
 
 
 def env_name(job: str) -> str:
