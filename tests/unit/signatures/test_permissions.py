@@ -1,0 +1,76 @@
+"""The one permission table: who may do what."""
+
+from __future__ import annotations
+
+import pytest
+
+from ebr.errors import PermissionDenied, SignatureError
+from signatures.errors import NotPermitted
+from signatures.permissions import ALL_ACTIONS, MEANINGS, PERMISSIONS, Role, allowed, require, roles_for
+
+REQUIRED_ACTIONS = {
+    "batch.view", "batch.create", "batch.execute", "batch.command.hold", "batch.command.restart",
+    "batch.command.stop", "batch.command.abort", "batch.review", "batch.release", "deviation.handle",
+    "entry.correct", "lot.manage", "lot.status.change", "material.manage", "recipe.view", "recipe.author",
+    "recipe.approve", "equipment.view", "equipment.manage", "audit.view", "audit.export", "audit.verify",
+    "user.manage", "user.unlock", "validation.run",
+}  # fmt: skip
+
+
+@pytest.mark.requirement("URS-SEC-002")
+def test_every_action_the_system_uses_is_granted_to_some_role() -> None:
+    expected = REQUIRED_ACTIONS | {f"sign.{m}" for m in MEANINGS}
+    assert expected <= ALL_ACTIONS
+    assert all(roles_for(action) for action in expected)
+
+
+@pytest.mark.requirement("URS-SEC-002")
+def test_admins_manage_users_and_equipment_but_never_execute_or_sign() -> None:
+    admin = PERMISSIONS[Role.admin]
+    assert {"user.manage", "user.unlock", "equipment.manage"} <= admin
+    assert "batch.execute" not in admin
+    assert not any(action.startswith("sign.") for action in admin)
+
+
+@pytest.mark.requirement("URS-SEC-002")
+def test_auditors_only_read() -> None:
+    writes = [a for a in PERMISSIONS[Role.auditor] if not a.endswith((".view", ".export", ".verify"))]
+    assert writes == []
+
+
+@pytest.mark.requirement("URS-SIG-007")
+@pytest.mark.parametrize(
+    ("role", "meaning", "expected"),
+    [
+        (Role.operator, "performed", True),
+        (Role.operator, "verified", False),
+        (Role.supervisor, "verified", True),
+        (Role.supervisor, "witnessed", True),
+        (Role.qa, "released", True),
+        (Role.qa, "reviewed", True),
+        (Role.supervisor, "released", False),
+        (Role.recipe_author, "authored", True),
+        (Role.recipe_author, "approved", False),
+        (Role.recipe_approver, "approved", True),
+        (Role.auditor, "reviewed", False),
+    ],
+)
+def test_the_meaning_a_role_may_sign(role: Role, meaning: str, expected: bool) -> None:
+    assert allowed([role], f"sign.{meaning}") is expected
+
+
+@pytest.mark.requirement("URS-SEC-002")
+def test_a_refusal_names_the_action_and_the_roles_that_may_do_it() -> None:
+    with pytest.raises(NotPermitted) as caught:
+        require(["operator"], "batch.release")
+    assert "'batch.release'" in caught.value.message
+    assert "needs one of: qa" in caught.value.message
+    assert "operator" in caught.value.message
+    assert isinstance(caught.value, PermissionDenied)
+    assert isinstance(caught.value, SignatureError)
+
+
+def test_unknown_roles_grant_nothing_and_no_roles_allow_nothing() -> None:
+    assert not allowed(["superuser"], "batch.view")
+    assert not allowed([], "batch.view")
+    require(["superuser", "auditor"], "batch.view")
