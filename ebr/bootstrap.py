@@ -18,6 +18,7 @@ from ebr.clock import Clock, SystemClock
 from ebr.config import Settings, load_settings
 from ebr.db import make_engine, make_session_factory
 from equipment.services import EquipmentService
+from recipes.services import RecipeService
 from signatures.factory import build_signing, build_users
 from signatures.signing import SigningService
 from signatures.users import UserService
@@ -36,6 +37,7 @@ class Services:
     equipment: EquipmentService
     users: UserService
     signing: SigningService
+    recipes: RecipeService
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -52,6 +54,7 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
     )
     audit = AuditTrail(clock=clock, after_append=checkpointer.after_append)
     users = build_users(settings, audit=audit, clock=clock)
+    signing = build_signing(users)
     return Services(
         settings=settings,
         engine=engine,
@@ -61,5 +64,6 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
         checkpointer=checkpointer,
         equipment=EquipmentService(audit=audit, clock=clock),
         users=users,
-        signing=build_signing(users),
+        signing=signing,
+        recipes=RecipeService(audit=audit, clock=clock, signing=signing, users=users),
     )
