@@ -84,3 +84,27 @@ def test_jsonable_turns_decimals_and_aware_times_into_strings() -> None:
 def test_naive_datetimes_cannot_be_made_canonical() -> None:
     with pytest.raises(ValueError, match="naive"):
         jsonable(dt.datetime(2026, 1, 1))  # noqa: DTZ001 - the naive value is the point of the test
+
+
+@given(st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1))
+def test_every_safe_integer_is_written_exactly(number: int) -> None:
+    assert canon({"n": number}) == b'{"n":' + str(number).encode() + b"}"
+
+
+@given(st.integers().filter(lambda n: abs(n) >= 2**53))
+def test_every_unsafe_integer_is_refused(number: int) -> None:
+    with pytest.raises(ValidationError, match="2\\^53"):
+        canon({"deep": [{"n": number}]})
+
+
+@given(st.integers(min_value=1, max_value=300), json_scalars)
+def test_deeply_nested_values_round_trip(depth: int, leaf: object) -> None:
+    value: object = leaf
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    assert json.loads(canon(value)) == value
+
+
+@given(st.dictionaries(st.text(), json_values, max_size=5))
+def test_the_same_value_always_gives_the_same_hash(value: dict[str, object]) -> None:
+    assert content_hash(json.loads(canon(value))) == content_hash(value)
