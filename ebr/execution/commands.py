@@ -1,0 +1,162 @@
+"""ISA-88 commands on a batch and on one phase, with propagation.
+
+Holding the batch holds its running phases; restarting it restarts the phases it
+held; stop and abort end the batch and every active phase. Automated phases get
+the matching command in the equipment runtime's command table in the same
+transaction. Transient states (Holding, Restarting, Stopping, Aborting) finish at
+once for manual phases; the audit event records both the command and where it
+landed. Who may give which command is in ``signatures.permissions``
+(``batch.command.<command>``), enforced by the web and CLI layers.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audit.chain import Entity
+from ebr.errors import StateError, ValidationError
+from ebr.execution.context import Context, check_version
+from ebr.execution.engine import entity
+from ebr.execution.models import Batch, BatchStep
+from ebr.execution.rules import BatchStatus
+from equipment import commands as runtime
+from recipes.states import FINAL_STATES, TRANSIENT_STATES, TRANSITIONS, Command, State, apply, complete
+
+RUNTIME_COMMANDS = {
+    Command.HOLD: runtime.CommandKind.HOLD,
+    Command.RESTART: runtime.CommandKind.RESTART,
+    Command.STOP: runtime.CommandKind.STOP,
+    Command.ABORT: runtime.CommandKind.ABORT,
+}
+BATCH_COMMANDS = frozenset({Command.HOLD, Command.RESTART, Command.STOP, Command.ABORT, Command.PAUSE, Command.RESUME})
+
+
+def parse_command(name: str) -> Command:
+    try:
+        return Command(name.capitalize())
+    except ValueError:
+        valid = ", ".join(c.value.lower() for c in Command)
+        raise ValidationError(f"unknown command {name!r}; use one of: {valid}") from None
+
+
+def settle(state: State) -> State:
+    """A transient state's landing state (Holding → Held …); others are returned unchanged."""
+    return complete(state) if state in TRANSIENT_STATES else state
+
+
+def _runtime_command(
+    session: Session, ctx: Context, batch: Batch, step: BatchStep, command: Command, actor: str
+) -> None:
+    kind = RUNTIME_COMMANDS.get(command)
+    if step.phase_type != "dosing" or kind is None:
+        return
+    snapshot = runtime.latest_state(session, f"{batch.id}:{step.path}")
+    if snapshot is None or snapshot.state.final:
+        return  # nothing runs in the plant for this phase
+    runtime.submit_command(
+        session, actor=actor, kind=kind, phase_ref=f"{batch.id}:{step.path}", unit=snapshot.unit, clock=ctx.clock
+    )
+
+
+def command_phase(
+    session: Session,
+    ctx: Context,
+    *,
+    actor: str,
+    ref: str,
+    path: str,
+    command: str | Command,
+    version: int | None = None,
+    reason: str | None = None,
+) -> BatchStep:
+    """Give one phase an ISA-88 command (hold, restart, stop, abort, pause, resume)."""
+    cmd = command if isinstance(command, Command) else parse_command(command)
+    batch = ctx.batch(session, ref, lock=True)
+    step = ctx.step(session, batch, path)
+    check_version(step, version, f"step {path} of batch {batch.number}")
+    if step.level != "phase":
+        raise ValidationError(f"{path} is a {step.level}; give commands to the batch or to a phase")
+    if cmd is Command.RESTART and batch.state != State.RUNNING.value:
+        raise StateError(f"batch {batch.number} is {batch.state}; restart the batch before its phases")
+    before = step.state
+    landed = settle(apply(State(step.state), cmd))
+    _runtime_command(session, ctx, batch, step, cmd, actor)
+    step.state = landed.value
+    step.data = {**step.data, "held_by": None} if cmd is Command.RESTART else step.data
+    if landed in FINAL_STATES:
+        step.ended_at, step.ended_by = ctx.clock.now(), actor
+    session.flush()
+    ctx.record(
+        session,
+        actor=actor,
+        action=f"batch.step.{cmd.value.lower()}",
+        entity=entity(batch, path),
+        before={"state": before},
+        after={"state": step.state},
+        reason=reason,
+    )
+    return step
+
+
+def command_batch(
+    session: Session,
+    ctx: Context,
+    *,
+    actor: str,
+    ref: str,
+    command: str | Command,
+    version: int | None = None,
+    reason: str | None = None,
+) -> Batch:
+    """Give the batch a command and propagate it to its active phases."""
+    cmd = command if isinstance(command, Command) else parse_command(command)
+    if cmd not in BATCH_COMMANDS:
+        raise ValidationError(
+            f"{cmd.value} is not a batch command here; use start (batch start) or one of "
+            f"{', '.join(sorted(c.value.lower() for c in BATCH_COMMANDS))}"
+        )
+    batch = ctx.batch(session, ref, lock=True)
+    check_version(batch, version, f"batch {batch.number}")
+    if batch.status != BatchStatus.IN_EXECUTION.value:
+        raise StateError(f"batch {batch.number} is {batch.status}; commands apply only to a batch in execution")
+    before = batch.state
+    landed = settle(apply(State(batch.state), cmd))
+    affected = _propagate(session, ctx, batch, cmd, actor)
+    batch.state = landed.value
+    if landed in (State.STOPPED, State.ABORTED):
+        batch.status = BatchStatus.ABORTED.value if landed is State.ABORTED else BatchStatus.COMPLETE.value
+        batch.ended_at = ctx.clock.now()
+    session.flush()
+    ctx.record(
+        session,
+        actor=actor,
+        action=f"batch.command.{cmd.value.lower()}",
+        entity=Entity("batch", batch.number),
+        before={"state": before},
+        after={"state": batch.state, "status": batch.status, "phases": affected},
+        reason=reason,
+    )
+    return batch
+
+
+def _propagate(session: Session, ctx: Context, batch: Batch, cmd: Command, actor: str) -> dict[str, str]:
+    query = select(BatchStep).where(
+        BatchStep.batch_id == batch.id,
+        BatchStep.level == "phase",
+        BatchStep.state.not_in([State.IDLE.value, *FINAL_STATES]),
+    )
+    affected: dict[str, str] = {}
+    for step in session.scalars(query):
+        if cmd is Command.RESTART and step.data.get("held_by") != "batch":
+            continue  # a phase held on its own (e.g. after a trip) is restarted on its own
+        if (State(step.state), cmd) not in TRANSITIONS:
+            continue
+        _runtime_command(session, ctx, batch, step, cmd, actor)
+        step.state = settle(apply(State(step.state), cmd)).value
+        if cmd is Command.HOLD:
+            step.data = {**step.data, "held_by": "batch"}
+        elif cmd is Command.RESTART:
+            step.data = {**step.data, "held_by": None}
+        affected[step.path] = step.state
+    return affected

@@ -1,0 +1,447 @@
+"""The execution engine: start, record and complete steps along the step graph.
+
+Every call is one unit of work in the caller's transaction: the batch row is
+locked (``SELECT … FOR UPDATE`` on PostgreSQL; SQLite already serializes
+writers), the step's optimistic version is checked, the phase logic runs, rows
+change and one audit event describes the transition. If anything fails, nothing
+is kept. Completing a phase advances the graph one level at a time (operation,
+unit procedure, procedure), so the cost of a step does not grow with the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audit.chain import Entity
+from ebr.canonical import jsonable
+from ebr.errors import StateError, ValidationError
+from ebr.execution import deviations, graph, phases
+from ebr.execution.context import Context, check_version, find_meaning
+from ebr.execution.models import Batch, BatchStep, Deviation, StepEntry
+from ebr.execution.plan import Plan, parent_of
+from ebr.execution.rules import BatchStatus
+from ebr.ids import new_id
+from ebr.materials.services import Credentials
+from recipes import formula
+from recipes.model import Phase
+from recipes.phases import Calculation, SignOff
+from recipes.states import Command, State, apply, complete
+
+
+@dataclass
+class StepOutcome:
+    """What a step call did: the step, entries recorded, deviations opened, whether it completed."""
+
+    step: BatchStep
+    entries: list[StepEntry] = field(default_factory=list)
+    deviations: list[Deviation] = field(default_factory=list)
+    completed: bool = False
+    blocked_by: list[str] = field(default_factory=list)
+    advanced: list[str] = field(default_factory=list)
+
+
+def entity(batch: Batch, path: str) -> Entity:
+    return Entity("batch_step", f"{batch.number}/{path}")
+
+
+def current_entries(session: Session, step: BatchStep) -> dict[str, StepEntry]:
+    """The step's entries of its current run (a loop runs a step again) not corrected away, by name."""
+    query = select(StepEntry).where(StepEntry.step_id == step.id, StepEntry.superseded_at.is_(None))
+    if step.started_at is not None:
+        query = query.where(StepEntry.recorded_at >= step.started_at)
+    return {e.name: e for e in session.scalars(query.order_by(StepEntry.recorded_at))}
+
+
+def _executing(batch: Batch) -> None:
+    if batch.status != BatchStatus.IN_EXECUTION.value or batch.state != State.RUNNING.value:
+        raise StateError(
+            f"batch {batch.number} is {batch.status} / {batch.state}; steps run only while the batch is "
+            "in execution and Running (start or restart the batch first)"
+        )
+
+
+def start_batch(session: Session, ctx: Context, *, actor: str, ref: str, version: int | None = None) -> Batch:
+    """ready → in_execution: Start the procedure and make its first steps ready."""
+    batch = ctx.batch(session, ref, lock=True)
+    check_version(batch, version, f"batch {batch.number}")
+    if batch.status != BatchStatus.READY.value:
+        raise StateError(f"batch {batch.number} is {batch.status}; release it to the floor before starting it")
+    batch.state = apply(State(batch.state), Command.START).value
+    batch.status = BatchStatus.IN_EXECUTION.value
+    batch.started_at = ctx.clock.now()
+    plan = ctx.plan(session, batch)
+    changed = _activate_children(session, ctx, batch, plan, "", actor)
+    after = {"status": batch.status, "state": batch.state, "ready": changed}
+    before = {"status": BatchStatus.READY.value, "state": State.IDLE.value}
+    ctx.record(
+        session, actor=actor, action="batch.started", entity=Entity("batch", batch.number), before=before, after=after
+    )
+    return batch
+
+
+def _open(
+    session: Session, ctx: Context, ref: str, path: str, version: int | None
+) -> tuple[Batch, BatchStep, Plan, Phase]:
+    batch = ctx.batch(session, ref, lock=True)
+    step = ctx.step(session, batch, path)
+    check_version(step, version, f"step {path} of batch {batch.number}")
+    if step.level != "phase":
+        raise ValidationError(f"{path} is a {step.level}; only phases are started and completed by people")
+    plan = ctx.plan(session, batch)
+    return batch, step, plan, plan.phase(path)
+
+
+def _turn(session: Session, ctx: Context, batch: Batch, step: BatchStep, phase: Phase, actor: str) -> phases.Turn:
+    return phases.Turn(session, ctx, batch, step, phase, actor, current_entries(session, step))
+
+
+def start_step(
+    session: Session, ctx: Context, *, actor: str, ref: str, path: str, version: int | None = None
+) -> StepOutcome:
+    """Idle → Running, if the graph has made the step ready (forced sequencing)."""
+    batch, step, plan, phase = _open(session, ctx, ref, path, version)
+    _executing(batch)
+    if not step.ready:
+        raise StateError(f"step {path} is out of sequence: {_waiting(session, ctx, batch, plan, path)}")
+    state = apply(State(step.state), Command.START)
+    result = phases.on_start(_turn(session, ctx, batch, step, phase, actor))
+    step.state = state.value
+    step.started_at, step.started_by = ctx.clock.now(), actor
+    step.data = {**step.data, **result.data}
+    session.flush()
+    ctx.record(
+        session,
+        actor=actor,
+        action="batch.step.started",
+        entity=entity(batch, path),
+        before={"state": State.IDLE.value},
+        after={"state": step.state, **jsonable(result.data)},
+    )
+    return StepOutcome(step)
+
+
+def _waiting(session: Session, ctx: Context, batch: Batch, plan: Plan, path: str) -> str:
+    parent = parent_of(path)
+    node = plan.node(parent)
+    done = {r.path for r in ctx.children(session, batch, parent) if r.state == State.COMPLETE.value}
+    missing = graph.waiting_for(node.children, node.transitions, path, done)
+    if missing:
+        return f"it waits for {', '.join(missing)} to complete"
+    return f"its {('operation' if parent.count('.') else 'unit procedure')} {parent or 'procedure'} has not started"
+
+
+def record(
+    session: Session,
+    ctx: Context,
+    *,
+    actor: str,
+    ref: str,
+    path: str,
+    values: Mapping[str, Any],
+    version: int | None = None,
+) -> StepOutcome:
+    """Record the operator's values on a running step (may open deviations)."""
+    batch, step, _plan, phase = _open(session, ctx, ref, path, version)
+    return _record(session, ctx, batch, step, phase, actor, values)
+
+
+def _record(
+    session: Session, ctx: Context, batch: Batch, step: BatchStep, phase: Phase, actor: str, values: Mapping[str, Any]
+) -> StepOutcome:
+    _executing(batch)
+    if step.state != State.RUNNING.value:
+        raise StateError(f"step {step.path} is {step.state}; values are recorded only while it is Running")
+    result = phases.on_record(_turn(session, ctx, batch, step, phase, actor), values)
+    outcome = write_result(session, ctx, batch, step, actor, result)
+    ctx.record(
+        session, actor=actor, action="batch.step.recorded", entity=entity(batch, step.path), after=_described(outcome)
+    )
+    return outcome
+
+
+def write_result(
+    session: Session, ctx: Context, batch: Batch, step: BatchStep, actor: str, result: phases.Result
+) -> StepOutcome:
+    now = ctx.clock.now()
+    outcome = StepOutcome(step)
+    for e in result.entries:
+        row = StepEntry(
+            id=new_id(),
+            batch_id=batch.id,
+            step_id=step.id,
+            name=e.name,
+            value=e.value,
+            unit=e.unit,
+            in_limits=e.in_limits,
+            source=e.source,
+            recorded_at=now,
+            recorded_by=actor,
+        )
+        session.add(row)
+        outcome.entries.append(row)
+    for spec in result.deviations:
+        outcome.deviations.append(
+            deviations.open_deviation(
+                session,
+                ctx,
+                actor=actor,
+                batch=batch,
+                step_path=step.path,
+                kind=spec.kind,
+                severity=spec.severity,
+                description=spec.description,
+            )
+        )
+    # A new dict (not an in-place change) so the ORM sees it and bumps the step's version.
+    step.data = {**step.data, **result.data, "recorded": int(step.data.get("recorded", 0)) + len(result.entries)}
+    session.flush()
+    return outcome
+
+
+def _described(outcome: StepOutcome) -> dict[str, Any]:
+    return {
+        "entries": {
+            e.name: {"value": e.value, "unit": e.unit, "in_limits": e.in_limits, "source": e.source}
+            for e in outcome.entries
+        },
+        "deviations": [d.number for d in outcome.deviations],
+        "state": outcome.step.state,
+    }
+
+
+def complete_step(
+    session: Session,
+    ctx: Context,
+    *,
+    actor: str,
+    ref: str,
+    path: str,
+    version: int | None = None,
+    values: Mapping[str, Any] | None = None,
+    signatures: Sequence[Credentials] = (),
+) -> StepOutcome:
+    """Running → Complete with the phase's signatures; advances the graph.
+
+    When ``values`` open a deviation the values and the deviation are kept and the
+    step stays Running (``blocked_by`` names the deviation).
+    """
+    batch, step, plan, phase = _open(session, ctx, ref, path, version)
+    if values:
+        recorded = _record(session, ctx, batch, step, phase, actor, values)
+        if recorded.deviations:
+            recorded.blocked_by = [d.number for d in recorded.deviations]
+            return recorded
+    _executing(batch)
+    if step.state != State.RUNNING.value:
+        raise StateError(f"step {path} is {step.state}; only a Running step can be completed")
+    blockers = deviations.blocking(session, ctx, batch, path)
+    if blockers:
+        names = ", ".join(d.number for d in blockers)
+        raise StateError(
+            f"step {path} cannot complete: deviation {names} needs a comment and "
+            "a supervisor's verified signature first"
+        )
+    turn = _turn(session, ctx, batch, step, phase, actor)
+    if isinstance(phase.params, Calculation):
+        env = environment(session, batch, plan, parent_of(path))
+        turn = phases.Turn(session, ctx, batch, step, phase, actor, turn.entries, env)
+    result = phases.on_complete(turn)
+    outcome = write_result(session, ctx, batch, step, actor, result)
+    if outcome.deviations:
+        outcome.blocked_by = [d.number for d in outcome.deviations]
+        ctx.record(
+            session, actor=actor, action="batch.step.recorded", entity=entity(batch, path), after=_described(outcome)
+        )
+        return outcome
+    signed = _sign_step(session, ctx, batch, step, phase, actor, signatures)
+    step.state = complete(State(step.state)).value
+    step.ended_at, step.ended_by = ctx.clock.now(), actor
+    outcome.completed = True
+    outcome.advanced = advance(session, ctx, batch, plan, path, actor)
+    session.flush()
+    after = _described(outcome) | {"signatures": signed, "advanced": outcome.advanced}
+    ctx.record(
+        session,
+        actor=actor,
+        action="batch.step.completed",
+        entity=entity(batch, path),
+        before={"state": State.RUNNING.value},
+        after=after,
+    )
+    return outcome
+
+
+def _sign_step(
+    session: Session,
+    ctx: Context,
+    batch: Batch,
+    step: BatchStep,
+    phase: Phase,
+    actor: str,
+    given: Sequence[Credentials],
+) -> dict[str, str]:
+    meanings = phase.params.meanings if isinstance(phase.params, SignOff) else phase.signatures
+    entries = {e.name: e.value for e in current_entries(session, step).values()}
+    content = {"batch": batch.number, "step": step.path, "name": step.name, "type": step.phase_type, "entries": entries}
+    signed: dict[str, str] = {}
+    for meaning in meanings:
+        cred = find_meaning(given, meaning, f"step {step.path}")
+        if meaning == "performed" and cred.user_id.strip().lower() != actor:
+            raise ValidationError(
+                f"the 'performed' signature on {step.path} must be given by {actor}, who completes it"
+            )
+        not_by = {user: f"signed this step as {m}" for m, user in signed.items()}
+        if meaning != "performed":
+            not_by.setdefault(actor, "performed this step")
+        row = ctx.sign(
+            session,
+            batch=batch,
+            subject_type="batch_step",
+            subject_id=step.id,
+            content=content | {"meaning": meaning},
+            credentials=cred,
+            not_by=not_by,
+            label=f"{batch.number}/{step.path}",
+        )
+        signed[meaning] = row.signer
+    return signed
+
+
+def environment(session: Session, batch: Batch, plan: Plan, scope: str) -> dict[str, Any]:
+    """Formula parameters and the main value of each phase, for calculations and conditions.
+
+    Values are keyed by full path (``UP1.OP4.PH2``) and, for the phases of the
+    operation ``scope``, by their own id (``PH2``); a later run of a step wins.
+    """
+    env: dict[str, Any] = {p.name: p.value for p in plan.recipe.formula.parameters}
+    query = (
+        select(StepEntry, BatchStep.path)
+        .join(BatchStep, StepEntry.step_id == BatchStep.id)
+        .where(
+            StepEntry.batch_id == batch.id,
+            StepEntry.superseded_at.is_(None),
+            StepEntry.name.in_(("value", "net", "actual", "result")),
+        )
+        .order_by(StepEntry.recorded_at)
+    )
+    for entry, path in session.execute(query):
+        try:
+            value: Any = Decimal(entry.value)
+        except ArithmeticError:
+            value = entry.value
+        env[path] = value
+        if parent_of(path) == scope:
+            env[path.rpartition(".")[2]] = value
+    return env
+
+
+def _condition(session: Session, batch: Batch, plan: Plan, scope: str) -> graph.Condition:
+    def holds(expression: str) -> bool:
+        return bool(formula.evaluate(expression, environment(session, batch, plan, scope)))
+
+    return holds
+
+
+def advance(session: Session, ctx: Context, batch: Batch, plan: Plan, path: str, actor: str) -> list[str]:
+    """After ``path`` completed: activate what follows on its level, and complete levels that are done."""
+    changed: list[str] = []
+    completed, parent = path, parent_of(path)
+    while True:
+        rows = ctx.children(session, batch, parent)
+        node = plan.node(parent)
+        done = {r.path for r in rows if r.state == State.COMPLETE.value}
+        active = {r.path for r in rows if r.ready and r.path not in done}
+        condition = _condition(session, batch, plan, parent)
+        progress = graph.progress(
+            node.children, node.transitions, completed=completed, active=active, done=done, condition=condition
+        )
+        by_path = {r.path: r for r in rows}
+        for child in progress.activate:
+            changed += _activate(session, ctx, batch, plan, by_path[child], actor)
+        if not progress.complete:
+            return changed
+        if parent == "":
+            _finish_batch(session, ctx, batch, actor)
+            return [*changed, "procedure"]
+        level = ctx.step(session, batch, parent)
+        level.state = complete(State(level.state)).value
+        level.ended_at, level.ended_by = ctx.clock.now(), actor
+        changed.append(f"{parent}:complete")
+        if level.level == "unit_procedure":
+            _release_units(session, ctx, batch, level, actor)
+        completed, parent = parent, parent_of(parent)
+
+
+def _activate(session: Session, ctx: Context, batch: Batch, plan: Plan, row: BatchStep, actor: str) -> list[str]:
+    if row.state == State.COMPLETE.value:
+        _rerun(session, ctx, batch, row)
+    row.ready = True
+    if row.level == "phase":
+        return [f"{row.path}:ready"]
+    row.state = apply(State(row.state), Command.START).value
+    row.started_at, row.started_by = ctx.clock.now(), actor
+    return [f"{row.path}:running", *_activate_children(session, ctx, batch, plan, row.path, actor)]
+
+
+def _rerun(session: Session, ctx: Context, batch: Batch, row: BatchStep) -> None:
+    """A loop brings a completed step back: Reset it (and what it contains) to run again."""
+    row.state = apply(State(row.state), Command.RESET).value
+    row.data = {**row.data, "run": int(row.data.get("run", 1)) + 1}
+    if row.level != "phase":
+        query = select(BatchStep).where(BatchStep.batch_id == batch.id, BatchStep.path.like(f"{row.path}.%"))
+        for inner in session.scalars(query):
+            inner.state, inner.ready = State.IDLE.value, False
+
+
+def _activate_children(session: Session, ctx: Context, batch: Batch, plan: Plan, parent: str, actor: str) -> list[str]:
+    node = plan.node(parent)
+    rows = {r.path: r for r in ctx.children(session, batch, parent)}
+    progress = graph.progress(node.children, node.transitions, completed=None, active=(), done=())
+    changed: list[str] = []
+    for child in progress.activate:
+        changed += _activate(session, ctx, batch, plan, rows[child], actor)
+    return changed
+
+
+def _release_units(session: Session, ctx: Context, batch: Batch, level: BatchStep, actor: str) -> None:
+    """When a unit procedure ends, the equipment it used becomes dirty."""
+    query = select(BatchStep).where(
+        BatchStep.batch_id == batch.id,
+        BatchStep.path.like(f"{level.path}.%"),
+        BatchStep.phase_type == "equipment_check",
+    )
+    units = {r.data["in_use"] for r in session.scalars(query) if r.data.get("in_use")}
+    for unit in sorted(units):
+        ctx.equipment.mark_dirty(
+            session, actor=actor, unit=unit, reason=f"used by {batch.number}", reference=batch.number
+        )
+
+
+def _finish_batch(session: Session, ctx: Context, batch: Batch, actor: str) -> None:
+    batch.state = complete(State(batch.state)).value
+    batch.status = BatchStatus.COMPLETE.value
+    batch.ended_at = ctx.clock.now()
+    lot = ctx.materials.record_output(
+        session,
+        actor=actor,
+        batch_id=batch.id,
+        number=batch.number,
+        product=batch.product_code,
+        quantity=batch.size,
+        unit=batch.size_unit,
+    )
+    batch.output_lot_id = lot.id
+    ctx.record(
+        session,
+        actor=actor,
+        action="batch.completed",
+        entity=Entity("batch", batch.number),
+        before={"status": BatchStatus.IN_EXECUTION.value},
+        after={"status": batch.status, "state": batch.state, "output_lot": lot.lot_number},
+    )

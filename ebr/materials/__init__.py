@@ -1,0 +1,1 @@
+"""Materials, lots, containers and genealogy (application layer)."""

@@ -1,0 +1,317 @@
+"""Materials, lots and containers: register, receive, change status (signed), consume, trace.
+
+Every change is audited in the caller's transaction. A lot's status is changed by
+QA with a signature; consumption decrements the container and the lot and records
+the genealogy link to the consuming batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audit.chain import Entity
+from audit.trail import AuditTrail
+from ebr.clock import Clock
+from ebr.errors import NotFound, ValidationError
+from ebr.execution.rules import LotStatus, check_lot_transition, parse_decimal
+from ebr.ids import new_id
+from ebr.materials.models import Container, Lot, LotStatusChange, Material, MaterialConsumption
+
+OUTPUT_SHELF_LIFE_DAYS = 730
+"""Provisional expiry of an output lot; QA sets the real one when releasing it."""
+
+
+class Signer(Protocol):
+    """The signing ceremony (``signatures.signing.SigningService.sign``)."""
+
+    def sign(
+        self,
+        session: Session,
+        *,
+        subject: Entity,
+        content: Mapping[str, Any],
+        meaning: str,
+        reason: str | None,
+        user_id: str,
+        password: str,
+        not_by: Mapping[str, str] | None = None,
+    ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A signer's user id and password, and the meaning they sign with."""
+
+    user_id: str
+    password: str
+    meaning: str = "performed"
+
+
+def lot_json(lot: Lot) -> dict[str, Any]:
+    """The audited (and API) view of a lot."""
+    return {
+        "id": lot.id,
+        "lot_number": lot.lot_number,
+        "material": lot.material_code,
+        "status": lot.status,
+        "expires_on": lot.expires_on.isoformat(),
+        "potency": lot.potency,
+        "quantity": lot.quantity,
+        "unit": lot.unit,
+        "produced_by": lot.produced_by,
+    }
+
+
+class MaterialService:
+    """The material master, lots, containers and genealogy."""
+
+    def __init__(self, *, audit: AuditTrail, clock: Clock, signer: Signer) -> None:
+        self.audit = audit
+        self.clock = clock
+        self.signer = signer
+
+    def create_material(
+        self,
+        session: Session,
+        *,
+        actor: str,
+        code: str,
+        name: str,
+        unit: str,
+        hazardous: bool = False,
+        allergen: bool = False,
+        hazard_note: str = "",
+    ) -> Material:
+        """Add a material to the master; raises ValidationError when the code exists or a field is empty."""
+        problems = [f"{k} is required" for k, v in (("code", code), ("name", name), ("unit", unit)) if not v.strip()]
+        if problems:
+            raise ValidationError("the material cannot be created", problems)
+        if session.get(Material, code) is not None:
+            raise ValidationError(f"material {code} already exists; choose another code")
+        material = Material(
+            code=code,
+            name=name,
+            unit=unit,
+            hazardous=hazardous,
+            allergen=allergen,
+            hazard_note=hazard_note,
+            created_at=self.clock.now(),
+            created_by=actor,
+        )
+        session.add(material)
+        after = {"name": name, "unit": unit, "hazardous": hazardous, "allergen": allergen, "hazard_note": hazard_note}
+        self.audit.record(session, actor=actor, action="material.created", entity=Entity("material", code), after=after)
+        return material
+
+    def material(self, session: Session, code: str) -> Material:
+        """The material ``code``; raises NotFound."""
+        found = session.get(Material, code)
+        if found is None:
+            raise NotFound(f"no material {code!r}: create it in the material master first")
+        return found
+
+    def receive_lot(
+        self,
+        session: Session,
+        *,
+        actor: str,
+        material: str,
+        lot_number: str,
+        quantity: Decimal | str,
+        expires_on: dt.date,
+        potency: Decimal | str | None = None,
+        containers: Mapping[str, Decimal | str] | None = None,
+        produced_by: str | None = None,
+    ) -> Lot:
+        """Receive a lot in quarantine, split over ``containers`` (barcode → quantity)."""
+        mat = self.material(session, material)
+        total = parse_decimal("quantity", quantity)
+        if total <= 0:
+            raise ValidationError(f"quantity {total} must be greater than zero")
+        if session.scalars(select(Lot).where(Lot.lot_number == lot_number)).first() is not None:
+            raise ValidationError(f"lot {lot_number} already exists; lot numbers are unique")
+        parts = {k: parse_decimal(f"container {k}", v) for k, v in (containers or {lot_number: total}).items()}
+        if sum(parts.values()) != total:
+            raise ValidationError(f"the containers hold {sum(parts.values())} {mat.unit} but the lot is {total}")
+        pot = None if potency is None else parse_decimal("potency", potency)
+        now = self.clock.now()
+        lot = Lot(
+            id=new_id(),
+            lot_number=lot_number,
+            material_code=mat.code,
+            status=LotStatus.QUARANTINE.value,
+            expires_on=expires_on,
+            potency=pot,
+            quantity=total,
+            unit=mat.unit,
+            produced_by=produced_by,
+            created_at=now,
+            created_by=actor,
+        )
+        session.add(lot)
+        for barcode, qty in parts.items():
+            if session.get(Container, barcode) is not None:
+                raise ValidationError(f"container {barcode} already exists; barcodes are unique")
+            session.add(Container(barcode=barcode, lot_id=lot.id, quantity=qty, unit=mat.unit, created_at=now))
+        session.flush()
+        after = lot_json(lot) | {"containers": parts}
+        self.audit.record(session, actor=actor, action="lot.received", entity=Entity("lot", lot_number), after=after)
+        return lot
+
+    def lot(self, session: Session, lot_number: str) -> Lot:
+        """The lot called ``lot_number``; raises NotFound."""
+        found = session.scalars(select(Lot).where(Lot.lot_number == lot_number)).first()
+        if found is None:
+            raise NotFound(f"no lot {lot_number!r}; check the label")
+        return found
+
+    def lots(self, session: Session, *, material: str | None = None) -> list[Lot]:
+        query = select(Lot).order_by(Lot.lot_number)
+        if material:
+            query = query.where(Lot.material_code == material)
+        return list(session.scalars(query))
+
+    def containers(self, session: Session, lot: Lot) -> list[Container]:
+        return list(session.scalars(select(Container).where(Container.lot_id == lot.id).order_by(Container.barcode)))
+
+    def change_status(
+        self, session: Session, *, actor: str, lot_number: str, status: str, reason: str, signer: Credentials
+    ) -> Lot:
+        """QA changes a lot's status with a signature (meaning ``approved``) and a reason."""
+        lot = self.lot(session, lot_number)
+        if not reason.strip():
+            raise ValidationError("a lot status change needs a reason")
+        new = check_lot_transition(lot.status, status)
+        content = lot_json(lot) | {"new_status": new.value, "reason": reason}
+        # QA signs a release as "released", a rejection as "rejected", anything else as "approved".
+        meaning = {LotStatus.RELEASED: "released", LotStatus.REJECTED: "rejected"}.get(new, "approved")
+        record = self.signer.sign(
+            session,
+            subject=Entity("lot", lot.lot_number),
+            content=content,
+            meaning=meaning,
+            reason=reason,
+            user_id=signer.user_id,
+            password=signer.password,
+        )
+        before = lot.status
+        lot.status = new.value
+        session.add(
+            LotStatusChange(
+                id=new_id(),
+                lot_id=lot.id,
+                from_status=before,
+                to_status=new.value,
+                reason=reason,
+                signature_id=record.id,
+                changed_at=self.clock.now(),
+                changed_by=actor,
+            )
+        )
+        session.flush()
+        self.audit.record(
+            session,
+            actor=actor,
+            action="lot.status.changed",
+            entity=Entity("lot", lot.lot_number),
+            before={"status": before},
+            after={"status": new.value, "signature": record.id},
+            reason=reason,
+        )
+        return lot
+
+    def usable_container(self, session: Session, *, barcode: str, material: str, needed: Decimal) -> Container:
+        """The container ``barcode`` if it holds ``needed`` of a released, unexpired lot of ``material``.
+
+        Raises NotFound for an unknown barcode and ValidationError naming the problem.
+        """
+        container = session.get(Container, barcode)
+        if container is None:
+            raise NotFound(f"container {barcode!r} is unknown; scan the label again or check the lot")
+        lot = session.get(Lot, container.lot_id)
+        assert lot is not None
+        if lot.material_code != material:
+            raise ValidationError(
+                f"wrong material: container {barcode} holds {lot.material_code} (lot {lot.lot_number}) "
+                f"but this step needs {material}"
+            )
+        if lot.status != LotStatus.RELEASED.value:
+            raise ValidationError(f"lot {lot.lot_number} is {lot.status}, not released; use a released lot")
+        today = self.clock.now().date()
+        if lot.expires_on < today:
+            raise ValidationError(f"lot {lot.lot_number} expired on {lot.expires_on}; use an unexpired lot")
+        if container.quantity < needed or lot.quantity < needed:
+            raise ValidationError(
+                f"container {barcode} holds {container.quantity} {container.unit}, less than the "
+                f"{needed:.4f} needed; use another container"
+            )
+        return container
+
+    def record_output(
+        self, session: Session, *, actor: str, batch_id: str, number: str, product: str, quantity: Decimal, unit: str
+    ) -> Lot:
+        """The output lot of a completed batch, in quarantine until QA releases it."""
+        if session.get(Material, product) is None:
+            self.create_material(session, actor=actor, code=product, name=product, unit=unit)
+        expires = self.clock.now().date() + dt.timedelta(days=OUTPUT_SHELF_LIFE_DAYS)
+        return self.receive_lot(
+            session,
+            actor=actor,
+            material=product,
+            lot_number=number,
+            quantity=quantity,
+            expires_on=expires,
+            produced_by=batch_id,
+        )
+
+    def lot_of(self, session: Session, container: Container) -> Lot:
+        """The lot a container belongs to."""
+        lot = session.get(Lot, container.lot_id)
+        if lot is None:
+            raise NotFound(f"container {container.barcode} belongs to no lot")
+        return lot
+
+    def consume(
+        self, session: Session, *, actor: str, batch_id: str, step_path: str, barcode: str, quantity: Decimal
+    ) -> MaterialConsumption:
+        """Decrement the container and its lot by ``quantity`` and record the genealogy link."""
+        container = session.get(Container, barcode)
+        if container is None:
+            raise NotFound(f"container {barcode!r} is unknown")
+        lot = session.get(Lot, container.lot_id, with_for_update=True)
+        assert lot is not None
+        if container.quantity < quantity or lot.quantity < quantity:
+            raise ValidationError(f"container {barcode} holds only {container.quantity}; {quantity} cannot be taken")
+        before = {"quantity": lot.quantity}
+        container.quantity -= quantity
+        lot.quantity -= quantity
+        row = MaterialConsumption(
+            id=new_id(),
+            batch_id=batch_id,
+            step_path=step_path,
+            lot_id=lot.id,
+            container=barcode,
+            quantity=quantity,
+            unit=container.unit,
+            consumed_at=self.clock.now(),
+            consumed_by=actor,
+        )
+        session.add(row)
+        session.flush()
+        after = {"quantity": lot.quantity, "consumed": quantity, "batch": batch_id, "step": step_path}
+        self.audit.record(
+            session,
+            actor=actor,
+            action="lot.consumed",
+            entity=Entity("lot", lot.lot_number),
+            before=before,
+            after=after,
+        )
+        return row
