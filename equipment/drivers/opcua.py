@@ -119,6 +119,11 @@ class OpcUaDriver:
         ep = self.endpoint
         client = Client(ep.url, timeout=ep.timeout_s, watchdog_intervall=ep.watchdog_ms / 1000)
         client.session_timeout = 600_000  # what most servers grant; asking for more only logs a warning
+        if ep.publishing_interval_ms == 0:
+            # A 0 ms interval publishes on every change but carries no keep-alive period, so
+            # asyncua's stale-subscription check would recreate it after each idle second.
+            # Liveness is watched by the watchdog probe (watchdog_ms) instead.
+            client._stale_check_margin = float("inf")
         await self._apply_security(client)
         if ep.username:
             client.set_user(ep.username)

@@ -1,0 +1,324 @@
+"""``ebr runtime``: one asyncio process that owns the plant connections of an area.
+
+It takes commands from ``equipment_command`` (woken by LISTEN/NOTIFY on PostgreSQL,
+polling on SQLite), runs dosing phases with their interlocks, and publishes phase
+states, alarms, readings, downsampled trend and a heartbeat. The interlock path —
+data-change notification → :class:`DosingPhase` → stop writes — never touches the
+database; reports are queued and recorded by a separate task in a worker thread.
+After a restart, phases the database still shows RUNNING are put on HELD with their
+outputs driven safe: their plant state is uncertain (DESIGN.md: never silently on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from audit.trail import AuditTrail
+from ebr.clock import Clock
+from ebr.errors import EquipmentError
+from ebr.ids import new_id
+from equipment.commands import COMMAND_CHANNEL, CommandKind, PhaseStatus
+from equipment.config import PlantConfig
+from equipment.dosing import DosingPhase, PhaseReport
+from equipment.drivers.base import TagValue
+from equipment.drivers.plantio import PlantIO, build_plant_io
+from equipment.errors import CommandRefused, DriverError, PermissiveFailed
+from equipment.recorder import CommandData, Recorder
+from equipment.trend import TrendBuffer
+
+log = logging.getLogger(__name__)
+
+
+class EquipmentRuntime:
+    """The runtime of one plant configuration (one area)."""
+
+    def __init__(
+        self,
+        *,
+        config: PlantConfig,
+        factory: sessionmaker[Session],
+        audit: AuditTrail,
+        clock: Clock,
+        io: PlantIO | None = None,
+        database_url: str | None = None,
+        runtime_id: str | None = None,
+        poll_s: float = 0.2,
+        heartbeat_s: float = 1.0,
+        readings_s: float = 0.5,
+        tick_s: float = 0.02,
+    ) -> None:
+        self.config = config
+        self.io = io or build_plant_io(config)
+        self.runtime_id = runtime_id or f"{config.area}-{new_id()[:8]}"
+        self.recorder = Recorder(
+            factory=factory, audit=audit, clock=clock, runtime_id=self.runtime_id, area=config.area
+        )
+        self.clock = clock
+        self.database_url = database_url
+        self.poll_s, self.heartbeat_s, self.readings_s, self.tick_s = poll_s, heartbeat_s, readings_s, tick_s
+        self.phases: dict[str, DosingPhase] = {}
+        self.units = sorted({tag.split(".", 1)[0] for tag in config.tags} | set(config.dosing))
+        self.trend = TrendBuffer(config)
+        self._reports: asyncio.Queue[PhaseReport] = asyncio.Queue()
+        self._dirty: dict[str, TagValue] = {}
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect, subscribe every tag, recover phases, and start the loops."""
+        self.io.add_connection_listener(self._on_connection)
+        await self.io.subscribe(list(self.config.tags), self._on_value)
+        failed = await self.io.connect()
+        for endpoint, reason in failed.items():
+            log.warning("endpoint %s not reachable yet (%s); retrying in the background", endpoint, reason)
+            self._spawn(self._connect_later(endpoint))
+        await self._recover()
+        for loop in (self._record_loop, self._command_loop, self._heartbeat_loop, self._tick_loop, self._readings_loop):
+            self._spawn(loop())
+        if self.database_url and self.database_url.startswith("postgresql"):
+            self._spawn(self._listen_loop())
+        await asyncio.to_thread(self.recorder.log_event, "runtime", f"equipment runtime {self.runtime_id} started")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set."""
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        while not self._reports.empty():
+            await asyncio.to_thread(self.recorder.record, self._reports.get_nowait())
+        for phase in self.phases.values():
+            await phase.close()
+        await self.io.close()
+        with contextlib.suppress(EquipmentError):
+            await asyncio.to_thread(self.recorder.heartbeat, connected=False, detail="stopped")
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self._tasks.append(asyncio.create_task(coro))
+
+    async def _connect_later(self, endpoint: str) -> None:
+        delay = 0.2
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.io.drivers[endpoint].connect()
+                return
+            except DriverError:
+                delay = min(delay * 2, 5.0)
+
+    # -- the fast path -------------------------------------------------------------------
+
+    def _on_value(self, item: TagValue) -> None:
+        for phase in list(self.phases.values()):
+            phase.on_value(item)
+        self._dirty[item.tag] = item
+        self.trend.add(item, active_units={p.cfg.unit for p in self.phases.values()})
+
+    def _on_connection(self, endpoint: str, connected: bool, reason: str) -> None:
+        for phase in list(self.phases.values()):
+            phase.on_connection(endpoint, connected, reason)
+        if connected:
+            self._spawn(self._drive_safe_held())
+        self._spawn(asyncio.to_thread(self.recorder.log_event, "connection", f"{endpoint}: {reason}"))
+
+    async def _drive_safe_held(self) -> None:
+        """After a reconnection, make sure held phases really have their outputs off."""
+        for phase in list(self.phases.values()):
+            if phase.state is PhaseStatus.HELD:
+                for tag in (phase.cfg.pump, phase.cfg.inlet_valve):
+                    with contextlib.suppress(DriverError):
+                        await self.io.write(tag, False)
+
+    def _report(self, report: PhaseReport) -> None:
+        self._reports.put_nowait(report)
+        if report.state.final:
+            phase = self.phases.get(report.phase_ref)
+            if phase is not None and phase.state.final:
+                self.phases.pop(report.phase_ref, None)
+
+    async def _tick_loop(self) -> None:
+        while True:
+            for phase in list(self.phases.values()):
+                phase.tick()
+            await asyncio.sleep(self.tick_s)
+
+    # -- recording -----------------------------------------------------------------------
+
+    async def _record_loop(self) -> None:
+        while True:
+            report = await self._reports.get()
+            await self._retry(lambda r=report: self.recorder.record(r))  # type: ignore[misc]
+
+    async def _retry(self, work: Callable[[], None]) -> None:
+        """Run ``work`` in a thread; on a database failure wait and retry (records are not dropped)."""
+        delay = 0.2
+        while True:
+            try:
+                await asyncio.to_thread(work)
+                return
+            except Exception as exc:  # noqa: BLE001 - any database failure: keep the record and retry
+                log.error("recording failed (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            detail = ", ".join(f"{name}: {'up' if up else 'DOWN'}" for name, up in self.io.connected.items())
+            connected = all(self.io.connected.values())
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.recorder.heartbeat, connected=connected, detail=detail)
+            await asyncio.sleep(self.heartbeat_s)
+
+    async def _readings_loop(self) -> None:
+        units = {t.name: t.unit for t in self.config.tags.values()}
+        decimals = {t.name: t.decimals for t in self.config.tags.values()}
+        while True:
+            await asyncio.sleep(self.readings_s)
+            items, self._dirty = list(self._dirty.values()), {}
+            points = self.trend.flush(self.clock.now(), {p.cfg.unit: ref for ref, p in self.phases.items()})
+            with contextlib.suppress(Exception):
+                if items:
+                    await asyncio.to_thread(self.recorder.readings, items, units, decimals)
+                if points:
+                    await asyncio.to_thread(self.recorder.trend, points)
+
+    # -- commands ------------------------------------------------------------------------
+
+    async def _listen_loop(self) -> None:
+        import psycopg
+
+        assert self.database_url is not None
+        conninfo = make_url(self.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {COMMAND_CHANNEL}")
+                    async for _ in conn.notifies():
+                        self._wake.set()
+            except psycopg.Error as exc:
+                log.warning("LISTEN failed (%s); polling until it works again", exc)
+                await asyncio.sleep(1.0)
+
+    async def _command_loop(self) -> None:
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+            self._wake.clear()
+            try:
+                commands = await asyncio.to_thread(self.recorder.claim_commands, self.units)
+            except Exception as exc:  # noqa: BLE001 - database away: try again at the next poll
+                log.error("cannot read commands: %s", exc)
+                continue
+            for command in commands:
+                await self._handle(command)
+
+    async def _handle(self, command: CommandData) -> None:
+        try:
+            result, ok = await self._execute(command), True
+        except (EquipmentError, ValueError) as exc:
+            result, ok = str(exc), False
+        await self._retry(lambda: self.recorder.finish_command(command.id, ok=ok, result=result))
+
+    async def _execute(self, command: CommandData) -> str:
+        kind = CommandKind(command.kind)
+        if kind is CommandKind.START_DOSING:
+            return await self._start_dosing(command)
+        if kind is CommandKind.START_PLC_PHASE:
+            raise CommandRefused("PLC phases are run through equipment.pli by the application")
+        phase = self.phases.get(command.phase_ref) or await self._rebuild(command.phase_ref)
+        if kind is CommandKind.HOLD:
+            await phase.hold("held by command")
+        elif kind is CommandKind.RESTART:
+            if phase.state is not PhaseStatus.HELD:
+                raise CommandRefused(f"phase {command.phase_ref} is {phase.state.value}; restart needs held")
+            await phase.restart()
+        else:
+            await phase.stop(abort=kind is CommandKind.ABORT)
+        return f"{kind.value} done: {phase.state.value}"
+
+    async def _start_dosing(self, command: CommandData) -> str:
+        cfg = self.config.dosing.get(command.unit)
+        if cfg is None:
+            raise CommandRefused(f"{command.unit} has no dosing configuration in {self.config.path}")
+        busy = [ref for ref, p in self.phases.items() if p.cfg.unit == command.unit and ref != command.phase_ref]
+        if busy:
+            raise CommandRefused(f"{command.unit} is busy with phase {busy[0]}; stop it first")
+        phase = self._phase(command.phase_ref, cfg.unit, command.parameters)
+        self.phases[command.phase_ref] = phase
+        try:
+            await phase.start()
+        except PermissiveFailed as exc:
+            self.phases.pop(command.phase_ref, None)
+            phase.state = PhaseStatus.REFUSED
+            self._report(PhaseReport(command.phase_ref, cfg.unit, PhaseStatus.REFUSED, None, str(exc)))
+            raise
+        return "dosing started"
+
+    def _phase(self, phase_ref: str, unit: str, params: dict[str, Any], delivered: Decimal = Decimal(0)) -> DosingPhase:
+        cfg = self.config.dosing[unit]
+        return DosingPhase(
+            io=self.io,
+            cfg=cfg,
+            phase_ref=phase_ref,
+            source=str(params["source"]),
+            target=Decimal(params["target"]),
+            tolerance=Decimal(params["tolerance"]),
+            quantity_unit=str(params.get("unit", "")),
+            requires_agitator=bool(params.get("requires_agitator", False)),
+            report=self._report,
+            decimals=self.config.tags[cfg.totalizer].decimals,
+            delivered_before=delivered,
+        )
+
+    async def _rebuild(self, phase_ref: str) -> DosingPhase:
+        """A phase this process did not start (e.g. before a restart), rebuilt HELD from the database."""
+        from equipment.commands import latest_state
+
+        def load() -> tuple[Any, dict[str, Any] | None]:
+            with self.recorder.factory() as session:
+                return latest_state(session, phase_ref), self.recorder.start_parameters(phase_ref)
+
+        state, params = await asyncio.to_thread(load)
+        if state is None or params is None or state.state.final or state.unit not in self.config.dosing:
+            raise CommandRefused(f"phase {phase_ref} is not an active dosing phase of this runtime")
+        phase = self._phase(phase_ref, state.unit, params, state.actual or Decimal(0))
+        phase.state = PhaseStatus.HELD
+        total = self.io.latest.get(phase.cfg.totalizer)
+        phase._start_total = total.number() if total is not None and total.value is not None else 0.0
+        self.phases[phase_ref] = phase
+        return phase
+
+    async def _recover(self) -> None:
+        """Phases left RUNNING by a previous runtime: drive outputs safe and put them on HELD."""
+        stranded = await asyncio.to_thread(self.recorder.phases_to_recover, self.config.dosing)
+        for row in stranded:
+            phase = await self._rebuild(row.phase_ref)
+            await self._drive_safe_held()
+            reason = "equipment runtime restarted while the phase was running: equipment state uncertain"
+            self._report(PhaseReport(row.phase_ref, row.unit, PhaseStatus.HELD, row.actual, reason))
+            phase.state = PhaseStatus.HELD
+
+    def wake(self) -> None:
+        """Look for commands now (tests and in-process callers)."""
+        self._wake.set()
+
+
+def monotonic_ms() -> float:
+    return time.monotonic() * 1000
