@@ -79,7 +79,8 @@ def test_high_high_level_during_dosing_closes_the_valve_and_holds_the_phase(
     assert state.state is PhaseStatus.HELD
     assert "high-high" in state.reason
     plant = simulator.state()
-    assert plant["R-101.inlet_valve"] is False and plant["R-101.pump"] is False
+    assert plant["R-101.inlet_valve"] is False
+    assert plant["R-101.pump"] is False
     with services.session_factory() as session:
         alarms = commands.alarms(session, phase_ref="B2/dose")
         assert [a.condition for a in alarms] == ["level_high_high"]

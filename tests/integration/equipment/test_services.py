@@ -26,14 +26,12 @@ def register_reactor(services: Services) -> None:
 def test_new_equipment_must_be_cleaned_and_calibrated_before_use(services: Services) -> None:
     register_reactor(services)
     eq = services.equipment
-    with services.session_factory() as session:
-        with pytest.raises(EquipmentDirty):
-            eq.check_usable(session, "R-101")
+    with services.session_factory() as session, pytest.raises(EquipmentDirty):
+        eq.check_usable(session, "R-101")
     with unit_of_work(services.session_factory) as session:
         eq.record_cleaning(session, actor="op1", unit="R-101", method="CIP SOP-12")
-    with services.session_factory() as session:
-        with pytest.raises(CalibrationOverdue):
-            eq.check_usable(session, "R-101")
+    with services.session_factory() as session, pytest.raises(CalibrationOverdue):
+        eq.check_usable(session, "R-101")
     with unit_of_work(services.session_factory) as session:
         eq.record_calibration(session, actor="tech", unit="R-101", passed=True, certificate="CAL-7")
     with services.session_factory() as session:
