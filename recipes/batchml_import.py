@@ -173,7 +173,7 @@ class _Reader:
                 line.update(self.children(p, at, ("tolerance", "tolerance_unit", "precision")))
                 materials.append(line)
             elif kind == "ProcessParameter":
-                name = re.sub(r"[^a-z0-9_]", "_", ident.lower())
+                name = re.sub(r"[^a-z0-9_]", "_", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", ident).lower())
                 if name != ident:
                     self.unmapped.append(f"{at}: renamed to {name} (parameter names are lower_snake_case)")
                 entry = {"name": name, "value": value, "unit": unit, "scaled": _text(p, "Scaled") == "Yes"}
@@ -206,7 +206,8 @@ class _Reader:
         nested = {(_text(e, "ID") or ""): e for e in _kids(container, "RecipeElement")}
         logic = _kids(container, "ProcedureLogic")
         steps = [(s, _text(s, "RecipeElementID") or "") for s in _kids(logic[0], "Step")] if logic else []
-        order: list[tuple[str, etree._Element]] = []
+        # (step id, our local id, element); the local id comes from the element's own id.
+        order: list[tuple[str, str, etree._Element]] = []
         ends: set[str] = set()
         for step, element_id in steps:
             element = nested.get(element_id)
@@ -216,17 +217,16 @@ class _Reader:
                 if element is None and element_id not in ("", "Begin", "End"):
                     self.unmapped.append(f"{where}/ProcedureLogic/Step[{step_id}]: element {element_id} not found")
                 continue
-            order.append((step_id, element))
-        listed = {id(e) for _, e in order}
+            order.append((step_id, _id(element_id), element))
+        listed = {id(e) for _, _, e in order}
         order += [
-            (_text(e, "ID") or "", e)
+            (_text(e, "ID") or "", _id(_text(e, "ID") or "X"), e)
             for e in nested.values()
             if id(e) not in listed and _text(e, "RecipeElementType") not in ("Begin", "End")
         ]
-        items = [
-            self.element(e, _id(step_id), f"{where}/RecipeElement[{_text(e, 'ID')}]", depth) for step_id, e in order
-        ]
-        transitions = self.transitions(logic[0], {s: _id(s) for s, _ in order}, ends) if logic else []
+        items = [self.element(e, local, f"{where}/RecipeElement[{_text(e, 'ID')}]", depth) for _, local, e in order]
+        ids = {step: local for step, local, _ in order}
+        transitions = self.transitions(logic[0], ids, ends, f"{where}/ProcedureLogic") if logic else []
         if transitions == [{"from": [a["id"]], "to": [b["id"]]} for a, b in itertools.pairwise(items)]:
             transitions = []  # the implicit sequence, written out
         return items, transitions
@@ -301,7 +301,9 @@ class _Reader:
             return int(texts[0]) if texts[0].lstrip("-").isdigit() else texts[0]
         return texts if isinstance(field, fields.List) else texts[0]
 
-    def transitions(self, logic: etree._Element, ids: dict[str, str], ends: set[str]) -> list[dict[str, Any]]:
+    def transitions(
+        self, logic: etree._Element, ids: dict[str, str], ends: set[str], where: str
+    ) -> list[dict[str, Any]]:
         into: dict[str, list[str]] = {}
         out_of: dict[str, list[str]] = {}
         for link in _kids(logic, "Link"):
@@ -315,9 +317,15 @@ class _Reader:
             tid = _text(transition, "ID") or ""
             sources = [ids[s] for s in into.get(tid, []) if s in ids and s not in ends]
             targets = [ids[t] for t in out_of.get(tid, []) if t in ids and t not in ends]
-            if not sources or not targets:
-                continue  # from Begin or to End: implied by our graph
             condition = _text(transition, "Condition")
+            if not sources or not targets:
+                # From Begin or to End: implied by our graph (first step starts, last one ends).
+                if condition and condition.upper() != TRUE:
+                    self.unmapped.append(
+                        f"{where}/Transition[{tid}]: condition {condition!r} at the start or end of the "
+                        "procedure not mapped"
+                    )
+                continue
             entry: dict[str, Any] = {"from": sources, "to": targets}
             if condition and condition.upper() != TRUE:
                 entry["when"] = condition
