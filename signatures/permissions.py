@@ -131,3 +131,13 @@ def parse_roles(names: Iterable[str]) -> list[Role]:
         valid = ", ".join(r.value for r in Role)
         raise ValidationError(f"unknown role(s) {', '.join(map(repr, bad))}; valid roles are: {valid}")
     return sorted(set(result), key=list(Role).index)
+
+
+def matrix_markdown() -> str:
+    """The permission table as a Markdown role × action matrix (for validation documents)."""
+    roles = list(Role)
+    lines = ["| action | " + " | ".join(r.value for r in roles) + " |", "|---" * (len(roles) + 1) + "|"]
+    for action in sorted(ALL_ACTIONS):
+        marks = " | ".join("✔" if action in PERMISSIONS[r] else "" for r in roles)
+        lines.append(f"| `{action}` | {marks} |")
+    return "\n".join(lines)

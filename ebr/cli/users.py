@@ -98,5 +98,13 @@ def reset_password(user_id: str, reason: str | None) -> None:
     click.echo(f"one-time password for {user_id!r}: {temporary}  (shown only now; it must be changed at login)")
 
 
+@group.command("permissions")
+def permissions() -> None:
+    """Print the permission table (role × action) that the system enforces, as Markdown."""
+    from signatures.permissions import matrix_markdown
+
+    click.echo(matrix_markdown())
+
+
 def register(main: click.Group) -> None:
     main.add_command(group)

@@ -74,3 +74,12 @@ def test_unknown_roles_grant_nothing_and_no_roles_allow_nothing() -> None:
     assert not allowed(["superuser"], "batch.view")
     assert not allowed([], "batch.view")
     require(["superuser", "auditor"], "batch.view")
+
+
+def test_the_printed_matrix_is_the_enforced_table() -> None:
+    from signatures.permissions import matrix_markdown
+
+    text = matrix_markdown()
+    row = next(line for line in text.splitlines() if line.startswith("| `batch.release` |"))
+    cells = [c.strip() for c in row.strip("|").split("|")][1:]
+    assert [r.value for r, c in zip(Role, cells, strict=True) if c] == ["qa"]
