@@ -17,9 +17,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
 from ebr import audit_service
 from ebr.db import unit_of_work
-from ebr.errors import AuditError, ConfigError
+from ebr.errors import AuditError, ConfigError, EbrError, StateError
+from ebr.execution.models import Batch, Deviation
+from ebr.execution.rules import BatchStatus, DeviationKind
+from ebr.execution.service import build as build_execution
 from ebr.jobs.runner import JobContext, JobFunction, JobSpec
 
 log = logging.getLogger("ebr.jobs")
@@ -54,15 +59,55 @@ def verify_and_checkpoint(context: JobContext) -> dict[str, Any]:
     return result
 
 
+def sync_batches(context: JobContext) -> dict[str, Any]:
+    """Bring every batch in execution up to date (``Execution.sync``, one transaction each).
+
+    The engine owns the rules: a timed hold past its maximum opens a TIME_EXCEEDED
+    deviation (once), an automated phase whose runtime stopped answering is held.
+    Each deviation of that kind opened during this run is sent to the alert notifier.
+    One batch's failure does not stop the others; it fails the run (retried, reported).
+    """
+    services = context.services
+    execution = build_execution(services)
+    started = services.clock.now()
+    with services.session_factory() as session:
+        numbers = list(session.scalars(select(Batch.number).where(Batch.status == BatchStatus.IN_EXECUTION.value)))
+    problems = []
+    for number in numbers:
+        try:
+            with unit_of_work(services.session_factory) as session:
+                execution.sync(session, number)
+        except EbrError as exc:  # collected and raised below: the run fails, the others still sync
+            problems.append(f"{number}: {exc}")
+    alerted = _alert_overruns(context, started)
+    if problems:
+        raise StateError(f"{len(problems)} of {len(numbers)} batches could not be synced: " + "; ".join(problems))
+    return {"batches": len(numbers), "time_exceeded": alerted}
+
+
+def _alert_overruns(context: JobContext, since: dt.datetime) -> int:
+    services = context.services
+    query = select(Deviation, Batch.number).join(Batch, Batch.id == Deviation.batch_id)
+    query = query.where(Deviation.kind == DeviationKind.TIME_EXCEEDED.value, Deviation.opened_at >= since)
+    with services.session_factory() as session:
+        found = session.execute(query).all()
+    for deviation, batch_number in found:
+        details = {"batch": batch_number, "deviation": deviation.number, "step": deviation.step_path}
+        services.users.notifier.alert("batch.timed_hold.exceeded", details | {"description": deviation.description})
+    return len(found)
+
+
 def _catalogue() -> dict[str, _Job]:
     """Every job this version defines (names are stable: they key the ledger and the store)."""
     return {
         "audit_verify": _Job("verify the audit chain and sign a checkpoint", verify_and_checkpoint),
+        "batch_sync": _Job("timed holds past their maximum → deviation and alert", sync_batches),
     }
 
 
 DEFAULT_SECONDS: Mapping[str, int] = {
     "audit_verify": 3600,
+    "batch_sync": 30,
 }
 
 
