@@ -16,3 +16,6 @@ def register_blueprints(app: Flask) -> None:
     from ebr.web import pages
 
     pages.register(app)
+    from ebr import api
+
+    api.register(app)

@@ -12,6 +12,8 @@ from ebr.app import services_of
 from ebr.bootstrap import Services
 from ebr.db import unit_of_work
 from ebr.errors import ValidationError
+from ebr.execution.service import Execution
+from ebr.execution.service import build as build_execution
 
 
 def services() -> Services:
@@ -56,3 +58,8 @@ def version_field() -> int | None:
     if not raw.isdigit():
         raise ValidationError("the form is damaged", [f"version {raw!r} is not a number; reload the page"])
     return int(raw)
+
+
+def execution() -> Execution:
+    """The execution facade (built once per installation by ``ebr.execution.service.build``)."""
+    return build_execution(services())

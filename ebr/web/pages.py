@@ -12,6 +12,9 @@ AREAS = (
     "ebr.web.audit_views",
     "ebr.web.admin",
     "ebr.web.equipment_views",
+    "ebr.web.worklist",
+    "ebr.web.execute",
+    "ebr.web.review",
 )
 
 

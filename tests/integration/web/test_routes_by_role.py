@@ -37,7 +37,7 @@ class Route:
 
 def _url(rule: Rule) -> str:
     # Arguments get values that name nothing: authorization must be decided before lookup.
-    return rule.build({name: "no-such-thing" for name in rule.arguments}, append_unknown=False)[1]
+    return rule.build(dict.fromkeys(rule.arguments, "no-such-thing"), append_unknown=False)[1]
 
 
 def routes(app: Flask) -> list[Route]:

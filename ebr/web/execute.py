@@ -1,0 +1,259 @@
+"""The execution view: a batch's steps, the current step's instruction and entry fields,
+live equipment values, and the signing dialog.
+
+Views parse, authorize, call one engine function in one unit of work and render the
+step panel again (htmx swaps it: no full page reload while executing). Every form
+carries the step's optimistic ``version``: a second submission of the same form, or a
+colleague's change in between, is refused by the engine (Conflict) and shown in the
+panel; nothing is recorded twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ebr.clock import from_rfc3339, to_rfc3339
+from ebr.errors import EbrError, ValidationError
+from ebr.execution import deviations, engine, rules
+from ebr.execution.context import Context
+from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, StepEntry
+from ebr.execution.service import Execution
+from ebr.materials.services import Credentials
+from ebr.web import access
+from ebr.web.errors import status_for
+from ebr.web.helpers import execution, read, version_field, work
+from recipes.model import Phase
+from recipes.phases import SignOff, TimedHold
+from recipes.states import State
+
+bp = Blueprint("execute", __name__, url_prefix="/batches")
+
+# Values a form may send to ``engine.record``, per phase type (anything else is ignored).
+RECORD_FIELDS = ("value", "container", "tare", "weigh", "sample_id", "confirmed")
+BATCH_COMMANDS = ("hold", "restart", "stop", "abort")
+CLOSED_STATES = (State.COMPLETE.value, State.ABORTED.value, State.STOPPED.value)
+
+
+@dataclass
+class StepView:
+    """Everything the step panel shows."""
+
+    batch: Batch
+    step: BatchStep
+    phase: Phase
+    entries: dict[str, StepEntry]
+    signatures: list[RecordSignature]
+    deviations: list[Deviation]
+    meanings: tuple[str, ...]
+    error: EbrError | None = None
+    notice: str = ""
+    content: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def phase_ref(self) -> str:
+        return f"{self.batch.id}:{self.step.path}"
+
+    @property
+    def hold_ends_at(self) -> str:
+        """When a running timed hold reaches its minimum (RFC 3339), for the countdown."""
+        params = self.phase.params
+        started = self.step.data.get("hold_started_at")
+        if not isinstance(params, TimedHold) or not started:
+            return ""
+        seconds = rules.hold_seconds(Decimal(str(params.min_duration)), params.unit)
+        return to_rfc3339(from_rfc3339(started) + dt.timedelta(seconds=float(seconds)))
+
+
+def required_meanings(phase: Phase) -> tuple[str, ...]:
+    """The meanings the step must be signed with when it completes."""
+    return phase.params.meanings if isinstance(phase.params, SignOff) else phase.signatures
+
+
+def step_view(session: Session, ctx: Context, number: str, path: str) -> StepView:
+    batch = ctx.batch(session, number)
+    step = ctx.step(session, batch, path)
+    phase = ctx.plan(session, batch).phase(path)
+    entries = engine.current_entries(session, step)
+    found = [d for d in deviations.for_batch(session, batch) if d.step_path == path]
+    view = StepView(
+        batch,
+        step,
+        phase,
+        entries,
+        ctx.signatures_of(session, "batch_step", step.id),
+        found,
+        required_meanings(phase),
+    )
+    # Exactly what the engine signs (engine._sign_step), shown in the dialog before signing.
+    view.content = {
+        "batch": batch.number,
+        "step": step.path,
+        "name": step.name,
+        "type": step.phase_type,
+        "entries": {e.name: e.value for e in entries.values()},
+    }
+    return view
+
+
+def batch_tree(session: Session, batch: Batch) -> list[BatchStep]:
+    """All steps of the batch in procedural order (by path, numerically)."""
+    rows = list(session.scalars(select(BatchStep).where(BatchStep.batch_id == batch.id)))
+    return sorted(rows, key=lambda r: [int(p) if p.isdigit() else p for p in r.path.split(".")])
+
+
+def work_area(
+    session: Session, ctx: Context, number: str, *, path: str = "", error: EbrError | None = None, notice: str = ""
+) -> dict[str, Any]:
+    """The batch's working area: step list, panels of ready or running phases, deviations."""
+    found = ctx.batch(session, number)
+    steps = batch_tree(session, found)
+    active = [
+        step_view(session, ctx, number, s.path)
+        for s in steps
+        if s.level == "phase" and s.ready and s.state not in CLOSED_STATES
+    ]
+    for view in active:
+        if view.step.path == path:
+            view.error, view.notice = error, notice
+    unplaced = error if error and not any(v.step.path == path for v in active) else None
+    devs = deviations.for_batch(session, found)
+    return {"batch": found, "steps": steps, "active": active, "deviations": devs, "error": unplaced}
+
+
+def _work(number: str, path: str, *, error: EbrError | None = None, notice: str = "") -> ResponseReturnValue:
+    with read() as session:
+        area = work_area(session, execution().ctx, number, path=path, error=error, notice=notice)
+    return render_template("execute/_work.html", **area), status_for(error) if error else 200
+
+
+def _act(number: str, path: str, action: Callable[[Session, Execution], Any], notice: str) -> ResponseReturnValue:
+    """Run ``action`` in one unit of work; answer with the re-rendered work area (with the refusal, if any)."""
+    try:
+        with work() as session:
+            action(session, execution())
+    except EbrError as error:
+        if not request.headers.get("HX-Request"):
+            raise
+        return _work(number, path, error=error)
+    if not request.headers.get("HX-Request"):
+        return redirect(url_for("execute.batch", number=number, _anchor=f"step-{path}"))
+    return _work(number, path, notice=notice)
+
+
+@bp.get("/<number>")
+@access.requires("batch.view")
+def batch(number: str) -> ResponseReturnValue:
+    """The batch: header, commands, the step list and the panels of the steps that are ready or running."""
+    if request.headers.get("HX-Request"):
+        return _work(number, "")
+    with read() as session:
+        area = work_area(session, execution().ctx, number)
+    return render_template("execute/batch.html", **area)
+
+
+@bp.get("/<number>/steps/<path:path>")
+@access.requires("batch.view")
+def step(number: str, path: str) -> ResponseReturnValue:
+    """One step on its own page: its entries, signatures and deviations (a link target from reviews)."""
+    with read() as session:
+        view = step_view(session, execution().ctx, number, path)
+    return render_template("execute/step_page.html", v=view)
+
+
+@bp.post("/<number>/start")
+@access.requires("batch.execute")
+def start_batch(number: str) -> ResponseReturnValue:
+    """Start a batch released to the floor."""
+    with work() as session:
+        execution().start_batch(session, actor=access.user_id(), ref=number, version=version_field())
+    return redirect(url_for("execute.batch", number=number))
+
+
+def _command_view(command: str) -> Callable[[str], ResponseReturnValue]:
+    def view(number: str) -> ResponseReturnValue:
+        reason = (request.form.get("reason") or "").strip()
+        if command in ("stop", "abort") and not reason:
+            raise ValidationError(f"a reason is required to {command} a batch")
+        with work() as session:
+            execution().command_batch(
+                session,
+                actor=access.user_id(),
+                ref=number,
+                command=command,
+                version=version_field(),
+                reason=reason or None,
+            )
+        return redirect(url_for("execute.batch", number=number))
+
+    view.__name__ = f"command_{command}"
+    view.__doc__ = f"{command.capitalize()} the batch (its running phases follow)."
+    return view
+
+
+for _command in BATCH_COMMANDS:
+    bp.add_url_rule(
+        f"/<number>/{_command}",
+        endpoint=f"command_{_command}",
+        view_func=access.requires(f"batch.command.{_command}")(_command_view(_command)),
+        methods=["POST"],
+    )
+
+
+@bp.post("/<number>/steps/<path:path>/start")
+@access.requires("batch.execute")
+def start_step(number: str, path: str) -> ResponseReturnValue:
+    """Start a ready step."""
+    version = version_field()
+
+    def action(session: Session, ex: Execution) -> Any:
+        return ex.start_step(session, actor=access.user_id(), ref=number, path=path, version=version)
+
+    return _act(number, path, action, "Step started.")
+
+
+@bp.post("/<number>/steps/<path:path>/record")
+@access.requires("batch.execute")
+def record(number: str, path: str) -> ResponseReturnValue:
+    """Record values on a running step (an entry, a scanned container, tare, weigh, sample id)."""
+    values = {name: request.form[name].strip() for name in RECORD_FIELDS if name in request.form}
+    version = version_field()
+
+    def action(session: Session, ex: Execution) -> Any:
+        return ex.record(session, actor=access.user_id(), ref=number, path=path, values=values, version=version)
+
+    return _act(number, path, action, "Recorded.")
+
+
+def credentials_from_form(meanings: tuple[str, ...] | list[str]) -> list[Credentials]:
+    """The signing dialog's user id and password for each meaning."""
+    given = []
+    for meaning in meanings:
+        user_id = (request.form.get(f"sig_{meaning}_user") or "").strip().lower()
+        password = request.form.get(f"sig_{meaning}_password") or ""
+        if user_id and password:
+            given.append(Credentials(user_id=user_id, password=password, meaning=meaning))
+    return given
+
+
+@bp.post("/<number>/steps/<path:path>/complete")
+@access.requires("batch.execute")
+def complete(number: str, path: str) -> ResponseReturnValue:
+    """Complete a running step with its signatures (the engine runs the signing ceremony)."""
+    version = version_field()
+    signatures = credentials_from_form(request.form.getlist("meaning"))
+
+    def action(session: Session, ex: Execution) -> Any:
+        return ex.complete_step(
+            session, actor=access.user_id(), ref=number, path=path, version=version, signatures=signatures
+        )
+
+    return _act(number, path, action, "Step completed and signed.")

@@ -1,0 +1,228 @@
+"""Supervisor and QA work: the verification queue, deviations, review by exception, release.
+
+The QA review page lists only the exceptions of a batch — deviations, out-of-limit
+values, corrections, comments, overrides, interlock trips — each with its context
+and a link to the step's full record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ebr.errors import ValidationError
+from ebr.execution import batches as batch_queries
+from ebr.execution import deviations as deviation_queries
+from ebr.execution.models import Batch, BatchStep, Deviation, StepEntry
+from ebr.execution.rules import BatchStatus, Severity, deviation_signatures
+from ebr.materials.services import Credentials
+from ebr.web import access
+from ebr.web.helpers import execution, field, read, version_field, work
+from equipment.models import Alarm
+from recipes.states import State
+
+bp = Blueprint("review", __name__, url_prefix="/review")
+
+SECOND_PERSON = ("verified", "witnessed")
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One exception on the review page: what, where, and why it matters."""
+
+    kind: str
+    step_path: str | None
+    summary: str
+    detail: str
+
+
+def waiting_steps(session: Session) -> list[tuple[Batch, BatchStep, tuple[str, ...]]]:
+    """Running phases of batches in execution whose completion needs a second person's signature."""
+    ctx = execution().ctx
+    found = []
+    for batch in batch_queries.list_batches(session, status=BatchStatus.IN_EXECUTION.value):
+        plan = ctx.plan(session, batch)
+        rows = session.scalars(
+            select(BatchStep).where(
+                BatchStep.batch_id == batch.id, BatchStep.level == "phase", BatchStep.state == State.RUNNING.value
+            )
+        )
+        for row in rows:
+            meanings = tuple(m for m in plan.phase(row.path).signatures if m in SECOND_PERSON)
+            if meanings:
+                found.append((batch, row, meanings))
+    return found
+
+
+def open_deviations(session: Session) -> list[tuple[Deviation, str]]:
+    """Open deviations with the batch number they belong to, oldest first."""
+    query = (
+        select(Deviation, Batch.number)
+        .join(Batch, Deviation.batch_id == Batch.id)
+        .where(Deviation.status == "open")
+        .order_by(Deviation.opened_at)
+    )
+    return [(dev, number) for dev, number in session.execute(query)]
+
+
+@bp.get("/verification")
+@access.requires("deviation.handle")
+def supervisor_queue() -> ResponseReturnValue:
+    """Steps waiting for a verification or witness signature, and open deviations to comment and sign."""
+    with read() as session:
+        steps = waiting_steps(session)
+        devs = open_deviations(session)
+    return render_template("review/supervisor.html", steps=steps, deviations=devs)
+
+
+@bp.get("/deviations/<number>")
+@access.requires("batch.view")
+def deviation(number: str) -> ResponseReturnValue:
+    """A deviation with its comments and signatures, and the form to comment and sign it."""
+    ctx = execution().ctx
+    with read() as session:
+        dev = deviation_queries.get(session, ctx, number)
+        signed = deviation_queries.signed_meanings(session, ctx, dev)
+        batch = session.get(Batch, dev.batch_id)
+    missing = [m for m in deviation_signatures(dev.severity) if m not in signed]
+    return render_template(
+        "review/deviation.html", dev=dev, batch=batch, signed=signed, missing=missing, severities=list(Severity)
+    )
+
+
+@bp.post("/deviations/<number>/sign")
+@access.requires("deviation.handle")
+def sign_deviation(number: str) -> ResponseReturnValue:
+    """Comment on a deviation (optionally reclassify it) and sign it with the chosen meaning."""
+    meaning = field("meaning", "Signature meaning")
+    credentials = Credentials(
+        user_id=field("sig_user", "User id").lower(), password=field("sig_password", "Password"), meaning=meaning
+    )
+    with work() as session:
+        execution().handle_deviation(
+            session,
+            actor=access.user_id(),
+            ref=number,
+            comment=field("comment", "Comment"),
+            signature=credentials,
+            version=version_field(),
+            investigation_ref=field("investigation_ref", "Investigation", required=False) or None,
+            severity=field("severity", "Severity", required=False) or None,
+        )
+    flash(f"Deviation {number} signed ({meaning}).")
+    return redirect(url_for("review.deviation", number=number))
+
+
+@bp.post("/batches/<number>/deviations")
+@access.requires("deviation.raise")
+def raise_deviation(number: str) -> ResponseReturnValue:
+    """Open a manual deviation on a batch (or one of its steps)."""
+    with work() as session:
+        dev = execution().open_deviation(
+            session,
+            actor=access.user_id(),
+            ref=number,
+            path=field("step_path", "Step", required=False) or None,
+            severity=field("severity", "Severity"),
+            description=field("description", "Description"),
+        )
+    flash(f"Deviation {dev.number} opened.")
+    return redirect(url_for("review.deviation", number=dev.number))
+
+
+@bp.get("/qa")
+@access.requires("batch.review")
+def qa_queue() -> ResponseReturnValue:
+    """Batches waiting for QA: complete (to review) and reviewed (to release or reject)."""
+    with read() as session:
+        complete = batch_queries.list_batches(session, status=BatchStatus.COMPLETE.value)
+        reviewed = batch_queries.list_batches(session, status=BatchStatus.REVIEWED.value)
+    return render_template("review/qa_queue.html", complete=complete, reviewed=reviewed)
+
+
+def batch_exceptions(session: Session, batch: Batch) -> list[ReviewItem]:
+    """Everything a reviewer must look at; nothing that went as prescribed."""
+    found: list[ReviewItem] = []
+    for dev in deviation_queries.for_batch(session, batch):
+        kind = {"interlock_trip": "interlock trip", "override": "override"}.get(dev.kind, "deviation")
+        summary = f"{dev.number} ({dev.severity}, {dev.status}): {dev.description}"
+        found.append(ReviewItem(kind, dev.step_path, summary, dev.comment or "no comment yet"))
+    paths = {row.id: row.path for row in session.scalars(select(BatchStep).where(BatchStep.batch_id == batch.id))}
+    entries = session.scalars(
+        select(StepEntry)
+        .where(StepEntry.batch_id == batch.id)
+        .where((StepEntry.in_limits.is_(False)) | (StepEntry.corrects.is_not(None)))
+        .order_by(StepEntry.recorded_at)
+    )
+    for entry in entries:
+        where = paths.get(entry.step_id)
+        value = f"{entry.name} = {entry.value} {entry.unit or ''}".strip()
+        if entry.corrects is not None:
+            found.append(ReviewItem("correction", where, value, entry.correction_reason or ""))
+        if entry.in_limits is False:
+            found.append(ReviewItem("out of limits", where, value, f"recorded by {entry.recorded_by}"))
+    prefix = f"{batch.id}:"
+    for alarm in session.scalars(select(Alarm).where(Alarm.phase_ref.startswith(prefix, autoescape=True))):
+        path = (alarm.phase_ref or "")[len(prefix) :]
+        found.append(ReviewItem("interlock trip", path, f"{alarm.condition} on {alarm.unit}", alarm.message))
+    return found
+
+
+@bp.get("/batches/<number>")
+@access.requires("batch.review")
+def batch_review(number: str) -> ResponseReturnValue:
+    """Review by exception: the batch's exceptions, each linked to its step, and the QA decisions."""
+    ctx = execution().ctx
+    with read() as session:
+        batch = ctx.batch(session, number)
+        exceptions = batch_exceptions(session, batch)
+        open_devs = deviation_queries.for_batch(session, batch, open_only=True)
+    return render_template("review/batch.html", batch=batch, exceptions=exceptions, open_devs=open_devs)
+
+
+def _decision(number: str, meaning: str) -> ResponseReturnValue:
+    reviewer = getattr(execution(), "review", None)
+    if reviewer is None:
+        raise ValidationError("review and release are not available in this installation yet")
+    credentials = Credentials(
+        user_id=field("sig_user", "User id").lower(), password=field("sig_password", "Password"), meaning=meaning
+    )
+    with work() as session:
+        reviewer(
+            session,
+            actor=access.user_id(),
+            ref=number,
+            decision=meaning,
+            signature=credentials,
+            comment=(request.form.get("comment") or "").strip() or None,
+            version=version_field(),
+        )
+    flash(f"Batch {number}: {meaning}.")
+    return redirect(url_for("review.batch_review", number=number))
+
+
+@bp.post("/batches/<number>/reviewed")
+@access.requires("sign.reviewed")
+def sign_reviewed(number: str) -> ResponseReturnValue:
+    """Sign the batch record as reviewed."""
+    return _decision(number, "reviewed")
+
+
+@bp.post("/batches/<number>/release")
+@access.requires("batch.release")
+def release(number: str) -> ResponseReturnValue:
+    """Release the batch (refused with open deviations, missing signatures, or for a participant)."""
+    return _decision(number, "released")
+
+
+@bp.post("/batches/<number>/reject")
+@access.requires("batch.release")
+def reject(number: str) -> ResponseReturnValue:
+    """Reject the batch, with a reason."""
+    if not (request.form.get("comment") or "").strip():
+        raise ValidationError("a reason is required to reject a batch")
+    return _decision(number, "rejected")

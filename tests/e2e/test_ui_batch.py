@@ -1,0 +1,132 @@
+"""A batch executed through the browser: operator, supervisor, QA and auditor, as users see it.
+
+Elements are found by role and accessible name. Screenshots of the main pages go to
+``var/test-artifacts/screenshots/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ebr.bootstrap import Services
+from ebr.db import unit_of_work
+from ebr.execution.service import build
+from tests.integration.execution.conftest import PASSWORD, SIMPLE, make_people, make_plant, recipe
+from tests.support.browser import LiveServer, screenshot
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def backend() -> str:
+    # One backend is enough to drive the browser; the services below are proven on both elsewhere.
+    return "sqlite"
+
+
+@pytest.fixture
+def released_batch(services: Services) -> str:
+    make_people(services)
+    make_plant(services, {"R-101": "unit"})
+    execution = build(services)
+    with unit_of_work(services.session_factory) as session:
+        batch = execution.create_from_recipe(
+            session, actor="sam", master=recipe(SIMPLE), version="1", size="100", order="PO-4711"
+        )
+        number = batch.number
+    with unit_of_work(services.session_factory) as session:
+        execution.release_to_floor(session, actor="sam", ref=number)
+    return number
+
+
+def log_in(tab: Any, user_id: str) -> None:
+    tab.goto("/auth/login")
+    tab.get_by_label("User id").fill(user_id)
+    tab.get_by_label("Password").fill(PASSWORD)
+    tab.get_by_role("button", name="Log in").click()
+    tab.wait_for_load_state()
+
+
+def new_tab(chromium: Any, server: LiveServer, user_id: str) -> Any:
+    context = chromium.new_context(viewport={"width": 1024, "height": 768}, base_url=server.url)
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    log_in(tab, user_id)
+    return tab
+
+
+def sign(tab: Any, path: str, signers: dict[str, str]) -> None:
+    """Open the step's signing dialog, give each meaning's credentials, sign."""
+    tab.get_by_role("button", name=f"Complete and sign step {path}").click()
+    dialog = tab.get_by_role("dialog", name=f"Sign step {path}")
+    for meaning, user in signers.items():
+        dialog.get_by_label(f"User id ({meaning})").fill(user)
+        dialog.get_by_label(f"Password ({meaning})").fill(PASSWORD)
+    dialog.get_by_role("button", name="Sign and complete").click()
+
+
+def start(tab: Any, path: str) -> None:
+    tab.get_by_role("button", name=f"Start step {path}").click()
+    tab.get_by_role("button", name=f"Complete and sign step {path}").wait_for()
+
+
+def expect_state(tab: Any, path: str, state: str) -> None:
+    steps = tab.get_by_role("navigation", name="Steps of")
+    steps.get_by_role("listitem").filter(has_text=path).get_by_text(state, exact=True).wait_for()
+
+
+@pytest.mark.requirement("URS-BAT-002", "URS-BAT-008", "URS-BAT-003")
+def test_an_operator_and_a_supervisor_execute_a_batch_in_the_browser(
+    page: Any, chromium: Any, live_server: LiveServer, released_batch: str
+) -> None:
+    number = released_batch
+    log_in(page, "olga")
+    screenshot(page, "worklist")
+    page.get_by_role("link", name=f"Open batch {number}").click()
+    page.get_by_role("button", name=f"Start batch {number}").click()
+    start(page, "UP1.OP1.PH1")
+    screenshot(page, "execution-step")
+    sign(page, "UP1.OP1.PH1", {"performed": "olga"})
+    expect_state(page, "UP1.OP1.PH1", "complete")
+
+    start(page, "UP1.OP1.PH2")
+    page.get_by_role("button", name="Complete and sign step UP1.OP1.PH2").click()
+    screenshot(page, "signing-dialog")
+    page.get_by_role("button", name="Cancel").click()
+    # The second person signs "verified" in the same dialog, at the operator's tablet.
+    sign(page, "UP1.OP1.PH2", {"performed": "olga", "verified": "sam"})
+    expect_state(page, "UP1.OP1.PH2", "complete")
+
+    start(page, "UP1.OP1.PH3")
+    page.get_by_label("Temperature (°C)").fill("35")
+    page.get_by_role("button", name="Record value").click()
+    page.get_by_role("alert").filter(has_text="a supervisor must comment and sign").wait_for()
+    screenshot(page, "execution-deviation")
+
+    supervisor = new_tab(chromium, live_server, "sam")
+    supervisor.get_by_role("link", name="Verification queue").click()
+    screenshot(supervisor, "verification-queue")
+    supervisor.locator("table").nth(1).get_by_role("link").first.click()
+    supervisor.get_by_label("Comment (your assessment)").fill("Room was warm; product not affected.")
+    supervisor.get_by_label("Password").fill(PASSWORD)
+    supervisor.get_by_role("button", name="Sign deviation").click()
+    supervisor.get_by_text("signed (verified)").wait_for()
+    screenshot(supervisor, "deviation-signed")
+
+    page.reload()
+    sign(page, "UP1.OP1.PH3", {"performed": "olga"})
+    expect_state(page, "UP1.OP1.PH3", "complete")
+    start(page, "UP1.OP2.PH1")
+    page.get_by_label("Sample id (scan the label)").fill("S-0001")
+    page.keyboard.press("Enter")  # a barcode scanner types the code and Enter
+    page.get_by_role("status").filter(has_text="Recorded.").wait_for()
+    sign(page, "UP1.OP2.PH1", {"performed": "olga"})
+    start(page, "UP1.OP2.PH2")
+    sign(page, "UP1.OP2.PH2", {"performed": "olga"})
+    start(page, "UP1.OP2.PH3")
+    sign(page, "UP1.OP2.PH3", {"performed": "olga", "verified": "sue"})
+    page.get_by_text("complete", exact=True).first.wait_for()
+    page.goto(f"/batches/{number}")
+    screenshot(page, "batch-complete")
+    assert "complete" in page.get_by_role("definition").filter(has_text="complete").first.inner_text()
