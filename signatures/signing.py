@@ -28,6 +28,7 @@ from ebr.errors import NotFound, SignatureError, ValidationError
 from ebr.ids import new_id
 from signatures import keys as keylib
 from signatures.errors import AccountabilityNotAccepted, SegregationOfDuties
+from signatures.keystore import wrapped
 from signatures.manifest import manifestation
 from signatures.models import Signature, SigningKey, UserAccount
 from signatures.permissions import MEANINGS, require
@@ -156,14 +157,14 @@ class SigningService:
 
     def _key(self, session: Session, row: UserAccount, password: str) -> tuple[Ed25519PrivateKey, SigningKey]:
         key = self.users.current_key(session, row.user_id)
-        private = None if key is None else keylib.unwrap(_wrapped(key), password)
+        private = None if key is None else keylib.unwrap(wrapped(key), password)
         if private is not None and key is not None:
             return private, key
         if row.source == "ldap":
             # The directory accepted the password but the stored key will not open:
             # the password was changed in the directory since the last signature.
             key = self.users.rotate_key_for_directory_user(session, row, password)
-            private = keylib.unwrap(_wrapped(key), password)
+            private = keylib.unwrap(wrapped(key), password)
             assert private is not None  # just wrapped under this very password
             return private, key
         raise SignatureError(
@@ -224,7 +225,3 @@ class SigningService:
                 }
             )
         return result
-
-
-def _wrapped(key: SigningKey) -> keylib.WrappedKey:
-    return keylib.WrappedKey(key.key_id, key.public_key, key.ciphertext, key.nonce, key.salt, key.kdf)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity
@@ -25,24 +25,18 @@ from ebr.errors import Conflict, NotFound, SignatureError, ValidationError
 from signatures import keys as keylib
 from signatures.accountability import STATEMENT, STATEMENT_VERSION
 from signatures.alerts import LogNotifier, Notifier
-from signatures.directory import Directory, DirectoryUser
+from signatures.authentication import SYSTEM_ACTOR, Authenticator
+from signatures.directory import Directory
 from signatures.errors import (
-    AccountDisabled,
-    AccountLocked,
-    AuthenticationFailed,
-    PasswordExpired,
     PasswordRejected,
-    UnknownUser,
-    WrongPassword,
 )
+from signatures.keystore import KeyStore
 from signatures.models import PasswordHistory, SigningKey, UserAccount
-from signatures.outcome import record_independently
 from signatures.passwords import DEFAULT_HASHER, PasswordPolicy, check_password, hash_password, one_time_password
 from signatures.permissions import Role, parse_roles
 from signatures.sessions import SessionService
 
 USER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
-SYSTEM_ACTOR = "system:auth"
 
 
 @dataclass(frozen=True)
@@ -86,15 +80,14 @@ class UserService:
         self.audit = audit
         self.clock = clock
         self.policy = policy or PasswordPolicy()
-        self.lockout_attempts = lockout_attempts
         self.notifier = notifier or LogNotifier()
-        self.directory = directory
-        self.kdf = kdf or keylib.KdfParams()
+        self.keys = KeyStore(clock=clock, kdf=kdf)
         self.sessions = SessionService(audit=audit, clock=clock, idle_minutes=idle_minutes)
+        self.auth = Authenticator(self, lockout_attempts=lockout_attempts, notifier=self.notifier, directory=directory)
 
     # -- reading -----------------------------------------------------------------
 
-    def _view(self, row: UserAccount) -> User:
+    def view(self, row: UserAccount) -> User:
         expires = None if row.source != "local" else self.policy.expires_at(row.password_changed_at)
         return User(
             user_id=row.user_id,
@@ -109,7 +102,7 @@ class UserService:
             accountability_accepted_at=row.accountability_accepted_at,
         )
 
-    def _row(self, session: Session, user_id: str) -> UserAccount:
+    def row(self, session: Session, user_id: str) -> UserAccount:
         row = session.get(UserAccount, user_id)
         if row is None:
             raise NotFound(f"no user {user_id!r}; `ebr user list` shows every user id")
@@ -117,11 +110,11 @@ class UserService:
 
     def get(self, session: Session, user_id: str) -> User:
         """The user ``user_id``; raises NotFound."""
-        return self._view(self._row(session, user_id))
+        return self.view(self.row(session, user_id))
 
     def list(self, session: Session) -> list[User]:
         """Every user, active or not, by id."""
-        return [self._view(r) for r in session.scalars(select(UserAccount).order_by(UserAccount.user_id))]
+        return [self.view(r) for r in session.scalars(select(UserAccount).order_by(UserAccount.user_id))]
 
     def admin_exists(self, session: Session) -> bool:
         rows = session.scalars(select(UserAccount).where(UserAccount.active.is_(True)))
@@ -179,7 +172,7 @@ class UserService:
         self.audit.record(session, actor=actor, action="user.created", entity=Entity("user", user_id), after=after)
         if password is not None:
             self._set_password(session, row, password, actor=actor, must_change=row.must_change_password)
-        return self._view(row)
+        return self.view(row)
 
     def ensure_first_admin(
         self, session: Session, *, user_id: str = "admin", password: str | None = None
@@ -205,7 +198,7 @@ class UserService:
 
     def set_roles(self, session: Session, *, actor: str, user_id: str, roles: Iterable[str], reason: str) -> User:
         """Replace a user's roles (audited with the reason)."""
-        row = self._row(session, user_id)
+        row = self.row(session, user_id)
         parsed = parse_roles(roles)
         before = row.roles.split()
         row.roles = _role_text(parsed)
@@ -218,11 +211,11 @@ class UserService:
             after={"roles": [r.value for r in parsed]},
             reason=_required(reason, "changing roles"),
         )
-        return self._view(row)
+        return self.view(row)
 
     def deactivate(self, session: Session, *, actor: str, user_id: str, reason: str) -> User:
         """Deactivate a user for good (the id stays reserved) and end their web sessions."""
-        row = self._row(session, user_id)
+        row = self.row(session, user_id)
         if not row.active:
             raise Conflict(f"user {user_id!r} is already deactivated")
         row.active = False
@@ -236,11 +229,11 @@ class UserService:
             after={"active": False},
             reason=_required(reason, "deactivating a user"),
         )
-        return self._view(row)
+        return self.view(row)
 
     def unlock(self, session: Session, *, actor: str, user_id: str, reason: str) -> User:
         """Unlock a locked account (admins only, with a reason)."""
-        row = self._row(session, user_id)
+        row = self.row(session, user_id)
         if not row.locked:
             raise Conflict(f"user {user_id!r} is not locked")
         before = {"locked": True, "failed_attempts": row.failed_attempts}
@@ -254,11 +247,11 @@ class UserService:
             after={"locked": False, "failed_attempts": 0},
             reason=_required(reason, "unlocking an account"),
         )
-        return self._view(row)
+        return self.view(row)
 
     def reset_password(self, session: Session, *, actor: str, user_id: str, reason: str | None = None) -> str:
         """Give the user a one-time password (returned once, never stored in clear) to change at next login."""
-        row = self._row(session, user_id)
+        row = self.row(session, user_id)
         if row.source != "local":
             raise ValidationError(f"{user_id!r} is a directory (LDAP) user; reset the password in the directory")
         temporary = one_time_password()
@@ -269,17 +262,17 @@ class UserService:
 
     def change_password(self, session: Session, *, user_id: str, old_password: str, new_password: str) -> User:
         """The user changes their own password; the signing key is rotated (old public key kept)."""
-        row = self._check_credentials(session, user_id, old_password, purpose="password change", allow_expired=True)
+        row = self.auth.check_credentials(session, user_id, old_password, purpose="password change", allow_expired=True)
         if row.source != "local":
             raise ValidationError("directory (LDAP) users change their password in the directory")
         self._set_password(session, row, new_password, actor=user_id, must_change=False)
-        return self._view(row)
+        return self.view(row)
 
     def accept_accountability(self, session: Session, *, user_id: str) -> User:
         """Record that the user accepted the electronic signature accountability statement (11.10(j))."""
-        row = self._row(session, user_id)
+        row = self.row(session, user_id)
         if row.accountability_accepted_at is not None:
-            return self._view(row)
+            return self.view(row)
         row.accountability_accepted_at = self.clock.now()
         self.audit.record(
             session,
@@ -292,7 +285,7 @@ class UserService:
                 "accepted_at": row.accountability_accepted_at,
             },
         )
-        return self._view(row)
+        return self.view(row)
 
     # -- passwords and keys -----------------------------------------------------------
 
@@ -317,7 +310,7 @@ class UserService:
         row.password_changed_at = now
         row.must_change_password = must_change
         session.add(PasswordHistory(user_id=row.user_id, password_hash=row.password_hash, set_at=now))
-        key = self._rotate_key(session, row, password)
+        key = self.keys.rotate(session, row.user_id, password)
         after = {"must_change_password": must_change, "key_id": key.key_id}
         self.audit.record(
             session, actor=actor, action=action, entity=Entity("user", row.user_id), after=after, reason=reason
@@ -336,141 +329,19 @@ class UserService:
 
     def current_key(self, session: Session, user_id: str) -> SigningKey | None:
         """The user's key that is valid now (None before a password was ever set)."""
-        return session.scalars(
-            select(SigningKey).where(SigningKey.user_id == user_id, SigningKey.valid_to.is_(None))
-        ).first()
+        return self.keys.current(session, user_id)
 
-    def _rotate_key(self, session: Session, row: UserAccount, password: str) -> SigningKey:
-        """Retire the current key (kept, with its validity period) and make a new one under ``password``."""
-        now = self.clock.now()
-        old = self.current_key(session, row.user_id)
-        if old is not None:
-            old.valid_to = now
-        wrapped = keylib.new_wrapped_key(password, self.kdf)
-        key = SigningKey(
-            key_id=wrapped.key_id,
-            user_id=row.user_id,
-            public_key=wrapped.public_key,
-            ciphertext=wrapped.ciphertext,
-            nonce=wrapped.nonce,
-            salt=wrapped.salt,
-            kdf=wrapped.kdf,
-            valid_from=now,
-            valid_to=None,
-        )
-        session.add(key)
-        session.flush()
-        return key
-
-    def rotate_key_for_directory_user(self, session: Session, row: UserAccount, password: str) -> SigningKey:
-        """The directory password changed (bind succeeded, old key will not open): make a new key."""
-        old = self.current_key(session, row.user_id)
-        key = self._rotate_key(session, row, password)
-        self.audit.record(
-            session,
-            actor=row.user_id,
-            action="user.signing_key_rotated",
-            entity=Entity("user", row.user_id),
-            before={"key_id": old.key_id if old else None},
-            after={"key_id": key.key_id},
-            reason="password changed in the directory",
-        )
-        return key
-
-    # -- authentication --------------------------------------------------------------
+    # -- authentication (signatures.authentication) ---------------------------------------
 
     def authenticate(self, session: Session, user_id: str, password: str) -> User:
-        """Log in with user id and password. Failures count toward lockout.
-
-        An expired or admin-set password still logs in, with ``must_change_password``
-        or ``password_expired(now)`` telling the caller to force a change first.
-        Raises UnknownUser, WrongPassword, AccountLocked, AccountDisabled, DirectoryUnavailable.
-        """
-        row = self._check_credentials(session, user_id, password, purpose="login", allow_expired=True)
-        self.audit.record(session, actor=row.user_id, action="auth.login", entity=Entity("user", row.user_id))
-        return self._view(row)
+        """Log in with user id and password; see :meth:`Authenticator.authenticate`."""
+        return self.auth.authenticate(session, user_id, password)
 
     def reauthenticate(
         self, session: Session, user_id: str, password: str, *, context: Mapping[str, Any]
     ) -> UserAccount:
         """Both components again, for a signature (11.200(a)); an expired password is refused."""
-        return self._check_credentials(session, user_id, password, purpose="signature", context=context)
-
-    def _check_credentials(
-        self,
-        session: Session,
-        user_id: str,
-        password: str,
-        *,
-        purpose: str,
-        allow_expired: bool = False,
-        context: Mapping[str, Any] | None = None,
-    ) -> UserAccount:
-        user_id = user_id.strip().lower()
-        try:
-            row = self._verify(session, user_id, password, allow_expired=allow_expired)
-        except SignatureError as exc:
-            self.record_refusal(session, user_id=user_id, purpose=purpose, error=exc, context=context or {})
-            raise
-        row.failed_attempts = 0
-        return row
-
-    def _verify(self, session: Session, user_id: str, password: str, *, allow_expired: bool) -> UserAccount:
-        row = session.get(UserAccount, user_id)
-        if row is None or row.source == "ldap":
-            row = self._directory_login(session, row, user_id, password)
-        else:
-            _check_usable(row)
-            if not check_password(row.password_hash, password):
-                raise WrongPassword(
-                    f"wrong password for {user_id!r}; type it again (repeated failures lock the account)"
-                )
-        if not allow_expired and self._view(row).password_expired(self.clock.now()):
-            raise PasswordExpired(
-                f"the password of {user_id!r} has expired or must be changed first; change it, then sign again"
-            )
-        return row
-
-    def _directory_login(self, session: Session, row: UserAccount | None, user_id: str, password: str) -> UserAccount:
-        if self.directory is None:
-            raise UnknownUser(f"unknown user {user_id!r}; check the user id (an admin creates users)")
-        if row is not None:
-            _check_usable(row)
-        found = self.directory.authenticate(user_id, password)
-        if row is None:
-            self.create(
-                session,
-                actor=SYSTEM_ACTOR,
-                user_id=user_id,
-                full_name=found.full_name,
-                roles=found.roles,
-                source="ldap",
-                must_change=False,
-            )
-            row = self._row(session, user_id)
-        else:
-            self._sync_directory(session, row, found)
-        if self.current_key(session, user_id) is None:
-            self._rotate_key(session, row, password)
-        return row
-
-    def _sync_directory(self, session: Session, row: UserAccount, found: DirectoryUser) -> None:
-        roles = _role_text(parse_roles(found.roles))
-        if (row.full_name, row.roles) == (found.full_name, roles):
-            return
-        before = {"full_name": row.full_name, "roles": row.roles.split()}
-        row.full_name, row.roles = found.full_name, roles
-        self.audit.record(
-            session,
-            actor=SYSTEM_ACTOR,
-            action="user.synchronized",
-            entity=Entity("user", row.user_id),
-            before=before,
-            after={"full_name": row.full_name, "roles": roles.split()},
-            reason="name or groups changed in the directory",
-        )
-
-    # -- refusals and lockout ------------------------------------------------------------
+        return self.auth.reauthenticate(session, user_id, password, context=context)
 
     def record_refusal(
         self,
@@ -482,49 +353,23 @@ class UserService:
         context: Mapping[str, Any],
         actor: str = SYSTEM_ACTOR,
     ) -> None:
-        """Audit a refused login or signature in its own transaction; count credential failures."""
-        action = "auth.login_failed" if purpose == "login" else f"{purpose.replace(' ', '_')}.refused"
-        if purpose == "signature":
-            action = "signature.refused"
-        details = {"error": type(error).__name__, "message": error.message, **dict(context)}
-        counts = isinstance(error, AuthenticationFailed)
+        """Audit a refused attempt in its own transaction (and count a credential failure)."""
+        self.auth.record_refusal(session, user_id=user_id, purpose=purpose, error=error, context=context, actor=actor)
 
-        def work(own: Session) -> Callable[[], None] | None:
-            self.audit.record(own, actor=actor, action=action, entity=Entity("user", user_id), after=details)
-            return self._count_failure(own, user_id) if counts else None
-
-        record_independently(session, work)
-
-    def _count_failure(self, own: Session, user_id: str) -> Callable[[], None] | None:
-        own.execute(
-            update(UserAccount)
-            .where(UserAccount.user_id == user_id)
-            .values(failed_attempts=UserAccount.failed_attempts + 1)
-        )
-        row = own.get(UserAccount, user_id)
-        if row is None or row.locked or row.failed_attempts < self.lockout_attempts:
-            return None
-        row.locked = True
-        details = {"failed_attempts": row.failed_attempts, "limit": self.lockout_attempts}
+    def rotate_key_for_directory_user(self, session: Session, row: UserAccount, password: str) -> SigningKey:
+        """The directory password changed (bind succeeded, old key will not open): make a new key."""
+        old = self.current_key(session, row.user_id)
+        key = self.keys.rotate(session, row.user_id, password)
         self.audit.record(
-            own,
-            actor=SYSTEM_ACTOR,
-            action="auth.locked",
-            entity=Entity("user", user_id),
-            before={"locked": False},
-            after={"locked": True, **details},
-            reason=f"{row.failed_attempts} consecutive failed attempts",
+            session,
+            actor=row.user_id,
+            action="user.signing_key_rotated",
+            entity=Entity("user", row.user_id),
+            before={"key_id": old.key_id if old else None},
+            after={"key_id": key.key_id},
+            reason="password changed in the directory",
         )
-        return lambda: self.notifier.alert("auth.locked", {"user_id": user_id, **details})
-
-
-def _check_usable(row: UserAccount) -> None:
-    if not row.active:
-        raise AccountDisabled(f"user {row.user_id!r} is deactivated and cannot log in or sign")
-    if row.locked:
-        raise AccountLocked(
-            f"user {row.user_id!r} is locked after repeated failed attempts; ask an administrator to unlock it"
-        )
+        return key
 
 
 def _required(reason: str | None, doing: str) -> str:
