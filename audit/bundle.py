@@ -75,7 +75,7 @@ def _collect(session: Session, lo: int, hi: int, in_scope: InScope | None, progr
     with_batches = stream_rows(session, start=lo)
     try:
         for rows in with_batches:
-            for seq, _prev, hash_, data in rows:
+            for seq, hash_, data in rows:
                 if seq > hi:
                     break
                 if hashlib.sha256(data).hexdigest() != hash_:
@@ -114,10 +114,10 @@ def _covering_checkpoint(session: Session, last: int, checkpointer: Checkpointer
 
 def _redacted_tail(session: Session, after: int, upto: int) -> list[bytes]:
     lines: list[bytes] = []
-    batches = stream_rows(session, start=after + 1)
+    batches = stream_rows(session, columns="seq, hash", start=after + 1)
     try:
         for rows in batches:
-            lines.extend(redacted_line(seq, hash_) for seq, _p, hash_, _d in rows if seq <= upto)
+            lines.extend(redacted_line(seq, hash_) for seq, hash_ in rows if seq <= upto)
             if rows and rows[-1][0] >= upto:
                 break
     finally:

@@ -1,114 +1,67 @@
 """Verification of the LIVE chain against the spec and the external checkpoint log.
 
-The fast path streams ``(seq, prev, hash, canonical)`` straight from the driver and,
-per event, hashes the stored bytes and checks three things without parsing JSON:
+The fast path streams only the stored bytes (``canonical``) in seq order, straight
+from the driver, and checks each batch with whole-list comparisons:
 
-* ``H(canonical) == hash`` column (content unchanged);
-* the column ``seq`` runs 1, 2, 3 … and the bytes end with ``"seq":<seq>,"ts":"<27>"}``.
-  Canonical keys are sorted and ``ts`` is the last key with a fixed-width value, so
-  this pins the event's own ``seq``;
-* the bytes' top-level ``prev`` equals the previous event's hash. The top-level
-  ``"prev":"`` is the LAST occurrence of that token: inside a JSON string every quote
-  is escaped, and only ``reason`` (a string or null), ``seq`` and ``ts`` follow it.
+* the bytes' top-level ``prev`` equals ``H`` of the previous event's bytes. The
+  top-level ``"prev":"`` is the LAST occurrence of that token: inside a JSON string
+  every quote is escaped, and only ``reason`` (a string or null), ``seq`` and ``ts``
+  follow it;
+* the bytes end with ``"seq":<position>,"ts":"<27 chars>"}`` (keys are sorted and
+  ``ts`` is last with a fixed width), so the events' own seqs run 1, 2, 3 …;
+* every signed checkpoint's hash equals ``H`` of the event at its seq;
+* at the end: the seq column holds exactly 1..n, the head's hash column equals ``H``
+  of its bytes (the next append chains to that column), and no checkpoint lies
+  beyond the head.
 
-Because every hash commits to its predecessor, these checks plus the signed
-checkpoints cover the whole history. Only at the first anomaly is a small window
-parsed to name the kind of break. ``deep=True`` also parses every event and compares
-the searchable column copies (ts, actor, action, entity, reason) with the bytes.
+The truth is the bytes: the hash of an event is defined on them, so the hash and
+prev columns need not be read on the fast path (an edit of one event's bytes breaks
+the next event's link). Only at the first anomaly is a small window parsed to name
+the kind of break. ``deep=True`` also compares every column copy with the bytes.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audit.chain import EVENT_KEYS
-from audit.checkpoints import Checkpoint, CheckpointLog, database_checkpoints, parse_checkpoint
+from audit.checkpoint_check import check_checkpoints, read_log
+from audit.checkpoints import CheckpointLog
+from audit.findings import Break, BreakKind, ChainReport
 from audit.models import AuditEvent
-from audit.trail import head
 from ebr.canonical import ZERO_HASH
 from ebr.clock import to_rfc3339
-from ebr.errors import AuditError
+
+__all__ = ["Break", "BreakKind", "ChainReport", "scan", "stream_rows", "verify_chain"]
 
 BATCH = 20_000
 TS_TAIL = 29  # len('2026-11-24T10:00:00.000000Z"}')
 PREV_TOKEN = b'"prev":"'
-Row = tuple[int, str, str, bytes]
 Progress = Callable[[int], None]
 
 
-class BreakKind(StrEnum):
-    CONTENT_CHANGED = "content changed"
-    MISSING = "missing"
-    INSERTED = "inserted"
-    REORDERED = "reordered"
-    TRUNCATED = "truncated"
-    BAD_CHECKPOINT = "bad checkpoint signature"
-    CHECKPOINT_MISSING = "checkpoint missing"
-
-
-@dataclass(frozen=True)
-class Break:
-    """One finding: the first seq where it shows, what kind it is, and the evidence."""
-
-    kind: BreakKind
-    seq: int
-    detail: str
-
-    def describe(self) -> str:
-        return f"seq {self.seq}: {self.kind}: {self.detail}"
-
-
-@dataclass
-class ChainReport:
-    """The outcome of a verification run."""
-
-    head_seq: int = 0
-    head_hash: str = ZERO_HASH
-    events_checked: int = 0
-    checkpoints_checked: int = 0
-    newest_checkpoint: int = 0
-    breaks: list[Break] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.breaks
-
-    @property
-    def first(self) -> Break | None:
-        return min(self.breaks, key=lambda b: b.seq) if self.breaks else None
-
-    def summary(self) -> dict[str, Any]:
-        first = self.first
-        return {
-            "ok": self.ok,
-            "head_seq": self.head_seq,
-            "events_checked": self.events_checked,
-            "checkpoints_checked": self.checkpoints_checked,
-            "first_broken_seq": first.seq if first else None,
-            "kind": str(first.kind) if first else None,
-        }
-
-
-def stream_rows(session: Session, *, start: int = 1, batch: int = BATCH) -> Generator[list[Row], None, None]:
-    """Batches of ``(seq, prev, hash, canonical)`` from ``start`` on, in seq order.
+def stream_rows(
+    session: Session, *, columns: str = "seq, hash, canonical", start: int = 1, batch: int = BATCH
+) -> Generator[list[tuple[Any, ...]], None, None]:
+    """Batches of rows of ``columns`` (a fixed list of our own column names) from ``start`` on, in seq order.
 
     Uses the driver directly (a server-side cursor on PostgreSQL) because building an
     ORM row per event would cost more than hashing it.
     """
-    sql = "SELECT seq, prev, hash, canonical FROM audit_event WHERE seq >= %s ORDER BY seq"
+    sql = f"SELECT {columns} FROM audit_event WHERE seq >= %s ORDER BY seq"  # noqa: S608 - columns are ours
     connection = session.connection()
     driver: Any = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
-        with driver.cursor(name="audit_verify", binary=True) as cursor:
+        with driver.cursor(name="audit_stream", binary=True) as cursor:
             cursor.itersize = batch
             cursor.execute(sql, (start,))
             while rows := cursor.fetchmany(batch):
@@ -124,40 +77,63 @@ def stream_rows(session: Session, *, start: int = 1, batch: int = BATCH) -> Gene
 
 
 @dataclass
-class _Scan:
+class Scan:
+    """Where the fast loop stopped: the last good position and hash, and why it stopped."""
+
     seq: int = 0
     hash: str = ZERO_HASH
-    count: int = 0
     anomaly: int | None = None
     checkpoint_mismatch: int | None = None
 
 
-def scan(batches: Iterator[Sequence[Row]], checkpoints: dict[int, str], progress: Progress | None = None) -> _Scan:
-    """The fast loop: stops at the first anomaly (or checkpoint mismatch), else reaches the head."""
-    state = _Scan()
+def _batch_digests(datas: Sequence[bytes], first: int, prev: str) -> list[str] | None:
+    """The batch's hashes when every event is chained and numbered right, else None."""
     sha256 = hashlib.sha256
-    expected, prev, prev_b = 1, ZERO_HASH, ZERO_HASH.encode()
+    digests = [sha256(data).hexdigest() for data in datas]
+    links = [prev, *digests[:-1]]
+    if [d[(at := d.rfind(PREV_TOKEN) + 8) : at + 64].decode() for d in datas] != links:
+        return None
+    needles = [b'"seq":%d,"ts":"' % seq for seq in range(first, first + len(datas))]
+    if [d[-TS_TAIL - len(n) : -TS_TAIL] for d, n in zip(datas, needles, strict=True)] != needles:
+        return None
+    return digests
+
+
+def _row_by_row(datas: Sequence[bytes], state: Scan, checkpoints: dict[int, str]) -> bool:
+    """Find the first bad event of a batch; True when the batch turned out intact."""
+    for data in datas:
+        seq = state.seq + 1
+        needle = b'"seq":%d,"ts":"' % seq
+        at = data.rfind(PREV_TOKEN) + 8
+        if data[at : at + 64] != state.hash.encode() or data[-TS_TAIL - len(needle) : -TS_TAIL] != needle:
+            state.anomaly = seq
+            return False
+        digest = hashlib.sha256(data).hexdigest()
+        if checkpoints.get(seq, digest) != digest:
+            state.checkpoint_mismatch = seq
+            return False
+        state.seq, state.hash = seq, digest
+    return True
+
+
+def scan(
+    batches: Iterator[Sequence[tuple[bytes]]], checkpoints: dict[int, str], progress: Progress | None = None
+) -> Scan:
+    """The fast loop over ``(canonical,)`` rows in seq order; stops at the first anomaly."""
+    state = Scan()
+    marks = sorted(checkpoints)
     for rows in batches:
-        for seq, prev_col, hash_col, data in rows:
-            needle = b'"seq":%d,"ts":"' % seq
-            at = data.rfind(PREV_TOKEN) + 8
-            if (
-                seq != expected
-                or sha256(data).hexdigest() != hash_col
-                or prev_col != prev
-                or data[at : at + 64] != prev_b
-                or data[-TS_TAIL - len(needle) : -TS_TAIL] != needle
-            ):
-                state.anomaly, state.seq, state.hash = seq, expected - 1, prev
+        datas = [row[0] for row in rows]
+        first = state.seq + 1
+        digests = _batch_digests(datas, first, state.hash)
+        signed = marks[bisect.bisect_left(marks, first) : bisect.bisect_right(marks, first + len(datas) - 1)]
+        if digests is None or any(checkpoints[s] != digests[s - first] for s in signed):
+            if not _row_by_row(datas, state, checkpoints):
                 return state
-            if seq in checkpoints and checkpoints[seq] != hash_col:
-                state.checkpoint_mismatch, state.seq, state.hash = seq, expected - 1, prev
-                return state
-            expected, prev, prev_b = seq + 1, hash_col, hash_col.encode()
-            state.count += 1
-        state.seq, state.hash = expected - 1, prev
+        elif digests:
+            state.seq, state.hash = first + len(datas) - 1, digests[-1]
         if progress is not None:
-            progress(len(rows))
+            progress(len(datas))
     return state
 
 
@@ -169,107 +145,37 @@ def _parsed(data: bytes) -> dict[str, Any]:
     return obj if isinstance(obj, dict) else {}
 
 
-def _window(session: Session, start: int, size: int = 6) -> list[tuple[int, str, dict[str, Any]]]:
-    rows = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash, AuditEvent.canonical)
-        .where(AuditEvent.seq >= start)
-        .order_by(AuditEvent.seq)
-        .limit(size)
-    ).all()
-    return [(seq, hash_, _parsed(data)) for seq, hash_, data in rows]
+def _window(session: Session, position: int) -> list[AuditEvent]:
+    """The rows at positions ``position - 1`` … ``position + 4`` (in seq order)."""
+    query = select(AuditEvent).order_by(AuditEvent.seq).offset(max(position - 2, 0)).limit(6)
+    return list(session.scalars(query))
 
 
-def diagnose(session: Session, *, seq: int, expected: int, prev_hash: str) -> Break:
-    """Name the break found at stored ``seq`` when ``expected`` was due after ``prev_hash``."""
-    if seq != expected:
-        return Break(BreakKind.MISSING, expected, f"events {expected}..{seq - 1} are missing; the next stored is {seq}")
-    row = session.get(AuditEvent, seq)
-    assert row is not None
-    if hashlib.sha256(row.canonical).hexdigest() != row.hash:
-        return Break(BreakKind.CONTENT_CHANGED, seq, "the stored bytes no longer match the event's hash")
-    window = _window(session, seq)
-    own = window[0][2]
-    own_seq, own_prev = own.get("seq"), own.get("prev")
-    later = {w[2].get("seq"): w[0] for w in window[1:]}
+def diagnose(session: Session, *, position: int, prev_hash: str) -> Break:
+    """Name the break found at ``position`` (1-based, in seq order) after the good hash ``prev_hash``."""
+    window = _window(session, position)
+    if position > 1:
+        before = window.pop(0)
+        if hashlib.sha256(before.canonical).hexdigest() != before.hash:
+            return Break(BreakKind.CONTENT_CHANGED, before.seq, "the stored bytes no longer match the event's hash")
+    row, later = window[0], window[1:]
+    seq = row.seq
+    if seq != position:
+        return Break(BreakKind.MISSING, position, f"events {position}..{seq - 1} are missing; the next is {seq}")
+    own = _parsed(row.canonical)
+    own_seq = own.get("seq")
+    claims = {_parsed(w.canonical).get("seq"): w.seq for w in later}
     if own_seq != seq:
         if isinstance(own_seq, int) and own_seq < seq:
             return Break(BreakKind.INSERTED, seq - 1, f"an extra event was inserted before event {own_seq}")
-        if seq in later:
-            return Break(BreakKind.REORDERED, seq, f"event {own_seq} is stored at {seq}, event {seq} at {later[seq]}")
+        if seq in claims:
+            return Break(BreakKind.REORDERED, seq, f"event {own_seq} is stored at {seq}, event {seq} at {claims[seq]}")
         return Break(BreakKind.MISSING, seq, f"event {own_seq} is stored at {seq}: events before it were removed")
-    if row.prev != own_prev:
-        return Break(BreakKind.CONTENT_CHANGED, seq, "the prev column differs from the event's own prev")
-    if len(window) > 1 and window[1][2].get("prev") == prev_hash and window[1][2].get("seq") == seq:
+    nxt = _parsed(later[0].canonical) if later else {}
+    if nxt.get("prev") == prev_hash and nxt.get("seq") == seq:
         return Break(BreakKind.INSERTED, seq, f"event {seq} does not belong to the chain: the next event links past it")
     changed = max(seq - 1, 1)
     return Break(BreakKind.CONTENT_CHANGED, changed, f"event {seq} does not chain to event {changed}: it was changed")
-
-
-@dataclass
-class _CheckpointSet:
-    by_seq: dict[int, str] = field(default_factory=dict)
-    breaks: list[Break] = field(default_factory=list)
-    count: int = 0
-
-
-def _gather_checkpoints(session: Session, log: CheckpointLog, result: _CheckpointSet) -> list[tuple[Checkpoint, str]]:
-    """Every checkpoint of the log and the database, noting any that is on one side only."""
-    logged: dict[bytes, str] = {}
-    found: list[tuple[Checkpoint, str]] = []
-    for number, line in log.lines():
-        where = f"{log.path} line {number}"
-        try:
-            found.append((parse_checkpoint(line), where))
-        except AuditError as exc:
-            result.breaks.append(Break(BreakKind.BAD_CHECKPOINT, 0, f"{where}: {exc}"))
-            continue
-        logged[line] = where
-    stored = {bytes(row.line): row for row in database_checkpoints(session)}
-    for line, row in stored.items():
-        if line not in logged:
-            detail = f"checkpoint {row.id} is in the database, not in {log.path}"
-            result.breaks.append(Break(BreakKind.CHECKPOINT_MISSING, row.seq, detail))
-            found.append((parse_checkpoint(line), f"database checkpoint {row.id}"))
-    for line, where in logged.items():
-        if line not in stored:
-            seq = parse_checkpoint(line).seq
-            result.breaks.append(Break(BreakKind.CHECKPOINT_MISSING, seq, f"{where} is missing from the database"))
-    return found
-
-
-def _check_checkpoints(session: Session, log: CheckpointLog, trusted: dict[str, bytes]) -> _CheckpointSet:
-    """Parse, check signatures, and compare the database's checkpoints with the external log."""
-    result = _CheckpointSet()
-    for checkpoint, where in _gather_checkpoints(session, log, result):
-        result.count += 1
-        public = trusted.get(checkpoint.key_id)
-        if public is None or not checkpoint.verifies(public):
-            why = "unknown key" if public is None else "signature does not verify"
-            result.breaks.append(Break(BreakKind.BAD_CHECKPOINT, checkpoint.seq, f"{where}: {why}"))
-            continue
-        if result.by_seq.setdefault(checkpoint.seq, checkpoint.hash) != checkpoint.hash:
-            detail = f"{where}: two different heads signed at one seq"
-            result.breaks.append(Break(BreakKind.BAD_CHECKPOINT, checkpoint.seq, detail))
-    return result
-
-
-def _locate_rewrite(session: Session, lo: int, hi: int, expected_hash: str) -> Break:
-    """A validly chained history that disagrees with a checkpoint was rewritten in ``lo..hi``.
-
-    The searchable columns are copies the rewriter may have forgotten; compare them to
-    narrow the location down to one event when possible.
-    """
-    rows = session.scalars(select(AuditEvent).where(AuditEvent.seq.between(lo, hi)).order_by(AuditEvent.seq))
-    for row in rows:
-        name = _column_mismatch(row, _parsed(row.canonical))
-        if name is not None:
-            detail = f"rewritten with recomputed hashes; its {name} column still holds the original"
-            return Break(BreakKind.CONTENT_CHANGED, row.seq, detail)
-    return Break(
-        BreakKind.CONTENT_CHANGED,
-        lo,
-        f"history in {lo}..{hi} was rewritten with recomputed hashes: the checkpoint at {hi} signed {expected_hash}",
-    )
 
 
 def _column_mismatch(row: AuditEvent, event: dict[str, Any]) -> str | None:
@@ -285,7 +191,24 @@ def _column_mismatch(row: AuditEvent, event: dict[str, Any]) -> str | None:
         "reason": row.reason,
         "prev": row.prev,
     }
+    if hashlib.sha256(row.canonical).hexdigest() != row.hash:
+        return "hash"
     return next((name for name, value in copies.items() if event.get(name) != value), None)
+
+
+def _locate_rewrite(session: Session, lo: int, hi: int, expected_hash: str) -> Break:
+    """A validly chained history that disagrees with a checkpoint was rewritten in ``lo..hi``.
+
+    The searchable columns are copies the rewriter may have forgotten; compare them to
+    narrow the location down to one event when possible.
+    """
+    for row in session.scalars(select(AuditEvent).where(AuditEvent.seq.between(lo, hi)).order_by(AuditEvent.seq)):
+        name = _column_mismatch(row, _parsed(row.canonical))
+        if name is not None:
+            detail = f"rewritten with recomputed hashes; its {name} column still holds the original"
+            return Break(BreakKind.CONTENT_CHANGED, row.seq, detail)
+    detail = f"history in {lo}..{hi} was rewritten with recomputed hashes: checkpoint {hi} signed {expected_hash}"
+    return Break(BreakKind.CONTENT_CHANGED, lo, detail)
 
 
 def _deep_check(session: Session) -> Break | None:
@@ -293,6 +216,35 @@ def _deep_check(session: Session) -> Break | None:
         name = _column_mismatch(row, _parsed(row.canonical))
         if name is not None:
             return Break(BreakKind.CONTENT_CHANGED, row.seq, f"the {name} column differs from the event's bytes")
+    return None
+
+
+def _first_misnumbered(session: Session) -> int:
+    """The first position whose seq column is not the position (the bytes there are intact)."""
+    position = 0
+    with closing(stream_rows(session, columns="seq")) as batches:
+        for rows in batches:
+            for (seq,) in rows:
+                position += 1
+                if seq != position:
+                    return position
+    return position + 1
+
+
+def _check_head(session: Session, state: Scan, newest_checkpoint: int) -> Break | None:
+    """After a clean scan: the seq column is exactly 1..n, the head's hash column is right, nothing is cut off."""
+    count, low, high = session.execute(
+        select(func.count(), func.coalesce(func.min(AuditEvent.seq), 0), func.coalesce(func.max(AuditEvent.seq), 0))
+    ).one()
+    if (low, high) != ((1, count) if count else (0, 0)):
+        return Break(BreakKind.CONTENT_CHANGED, _first_misnumbered(session), f"the seq column runs {low}..{high}")
+    if count:
+        stored = session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == high))
+        if stored != state.hash:
+            return Break(BreakKind.CONTENT_CHANGED, high, "the stored bytes no longer match the event's hash")
+    if newest_checkpoint > count:
+        detail = f"events {count + 1}..{newest_checkpoint} are gone: a checkpoint signed event {newest_checkpoint}"
+        return Break(BreakKind.TRUNCATED, count + 1, detail)
     return None
 
 
@@ -304,29 +256,30 @@ def verify_chain(
     deep: bool = False,
     progress: Progress | None = None,
 ) -> ChainReport:
-    """Verify the whole chain, every checkpoint and the external log; never raises on a break.
+    """Verify the whole chain, every checkpoint and the external log; reports breaks, never raises on one.
 
     ``trusted_keys`` maps key_id to raw public key: the system keys from the key files,
-    not from the database (which a tamperer could extend).
+    not from the database (which a tamperer could extend). Run it in one snapshot
+    (REPEATABLE READ on PostgreSQL; SQLite's transaction already is one).
     """
-    checkpoints = _check_checkpoints(session, log, trusted_keys)
-    report = ChainReport(checkpoints_checked=checkpoints.count, breaks=list(checkpoints.breaks))
+    logged, bad_lines = read_log(log)  # before the snapshot: see docs/audit.md
+    checkpoints = check_checkpoints(session, log, logged, trusted_keys)
+    report = ChainReport(checkpoints_checked=checkpoints.count, breaks=[*bad_lines, *checkpoints.breaks])
     report.newest_checkpoint = max(checkpoints.by_seq, default=0)
-    with closing(stream_rows(session)) as batches:
+    with closing(stream_rows(session, columns="canonical")) as batches:
         state = scan(batches, checkpoints.by_seq, progress)
-    report.head_seq, report.head_hash, report.events_checked = state.seq, state.hash, state.count
+    report.head_seq, report.head_hash, report.events_checked = state.seq, state.hash, state.seq
+    found: Break | None
     if state.anomaly is not None:
-        report.breaks.append(diagnose(session, seq=state.anomaly, expected=state.seq + 1, prev_hash=state.hash))
+        found = diagnose(session, position=state.anomaly, prev_hash=state.hash)
     elif state.checkpoint_mismatch is not None:
         hi = state.checkpoint_mismatch
         lo = max((s for s in checkpoints.by_seq if s < hi), default=0) + 1
-        report.breaks.append(_locate_rewrite(session, lo, hi, checkpoints.by_seq[hi]))
+        found = _locate_rewrite(session, lo, hi, checkpoints.by_seq[hi])
     else:
-        stored_head, _ = head(session)
-        if report.newest_checkpoint > stored_head:
-            n = report.newest_checkpoint
-            detail = f"events {stored_head + 1}..{n} are gone: a checkpoint signed event {n}"
-            report.breaks.append(Break(BreakKind.TRUNCATED, stored_head + 1, detail))
-        if deep and (found := _deep_check(session)) is not None:
-            report.breaks.append(found)
+        found = _check_head(session, state, report.newest_checkpoint)
+        if found is None and deep:
+            found = _deep_check(session)
+    if found is not None:
+        report.breaks.append(found)
     return report

@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 from audit.bundle import ExportResult, InScope, entity_filter, export_bundle
 from audit.chain import Entity
 from audit.checkpoints import CheckpointLog
+from audit.findings import ChainReport
 from audit.keys import create_system_key, load_system_key, register_system_key
 from audit.models import AuditEvent
-from audit.verify import ChainReport, verify_chain
+from audit.verify import verify_chain
 from ebr.bootstrap import Services
 from ebr.config import Settings
 from ebr.errors import AuditError, NotFound
@@ -60,8 +61,12 @@ def verify_live(
     """Verify the live chain and the external checkpoint log, then audit the run itself."""
     keys = trusted_keys(services.settings)
     log = CheckpointLog(services.settings.checkpoint_log_dir)
-    with services.session_factory() as session, session.begin():
+    with services.session_factory() as session:
+        # One snapshot for checkpoints, events and the head (SQLite's transaction is one already).
+        if services.engine.dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         report = verify_chain(session, trusted_keys=keys, log=log, deep=deep, progress=progress)
+        session.rollback()
     with services.session_factory.begin() as session:
         services.audit.record(
             session,

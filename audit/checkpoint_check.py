@@ -1,0 +1,78 @@
+"""Checking the checkpoints of the database against the external log and the system keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from audit.checkpoints import Checkpoint, CheckpointLog, database_checkpoints, parse_checkpoint
+from audit.findings import Break, BreakKind
+from ebr.errors import AuditError
+
+
+@dataclass
+class CheckpointSet:
+    """The checkpoints that verify (seq → signed hash) and what was wrong with the others."""
+
+    by_seq: dict[int, str] = field(default_factory=dict)
+    breaks: list[Break] = field(default_factory=list)
+    count: int = 0
+
+
+def read_log(log: CheckpointLog) -> tuple[dict[bytes, str], list[Break]]:
+    """Log lines (→ where) and the lines that are not checkpoints at all."""
+    logged: dict[bytes, str] = {}
+    bad: list[Break] = []
+    for number, line in log.lines():
+        where = f"{log.path} line {number}"
+        try:
+            parse_checkpoint(line)
+        except AuditError as exc:
+            bad.append(Break(BreakKind.BAD_CHECKPOINT, 0, f"{where}: {exc}"))
+            continue
+        logged[line] = where
+    return logged, bad
+
+
+def _gather(
+    session: Session, log: CheckpointLog, logged: dict[bytes, str], result: CheckpointSet
+) -> list[tuple[Checkpoint, str]]:
+    """Every checkpoint of the log and the database, noting any that is on one side only."""
+    found = [(parse_checkpoint(line), where) for line, where in logged.items()]
+    stored = {bytes(row.line): row for row in database_checkpoints(session)}
+    # A checkpoint commits before its log line is written: read the log again before
+    # calling one missing, so a verification racing a checkpoint does not cry wolf.
+    reread = read_log(log)[0] if any(line not in logged for line in stored) else logged
+    for line, row in stored.items():
+        if line not in reread:
+            detail = f"checkpoint {row.id} is in the database, not in {log.path}"
+            result.breaks.append(Break(BreakKind.CHECKPOINT_MISSING, row.seq, detail))
+            found.append((parse_checkpoint(line), f"database checkpoint {row.id}"))
+    for line, where in logged.items():
+        if line not in stored:
+            seq = parse_checkpoint(line).seq
+            result.breaks.append(Break(BreakKind.CHECKPOINT_MISSING, seq, f"{where} is missing from the database"))
+    return found
+
+
+def check_checkpoints(
+    session: Session, log: CheckpointLog, logged: dict[bytes, str], trusted: dict[str, bytes]
+) -> CheckpointSet:
+    """Check every checkpoint's signature and compare the database's with the log's.
+
+    ``logged`` must be read (with :func:`read_log`) BEFORE the database snapshot is
+    taken, so that every logged checkpoint is visible in the database.
+    """
+    result = CheckpointSet()
+    for checkpoint, where in _gather(session, log, logged, result):
+        result.count += 1
+        public = trusted.get(checkpoint.key_id)
+        if public is None or not checkpoint.verifies(public):
+            why = "unknown key" if public is None else "signature does not verify"
+            result.breaks.append(Break(BreakKind.BAD_CHECKPOINT, checkpoint.seq, f"{where}: {why}"))
+            continue
+        if result.by_seq.setdefault(checkpoint.seq, checkpoint.hash) != checkpoint.hash:
+            detail = f"{where}: two different heads signed at one seq"
+            result.breaks.append(Break(BreakKind.BAD_CHECKPOINT, checkpoint.seq, detail))
+    return result
