@@ -23,7 +23,16 @@ from signatures.permissions import Role, allowed
 PASSWORD = "Route-Walker-2026!"
 
 # Endpoints of other areas, not declared through ebr.web.access: how each must answer a stranger.
-OPEN_TO_ALL = {"static", "ui.static", "health.healthz", "auth.login", "ui.home"}
+OPEN_TO_ALL = {
+    "static",
+    "ui.static",
+    "health.healthz",
+    "auth.login",
+    "ui.home",
+    "api-docs.openapi_json",  # the API's description is documentation, not data
+    "api_session.login",
+    "metrics.metrics",
+}
 LOGIN_ONLY = {"auth.logout", "auth.password", "auth.accountability"}
 
 
