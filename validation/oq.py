@@ -112,6 +112,15 @@ def parse_junit(xml_text: str) -> tuple[list[CaseResult], list[str]]:
     return tests, problems
 
 
+def _test_environment() -> dict[str, str]:
+    """The environment without the installation's ``EBR_*`` settings (``EBR_TEST_*`` stay).
+
+    The tests build their own databases and directories; inheriting the production
+    settings could point a test's command at the real data directory or database.
+    """
+    return {k: v for k, v in os.environ.items() if not k.startswith("EBR_") or k.startswith("EBR_TEST_")}
+
+
 def _guard(tests_dir: Path) -> None:
     if os.environ.get(ACTIVE_ENV) and tests_dir.resolve() == default_tests_dir().resolve():
         raise QualificationError(
@@ -130,7 +139,7 @@ def run_oq(tests_dir: Path | None = None, *, pattern: str | None = None, timeout
     """
     tests_dir = (tests_dir or default_tests_dir()).resolve()
     _guard(tests_dir)
-    env = {**os.environ, ACTIVE_ENV: "1"}
+    env = {**_test_environment(), ACTIVE_ENV: "1"}
     with tempfile.TemporaryDirectory(prefix="ebr-oq-") as scratch:
         junit = Path(scratch) / "oq-junit.xml"
         command = pytest_command(tests_dir, junit, pattern)

@@ -59,3 +59,21 @@ def test_a_missing_test_suite_is_a_clear_error(tmp_path: Path, monkeypatch: pyte
     monkeypatch.delenv(ACTIVE_ENV, raising=False)
     with pytest.raises(QualificationError, match="--tests DIR"):
         run_oq(tmp_path / "nowhere")
+
+
+@pytest.mark.requirement("URS-VAL-001")
+def test_the_oq_runs_without_the_installations_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EBR_DATABASE_URL", "postgresql+psycopg://prod@plant-db/ebr")
+    monkeypatch.setenv("EBR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@test-db/test")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    requirement(id): traced\n")
+    (tmp_path / "tests" / "test_env.py").write_text(
+        "import os\nimport pytest\n\n"
+        '@pytest.mark.requirement("R-1")\n'
+        "def test_env():\n"
+        '    assert "EBR_DATABASE_URL" not in os.environ\n'
+        '    assert os.environ["EBR_TEST_POSTGRES_URL"].endswith("test-db/test")\n'
+        '    assert os.environ["EBR_OQ_ACTIVE"] == "1"\n'
+    )
+    result = run_oq(tmp_path / "tests")
+    assert [(t.nodeid, t.outcome, t.message) for t in result.tests] == [("tests/test_env.py::test_env", "passed", "")]
