@@ -33,7 +33,7 @@ from ebr.bootstrap import Services
 from ebr.db import unit_of_work
 from ebr.errors import EbrError, SignatureError
 from signatures.accountability import STATEMENT, STATEMENT_VERSION
-from signatures.errors import PasswordRejected, SessionExpired
+from signatures.errors import AccountabilityNotAccepted, PasswordRejected, SessionExpired
 from signatures.permissions import require
 from signatures.users import User
 
@@ -216,6 +216,19 @@ def accountability() -> ResponseReturnValue:
     with unit_of_work(services.session_factory) as db:
         services.users.accept_accountability(db, user_id=user.user_id)
     flash("Accountability statement accepted.", "ok")
+    return redirect(target)
+
+
+@bp.app_errorhandler(AccountabilityNotAccepted)
+def _needs_statement(error: AccountabilityNotAccepted) -> ResponseReturnValue:
+    """A signature refused for the missing statement sends the user to accept it, then back."""
+    back = _safe_next(urlsplit(request.referrer or "/").path)
+    target = url_for("auth.accountability", next=back)
+    if _wants_json():
+        return jsonify({"error": type(error).__name__, "message": error.message, "accountability_url": target}), 403
+    if request.headers.get("HX-Request"):
+        return "", 403, {"HX-Redirect": target}  # htmx follows this with a full page load
+    flash(error.message, "error")
     return redirect(target)
 
 

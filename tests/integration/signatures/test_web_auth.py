@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, request
 from flask.testing import FlaskClient
 
+from audit.chain import Entity
 from ebr.app import create_app
 from ebr.bootstrap import Services
 from ebr.clock import FixedClock
@@ -25,6 +26,23 @@ def web(svc: Services) -> Flask:
         user = auth.current_user()
         assert user is not None
         return f"hello {user.user_id}"
+
+    @probe.post("/probe/sign")
+    @auth.login_required
+    def sign() -> str:
+        user = auth.current_user()
+        assert user is not None
+        with svc.session_factory.begin() as session:
+            svc.signing.sign(
+                session,
+                subject=Entity("batch_step", "B-1/1"),
+                content={"v": "1"},
+                meaning="performed",
+                reason=None,
+                user_id=user.user_id,
+                password=request.form["password"],
+            )
+        return "signed"
 
     app.register_blueprint(probe)
     return app
@@ -155,3 +173,19 @@ def test_the_accountability_statement_is_shown_and_its_acceptance_recorded(
     assert done.headers["Location"] == "/probe/batches"
     with svc.session_factory() as session:
         assert svc.users.get(session, "olga").accountability_accepted_at is not None
+
+
+@pytest.mark.requirement("URS-SIG-006")
+def test_a_first_signature_sends_the_user_to_the_statement_and_back(browser: FlaskClient, make_user: MakeUser) -> None:
+    make_user("olga", "operator", accept=False)
+    login(browser, "olga", PASSWORD)
+    token = csrf_token(browser, "/auth/password")
+    form = {"csrf_token": token, "password": PASSWORD}
+    page = browser.post("/probe/sign", data=form, headers={"Referer": "http://localhost/probe/batches"})
+    assert page.status_code == 302
+    assert page.headers["Location"] == "/auth/accountability?next=/probe/batches"
+    api = browser.post("/probe/sign", data=form, headers={"Accept": "application/json"})
+    assert api.status_code == 403
+    assert api.get_json()["accountability_url"].startswith("/auth/accountability")
+    browser.post("/auth/accountability", data={"csrf_token": token, "accept": "yes"})
+    assert browser.post("/probe/sign", data=form).get_data(as_text=True) == "signed"
