@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from recipes.formula import ExpressionError, evaluate, parse
+from recipes.formula import ExpressionError, Value, evaluate, parse
 
 
 def test_arithmetic_is_exact_decimal_arithmetic_on_the_digits_as_written() -> None:
@@ -22,7 +22,7 @@ def test_dotted_phase_paths_and_short_ids_are_names() -> None:
 
 
 def test_comparisons_boolean_logic_and_choices_evaluate_to_booleans() -> None:
-    env = {"PH2": Decimal("5.8"), "PH6": "hazy"}
+    env: dict[str, Value] = {"PH2": Decimal("5.8"), "PH6": "hazy"}
     assert evaluate("PH2 > 5.5 and PH6 == 'hazy'", env) is True
     assert evaluate("4.5 <= PH2 <= 5.5", env) is False
     assert evaluate("not (PH6 == 'clear')", env) is True
