@@ -15,6 +15,7 @@ AREAS = (
     "ebr.web.worklist",
     "ebr.web.execute",
     "ebr.web.review",
+    "ebr.web.recipes_views",
 )
 
 
