@@ -25,6 +25,7 @@ SECURITY_MODES = ("None", "Sign", "SignAndEncrypt")
 DATA_TYPES = ("float32", "int16", "uint16", "int32", "uint32", "bool")
 VALUE_TYPES = ("float", "bool", "int")
 REGISTER_KINDS = ("holding", "input", "coil", "discrete")
+EQUIPMENT_KINDS = ("unit", "tank", "scale", "valve", "pump", "agitator", "instrument", "filter", "fill_station")
 
 
 @dataclass(frozen=True)
@@ -332,6 +333,8 @@ def parse_plant_config(data: Any, *, path: Path | None = None) -> PlantConfig:
     for unit, spec in r.mapping(root.get("equipment", {}), "equipment").items():
         spec = r.mapping(spec, f"equipment.{unit}")
         equipment[str(unit)] = {k: v for k, v in spec.items() if k != "tags"}
+        if spec.get("kind", "unit") not in EQUIPMENT_KINDS:
+            r.problems.append(f"equipment.{unit}.kind: {spec.get('kind')!r} is not one of {', '.join(EQUIPMENT_KINDS)}")
         for tag_name, tag_spec in r.mapping(spec.get("tags", {}), f"equipment.{unit}.tags").items():
             full = f"{unit}.{tag_name}"
             tag_path = f"equipment.{unit}.tags.{tag_name}"

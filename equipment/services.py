@@ -18,6 +18,7 @@ from audit.chain import Entity
 from audit.trail import AuditTrail
 from ebr.clock import Clock
 from ebr.ids import new_id
+from equipment.config import PlantConfig
 from equipment.errors import EquipmentNotFound, StatusChangeRefused
 from equipment.models import Area, CalibrationRecord, CleaningRecord, Equipment, StatusLogEntry
 from equipment.rules import EquipmentKind, EquipmentStatus, UsabilitySnapshot, usability_problem
@@ -290,6 +291,30 @@ class EquipmentService:
         )
         session.flush()
         return record
+
+    def register_from_config(self, session: Session, *, actor: str, config: PlantConfig) -> list[str]:
+        """Register every unit of ``config`` not yet known (starts DIRTY); return the new tags."""
+        added = []
+        for tag, spec in config.equipment.items():
+            if self.find(session, tag) is not None:
+                continue
+            capacity = spec.get("capacity")
+            self.register(
+                session,
+                actor=actor,
+                tag=tag,
+                kind=str(spec.get("kind", "unit")),
+                name=str(spec.get("name", tag)),
+                reason=f"registered from plant configuration {config.path or ''}".strip(),
+                area=config.area,
+                clean_hold_hours=spec.get("clean_hold_hours"),
+                requires_calibration=bool(spec.get("requires_calibration", False)),
+                calibration_interval_days=spec.get("calibration_interval_days"),
+                capacity=Decimal(str(capacity)) if capacity is not None else None,
+                capacity_unit=spec.get("capacity_unit"),
+            )
+            added.append(tag)
+        return added
 
     # -- internals -------------------------------------------------------------------
 
