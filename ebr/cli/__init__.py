@@ -24,6 +24,8 @@ AREAS = (
     "ebr.cli.recipes",
     "ebr.cli.plant",
     "ebr.cli.ops",
+    "ebr.cli.batch",
+    "ebr.cli.trace",
 )
 
 

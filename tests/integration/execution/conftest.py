@@ -71,7 +71,12 @@ def make_people(services: Services) -> None:
     with unit_of_work(services.session_factory) as session:
         for user_id, (name, roles) in PEOPLE.items():
             services.users.create(
-                session, actor="admin", user_id=user_id, full_name=name, roles=roles, password=PASSWORD,
+                session,
+                actor="admin",
+                user_id=user_id,
+                full_name=name,
+                roles=roles,
+                password=PASSWORD,
                 must_change=False,
             )
             services.users.accept_accountability(session, user_id=user_id)
@@ -83,8 +88,14 @@ def make_plant(services: Services, tags: dict[str, str]) -> None:
         for tag, kind in tags.items():
             calibrated = kind in ("scale", "instrument")
             eq.register(
-                session, actor="admin", tag=tag, kind=kind, name=tag, reason="installed",
-                requires_calibration=calibrated, calibration_interval_days=180 if calibrated else None,
+                session,
+                actor="admin",
+                tag=tag,
+                kind=kind,
+                name=tag,
+                reason="installed",
+                requires_calibration=calibrated,
+                calibration_interval_days=180 if calibrated else None,
                 clean_hold_hours=72,
             )
             eq.record_cleaning(session, actor="olga", unit=tag, method="SOP-CLN-001")
@@ -93,8 +104,15 @@ def make_plant(services: Services, tags: dict[str, str]) -> None:
 
 
 def make_lot(
-    floor: Floor, material: str, lot: str, quantity: str, *, potency: str | None = None, release: bool = True,
-    expires: dt.date | None = None, unit: str = "kg",
+    floor: Floor,
+    material: str,
+    lot: str,
+    quantity: str,
+    *,
+    potency: str | None = None,
+    release: bool = True,
+    expires: dt.date | None = None,
+    unit: str = "kg",
 ) -> None:
     mats = floor.execution.materials
 
@@ -102,8 +120,14 @@ def make_lot(
         if session.get(Material, material) is None:
             mats.create_material(session, actor="quinn", code=material, name=material, unit=unit)
         mats.receive_lot(
-            session, actor="quinn", material=material, lot_number=lot, quantity=Decimal(quantity),
-            expires_on=expires or dt.date(2030, 1, 1), potency=potency, containers={f"C-{lot}": Decimal(quantity)},
+            session,
+            actor="quinn",
+            material=material,
+            lot_number=lot,
+            quantity=Decimal(quantity),
+            expires_on=expires or dt.date(2030, 1, 1),
+            potency=potency,
+            containers={f"C-{lot}": Decimal(quantity)},
         )
         if release:
             mats.change_status(
@@ -136,12 +160,30 @@ SIMPLE: dict[str, Any] = {
                     "id": "OP1",
                     "name": "Prepare",
                     "phases": [
-                        {"id": "PH1", "name": "Reactor ready", "type": "equipment_check", "equipment": "R-101",
-                         "checks": ["clean", "available"]},
-                        {"id": "PH2", "name": "Line clearance", "type": "instruction", "text": "Clear the line.",
-                         "signatures": ["performed", "verified"]},
-                        {"id": "PH3", "name": "Temperature", "type": "data_entry", "kind": "numeric",
-                         "prompt": "Temperature", "unit": "°C", "low": 15, "high": 30},
+                        {
+                            "id": "PH1",
+                            "name": "Reactor ready",
+                            "type": "equipment_check",
+                            "equipment": "R-101",
+                            "checks": ["clean", "available"],
+                        },
+                        {
+                            "id": "PH2",
+                            "name": "Line clearance",
+                            "type": "instruction",
+                            "text": "Clear the line.",
+                            "signatures": ["performed", "verified"],
+                        },
+                        {
+                            "id": "PH3",
+                            "name": "Temperature",
+                            "type": "data_entry",
+                            "kind": "numeric",
+                            "prompt": "Temperature",
+                            "unit": "°C",
+                            "low": 15,
+                            "high": 30,
+                        },
                     ],
                 },
                 {
@@ -149,8 +191,15 @@ SIMPLE: dict[str, Any] = {
                     "name": "Check",
                     "phases": [
                         {"id": "PH1", "name": "Sample", "type": "sample", "tests": ["assay"]},
-                        {"id": "PH2", "name": "Double", "type": "calculation", "expression": "UP1.OP1.PH3 * factor",
-                         "unit": "°C", "low": 0, "high": 100},
+                        {
+                            "id": "PH2",
+                            "name": "Double",
+                            "type": "calculation",
+                            "expression": "UP1.OP1.PH3 * factor",
+                            "unit": "°C",
+                            "low": 0,
+                            "high": 100,
+                        },
                         {"id": "PH3", "name": "Done", "type": "sign_off", "meanings": ["performed", "verified"]},
                     ],
                 },

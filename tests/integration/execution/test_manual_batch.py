@@ -17,7 +17,10 @@ def run_prepare(floor: Floor, number: str) -> None:
     floor.work(ex.complete_step, actor="olga", ref=number, path="UP1.OP1.PH1", signatures=[sig("olga")])
     floor.work(ex.start_step, actor="olga", ref=number, path="UP1.OP1.PH2")
     floor.work(
-        ex.complete_step, actor="olga", ref=number, path="UP1.OP1.PH2",
+        ex.complete_step,
+        actor="olga",
+        ref=number,
+        path="UP1.OP1.PH2",
         signatures=[sig("olga"), sig("sam", "verified")],
     )
 
@@ -29,7 +32,11 @@ def test_a_manual_batch_runs_to_completion_and_makes_an_output_lot(floor: Floor)
     run_prepare(floor, number)
     floor.work(ex.start_step, actor="olga", ref=number, path="UP1.OP1.PH3")
     outcome = floor.work(
-        ex.complete_step, actor="olga", ref=number, path="UP1.OP1.PH3", values={"value": "21.5"},
+        ex.complete_step,
+        actor="olga",
+        ref=number,
+        path="UP1.OP1.PH3",
+        values={"value": "21.5"},
         signatures=[sig("olga")],
     )
     assert outcome.completed
@@ -38,7 +45,10 @@ def test_a_manual_batch_runs_to_completion_and_makes_an_output_lot(floor: Floor)
         floor.work(ex.complete_step, actor="olga", ref=number, path=path, values=values, signatures=[sig("olga")])
     floor.work(ex.start_step, actor="olga", ref=number, path="UP1.OP2.PH3")
     floor.work(
-        ex.complete_step, actor="olga", ref=number, path="UP1.OP2.PH3",
+        ex.complete_step,
+        actor="olga",
+        ref=number,
+        path="UP1.OP2.PH3",
         signatures=[sig("olga"), sig("sue", "verified")],
     )
     with floor.services.session_factory() as session:
@@ -68,7 +78,10 @@ def test_the_verifier_must_be_another_person_than_the_performer(floor: Floor) ->
     floor.work(ex.start_step, actor="sam", ref=number, path="UP1.OP1.PH2")
     with pytest.raises(Exception, match="another person must sign"):
         floor.work(
-            ex.complete_step, actor="sam", ref=number, path="UP1.OP1.PH2",
+            ex.complete_step,
+            actor="sam",
+            ref=number,
+            path="UP1.OP1.PH2",
             signatures=[sig("sam"), sig("sam", "verified")],
         )
     assert floor.step(number, "UP1.OP1.PH2").state == "Running"
@@ -83,15 +96,23 @@ def test_an_out_of_limit_value_opens_a_deviation_that_blocks_the_step_until_a_su
     run_prepare(floor, number)
     floor.work(ex.start_step, actor="olga", ref=number, path="UP1.OP1.PH3")
     outcome = floor.work(
-        ex.complete_step, actor="olga", ref=number, path="UP1.OP1.PH3", values={"value": "42"},
+        ex.complete_step,
+        actor="olga",
+        ref=number,
+        path="UP1.OP1.PH3",
+        values={"value": "42"},
         signatures=[sig("olga")],
     )
-    assert not outcome.completed and outcome.blocked_by
+    assert not outcome.completed
+    assert outcome.blocked_by
     deviation = outcome.blocked_by[0]
     with pytest.raises(StateError, match="needs a comment and a supervisor"):
         floor.work(ex.complete_step, actor="olga", ref=number, path="UP1.OP1.PH3", signatures=[sig("olga")])
     floor.work(
-        ex.handle_deviation, actor="sam", ref=deviation, comment="probe read in the sun; product not affected",
+        ex.handle_deviation,
+        actor="sam",
+        ref=deviation,
+        comment="probe read in the sun; product not affected",
         signature=sig("sam", "verified"),
     )
     done = floor.work(ex.complete_step, actor="olga", ref=number, path="UP1.OP1.PH3", signatures=[sig("olga")])
@@ -121,15 +142,22 @@ def test_a_correction_keeps_the_original_value_and_needs_a_reason_and_signature(
     with pytest.raises(ValidationError, match="needs a reason"):
         floor.work(ex.correct_entry, actor="olga", entry_id=entry_id, value="22.5", reason=" ", signature=sig("olga"))
     new, deviation = floor.work(
-        ex.correct_entry, actor="olga", entry_id=entry_id, value="22.5", reason="typo: read 22.5 on the display",
+        ex.correct_entry,
+        actor="olga",
+        entry_id=entry_id,
+        value="22.5",
+        reason="typo: read 22.5 on the display",
         signature=sig("olga"),
     )
     assert deviation is None
     with floor.services.session_factory() as session:
         old = session.get(StepEntry, entry_id)
-        assert old is not None and old.value == "21.5" and old.superseded_at is not None
+        assert old is not None
+        assert old.value == "21.5"
+        assert old.superseded_at is not None
         fresh = session.get(StepEntry, new.id)
-        assert fresh is not None and (fresh.value, fresh.corrects) == ("22.5", entry_id)
+        assert fresh is not None
+        assert (fresh.value, fresh.corrects) == ("22.5", entry_id)
 
 
 @pytest.mark.requirement("URS-BAT-007")

@@ -1,0 +1,278 @@
+"""``/api/batches``: create, list, show, release, start, commands; steps: start, entries, complete, commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ebr.api.common import actor, blueprint, credentials, execution, plain, work
+from ebr.api.schemas import (
+    BatchCreateIn,
+    BatchOut,
+    CommandIn,
+    CompleteIn,
+    EntriesIn,
+    ListQuery,
+    OutcomeOut,
+    StepOut,
+    StepSummaryOut,
+    VersionIn,
+)
+from ebr.canonical import jsonable
+from ebr.execution import deviations
+from ebr.execution.batches import batch_json, list_batches
+from ebr.execution.commands import parse_command
+from ebr.execution.engine import StepOutcome
+from ebr.execution.models import Batch, BatchStep, Deviation, StepEntry
+from ebr.web import access
+from recipes.states import Command
+from signatures.permissions import require
+
+blp = blueprint("api_batches", "/api/batches", "Batches and their steps")
+
+# Pause and resume are softer forms of hold and restart: the same people may give them.
+COMMAND_ACTIONS = {
+    Command.HOLD: "batch.command.hold",
+    Command.PAUSE: "batch.command.hold",
+    Command.RESTART: "batch.command.restart",
+    Command.RESUME: "batch.command.restart",
+    Command.STOP: "batch.command.stop",
+    Command.ABORT: "batch.command.abort",
+}
+
+
+def _require_command(name: str) -> Command:
+    command = parse_command(name)
+    action = COMMAND_ACTIONS.get(command)
+    if action is None:
+        from ebr.errors import ValidationError
+
+        raise ValidationError(
+            f"{command.value} is not a command you can give here; use one of: "
+            + ", ".join(c.value.lower() for c in COMMAND_ACTIONS)
+        )
+    require(access.role_names(access.current_user()), action)
+    return command
+
+
+def batch_view(session: Session, batch: Batch) -> dict[str, Any]:
+    query = select(BatchStep).where(
+        BatchStep.batch_id == batch.id,
+        BatchStep.level == "phase",
+        BatchStep.ready.is_(True),
+        BatchStep.state != "Complete",
+    )
+    current = session.scalars(query.order_by(BatchStep.position))
+    return batch_json(batch) | {
+        "current_steps": [
+            {"path": s.path, "name": s.name, "type": s.phase_type, "state": s.state, "version": s.version}
+            for s in current
+        ],
+        "open_deviations": [
+            jsonable(deviations.deviation_json(d)) for d in deviations.for_batch(session, batch, open_only=True)
+        ],
+    }
+
+
+def step_view(session: Session, batch: Batch, step: BatchStep) -> dict[str, Any]:
+    entries = session.scalars(select(StepEntry).where(StepEntry.step_id == step.id).order_by(StepEntry.recorded_at))
+    ctx = execution().ctx
+    signatures = [
+        {"meaning": s.meaning, "signer": s.signer, "signature_id": s.signature_id, "signed_at": s.signed_at.isoformat()}
+        for s in ctx.signatures_of(session, "batch_step", step.id)
+    ]
+    devs = session.scalars(
+        select(Deviation.number).where(Deviation.batch_id == batch.id, Deviation.step_path == step.path)
+    )
+    fields = (
+        "id",
+        "path",
+        "level",
+        "name",
+        "phase_type",
+        "unit",
+        "state",
+        "ready",
+        "version",
+        "data",
+        "started_at",
+        "started_by",
+        "ended_at",
+        "ended_by",
+    )
+    return {f: getattr(step, f) for f in fields} | {
+        "entries": list(entries),
+        "signatures": signatures,
+        "deviations": list(devs),
+    }
+
+
+def outcome_view(session: Session, batch: Batch, outcome: StepOutcome) -> dict[str, Any]:
+    return {
+        "step": step_view(session, batch, outcome.step),
+        "completed": outcome.completed,
+        "blocked_by": outcome.blocked_by,
+        "deviations": [d.number for d in outcome.deviations],
+        "advanced": outcome.advanced,
+    }
+
+
+@blp.route("", methods=["GET"])
+@access.requires("batch.view")
+@blp.arguments(ListQuery, location="query")
+@blp.response(200, BatchOut(many=True))
+def list_(query: dict[str, Any]) -> list[dict[str, Any]]:
+    """Batches, newest first (optionally of one status)."""
+    with work() as session:
+        return [batch_json(b) for b in list_batches(session, status=query["status"])]
+
+
+@blp.route("", methods=["POST"])
+@access.requires("batch.create")
+@blp.arguments(BatchCreateIn)
+@blp.response(201, BatchOut)
+def create(data: dict[str, Any]) -> dict[str, Any]:
+    """Create a batch from the approved, effective recipe version (``recipe`` may be ``NAME@VERSION``)."""
+    name, _, version = data["recipe"].partition("@")
+    with work() as session:
+        batch = execution().create_batch(
+            session,
+            actor=actor(),
+            recipe=name,
+            version=data["version"] or version or None,
+            size=data["size"],
+            order=data["order"],
+        )
+        return batch_view(session, batch)
+
+
+@blp.route("/<ref>", methods=["GET"])
+@access.requires("batch.view")
+@blp.response(200, BatchOut)
+def show(ref: str) -> dict[str, Any]:
+    """A batch with its current steps and open deviations (automated phases are brought up to date)."""
+    with work() as session:
+        batch = execution().sync(session, ref)
+        return batch_view(session, batch)
+
+
+@blp.route("/<ref>/release", methods=["POST"])
+@access.requires("batch.create")
+@blp.arguments(VersionIn)
+@blp.response(200, BatchOut)
+def release(data: dict[str, Any], ref: str) -> dict[str, Any]:
+    """Release a created batch to the shop floor."""
+    with work() as session:
+        batch = execution().release_to_floor(session, actor=actor(), ref=ref, version=data["version"])
+        return batch_view(session, batch)
+
+
+@blp.route("/<ref>/start", methods=["POST"])
+@access.requires("batch.execute")
+@blp.arguments(VersionIn)
+@blp.response(200, BatchOut)
+def start(data: dict[str, Any], ref: str) -> dict[str, Any]:
+    """Start a batch that is ready on the floor; its first steps become ready."""
+    with work() as session:
+        batch = execution().start_batch(session, actor=actor(), ref=ref, version=data["version"])
+        return batch_view(session, batch)
+
+
+@blp.route("/<ref>/commands", methods=["POST"])
+@access.requires("batch.execute")
+@blp.arguments(CommandIn)
+@blp.response(200, BatchOut)
+def command(data: dict[str, Any], ref: str) -> dict[str, Any]:
+    """Hold, restart, stop or abort the batch (propagated to its running phases)."""
+    cmd = _require_command(data["command"])
+    with work() as session:
+        batch = execution().command_batch(
+            session, actor=actor(), ref=ref, command=cmd.value, version=data["version"], reason=data["reason"]
+        )
+        return batch_view(session, batch)
+
+
+@blp.route("/<ref>/steps", methods=["GET"])
+@access.requires("batch.view")
+@blp.response(200, StepSummaryOut(many=True))
+def steps(ref: str) -> list[BatchStep]:
+    """Every procedural element of the batch in recipe order."""
+    with work() as session:
+        batch = execution().batch(session, ref)
+        query = select(BatchStep).where(BatchStep.batch_id == batch.id).order_by(BatchStep.position)
+        return list(session.scalars(query))
+
+
+@blp.route("/<ref>/steps/<path>", methods=["GET"])
+@access.requires("batch.view")
+@blp.response(200, StepOut)
+def step(ref: str, path: str) -> dict[str, Any]:
+    """One step with its entries (corrected ones included), signatures and deviations."""
+    with work() as session:
+        batch = execution().sync(session, ref)
+        return step_view(session, batch, execution().ctx.step(session, batch, path))
+
+
+@blp.route("/<ref>/steps/<path>/start", methods=["POST"])
+@access.requires("batch.execute")
+@blp.arguments(VersionIn)
+@blp.response(200, OutcomeOut)
+def start_step(data: dict[str, Any], ref: str, path: str) -> dict[str, Any]:
+    """Start a ready step (forced sequencing: a step that is not ready is refused)."""
+    with work() as session:
+        outcome = execution().start_step(session, actor=actor(), ref=ref, path=path, version=data["version"])
+        return outcome_view(session, execution().batch(session, ref), outcome)
+
+
+@blp.route("/<ref>/steps/<path>/entries", methods=["POST"])
+@access.requires("batch.execute")
+@blp.arguments(EntriesIn)
+@blp.response(201, OutcomeOut)
+def entries(data: dict[str, Any], ref: str, path: str) -> dict[str, Any]:
+    """Record values on a running step (an out-of-limit value opens a deviation)."""
+    with work() as session:
+        outcome = execution().record(
+            session, actor=actor(), ref=ref, path=path, values=plain(data["values"]), version=data["version"]
+        )
+        return outcome_view(session, execution().batch(session, ref), outcome)
+
+
+@blp.route("/<ref>/steps/<path>/complete", methods=["POST"])
+@access.requires("batch.execute")
+@blp.arguments(CompleteIn)
+@blp.response(200, OutcomeOut)
+def complete(data: dict[str, Any], ref: str, path: str) -> dict[str, Any]:
+    """Complete a running step with its signatures (``performed`` by you, ``verified`` by another person)."""
+    with work() as session:
+        outcome = execution().complete_step(
+            session,
+            actor=actor(),
+            ref=ref,
+            path=path,
+            version=data["version"],
+            values=plain(data["values"]) if data["values"] else None,
+            signatures=[credentials(s) for s in data["signatures"]],
+        )
+        return outcome_view(session, execution().batch(session, ref), outcome)
+
+
+@blp.route("/<ref>/steps/<path>/commands", methods=["POST"])
+@access.requires("batch.execute")
+@blp.arguments(CommandIn)
+@blp.response(200, StepOut)
+def step_command(data: dict[str, Any], ref: str, path: str) -> dict[str, Any]:
+    """Hold, restart, stop or abort one phase."""
+    cmd = _require_command(data["command"])
+    with work() as session:
+        row = execution().command_phase(
+            session,
+            actor=actor(),
+            ref=ref,
+            path=path,
+            command=cmd.value,
+            version=data["version"],
+            reason=data["reason"],
+        )
+        return step_view(session, execution().batch(session, ref), row)

@@ -1,0 +1,83 @@
+"""What every API view needs: the execution service, a unit of work, the signed-in user, JSON errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app, jsonify
+from flask.typing import ResponseReturnValue
+from flask_smorest import Blueprint
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+
+from ebr.app import services_of
+from ebr.bootstrap import Services
+from ebr.db import unit_of_work
+from ebr.execution.service import Execution, build
+from ebr.materials.services import Credentials
+from ebr.web import access
+
+
+def services() -> Services:
+    return services_of(current_app)
+
+
+def execution() -> Execution:
+    return build(services())
+
+
+@contextmanager
+def work() -> Iterator[Session]:
+    """One unit of work: commits when the view's block ends, rolls back on any error."""
+    with unit_of_work(services().session_factory) as session:
+        yield session
+
+
+def actor() -> str:
+    return access.user_id()
+
+
+def credentials(data: Mapping[str, Any]) -> Credentials:
+    return Credentials(user_id=str(data["user_id"]).strip().lower(), password=data["password"], meaning=data["meaning"])
+
+
+def plain(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Values with JSON numbers turned into exact Decimals via their text (never used as floats)."""
+    out: dict[str, Any] = {}
+    for key, value in (values or {}).items():
+        out[key] = Decimal(repr(value)) if isinstance(value, float) else value
+    return out
+
+
+def _http_error(error: HTTPException) -> ResponseReturnValue:
+    data = getattr(error, "data", None) or {}
+    problems: list[str] = []
+    for location, fields in (data.get("messages") or {}).items():
+        problems += _flatten(fields, location)
+    message = data.get("message") or error.description or error.name
+    if problems:
+        message = "the request is not valid; see problems"
+    body: dict[str, Any] = {"error": error.name.replace(" ", ""), "message": message}
+    if problems:
+        body["problems"] = problems
+    return jsonify(body), error.code or 500
+
+
+def _flatten(value: Any, path: str) -> list[str]:
+    if isinstance(value, Mapping):
+        return [p for key, inner in value.items() for p in _flatten(inner, f"{path}.{key}")]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [f"{path}: {v}" for v in value]
+    if isinstance(value, list):
+        return [p for index, inner in enumerate(value) for p in _flatten(inner, f"{path}[{index}]")]
+    return [f"{path}: {value}"]
+
+
+def blueprint(name: str, url_prefix: str, description: str) -> Blueprint:
+    """An API blueprint whose HTTP errors (bad JSON, validation, 405 …) come back as our JSON."""
+    blp = Blueprint(name, __name__, url_prefix=url_prefix, description=description)
+    blp.register_error_handler(HTTPException, _http_error)
+    return blp

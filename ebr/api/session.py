@@ -1,0 +1,67 @@
+"""``/api/session``: log in and out with user id and password (the same session as the UI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, session
+
+from ebr import schema
+from ebr.api.common import blueprint, execution, services, work
+from ebr.api.schemas import LoginIn, UserOut
+from ebr.app import services_of
+from ebr.db import unit_of_work
+from ebr.execution.service import build
+from ebr.web import access, auth
+
+blp = blueprint("api_session", "/api/session", "Log in and out")
+
+
+def _user(user: Any) -> dict[str, Any]:
+    return {"user_id": user.user_id, "full_name": user.full_name, "roles": [str(r) for r in user.roles]}
+
+
+@blp.route("", methods=["POST"])
+@access.public
+@blp.arguments(LoginIn)
+@blp.response(200, UserOut)
+def login(data: dict[str, Any]) -> dict[str, Any]:
+    """Log in; the session cookie then authenticates every API call."""
+    svc = services()
+    with work() as db:
+        user = svc.users.authenticate(db, data["user_id"].strip().lower(), data["password"])
+        token = svc.users.sessions.start(db, user_id=user.user_id)
+    session.clear()
+    session[auth.SESSION_KEY] = token
+    return _user(user)
+
+
+@blp.route("", methods=["GET"])
+@access.requires("batch.view")
+@blp.response(200, UserOut)
+def me() -> dict[str, Any]:
+    """Who is signed in."""
+    return _user(access.current_user())
+
+
+@blp.route("", methods=["DELETE"])
+@access.public
+@blp.response(204)
+def logout() -> None:
+    """End the session."""
+    svc = services()
+    with work() as db:
+        svc.users.sessions.end(db, session.get(auth.SESSION_KEY))
+    session.clear()
+
+
+def recover_on_start(app: Flask) -> None:
+    """Engine start: batches continue where they were; uncertain automated phases go to Held."""
+    svc = services_of(app)
+    if not schema.status(svc.engine).at_head:
+        return  # `ebr db upgrade` first; recovery runs at the next start
+    with unit_of_work(svc.session_factory) as db:
+        build(svc).recover(db)
+
+
+__all__ = ["blp", "execution", "recover_on_start"]

@@ -1,0 +1,128 @@
+"""Genealogy: which lots went into which batch, and which lot a batch made, traced both ways.
+
+Backward: a lot made by a batch (``lot.produced_by``) came from the lots that batch
+consumed (``material_consumption``), and so on up to the received raw materials.
+Forward: a lot consumed by batches went into their output lots, and so on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ebr.errors import NotFound
+from ebr.execution.models import Batch
+from ebr.materials.models import Lot, MaterialConsumption
+
+MAX_DEPTH = 20
+
+
+@dataclass
+class TraceNode:
+    """A lot in a trace, the batch on the link, and what follows it."""
+
+    lot: str
+    material: str
+    status: str
+    batch: str | None = None
+    quantity: Decimal | None = None
+    unit: str | None = None
+    children: list[TraceNode] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "lot": self.lot,
+            "material": self.material,
+            "status": self.status,
+            "batch": self.batch,
+            "quantity": None if self.quantity is None else format(self.quantity, "f"),
+            "unit": self.unit,
+            "children": [c.as_json() for c in self.children],
+        }
+
+    def lines(self, depth: int = 0) -> list[str]:
+        via = f" via {self.batch}" if self.batch else ""
+        amount = f" {self.quantity} {self.unit}" if self.quantity is not None else ""
+        own = f"{'  ' * depth}{self.lot} ({self.material}, {self.status}){amount}{via}"
+        return [own, *(line for child in self.children for line in child.lines(depth + 1))]
+
+
+def _lot(session: Session, lot_number: str) -> Lot:
+    lot = session.scalars(select(Lot).where(Lot.lot_number == lot_number)).first()
+    if lot is None:
+        raise NotFound(f"no lot {lot_number!r}")
+    return lot
+
+
+def _node(lot: Lot, batch: str | None = None, quantity: Decimal | None = None) -> TraceNode:
+    return TraceNode(lot.lot_number, lot.material_code, lot.status, batch, quantity, lot.unit)
+
+
+def backward(session: Session, lot_number: str) -> TraceNode:
+    """The lot and, recursively, the lots consumed by the batch that made it."""
+    root = _node(_lot(session, lot_number))
+    _backward(session, _lot(session, lot_number), root, 0)
+    return root
+
+
+def _backward(session: Session, lot: Lot, node: TraceNode, depth: int) -> None:
+    if lot.produced_by is None or depth >= MAX_DEPTH:
+        return
+    batch = session.get(Batch, lot.produced_by)
+    label = batch.number if batch else lot.produced_by
+    query = select(MaterialConsumption, Lot).join(Lot, MaterialConsumption.lot_id == Lot.id)
+    for use, source in session.execute(query.where(MaterialConsumption.batch_id == lot.produced_by)):
+        child = _node(source, label, use.quantity)
+        node.children.append(child)
+        _backward(session, source, child, depth + 1)
+
+
+def forward(session: Session, lot_number: str) -> TraceNode:
+    """The lot and, recursively, the output lots of the batches that consumed it."""
+    lot = _lot(session, lot_number)
+    root = _node(lot)
+    _forward(session, lot, root, 0)
+    return root
+
+
+def _forward(session: Session, lot: Lot, node: TraceNode, depth: int) -> None:
+    if depth >= MAX_DEPTH:
+        return
+    uses = session.scalars(select(MaterialConsumption).where(MaterialConsumption.lot_id == lot.id)).all()
+    for batch_id in dict.fromkeys(u.batch_id for u in uses):
+        batch = session.get(Batch, batch_id)
+        taken = sum((u.quantity for u in uses if u.batch_id == batch_id), Decimal(0))
+        outputs = session.scalars(select(Lot).where(Lot.produced_by == batch_id)).all()
+        label = batch.number if batch else batch_id
+        if not outputs:
+            node.children.append(TraceNode("(no output lot yet)", "-", "-", label, taken, lot.unit))
+        for out in outputs:
+            child = _node(out, label, taken)
+            node.children.append(child)
+            _forward(session, out, child, depth + 1)
+
+
+def batch_genealogy(session: Session, batch: Batch) -> dict[str, Any]:
+    """The inputs (lots and quantities per step) and the output lot of one batch."""
+    query = select(MaterialConsumption, Lot).join(Lot, MaterialConsumption.lot_id == Lot.id)
+    inputs = [
+        {
+            "lot": lot.lot_number,
+            "material": lot.material_code,
+            "container": use.container,
+            "quantity": format(use.quantity, "f"),
+            "unit": use.unit,
+            "step": use.step_path,
+            "consumed_at": use.consumed_at.isoformat(),
+            "consumed_by": use.consumed_by,
+        }
+        for use, lot in session.execute(
+            query.where(MaterialConsumption.batch_id == batch.id).order_by(MaterialConsumption.consumed_at)
+        )
+    ]
+    outputs = [o.lot_number for o in session.scalars(select(Lot).where(Lot.produced_by == batch.id))]
+    return {"batch": batch.number, "inputs": inputs, "outputs": outputs}
