@@ -189,3 +189,16 @@ def test_a_first_signature_sends_the_user_to_the_statement_and_back(browser: Fla
     assert api.get_json()["accountability_url"].startswith("/auth/accountability")
     browser.post("/auth/accountability", data={"csrf_token": token, "accept": "yes"})
     assert browser.post("/probe/sign", data=form).get_data(as_text=True) == "signed"
+
+
+@pytest.mark.requirement("URS-SEC-001")
+def test_deactivating_a_user_ends_their_open_sessions(svc: Services, browser: FlaskClient, make_user: MakeUser) -> None:
+    make_user("olga", "operator")
+    login(browser, "olga", PASSWORD)
+    assert browser.get("/probe/batches").status_code == 200
+    with svc.session_factory.begin() as session:
+        svc.users.deactivate(session, actor="system:test", user_id="olga", reason="left the company")
+    assert browser.get("/probe/batches").status_code == 302
+    again = login(browser, "olga", PASSWORD)
+    assert again.status_code == 401
+    assert "deactivated" in again.get_data(as_text=True)
