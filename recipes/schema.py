@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -174,6 +175,12 @@ PHASE_SCHEMAS: dict[str, type[Schema]] = {
 }
 
 
+@cache
+def _phase_schema(kind: str) -> Schema:
+    """One schema instance per phase type (instances are reusable and costly to build)."""
+    return PHASE_SCHEMAS[kind]()
+
+
 class PhaseField(fields.Field[dict[str, Any]]):
     """A phase: its ``type`` picks the schema of its parameters."""
 
@@ -186,7 +193,7 @@ class PhaseField(fields.Field[dict[str, Any]]):
         if kind not in PHASE_SCHEMAS:
             known = ", ".join(PHASE_SCHEMAS)
             raise ValidationError({"type": [f"unknown phase type {kind!r} (known: {known})"]})
-        loaded: dict[str, Any] = PHASE_SCHEMAS[kind]().load(value)
+        loaded: dict[str, Any] = _phase_schema(kind).load(value)
         return loaded
 
 
