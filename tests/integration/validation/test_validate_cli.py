@@ -166,3 +166,17 @@ def test_a_report_with_deviations_is_not_offered_for_approval(
     assert result.exit_code == 1
     assert "not signed: a report with deviations is not offered for approval" in result.output
     assert signature_events(installation) == []
+
+
+@pytest.mark.requirement("URS-SIG-001")
+def test_the_validator_is_asked_for_the_password_before_the_run_and_signs(
+    installation: Installation, suite: Suite, tmp_path: Path
+) -> None:
+    suite.write_tests(PASSING)
+    suite.write_requirements("R-1")
+    result = run(installation, [*suite.args(tmp_path / "report.pdf"), "--signer", VALIDATOR], stdin=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    assert result.output.index(f"Password of {VALIDATOR}") < result.output.index("IQ: passed")
+    assert PASSWORD not in result.output
+    assert f"approved: {PRINTED_NAME} — " in result.output
+    assert len(signature_events(installation)) == 1
