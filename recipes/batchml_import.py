@@ -82,8 +82,12 @@ def read_batchml(data: bytes, *, source: str = "document") -> list[Imported]:
     results, problems = [], []
     for master in masters:
         reader = _Reader(master)
+        document = reader.document()
+        if reader.errors:
+            problems += reader.errors
+            continue
         try:
-            recipe = parse_document(reader.document(), source=f"{source} MasterRecipe[{reader.name}]")
+            recipe = parse_document(document, source=f"{source} MasterRecipe[{reader.name}]")
         except RecipeInvalid as exc:
             problems += [f"MasterRecipe[{reader.name}]: {p}" for p in exc.problems]
             continue
@@ -106,6 +110,7 @@ class _Reader:
         self.master = master
         self.name = _text(master, "ID") or "?"
         self.unmapped: list[str] = []
+        self.errors: list[str] = []
 
     def skip(self, where: str, element: etree._Element, why: str = "not mapped") -> None:
         self.unmapped.append(f"{where}/{_local(element)}: {why}")
@@ -203,7 +208,12 @@ class _Reader:
 
     def level(self, container: etree._Element, where: str, depth: int) -> tuple[list[dict[str, Any]], list[Any]]:
         """The child elements of ``container`` in step order, and the transitions between them."""
-        nested = {(_text(e, "ID") or ""): e for e in _kids(container, "RecipeElement")}
+        nested: dict[str, etree._Element] = {}
+        for e in _kids(container, "RecipeElement"):
+            ident = _text(e, "ID") or ""
+            if ident in nested:
+                self.errors.append(f"{where}: two RecipeElements with ID {ident!r}; IDs must be unique")
+            nested[ident] = e
         logic = _kids(container, "ProcedureLogic")
         steps = [(s, _text(s, "RecipeElementID") or "") for s in _kids(logic[0], "Step")] if logic else []
         # (step id, our local id, element); the local id comes from the element's own id.

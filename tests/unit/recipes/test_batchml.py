@@ -126,3 +126,14 @@ def test_a_batchml_recipe_with_a_graph_error_is_refused_whole() -> None:
         "MasterRecipe[PCM-SOL-24]: unit_procedures[0].operations[2].transitions: cycle PH5 → PH6 → PH5 has no "
         "transition with a condition; it could never be left (add a 'when' to the transition that loops back)"
     ]
+
+
+@pytest.mark.requirement("URS-REC-002")
+def test_two_recipe_elements_with_the_same_id_are_refused_instead_of_one_being_dropped() -> None:
+    data = export_batchml(example(SOLID)).replace(b"<ID>UP1.OP3.PH2</ID>", b"<ID>UP1.OP3.PH1</ID>", 1)
+    with pytest.raises(RecipeInvalid, match="nothing was imported") as caught:
+        read_batchml(data)
+    assert caught.value.problems == [
+        "MasterRecipe[MET-500-DISP]/RecipeElement[UP1]/RecipeElement[UP1.OP3]: two RecipeElements with ID "
+        "'UP1.OP3.PH1'; IDs must be unique"
+    ]
