@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recipes.authoring import parse_document
 from recipes.model import Dosing, ParamRef, WeighDispense
@@ -68,3 +70,15 @@ def test_scaling_to_the_nominal_size_changes_nothing_but_resolves_references() -
     assert control.formula == master.formula
     assert control.bill_of_materials == master.bill_of_materials
     assert control.phase("UP1.OP1.PH1").params.target == Decimal("80.0")  # type: ignore[union-attr]
+
+
+@pytest.mark.requirement("URS-REC-004")
+@settings(max_examples=200, deadline=None)
+@given(size=st.decimals(min_value=Decimal(30), max_value=Decimal(75), places=3))
+def test_every_scaled_quantity_is_within_half_its_precision_of_the_exact_proportion(size: Decimal) -> None:
+    master = example(SOLID)
+    control = scale(master, size)
+    for line, scaled in zip(master.bill_of_materials.materials, control.bill_of_materials.materials, strict=True):
+        exact = line.quantity * size / master.batch_size.nominal
+        assert abs(scaled.quantity - exact) <= Decimal("0.0005")
+        assert scaled.quantity.as_tuple().exponent == -3
