@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity, build_event, event_bytes, event_hash
@@ -30,16 +30,22 @@ CHAIN_LOCK_KEY = 0x45_42_52_41_55_44  # "EBRAUD"
 
 AppendHook = Callable[[Session, AuditEvent], None]
 
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_HEAD = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+_INSERT = insert(AuditEvent)
+
 
 def lock_chain(session: Session) -> None:
     """Take the chain's append lock for the rest of this transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(_LOCK, {"key": CHAIN_LOCK_KEY})
 
 
 def head(session: Session) -> tuple[int, str]:
     """``(seq, hash)`` of the newest event, ``(0, zeros)`` for an empty trail."""
-    row = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    # Core on the session's connection: the ORM's execution path costs more than the query.
+    row = session.connection().execute(_HEAD).first()
     return (0, ZERO_HASH) if row is None else (row[0], row[1])
 
 
@@ -66,6 +72,7 @@ class AuditTrail:
         Raises AuditError for a malformed event; any database error propagates so the
         caller's whole unit of work fails with it.
         """
+        session.flush()  # the caller's pending rows first, as they would be without us
         lock_chain(session)
         seq, prev = head(session)
         now = self.clock.now()
@@ -81,20 +88,22 @@ class AuditTrail:
             prev=prev,
         )
         data = event_bytes(event)
-        row = AuditEvent(
-            seq=event["seq"],
-            ts=now,
-            actor=actor,
-            action=action,
-            entity_type=entity.type,
-            entity_id=entity.id,
-            reason=reason,
-            prev=event["prev"],
-            hash=event_hash(data),
-            canonical=data,
-        )
-        session.add(row)
-        session.flush()
+        values = {
+            "seq": event["seq"],
+            "ts": now,
+            "actor": actor,
+            "action": action,
+            "entity_type": entity.type,
+            "entity_id": entity.id,
+            "reason": reason,
+            "prev": event["prev"],
+            "hash": event_hash(data),
+            "canonical": data,
+        }
+        # A Core insert on the caller's connection: the row is written now, in the
+        # caller's transaction, without a unit-of-work flush of the whole session.
+        session.connection().execute(_INSERT, values)
+        row = AuditEvent(**values)
         if self._after_append is not None:
             self._after_append(session, row)
         return row
