@@ -21,7 +21,8 @@ from ebr.errors import DatabaseError
 ZERO = "0" * 64
 
 
-def _conninfo(engine: Engine) -> tuple[str, dict[str, str]]:
+def conninfo(engine: Engine) -> tuple[str, dict[str, str]]:
+    """A libpq URL without the password, and an environment carrying it in PGPASSWORD."""
     url = engine.url
     env = dict(os.environ)
     if url.password:
@@ -69,20 +70,20 @@ def dump(engine: Engine, target: Path) -> tuple[int, str]:
     exactly the head of the dumped data even while the plant keeps writing.
     """
     tool = _tool_for(engine, "pg_dump")
-    conninfo, env = _conninfo(engine)
+    dsn, env = conninfo(engine)
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
             snapshot = conn.execute(text("SELECT pg_export_snapshot()")).scalar_one()
             row = conn.execute(text("SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1")).first()
             command = [tool, "--format=custom", "--no-owner", "--no-privileges", f"--snapshot={snapshot}"]
-            _run([*command, f"--file={target}", f"--dbname={conninfo}"], env, "pg_dump")
+            _run([*command, f"--file={target}", f"--dbname={dsn}"], env, "pg_dump")
     return (0, ZERO) if row is None else (int(row[0]), str(row[1]))
 
 
 def restore(engine: Engine, source: Path) -> None:
     """Restore a custom-format dump into the (empty) database, all or nothing."""
     tool = _tool_for(engine, "pg_restore")
-    conninfo, env = _conninfo(engine)
+    dsn, env = conninfo(engine)
     options = ["--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction"]
-    _run([tool, *options, f"--dbname={conninfo}", str(source)], env, "pg_restore")
+    _run([tool, *options, f"--dbname={dsn}", str(source)], env, "pg_restore")
