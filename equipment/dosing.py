@@ -136,7 +136,8 @@ class DosingPhase:
         self._valve_cmd_at = time.monotonic() if self._valve_cmd else self._valve_cmd_at
         self._valve_cmd = self._pump_cmd = False
         self._flowing_since = None
-        for tag in (self.cfg.pump, self.cfg.inlet_valve):
+        # The inlet valve first: closing it ends the transfer; the pump stop follows at once.
+        for tag in (self.cfg.inlet_valve, self.cfg.pump):
             self._spawn(self._write_quietly(tag, False))
 
     async def _write_quietly(self, tag: str, value: bool) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Any
@@ -78,7 +77,7 @@ class EquipmentRuntime:
     async def start(self) -> None:
         """Connect, subscribe every tag, recover phases, and start the loops."""
         self.io.add_connection_listener(self._on_connection)
-        await self.io.subscribe(list(self.config.tags), self._on_value)
+        await subscribe_plant(self.io, self.config, self._on_value)
         failed = await self.io.connect()
         for endpoint, reason in failed.items():
             log.warning("endpoint %s not reachable yet (%s); retrying in the background", endpoint, reason)
@@ -320,5 +319,34 @@ class EquipmentRuntime:
         self._wake.set()
 
 
-def monotonic_ms() -> float:
-    return time.monotonic() * 1000
+DISPLAY_INTERVAL_MS = 200.0
+
+
+def interlock_tags(config: PlantConfig) -> list[str]:
+    """Tags an interlock watches: they get their own subscription at the endpoint's fastest interval."""
+    tags: list[str] = []
+    for cfg in config.dosing.values():
+        watched = (
+            cfg.level,
+            cfg.totalizer,
+            cfg.flow,
+            cfg.inlet_valve,
+            cfg.inlet_valve_feedback,
+            cfg.pump,
+            cfg.pump_feedback,
+        )
+        tags += [t for t in watched if t]
+    return list(dict.fromkeys(tags))
+
+
+async def subscribe_plant(io: PlantIO, config: PlantConfig, callback: Callable[[TagValue], None]) -> None:
+    """Subscribe every tag: interlock tags fast and alone, the rest at a display rate.
+
+    Why: with one big subscription, changes of unrelated tags use up the publish
+    requests the client has outstanding, and a high-high level waits for the next one.
+    """
+    fast = interlock_tags(config)
+    await io.subscribe(fast, callback)
+    rest = [t for t in config.tags if t not in fast]
+    if rest:
+        await io.subscribe(rest, callback, interval_ms=DISPLAY_INTERVAL_MS)

@@ -81,8 +81,14 @@ class EquipmentDriver(Protocol):
     async def write(self, tag: str, value: Value) -> None:
         """Write ``value`` to a writable tag; raise DriverError when the device refuses it."""
 
-    async def subscribe(self, tags: Sequence[str], callback: ValueCallback) -> None:
-        """Call ``callback`` with every new value of ``tags`` (kept across reconnections)."""
+    async def subscribe(
+        self, tags: Sequence[str], callback: ValueCallback, *, interval_ms: float | None = None
+    ) -> None:
+        """Call ``callback`` with every new value of ``tags`` (kept across reconnections).
+
+        ``interval_ms`` asks for a slower publishing interval than the endpoint's (OPC UA);
+        drivers that poll ignore it.
+        """
 
     def add_connection_listener(self, listener: ConnectionListener) -> None:
         """Call ``listener`` when the connection is lost or comes back."""

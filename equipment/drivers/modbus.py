@@ -129,7 +129,9 @@ class ModbusDriver:
         if result.isError():
             raise DriverError(f"{self.name}: device refused writing {value!r} to {tag}: {result}")
 
-    async def subscribe(self, tags: Sequence[str], callback: ValueCallback) -> None:
+    async def subscribe(
+        self, tags: Sequence[str], callback: ValueCallback, *, interval_ms: float | None = None
+    ) -> None:
         for tag in tags:
             self._spec(tag)
         self._subscribers.append((list(tags), callback))

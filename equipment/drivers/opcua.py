@@ -88,7 +88,7 @@ class OpcUaDriver:
         self._nodes: dict[str, Node] = {}
         self._tags_by_node: dict[str, str] = {}
         self._variants: dict[str, ua.VariantType] = {}
-        self._subscriptions: list[tuple[list[str], ValueCallback]] = []
+        self._subscriptions: list[tuple[list[str], ValueCallback, float]] = []
         self._listeners: list[ConnectionListener] = []
         self._connected = False
         self._closing = False
@@ -138,8 +138,8 @@ class OpcUaDriver:
         self._client = client
         self._nodes = {tag: client.get_node(spec.node) for tag, spec in self.specs.items() if spec.node}
         self._tags_by_node = {node.nodeid.to_string(): tag for tag, node in self._nodes.items()}
-        for tags, callback in self._subscriptions:
-            await self._create_subscription(tags, callback)
+        for tags, callback, interval in self._subscriptions:
+            await self._create_subscription(tags, callback, interval)
 
     async def _apply_security(self, client: Client) -> None:
         sec = self.endpoint.security
@@ -157,10 +157,10 @@ class OpcUaDriver:
             mode=mode,
         )
 
-    async def _create_subscription(self, tags: list[str], callback: ValueCallback) -> None:
+    async def _create_subscription(self, tags: list[str], callback: ValueCallback, interval: float) -> None:
         assert self._client is not None
         nodes = [self._node(tag) for tag in tags]
-        sub = await self._client.create_subscription(self.endpoint.publishing_interval_ms, _Handler(self, callback))
+        sub = await self._client.create_subscription(interval, _Handler(self, callback))
         await sub.subscribe_data_change(nodes, sampling_interval=ua.Double(0.0))
 
     def _node(self, tag: str) -> Node:
@@ -199,10 +199,13 @@ class OpcUaDriver:
                 self._variants[tag] = _VARIANTS[self.specs[tag].type]
         return self._variants[tag]
 
-    async def subscribe(self, tags: Sequence[str], callback: ValueCallback) -> None:
-        self._subscriptions.append((list(tags), callback))
+    async def subscribe(
+        self, tags: Sequence[str], callback: ValueCallback, *, interval_ms: float | None = None
+    ) -> None:
+        interval = self.endpoint.publishing_interval_ms if interval_ms is None else interval_ms
+        self._subscriptions.append((list(tags), callback, interval))
         if self._client is not None and self._connected:
-            await self._create_subscription(list(tags), callback)
+            await self._create_subscription(list(tags), callback, interval)
 
     def _require_client(self) -> Client:
         if self._client is None or not self._connected:

@@ -60,7 +60,9 @@ class PlantIO:
     async def write(self, tag: str, value: Value) -> None:
         await self.driver_for(tag).write(tag, value)
 
-    async def subscribe(self, tags: Sequence[str], callback: ValueCallback | None = None) -> None:
+    async def subscribe(
+        self, tags: Sequence[str], callback: ValueCallback | None = None, *, interval_ms: float | None = None
+    ) -> None:
         """Subscribe ``tags``; every value updates :attr:`latest` before ``callback`` runs."""
 
         def on_value(item: TagValue) -> None:
@@ -71,7 +73,7 @@ class PlantIO:
         for name, driver in self.drivers.items():
             mine = [t for t in tags if self.routes.get(t) == name]
             if mine:
-                await driver.subscribe(mine, on_value)
+                await driver.subscribe(mine, on_value, interval_ms=interval_ms)
 
     def add_connection_listener(self, listener: ConnectionListener) -> None:
         self._listeners.append(listener)

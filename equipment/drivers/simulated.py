@@ -48,7 +48,9 @@ class SimulatedDriver:
         if self._on_write is not None:
             self._on_write(self, tag, value)
 
-    async def subscribe(self, tags: Sequence[str], callback: ValueCallback) -> None:
+    async def subscribe(
+        self, tags: Sequence[str], callback: ValueCallback, *, interval_ms: float | None = None
+    ) -> None:
         for tag in tags:
             self._subscribers[tag].append(callback)
             if tag in self._values:
