@@ -115,6 +115,7 @@ class Authenticator:
                 roles=found.roles,
                 source="ldap",
                 must_change=False,
+                identity_check=None,  # an administrator must verify a directory user before they sign
             )
             row = self.users.row(session, user_id)
         else:

@@ -12,6 +12,7 @@
     ├── PasswordRejected            a new password breaks the policy (lists every reason)
     ├── SegregationOfDuties         this person may not sign this record (e.g. self-verification)
     ├── AccountabilityNotAccepted   the accountability statement must be accepted first
+    ├── IdentityNotVerified         an administrator has not yet recorded the identity check
     ├── DirectoryUnavailable        the LDAP directory cannot be reached
     ├── SessionExpired              the web session ended (idle timeout or logout)
     └── NotPermitted                (also ebr.errors.PermissionDenied) the roles do not allow it
@@ -65,6 +66,10 @@ class SegregationOfDuties(SignatureError):
 
 class AccountabilityNotAccepted(SignatureError):
     """The user has not yet accepted the electronic signature accountability statement."""
+
+
+class IdentityNotVerified(SignatureError):
+    """No administrator has yet recorded that the person's identity was verified (11.100(b))."""
 
 
 class DirectoryUnavailable(SignatureError):

@@ -35,6 +35,10 @@ class UserAccount(Base):
     password_changed_at: Mapped[dt.datetime | None]
     must_change_password: Mapped[bool] = mapped_column(Boolean)
     accountability_accepted_at: Mapped[dt.datetime | None]
+    # 21 CFR 11.100(b): who verified the person's identity, when and how.
+    identity_verified_by: Mapped[str | None] = mapped_column(String(200))
+    identity_verified_at: Mapped[dt.datetime | None]
+    identity_check: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime]
     created_by: Mapped[str] = mapped_column(String(200))
 

@@ -27,7 +27,7 @@ from ebr.clock import Clock, from_rfc3339, to_rfc3339
 from ebr.errors import NotFound, SignatureError, ValidationError
 from ebr.ids import new_id
 from signatures import keys as keylib
-from signatures.errors import AccountabilityNotAccepted, SegregationOfDuties
+from signatures.errors import AccountabilityNotAccepted, IdentityNotVerified, SegregationOfDuties
 from signatures.keystore import wrapped
 from signatures.manifest import manifestation
 from signatures.models import Signature, SigningKey, UserAccount
@@ -148,6 +148,11 @@ class SigningService:
             raise SegregationOfDuties(
                 f"{row.user_id!r} may not sign {meaning!r} for {subject.type} {subject.id}: "
                 f"{excluded[row.user_id]}; another person must sign"
+            )
+        if row.identity_verified_at is None:
+            raise IdentityNotVerified(
+                f"no administrator has yet recorded that the identity of {row.user_id!r} was verified; "
+                f"ask one to run: ebr user verify-identity {row.user_id} --how '...'"
             )
         if row.accountability_accepted_at is None:
             raise AccountabilityNotAccepted(

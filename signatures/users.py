@@ -36,6 +36,7 @@ from signatures.passwords import DEFAULT_HASHER, PasswordPolicy, check_password,
 from signatures.permissions import Role, parse_roles
 from signatures.sessions import SessionService
 
+CHECKED_AT_CREATION = "identity verified by the administrator who created the account"
 USER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 
@@ -53,6 +54,8 @@ class User:
     must_change_password: bool
     password_expires_at: dt.datetime | None
     accountability_accepted_at: dt.datetime | None
+    identity_verified_at: dt.datetime | None = None
+    identity_verified_by: str | None = None
 
     def password_expired(self, now: dt.datetime) -> bool:
         return self.must_change_password or (self.password_expires_at is not None and now >= self.password_expires_at)
@@ -100,6 +103,8 @@ class UserService:
             must_change_password=row.must_change_password,
             password_expires_at=expires,
             accountability_accepted_at=row.accountability_accepted_at,
+            identity_verified_at=row.identity_verified_at,
+            identity_verified_by=row.identity_verified_by,
         )
 
     def row(self, session: Session, user_id: str) -> UserAccount:
@@ -133,8 +138,13 @@ class UserService:
         password: str | None = None,
         must_change: bool = True,
         source: str = "local",
+        identity_check: str | None = CHECKED_AT_CREATION,
     ) -> User:
         """Create a user. A password set by someone else must be changed at first login.
+
+        ``identity_check`` says how ``actor`` verified the person's identity (11.100(b));
+        None leaves it unverified (directory provisioning): signing is refused until an
+        administrator records it with :meth:`verify_identity`.
 
         Raises ValidationError (bad id, name, role or password) or Conflict (id taken,
         even by a deactivated user: ids are never reused).
@@ -163,12 +173,20 @@ class UserService:
             password_changed_at=None,
             must_change_password=must_change and source == "local",
             accountability_accepted_at=None,
+            identity_verified_by=actor if identity_check else None,
+            identity_verified_at=now if identity_check else None,
+            identity_check=identity_check or None,
             created_at=now,
             created_by=actor,
         )
         session.add(row)
         session.flush()
-        after = {"full_name": row.full_name, "roles": [r.value for r in parsed], "source": source}
+        after = {
+            "full_name": row.full_name,
+            "roles": [r.value for r in parsed],
+            "source": source,
+            "identity_check": row.identity_check,
+        }
         self.audit.record(session, actor=actor, action="user.created", entity=Entity("user", user_id), after=after)
         if password is not None:
             self._set_password(session, row, password, actor=actor, must_change=row.must_change_password)
@@ -195,6 +213,27 @@ class UserService:
             must_change=temporary is not None,
         )
         return user, temporary
+
+    def verify_identity(self, session: Session, *, actor: str, user_id: str, how: str) -> User:
+        """Record that ``actor`` verified the identity of ``user_id`` and how (21 CFR 11.100(b))."""
+        row = self.row(session, user_id)
+        how = _required(how, "recording an identity check (say how it was verified)")
+        before = {"identity_verified_by": row.identity_verified_by, "identity_check": row.identity_check}
+        row.identity_verified_by, row.identity_verified_at, row.identity_check = actor, self.clock.now(), how
+        self.audit.record(
+            session,
+            actor=actor,
+            action="user.identity_verified",
+            entity=Entity("user", user_id),
+            before=before,
+            after={
+                "identity_verified_by": actor,
+                "identity_verified_at": row.identity_verified_at,
+                "identity_check": how,
+            },
+            reason=how,
+        )
+        return self.view(row)
 
     def set_roles(self, session: Session, *, actor: str, user_id: str, roles: Iterable[str], reason: str) -> User:
         """Replace a user's roles (audited with the reason)."""
@@ -255,6 +294,8 @@ class UserService:
         if row.source != "local":
             raise ValidationError(f"{user_id!r} is a directory (LDAP) user; reset the password in the directory")
         temporary = one_time_password()
+        # A reset deauthorizes a possibly compromised credential at once (URS-SEC-008).
+        self.sessions.end_all(session, user_id=user_id, reason="password reset by an administrator")
         self._set_password(
             session, row, temporary, actor=actor, must_change=True, action="user.password_reset", reason=reason
         )

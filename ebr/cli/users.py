@@ -34,7 +34,13 @@ def group() -> None:
     "--role", "roles", multiple=True, required=True, type=click.Choice([r.value for r in Role]), help="Repeatable."
 )
 @click.option("--password-stdin", is_flag=True, help="Read the initial password from standard input.")
-def add(user_id: str, full_name: str, roles: tuple[str, ...], password_stdin: bool) -> None:
+@click.option(
+    "--identity-checked",
+    "identity_check",
+    default=None,
+    help='How you verified the person\'s identity (21 CFR 11.100(b)), e.g. "badge and passport seen".',
+)
+def add(user_id: str, full_name: str, roles: tuple[str, ...], password_stdin: bool, identity_check: str | None) -> None:
     """Create USER_ID with a name and roles; the first password must be changed at login."""
     from signatures.passwords import one_time_password
 
@@ -42,11 +48,32 @@ def add(user_id: str, full_name: str, roles: tuple[str, ...], password_stdin: bo
     built = services()
     with unit_of_work(built.session_factory) as session:
         user = built.users.create(
-            session, actor=_actor(), user_id=user_id, full_name=full_name, roles=roles, password=password
+            session,
+            actor=_actor(),
+            user_id=user_id,
+            full_name=full_name,
+            roles=roles,
+            password=password,
+            identity_check=identity_check,
         )
     click.echo(f"user {user.user_id!r} created ({user.full_name}; roles: {', '.join(user.roles)})")
+    if identity_check is None:
+        click.echo(
+            f"identity not yet verified: run `ebr user verify-identity {user.user_id} --how ...` before they sign"
+        )
     if not password_stdin:
         click.echo(f"one-time password: {password}  (shown only now; it must be changed at first login)")
+
+
+@group.command("verify-identity")
+@click.argument("user_id")
+@click.option("--how", required=True, help='How the identity was verified, e.g. "passport checked in person".')
+def verify_identity(user_id: str, how: str) -> None:
+    """Record that USER_ID's identity was verified, and how (needed before their first signature)."""
+    built = services()
+    with unit_of_work(built.session_factory) as session:
+        built.users.verify_identity(session, actor=_actor(), user_id=user_id, how=how)
+    click.echo(f"identity of {user_id!r} recorded as verified ({how})")
 
 
 @group.command("list")

@@ -87,3 +87,17 @@ def test_init_uses_the_installers_admin_password(env: dict[str, str]) -> None:
     code, out = run(["init"], {**env, "EBR_ADMIN_PASSWORD": "Install-Time-Pass-1"})
     assert code == 0, out
     assert "password from EBR_ADMIN_PASSWORD" in out
+
+
+@pytest.mark.requirement("URS-SIG-008")
+def test_verify_identity_from_the_command_line(env: dict[str, str]) -> None:
+    code, out = run(["user", "add", "olga", "--name", "Olga Operator", "--role", "operator"], env)
+    assert "identity not yet verified" in out
+    code, out = run(["user", "verify-identity", "olga", "--how", "passport checked by J. Admin"], env)
+    assert code == 0, out
+    assert "recorded as verified" in out
+    code, out = run(
+        ["user", "add", "vera", "--name", "Vera V", "--role", "supervisor", "--identity-checked", "badge seen"], env
+    )
+    assert code == 0, out
+    assert "not yet verified" not in out

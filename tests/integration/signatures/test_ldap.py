@@ -106,6 +106,7 @@ def test_a_directory_password_change_rotates_the_key_at_the_next_signature(
 ) -> None:
     _login(ldap_svc, *LENA)
     with ldap_svc.session_factory.begin() as session:
+        ldap_svc.users.verify_identity(session, actor="root", user_id="lena", how="badge checked in person")
         ldap_svc.users.accept_accountability(session, user_id="lena")
 
     def sign(password: str) -> object:
@@ -144,3 +145,22 @@ def test_a_directory_password_change_rotates_the_key_at_the_next_signature(
 def _canonical(svc: Services, action: str) -> Iterator[bytes]:
     with svc.session_factory() as session:
         yield from session.scalars(select(AuditEvent.canonical).where(AuditEvent.action == action))
+
+
+@pytest.mark.requirement("URS-SIG-008")
+def test_a_directory_user_cannot_sign_until_an_admin_records_the_identity_check(ldap_svc: Services) -> None:
+    _login(ldap_svc, *LENA)
+    with ldap_svc.session_factory.begin() as session:
+        ldap_svc.users.accept_accountability(session, user_id="lena")
+    refused = pytest.raises(errors.IdentityNotVerified, match="ebr user verify-identity lena")
+    with refused, ldap_svc.session_factory.begin() as session:
+        ldap_svc.signing.sign(
+            session,
+            subject=Entity("batch_step", "B-1/1"),
+            content={"value": "1.0"},
+            meaning="performed",
+            reason=None,
+            user_id="lena",
+            password=LENA[1],
+        )
+    assert _actions(ldap_svc)[-1] == "signature.refused"

@@ -130,3 +130,48 @@ def test_role_changes_are_audited_with_the_reason(svc: Services, make_user: Make
     event = _events(svc, "user.roles_changed")[0]
     assert event["before"] == {"roles": ["operator"]}
     assert event["reason"] == "promoted"
+
+
+@pytest.mark.requirement("URS-SIG-008")
+def test_the_identity_check_is_recorded_with_who_when_and_how(svc: Services) -> None:
+    with svc.session_factory.begin() as session:
+        created = svc.users.create(
+            session, actor="root", user_id="olga", full_name="Olga", roles=["operator"], identity_check=None
+        )
+        assert created.identity_verified_at is None
+        with pytest.raises(ValidationError, match="say how"):
+            svc.users.verify_identity(session, actor="root", user_id="olga", how="")
+        user = svc.users.verify_identity(session, actor="root", user_id="olga", how="passport seen in person")
+    assert user.identity_verified_by == "root"
+    assert user.identity_verified_at == svc.clock.now()
+    event = _events(svc, "user.identity_verified")[0]
+    assert event["after"]["identity_check"] == "passport seen in person"  # type: ignore[index]
+    assert event["actor"] == "root"
+
+
+@pytest.mark.requirement("URS-SEC-008")
+def test_an_admin_reset_deauthorizes_the_old_password_and_sessions_at_once(svc: Services, make_user: MakeUser) -> None:
+    from signatures.errors import SessionExpired
+
+    make_user("olga", "operator")
+    with svc.session_factory.begin() as session:
+        svc.users.authenticate(session, "olga", PASSWORD)
+        token = svc.users.sessions.start(session, user_id="olga")
+    with svc.session_factory.begin() as session:
+        temporary = svc.users.reset_password(session, actor="root", user_id="olga", reason="password seen by others")
+    with pytest.raises(SessionExpired), svc.session_factory.begin() as session:
+        svc.users.sessions.resume(session, token)
+    with pytest.raises(errors.WrongPassword), svc.session_factory.begin() as session:
+        svc.users.authenticate(session, "olga", PASSWORD)
+    with pytest.raises(errors.PasswordExpired, match="must be changed"), svc.session_factory.begin() as session:
+        svc.signing.sign(
+            session,
+            subject=Entity("batch_step", "1"),
+            content={"v": "1"},
+            meaning="performed",
+            reason=None,
+            user_id="olga",
+            password=temporary,
+        )
+    reset = _events(svc, "user.password_reset")[0]
+    assert reset["reason"] == "password seen by others"
