@@ -8,6 +8,7 @@ from their text, so ``12.50`` keeps its digits and never passes through a float.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -116,8 +117,41 @@ def parse_document(data: Any, *, source: str = "recipe") -> Recipe:
 
 
 def parse_yaml(text: str, *, source: str = "recipe") -> Recipe:
-    """Parse and validate YAML authoring text into a :class:`Recipe`."""
-    return parse_document(load_yaml(text, source=source), source=source)
+    """Parse and validate YAML authoring text into a :class:`Recipe`; problems name their line."""
+    try:
+        return parse_document(load_yaml(text, source=source), source=source)
+    except RecipeInvalid as exc:
+        if not exc.problems or "line" in exc.summary:
+            raise
+        raise RecipeInvalid(exc.summary, _with_lines(text, exc.problems)) from None
+
+
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _with_lines(text: str, problems: list[str]) -> list[str]:
+    """``path: message`` → ``path (line N): message`` where the path is found in the YAML text."""
+    root = yaml.compose(text, Loader=_DecimalLoader)
+    out = []
+    for problem in problems:
+        path, sep, message = problem.partition(": ")
+        node = _node_at(root, path)
+        out.append(f"{path} (line {node.start_mark.line + 1}){sep}{message}" if node is not None and sep else problem)
+    return out
+
+
+def _node_at(node: yaml.Node | None, path: str) -> yaml.Node | None:
+    """The deepest node of ``path`` that exists (a missing key points at its parent)."""
+    for key, index in _STEP.findall(path):
+        child: yaml.Node | None = None
+        if key and isinstance(node, yaml.MappingNode):
+            child = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
+        elif index and isinstance(node, yaml.SequenceNode) and int(index) < len(node.value):
+            child = node.value[int(index)]
+        if child is None:
+            return node
+        node = child
+    return node
 
 
 def to_yaml(recipe: Recipe) -> str:

@@ -204,3 +204,15 @@ def test_limits_out_of_order_and_bad_batch_sizes_are_reported() -> None:
 def test_the_example_files_are_shipped_with_the_package() -> None:
     assert "T-100" in example_text(LIQUID)
     assert "SC-01" in example_text(SOLID)
+
+
+@pytest.mark.requirement("URS-REC-002")
+def test_problems_in_a_yaml_file_name_their_line_as_well_as_their_path() -> None:
+    text = example_text(SOLID).replace(
+        "tolerance: 0.006, tolerance_unit: kg}", "tolerance: a bit, tolerance_unit: kg}", 1
+    )
+    lines = text.splitlines()
+    expected = next(n for n, line in enumerate(lines, start=1) if "a bit" in line)
+    with pytest.raises(RecipeInvalid) as caught:
+        parse_yaml(text)
+    assert caught.value.problems == [f"bill_of_materials.materials[4].tolerance (line {expected}): not a decimal"]
