@@ -17,8 +17,8 @@ import yaml
 from marshmallow import ValidationError as SchemaError
 
 from ebr.errors import RecipeError, ValidationError
-from recipes import checks, codec
-from recipes.model import Recipe
+from recipes import checks, codec, graph
+from recipes.model import Recipe, Transition
 from recipes.schema import RecipeSchema
 
 
@@ -99,6 +99,38 @@ def _default_ids(data: dict[str, Any]) -> None:
                 phase.setdefault("id", f"PH{p}")
 
 
+def _raw_level(prefix: str, items: Any, transitions: Any, default: str) -> list[str]:
+    if not isinstance(items, list) or not items or not isinstance(transitions, list):
+        return []
+    ids = [item.get("id", f"{default}{n}") if isinstance(item, Mapping) else "" for n, item in enumerate(items, 1)]
+    parsed = []
+    for t in transitions:
+        ends = [t.get("from"), t.get("to")] if isinstance(t, Mapping) else [None, None]
+        condition = t.get("when") if isinstance(t, Mapping) else None
+        if not all(isinstance(e, list) and all(isinstance(x, str) for x in e) for e in ends):
+            return []
+        if not all(isinstance(i, str) for i in ids) or not isinstance(condition, str | None):
+            return []
+        parsed.append(Transition(tuple(ends[0] or ()), tuple(ends[1] or ()), condition))
+    return graph.check_level(prefix, ids, parsed, lambda _expression: [])
+
+
+def raw_graph_problems(data: Mapping[str, Any]) -> list[str]:
+    """Graph problems (unknown or unreachable steps, endless loops) of a document that failed its schema."""
+    ups = data.get("unit_procedures")
+    problems = _raw_level("", ups, data.get("transitions", []), "UP")
+    for i, up in enumerate(ups if isinstance(ups, list) else []):
+        if not isinstance(up, Mapping):
+            continue
+        ops = up.get("operations")
+        problems += _raw_level(f"unit_procedures[{i}].", ops, up.get("transitions", []), "OP")
+        for j, op in enumerate(ops if isinstance(ops, list) else []):
+            if isinstance(op, Mapping):
+                where = f"unit_procedures[{i}].operations[{j}]."
+                problems += _raw_level(where, op.get("phases"), op.get("transitions", []), "PH")
+    return problems
+
+
 def parse_document(data: Any, *, source: str = "recipe") -> Recipe:
     """Validate a loaded document and build the :class:`Recipe`; raises :class:`RecipeInvalid`."""
     if not isinstance(data, Mapping):
@@ -106,7 +138,8 @@ def parse_document(data: Any, *, source: str = "recipe") -> Recipe:
     try:
         loaded: dict[str, Any] = RecipeSchema().load(dict(data))
     except SchemaError as exc:
-        problems = flatten(exc.messages)
+        # The graph can be checked on the raw document even when some fields are wrong.
+        problems = flatten(exc.messages) + raw_graph_problems(data)
         raise RecipeInvalid(f"{source} has {len(problems)} problem(s); nothing was imported", problems) from None
     _default_ids(loaded)
     recipe: Recipe = codec.decode_dataclass(Recipe, codec.encode(loaded))

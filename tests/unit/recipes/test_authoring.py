@@ -216,3 +216,18 @@ def test_problems_in_a_yaml_file_name_their_line_as_well_as_their_path() -> None
     with pytest.raises(RecipeInvalid) as caught:
         parse_yaml(text)
     assert caught.value.problems == [f"bill_of_materials.materials[4].tolerance (line {expected}): not a decimal"]
+
+
+@pytest.mark.requirement("URS-REC-002")
+def test_graph_problems_are_reported_together_with_wrong_fields() -> None:
+    document = small_document()
+    operation = document["unit_procedures"][0]["operations"][0]
+    operation["phases"][2]["type"] = "teleport"
+    operation["transitions"] = [{"from": ["PH1"], "to": ["PH2"]}, {"from": ["PH2"], "to": ["PH1"]}]
+    assert problems_of(document) == [
+        "unit_procedures[0].operations[0].phases[2].type: unknown phase type 'teleport' (known: instruction, "
+        "data_entry, weigh_dispense, dosing, timed_hold, equipment_check, sample, calculation, sign_off)",
+        "unit_procedures[0].operations[0].transitions: step 'PH3' is unreachable from the initial step 'PH1'",
+        "unit_procedures[0].operations[0].transitions: cycle PH1 → PH2 → PH1 has no transition with a condition; "
+        "it could never be left (add a 'when' to the transition that loops back)",
+    ]
