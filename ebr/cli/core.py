@@ -34,10 +34,14 @@ def serve(host: str, port: int) -> None:
 @click.pass_context
 def demo(ctx: click.Context, host: str, port: int, setup_only: bool) -> None:
     """Prepare the demo installation and start it."""
-    ctx.invoke(init)
+    from ebr import demo as demo_module
+    from ebr.config import load_settings
+
+    settings = load_settings()
     if setup_only:
+        demo_module.prepare(settings, say=click.echo)
         return
-    ctx.invoke(serve, host=host, port=port)
+    demo_module.serve(settings, host=host, port=port, say=click.echo)
 
 
 def register(main: click.Group) -> None:
