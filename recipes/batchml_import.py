@@ -22,7 +22,7 @@ from marshmallow import fields
 from recipes.authoring import RecipeInvalid, parse_document
 from recipes.batchml import NS, NS_V02, TRUE, schema_problems
 from recipes.model import Recipe
-from recipes.schema import PHASE_SCHEMAS
+from recipes.schema import PHASE_SCHEMAS, phase_schema
 
 FORMATS = {NS: "BatchML V0701", NS_V02: "BatchML V02"}
 LEVELS = ("UnitProcedure", "Operation", "Phase")
@@ -40,12 +40,16 @@ class Imported:
 
 
 def _local(element: etree._Element) -> str:
-    name: str = etree.QName(element).localname
-    return name
+    tag: str = element.tag
+    return tag.rpartition("}")[2]
 
 
 def _kids(element: etree._Element, name: str | None = None) -> list[etree._Element]:
-    return [c for c in element if isinstance(c.tag, str) and (name is None or _local(c) == name)]
+    if name is None:
+        return [c for c in element if isinstance(c.tag, str)]
+    # Children share the parent's namespace in BatchML; lxml filters by tag in C.
+    tag: str = element.tag
+    return list(element.iterchildren(tag[: tag.rfind("}") + 1] + name))
 
 
 def _text(element: etree._Element, name: str) -> str | None:
@@ -287,7 +291,7 @@ class _Reader:
                 + (", ".join(sorted(fields_by_id)) or "none")
             )
             return {"id": local_id, "name": name, "type": "instruction", "text": name}
-        schema = PHASE_SCHEMAS[kind]()
+        schema = phase_schema(kind)
         out: dict[str, Any] = {"id": local_id, "name": name, "type": kind}
         for ident, parameter in fields_by_id.items():
             out[ident] = self.field_value(parameter, schema.fields.get(ident))

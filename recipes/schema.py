@@ -176,7 +176,7 @@ PHASE_SCHEMAS: dict[str, type[Schema]] = {
 
 
 @cache
-def _phase_schema(kind: str) -> Schema:
+def phase_schema(kind: str) -> Schema:
     """One schema instance per phase type (instances are reusable and costly to build)."""
     return PHASE_SCHEMAS[kind]()
 
@@ -193,7 +193,7 @@ class PhaseField(fields.Field[dict[str, Any]]):
         if kind not in PHASE_SCHEMAS:
             known = ", ".join(PHASE_SCHEMAS)
             raise ValidationError({"type": [f"unknown phase type {kind!r} (known: {known})"]})
-        loaded: dict[str, Any] = _phase_schema(kind).load(value)
+        loaded: dict[str, Any] = phase_schema(kind).load(value)
         return loaded
 
 
