@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity
@@ -131,8 +132,9 @@ class JobRunner:
                 return self._skipped(spec, slot, Outcome.BUSY)
             if not self._claim(spec, slot):
                 return self._skipped(spec, slot, Outcome.DONE)
+            started = self.services.clock.now()
             report = self._attempt(spec, slot)
-            self._finish(spec, report)
+            self._finish(spec, report, started)
         return report
 
     def _skipped(self, spec: JobSpec, slot: dt.datetime, outcome: Outcome) -> RunReport:
@@ -140,15 +142,10 @@ class JobRunner:
         return RunReport(spec.name, slot, outcome)
 
     def _claim(self, spec: JobSpec, slot: dt.datetime) -> bool:
-        """Mark the run as started unless this slot was already run (read under the guard)."""
-        with unit_of_work(self.services.session_factory) as session:
-            row = _ledger_row(session, spec.name)
-            if row.last_slot is not None and row.last_slot >= slot:
-                return False
-            row.last_started_at = self.services.clock.now()
-            row.last_status = "running"
-            row.last_host = self.process
-        return True
+        """True unless this slot was already run (read under the guard; nothing written)."""
+        with self.services.session_factory() as session:
+            last = session.scalar(select(ScheduledJob.last_slot).where(ScheduledJob.name == spec.name))
+        return last is None or last < slot
 
     def _attempt(self, spec: JobSpec, slot: dt.datetime) -> RunReport:
         context = JobContext(services=self.services, slot=slot)
@@ -167,10 +164,12 @@ class JobRunner:
             return RunReport(spec.name, slot, Outcome.OK, attempt, result)
         return RunReport(spec.name, slot, Outcome.FAILED, spec.attempts, None, error)
 
-    def _finish(self, spec: JobSpec, report: RunReport) -> None:
+    def _finish(self, spec: JobSpec, report: RunReport, started: dt.datetime) -> None:
         with unit_of_work(self.services.session_factory) as session:
             row = _ledger_row(session, spec.name)
             row.last_slot = report.slot
+            row.last_started_at = started
+            row.last_host = self.process
             row.last_finished_at = self.services.clock.now()
             row.last_status = report.outcome.value
             row.runs += 1
