@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 
 import pytest
 from sqlalchemy import select
@@ -197,3 +198,33 @@ def test_the_diff_between_two_versions_shows_the_changed_value_in_context(
 
 def _entity(ref: str) -> Entity:
     return Entity("recipe_version", ref)
+
+
+@pytest.mark.requirement("URS-REC-003")
+def test_two_approvers_approving_at_the_same_moment_make_exactly_one_approval(
+    svc: Services, people: dict[str, str]
+) -> None:
+    ref = import_liquid(svc)
+    submit(svc, ref)
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, str] = {}
+
+    def attempt(user: str) -> None:
+        barrier.wait()
+        try:
+            approve(svc, ref, user=user)
+            outcomes[user] = "approved"
+        except StateError as exc:
+            outcomes[user] = str(exc)
+
+    threads = [threading.Thread(target=attempt, args=(user,)) for user in ("paul", "vera")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    results = sorted(outcomes.values(), key=lambda outcome: outcome != "approved")
+    assert results[0] == "approved"
+    assert results[1] == "PCM-SOL-24@1 is approved; only a version that is in_review can be approved"
+    with svc.session_factory() as session:
+        approvals = [s for s in svc.signing.list_for_subject(session, _entity(ref)) if s.meaning == "approved"]
+    assert len(approvals) == 1
