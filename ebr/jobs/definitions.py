@@ -26,6 +26,8 @@ from ebr.execution.models import Batch, Deviation
 from ebr.execution.rules import BatchStatus, DeviationKind
 from ebr.execution.service import build as build_execution
 from ebr.jobs.runner import JobContext, JobFunction, JobSpec
+from equipment.errors import CleanHoldExpired, EquipmentNotUsable
+from equipment.rules import EquipmentStatus
 
 log = logging.getLogger("ebr.jobs")
 
@@ -97,17 +99,43 @@ def _alert_overruns(context: JobContext, since: dt.datetime) -> int:
     return len(found)
 
 
+def expire_clean_holds(context: JobContext) -> dict[str, Any]:
+    """Mark DIRTY (audited, system actor) every CLEAN unit whose clean hold has expired.
+
+    The equipment package decides: ``check_usable`` raises CleanHoldExpired by its
+    rule (for CLEAN equipment the clean hold is checked before calibration), and
+    ``mark_dirty`` changes the status with its logbook entry and audit event.
+    """
+    services = context.services
+    equipment, now = services.equipment, services.clock.now()
+    expired = []
+    with unit_of_work(services.session_factory) as session:
+        for item in equipment.all(session):
+            if item.status != EquipmentStatus.CLEAN.value:
+                continue
+            try:
+                equipment.check_usable(session, item.tag, now)
+            except CleanHoldExpired as exc:
+                equipment.mark_dirty(session, actor=context.actor, unit=item.tag, reason=f"clean hold expired: {exc}")
+                expired.append(item.tag)
+            except EquipmentNotUsable:
+                continue  # another reason (calibration): not this job's change to make
+    return {"marked_dirty": expired}
+
+
 def _catalogue() -> dict[str, _Job]:
     """Every job this version defines (names are stable: they key the ledger and the store)."""
     return {
         "audit_verify": _Job("verify the audit chain and sign a checkpoint", verify_and_checkpoint),
         "batch_sync": _Job("timed holds past their maximum → deviation and alert", sync_batches),
+        "clean_hold_expiry": _Job("equipment whose clean hold expired → dirty", expire_clean_holds),
     }
 
 
 DEFAULT_SECONDS: Mapping[str, int] = {
     "audit_verify": 3600,
     "batch_sync": 30,
+    "clean_hold_expiry": 60,
 }
 
 
