@@ -155,9 +155,9 @@ class JobRunner:
                 result = spec.func(context)
             # Any failure of a job is caught to be retried and then recorded, logged,
             # counted and (for GMP jobs) audited by _finish; nothing is swallowed.
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
-                log.warning("job %s attempt %d/%d failed: %s", spec.name, attempt, spec.attempts, error)
+                log.warning("job %s attempt %d/%d failed: %s", spec.name, attempt, spec.attempts, error, exc_info=True)
                 if attempt < spec.attempts:
                     self._sleep(self.retry_delay * attempt)
                 continue

@@ -140,6 +140,13 @@ def build_scheduler(
     return scheduler
 
 
+def start_in_background(services: Services, specs: Iterable[JobSpec]) -> BaseScheduler:
+    """Start the jobs on threads of this process (the one-command demo); ``.shutdown()`` stops them."""
+    scheduler = build_scheduler(services, specs, blocking=False)
+    scheduler.start()
+    return scheduler
+
+
 def run_forever(services: Services, specs: Iterable[JobSpec]) -> None:
     """Run the blocking scheduler until SIGTERM or SIGINT (systemd stop, Ctrl-C)."""
     specs = list(specs)
