@@ -44,7 +44,12 @@ def add(user_id: str, full_name: str, roles: tuple[str, ...], password_stdin: bo
     """Create USER_ID with a name and roles; the first password must be changed at login."""
     from signatures.passwords import one_time_password
 
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else one_time_password()
+    if password_stdin:
+        # Typed at a terminal: not echoed. Piped: one line, as `docker login --password-stdin` does.
+        tty = sys.stdin.isatty()
+        password = click.prompt("Password", hide_input=True) if tty else sys.stdin.readline().rstrip("\n")
+    else:
+        password = one_time_password()
     built = services()
     with unit_of_work(built.session_factory) as session:
         user = built.users.create(
@@ -82,12 +87,16 @@ def list_users() -> None:
     built = services()
     with built.session_factory() as session:
         users = built.users.list(session)
-    click.echo(f"{'user id':<20} {'name':<28} {'source':<6} {'status':<10} roles")
+    click.echo(f"{'user id':<20} {'name':<28} {'source':<6} {'status':<10} {'identity':<10} roles")
     for user in users:
         status = "disabled" if not user.active else "locked" if user.locked else "active"
         if user.active and user.must_change_password:
             status += "*"
-        click.echo(f"{user.user_id:<20} {user.full_name:<28} {user.source:<6} {status:<10} {' '.join(user.roles)}")
+        identity = "verified" if user.identity_verified_at else "unchecked"
+        click.echo(
+            f"{user.user_id:<20} {user.full_name:<28} {user.source:<6} {status:<10} {identity:<10} "
+            + " ".join(user.roles)
+        )
     if any(u.active and u.must_change_password for u in users):
         click.echo("* must change the password at next login")
 

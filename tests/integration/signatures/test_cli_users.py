@@ -31,7 +31,7 @@ def test_add_list_disable_and_an_id_is_never_reused(env: dict[str, str]) -> None
     code, out = run(["user", "disable", "olga", "--reason", "left the company"], env)
     assert code == 0, out
     code, out = run(["user", "list"], env)
-    assert re.search(r"olga\s+Olga Operator\s+local\s+disabled\s+operator", out), out
+    assert re.search(r"olga\s+Olga Operator\s+local\s+disabled\s+unchecked\s+operator", out), out
     code, out = run(["user", "add", "olga", "--name", "Olga Other", "--role", "qa"], env)
     assert code == 2
     assert "never reused" in out
@@ -79,7 +79,7 @@ def test_init_creates_the_first_admin_once(env: dict[str, str]) -> None:
     assert code == 0, out
     assert "first administrator" not in out
     code, out = run(["user", "list"], env)
-    assert re.search(r"admin\s+Administrator\s+local\s+active\*\s+admin", out), out
+    assert re.search(r"admin\s+Administrator\s+local\s+active\*\s+verified\s+admin", out), out
 
 
 @pytest.mark.requirement("URS-SEC-001")
