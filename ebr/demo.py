@@ -136,7 +136,7 @@ def _liquid_batch(services: Services, execution: Execution, simulator: Simulator
         services,
         execution,
         password=PASSWORD,
-        people={"performed": "olga", "verified": "sam", "witnessed": "sam"},
+        people={"performed": "olga", "verified": "sam", "witnessed": "sam", "reviewed": "quinn", "approved": "queenie"},
         place_weight=simulator.place_weight,
         clock=clock,
     )

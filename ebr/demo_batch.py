@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from ebr.bootstrap import Services
 from ebr.db import unit_of_work
-from ebr.execution import rules
+from ebr.execution import deviations, rules
 from ebr.execution.models import BatchStep
 from ebr.execution.service import Execution
 from ebr.materials.services import Credentials
@@ -70,6 +70,11 @@ class LiquidBatch:
         self.services, self.ex, self.password, self.people = services, execution, password, people
         self.place_weight, self.clock = place_weight, clock
         self.operator = people["performed"]
+        self.reviewers = {
+            "verified": people["verified"],
+            "reviewed": people["reviewed"],
+            "approved": people["approved"],
+        }
 
     def work(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
         with unit_of_work(self.services.session_factory) as session:
@@ -109,28 +114,65 @@ class LiquidBatch:
         self.work(self.ex.start_step, actor=self.operator, ref=number, path=path)
         params = phase.params
         if isinstance(params, Dosing):
-            self.wait_for_dosing(f"{batch_id}:{path}")
+            self.dose(number, path, f"{batch_id}:{path}")
         elif isinstance(params, WeighDispense):
             self.weigh(number, path, params)
         elif isinstance(params, TimedHold):
             self.clock.skip(rules.hold_seconds(Decimal(str(params.min_duration)), params.unit))
         elif path in ANSWERS and (isinstance(params, DataEntry) or "sample_id" in ANSWERS[path]):
             self.work(self.ex.record, actor=self.operator, ref=number, path=path, values=ANSWERS[path])
+        if isinstance(params, Dosing):
+            self.close_deviations(number, self.reviewers)
         meanings = params.meanings if isinstance(params, SignOff) else phase.signatures
         signatures = [self.sig(m) for m in meanings]
         self.work(self.ex.complete_step, actor=self.operator, ref=number, path=path, signatures=signatures)
 
-    def wait_for_dosing(self, phase_ref: str, timeout: float = 180.0) -> None:
+    def dose(self, number: str, path: str, phase_ref: str, timeout: float = 240.0) -> None:
+        """Wait for the runtime to finish dosing; a phase it held (lost communication) is restarted."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.services.session_factory() as session:
                 snapshot = runtime_state.latest_state(session, phase_ref)
-            if snapshot is not None and snapshot.state.final:
-                if snapshot.state is not runtime_state.PhaseStatus.COMPLETE:
-                    raise RuntimeError(f"dosing {phase_ref} ended {snapshot.state.value}: {snapshot.reason}")
+            state = None if snapshot is None else snapshot.state
+            if state is runtime_state.PhaseStatus.COMPLETE:
                 return
+            if state is not None and state.final:
+                raise RuntimeError(f"dosing {phase_ref} ended {state.value}: {snapshot.reason if snapshot else ''}")
+            if state is runtime_state.PhaseStatus.HELD:
+                self.restart(number, path)
             time.sleep(0.2)
         raise TimeoutError(f"dosing {phase_ref} did not finish in {timeout:.0f} s")
+
+    def restart(self, number: str, path: str) -> None:
+        """The supervisor's answer to a held dosing: record it (deviation), wait for the plant, restart."""
+        self.work(self.ex.sync, ref=number)
+        time.sleep(3.0)  # let the runtime reconnect before the phase is restarted
+        supervisor = self.people["verified"]
+        self.work(
+            self.ex.command_phase, actor=supervisor, ref=number, path=path, command="restart",
+            reason="communication with the plant restored",
+        )  # fmt: skip
+
+    def close_deviations(self, number: str, reviewers: dict[str, str]) -> list[str]:
+        """Comment and sign every open deviation of ``number`` until it closes (verified, reviewed, approved)."""
+        closed = []
+        with self.services.session_factory() as session:
+            batch = self.ex.batch(session, number)
+            open_ones = [(d.number, d.severity) for d in deviations.for_batch(session, batch, open_only=True)]
+        for dev, severity in open_ones:
+            for meaning in rules.deviation_signatures(severity):
+                with self.services.session_factory() as session:
+                    found = deviations.get(session, self.ex.ctx, dev)
+                    signed = deviations.signed_meanings(session, self.ex.ctx, found)
+                if meaning in signed:
+                    continue
+                signer = Credentials(user_id=reviewers[meaning], password=self.password, meaning=meaning)
+                self.work(
+                    self.ex.handle_deviation, actor=reviewers[meaning], ref=dev, signature=signer,
+                    comment=f"{meaning}: communication loss during dosing; dosing restarted and completed in limits",
+                )  # fmt: skip
+            closed.append(dev)
+        return closed
 
     def weigh(self, number: str, path: str, params: WeighDispense) -> None:
         barcode = self.container_for(params.material)
