@@ -24,7 +24,7 @@ from ebr.canonical import jsonable
 from ebr.execution import deviations
 from ebr.execution.batches import batch_json, list_batches
 from ebr.execution.commands import parse_command
-from ebr.execution.engine import StepOutcome
+from ebr.execution.engine import StepOutcome, required_meanings
 from ebr.execution.models import Batch, BatchStep, Deviation, StepEntry
 from ebr.web import access
 from recipes.states import Command
@@ -102,10 +102,14 @@ def step_view(session: Session, batch: Batch, step: BatchStep) -> dict[str, Any]
         "ended_at",
         "ended_by",
     )
+    required: tuple[str, ...] = ()
+    if step.level == "phase":
+        required = required_meanings(ctx.plan(session, batch).phase(step.path))
     return {f: getattr(step, f) for f in fields} | {
         "entries": list(entries),
         "signatures": signatures,
         "deviations": list(devs),
+        "required_signatures": list(required),
     }
 
 

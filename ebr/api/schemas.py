@@ -180,6 +180,7 @@ class StepOut(ma.Schema):
     entries = fields.List(fields.Nested(EntryOut))
     signatures = fields.List(fields.Dict())
     deviations = fields.List(fields.String())
+    required_signatures = fields.List(fields.String())
 
 
 class StepSummaryOut(ma.Schema):

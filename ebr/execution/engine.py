@@ -286,7 +286,7 @@ def _sign_step(
     actor: str,
     given: Sequence[Credentials],
 ) -> dict[str, str]:
-    meanings = phase.params.meanings if isinstance(phase.params, SignOff) else phase.signatures
+    meanings = required_meanings(phase)
     entries = {e.name: e.value for e in current_entries(session, step).values()}
     content = {"batch": batch.number, "step": step.path, "name": step.name, "type": step.phase_type, "entries": entries}
     signed: dict[str, str] = {}
@@ -311,6 +311,11 @@ def _sign_step(
         )
         signed[meaning] = row.signer
     return signed
+
+
+def required_meanings(phase: Phase) -> tuple[str, ...]:
+    """The signatures completing ``phase`` needs (a sign-off lists its own)."""
+    return phase.params.meanings if isinstance(phase.params, SignOff) else phase.signatures
 
 
 def environment(session: Session, batch: Batch, plan: Plan, scope: str) -> dict[str, Any]:

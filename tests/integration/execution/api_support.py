@@ -44,7 +44,10 @@ class Api:
     def __init__(self, client: FlaskClient, user: str) -> None:
         self.client = client
         self.user = user
-        response = client.post("/api/session", json={"user_id": user, "password": PASSWORD})
+        self.login()
+
+    def login(self) -> None:
+        response = self.client.post("/api/session", json={"user_id": self.user, "password": PASSWORD})
         assert response.status_code == 200, response.json
 
     def call(self, method: str, url: str, body: Any = None, expect: int | tuple[int, ...] = (200, 201)) -> Any:
