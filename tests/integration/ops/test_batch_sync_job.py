@@ -99,3 +99,20 @@ def test_a_timed_hold_past_its_maximum_opens_one_deviation_and_raises_an_alert(
     clock.advance(minutes=3)
     assert _run(services, tmp_path).result == {"batches": 1, "time_exceeded": 0}
     assert len(_deviations(services)) == 1
+
+
+@pytest.mark.requirement("URS-SYS-007")
+def test_metrics_count_batches_steps_and_open_deviations(floor: Floor, clock: FixedClock, tmp_path: Path) -> None:
+    from ebr.app import create_app
+
+    services = floor.services
+    number = floor.batch(recipe(HOLD))
+    floor.work(floor.execution.start_step, actor="olga", ref=number, path="UP1.OP1.PH1")
+    clock.advance(minutes=6)
+    _run(services, tmp_path)
+    text = create_app(services=services).test_client().get("/metrics").get_data(as_text=True)
+    assert 'ebr_batches{state="Running",status="in_execution"} 1.0' in text
+    assert 'ebr_batch_steps{level="phase",state="Running"} 1.0' in text
+    assert "ebr_steps_completed_total 0.0" in text
+    assert 'ebr_deviations_open{severity="minor"} 1.0' in text
+    assert 'ebr_scheduled_job_runs_total{job="batch_sync"} 1.0' in text
