@@ -12,7 +12,7 @@ from ebr.cli.context import services
 
 @click.command()
 @click.option("--list", "list_only", is_flag=True, help="Print the enabled jobs and their intervals, then exit.")
-@click.option("--log-level", default="INFO", show_default=True)
+@click.option("--log-level", default="INFO", show_default=True, envvar="EBR_LOG_LEVEL")
 def scheduler(list_only: bool, log_level: str) -> None:
     """Run the scheduled jobs (audit verification, expiries, idle sessions) until stopped.
 
