@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from marshmallow import ValidationError as SchemaError
 
+from ebr.canonical import decimal_text
 from ebr.errors import RecipeError, ValidationError
 from recipes import checks, codec, graph
 from recipes.model import Recipe, Transition
@@ -187,6 +188,20 @@ def _node_at(node: yaml.Node | None, path: str) -> yaml.Node | None:
     return node
 
 
-def to_yaml(recipe: Recipe) -> str:
+class _Dumper(yaml.SafeDumper):
+    """Writes Decimals as plain YAML numbers with their digits (``12.50``), never via float."""
+
+
+def _represent_decimal(dumper: yaml.SafeDumper, value: Decimal) -> yaml.ScalarNode:
+    text = decimal_text(value)
+    tag = "tag:yaml.org,2002:int" if re.fullmatch(r"-?\d+", text) else "tag:yaml.org,2002:float"
+    return dumper.represent_scalar(tag, text)
+
+
+_Dumper.add_representer(Decimal, _represent_decimal)
+
+
+def to_yaml(recipe: Recipe, *, width: int = 100) -> str:
     """The YAML authoring form of ``recipe`` (imports back to an equal recipe)."""
-    return yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True, width=100)
+    document = codec.encode(recipe, decimal=lambda d: d, compact=True)
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=width)

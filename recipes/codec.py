@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from decimal import Decimal
 from enum import Enum
 from functools import cache
@@ -21,6 +22,7 @@ from ebr.canonical import decimal_text
 from recipes.phases import PARAMS_CLASS, ParamRef, PhaseType
 
 PHASE_COMMON = ("id", "name", "type", "signatures", "instructions")
+"""The fields of a phase itself; every other key of a phase dict is a parameter."""
 
 
 def key_of(f: dataclasses.Field[Any]) -> str:
@@ -34,29 +36,42 @@ def hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def encode(value: Any) -> Any:
-    """A JSON-able form of ``value`` (dataclass, Decimal, enum, tuple, scalar)."""
+def encode(value: Any, *, decimal: Callable[[Decimal], Any] = decimal_text, compact: bool = False) -> Any:
+    """A JSON-able form of ``value`` (dataclass, Decimal, enum, tuple, scalar).
+
+    ``decimal`` renders each Decimal (default: its plain-notation string);
+    ``compact`` leaves out dataclass fields that hold their default (for people to read).
+    """
+
+    def again(item: Any) -> Any:
+        return encode(item, decimal=decimal, compact=compact)
+
     if isinstance(value, Decimal):
-        return decimal_text(value)
+        return decimal(value)
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, ParamRef):
         return {"param": value.param}
     if isinstance(value, tuple | list):
-        return [encode(v) for v in value]
+        return [again(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): encode(v) for k, v in value.items()}
+        return {str(k): again(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        if type(value).__name__ == "Phase":
-            return _encode_phase(value)
-        return {key_of(f): encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        phase: Any = value
+        is_phase = type(value).__name__ == "Phase"
+        out = {
+            key_of(f): again(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not (is_phase and f.name == "params") and not (compact and _at_default(f, getattr(value, f.name)))
+        }
+        if is_phase:
+            out.update(again(phase.params))
+        return out
     return value
 
 
-def _encode_phase(phase: Any) -> dict[str, Any]:
-    out = {name: encode(getattr(phase, name)) for name in PHASE_COMMON}
-    out.update(encode(phase.params))
-    return out
+def _at_default(f: dataclasses.Field[Any], value: Any) -> bool:
+    return f.default is not dataclasses.MISSING and value == f.default
 
 
 def decode(hint: Any, value: Any) -> Any:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import difflib
 
-import yaml
-
+from recipes.authoring import to_yaml
 from recipes.model import Recipe
 
 
 def _lines(recipe: Recipe) -> list[str]:
-    text = yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=False, width=10_000)
-    return text.splitlines(keepends=True)
+    return to_yaml(recipe, width=10_000).splitlines(keepends=True)
 
 
 def diff_recipes(a: Recipe, b: Recipe, *, label_a: str = "a", label_b: str = "b", context: int = 4) -> str:

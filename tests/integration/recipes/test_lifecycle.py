@@ -191,8 +191,8 @@ def test_the_diff_between_two_versions_shows_the_changed_value_in_context(
         with pytest.raises(NotFound, match="PCM-SOL-24@9 does not exist"):
             svc.recipes.diff(session, "PCM-SOL-24@1", "PCM-SOL-24@9")
     assert "--- PCM-SOL-24@1" in text
-    assert "-    value: '750.0'" in text
-    assert "+    value: '752.0'" in text
+    assert "-    value: 750.0\n" in text
+    assert "+    value: 752.0\n" in text
     assert "name: water_charge" in text
 
 
