@@ -227,3 +227,28 @@ def test_a_password_change_rotates_the_key_and_old_signatures_still_verify(
     for signed in (first, second):
         record = signed.record  # type: ignore[attr-defined]
         assert verify_record(record, _public_key(svc, "olga", record["key_id"]))
+
+
+@pytest.mark.requirement("URS-SYS-006")
+def test_an_unknown_meaning_or_float_content_is_refused_before_anything_is_written(
+    svc: Services, make_user: MakeUser
+) -> None:
+    from ebr.errors import ValidationError
+
+    make_user("olga", "operator")
+    with pytest.raises(ValidationError, match="'signed off' is not one of: performed"):
+        _sign(svc, "olga", meaning="signed off")
+    with pytest.raises(ValidationError, match="float"):
+        _sign(svc, "olga", content={"value": 12.5})
+    with svc.session_factory() as session:
+        assert session.scalars(select(Signature)).all() == []
+    assert _events(svc, "signature.refused") == []
+
+
+@pytest.mark.requirement("URS-SIG-002")
+def test_the_record_renders_its_manifestation_in_the_plant_time_zone(svc: Services, make_user: MakeUser) -> None:
+    make_user("olga", "operator", name="Olga Operator")
+    signed = _sign(svc, "olga")
+    assert signed.manifestation("Europe/Berlin") == (  # type: ignore[attr-defined]
+        "Olga Operator — 2026-11-24 21:15:59 CET (UTC+01:00) — performed"
+    )
