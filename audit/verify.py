@@ -23,6 +23,7 @@ the kind of break. ``deep=True`` also compares every column copy with the bytes.
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -211,11 +212,44 @@ def _locate_rewrite(session: Session, lo: int, hi: int, expected_hash: str) -> B
     return Break(BreakKind.CONTENT_CHANGED, lo, detail)
 
 
+DEEP_COLUMNS = "seq, ts, actor, action, entity_type, entity_id, reason, prev, hash, canonical"
+
+
+def _ts_text(value: Any) -> str:
+    """A ts column as the event's RFC 3339 text (SQLite hands back its stored text)."""
+    if isinstance(value, dt.datetime):
+        return to_rfc3339(value if value.tzinfo else value.replace(tzinfo=dt.UTC))
+    return str(value).replace(" ", "T") + "Z"
+
+
+def _copies_mismatch(row: tuple[Any, ...]) -> str | None:
+    seq, ts, actor, action, entity_type, entity_id, reason, prev, hash_, data = row
+    event = _parsed(data)
+    copies = {
+        "seq": seq,
+        "actor": actor,
+        "action": action,
+        "entity": {"type": entity_type, "id": entity_id},
+        "reason": reason,
+        "prev": prev,
+    }
+    if set(event) != EVENT_KEYS:
+        return "keys"
+    if hashlib.sha256(data).hexdigest() != hash_:
+        return "hash"
+    if event["ts"] != _ts_text(ts):
+        return "ts"
+    return next((name for name, value in copies.items() if event[name] != value), None)
+
+
 def _deep_check(session: Session) -> Break | None:
-    for row in session.scalars(select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=5000)):
-        name = _column_mismatch(row, _parsed(row.canonical))
-        if name is not None:
-            return Break(BreakKind.CONTENT_CHANGED, row.seq, f"the {name} column differs from the event's bytes")
+    """Every searchable column copy against the bytes (they mislead searches when edited)."""
+    with closing(stream_rows(session, columns=DEEP_COLUMNS)) as batches:
+        for rows in batches:
+            for row in rows:
+                name = _copies_mismatch(row)
+                if name is not None:
+                    return Break(BreakKind.CONTENT_CHANGED, row[0], f"the {name} column differs from the event's bytes")
     return None
 
 

@@ -215,3 +215,25 @@ def test_a_deleted_checkpoint_is_found(audited: Services, append: Append) -> Non
     append(12)
     _attack(audited, ("DELETE FROM audit_checkpoint WHERE seq = 5", {}))
     assert _first(_verify(audited)) == (BreakKind.CHECKPOINT_MISSING, 5)
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("actor", "'mallory'"), ("action", "'x.y'"), ("entity_id", "'B-9'"), ("reason", "NULL"), ("hash", "'ab'")],
+)
+def test_an_edited_search_column_is_found_by_the_deep_check(
+    audited: Services, append: Append, column: str, value: str
+) -> None:
+    append(6)
+    _attack(audited, (f"UPDATE audit_event SET {column} = {value} WHERE seq = 4", {}))  # noqa: S608 - test constants
+    report = verify_live(audited, deep=True)
+    first = report.first
+    assert first is not None
+    assert (first.kind, first.seq) == (BreakKind.CONTENT_CHANGED, 4)
+    assert f"the {column if column != 'entity_id' else 'entity'} column" in first.detail
+
+
+def test_the_deep_check_passes_an_intact_chain(audited: Services, append: Append) -> None:
+    append(6)
+    report = verify_live(audited, deep=True)
+    assert report.ok, [b.describe() for b in report.breaks]
