@@ -181,6 +181,8 @@ def submit_command(
     params = dict(parameters or {})
     if kind is CommandKind.START_DOSING:
         params = _validate_dosing(params)
+    if kind is CommandKind.START_PLC_PHASE and not params.get("phase"):
+        raise CommandRefused("start_plc_phase needs the phase name from the plant configuration (plc_phases)")
     _check_allowed(session, kind, phase_ref)
     now = (clock or SystemClock()).now()
     command = Command(
@@ -245,6 +247,29 @@ def start_dosing(
         kind=CommandKind.START_DOSING,
         phase_ref=phase_ref,
         unit=destination,
+        parameters=params,
+        clock=clock,
+    )
+
+
+def start_plc_phase(
+    session: Session,
+    *,
+    actor: str,
+    phase_ref: str,
+    phase: str,
+    unit: str,
+    setpoints: Mapping[str, Decimal],
+    clock: Clock | None = None,
+) -> int:
+    """Ask the runtime to run the PLC phase ``phase`` (e.g. ``R-101.HEAT``) with ``setpoints``."""
+    params = {"phase": phase, "setpoints": {k: format(_decimal(k, v), "f") for k, v in setpoints.items()}}
+    return submit_command(
+        session,
+        actor=actor,
+        kind=CommandKind.START_PLC_PHASE,
+        phase_ref=phase_ref,
+        unit=unit,
         parameters=params,
         clock=clock,
     )

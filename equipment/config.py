@@ -120,6 +120,23 @@ class DosingConfig:
 
 
 @dataclass(frozen=True)
+class PlcPhaseConfig:
+    """A phase run by the PLC (ISA-88 phase logic interface): the tags of its handshake."""
+
+    name: str
+    unit: str
+    command: str
+    state: str
+    refusal: str | None = None
+    watchdog_write: str | None = None
+    watchdog_read: str | None = None
+    watchdog_ms: float = 2000.0
+    response_ms: float = 3000.0
+    setpoints: Mapping[str, str] = field(default_factory=dict)
+    reports: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class PlantConfig:
     """The whole plant configuration."""
 
@@ -129,6 +146,7 @@ class PlantConfig:
     tags: Mapping[str, TagSpec]
     equipment: Mapping[str, Mapping[str, Any]]
     dosing: Mapping[str, DosingConfig]
+    plc_phases: Mapping[str, PlcPhaseConfig] = field(default_factory=dict)
 
     def tags_of(self, endpoint: str) -> list[TagSpec]:
         return [tag for tag in self.tags.values() if tag.endpoint == endpoint]
@@ -316,6 +334,32 @@ def _dosing(r: _Reader, unit: str, data: Mapping[str, Any], tags: Mapping[str, T
     return DosingConfig(unit=unit, source_levels=sources, **refs, **numbers)
 
 
+def _plc_phase(r: _Reader, name: str, data: Mapping[str, Any], tags: Mapping[str, TagSpec]) -> PlcPhaseConfig:
+    path = f"plc_phases.{name}"
+    refs = {key: r.get(data, key, path, str) or "" for key in ("unit", "command", "state")}
+    optional = {key: r.get(data, key, path, str, None) for key in ("refusal", "watchdog_write", "watchdog_read")}
+    groups = {key: dict(r.mapping(data.get(key, {}), f"{path}.{key}")) for key in ("setpoints", "reports")}
+    checks = [(k, v) for k, v in [*list(refs.items())[1:], *optional.items()] if v]
+    checks += [(f"{g}.{k}", v) for g, items in groups.items() for k, v in items.items()]
+    for key, ref in checks:
+        if ref not in tags:
+            r.problems.append(f"{path}.{key}: tag {ref!r} is not declared under equipment")
+    commanded = {"command": refs["command"], "watchdog_write": optional["watchdog_write"]}
+    commanded |= {f"setpoints.{k}": v for k, v in groups["setpoints"].items()}
+    for key, ref in commanded.items():
+        if ref and ref in tags and not tags[ref].writable:
+            r.problems.append(f"{path}.{key}: tag {ref!r} must be writable: true")
+    return PlcPhaseConfig(
+        name=name,
+        **refs,
+        **optional,
+        setpoints=groups["setpoints"],
+        reports=groups["reports"],
+        watchdog_ms=float(r.get(data, "watchdog_ms", path, (int, float), 2000.0)),
+        response_ms=float(r.get(data, "response_ms", path, (int, float), 3000.0)),
+    )
+
+
 def parse_plant_config(data: Any, *, path: Path | None = None) -> PlantConfig:
     """Validate ``data`` (the parsed YAML) and return the configuration; raise PlantConfigError."""
     r = _Reader(path.parent if path is not None else None)
@@ -343,10 +387,14 @@ def parse_plant_config(data: Any, *, path: Path | None = None) -> PlantConfig:
         str(unit): _dosing(r, str(unit), r.mapping(spec, f"dosing.{unit}"), tags)
         for unit, spec in r.mapping(root.get("dosing", {}), "dosing").items()
     }
+    plc_phases = {
+        str(name): _plc_phase(r, str(name), r.mapping(spec, f"plc_phases.{name}"), tags)
+        for name, spec in r.mapping(root.get("plc_phases", {}), "plc_phases").items()
+    }
     if r.problems:
         where = f" {path}" if path else ""
         raise PlantConfigError(f"plant configuration{where} has {len(r.problems)} problem(s)", r.problems)
-    return PlantConfig(str(root.get("area", "default")), path, endpoints, tags, equipment, dosing)
+    return PlantConfig(str(root.get("area", "default")), path, endpoints, tags, equipment, dosing, plc_phases)
 
 
 def load_plant_config(path: Path) -> PlantConfig:

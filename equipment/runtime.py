@@ -31,6 +31,7 @@ from equipment.dosing import DosingPhase, PhaseReport
 from equipment.drivers.base import TagValue
 from equipment.drivers.plantio import PlantIO, build_plant_io
 from equipment.errors import CommandRefused, DriverError, PermissiveFailed
+from equipment.pli import PlcPhase
 from equipment.recorder import CommandData, Recorder
 from equipment.trend import TrendBuffer
 
@@ -64,7 +65,7 @@ class EquipmentRuntime:
         self.clock = clock
         self.database_url = database_url
         self.poll_s, self.heartbeat_s, self.readings_s, self.tick_s = poll_s, heartbeat_s, readings_s, tick_s
-        self.phases: dict[str, DosingPhase] = {}
+        self.phases: dict[str, DosingPhase | PlcPhase] = {}
         self.units = sorted({tag.split(".", 1)[0] for tag in config.tags} | set(config.dosing))
         self.trend = TrendBuffer(config)
         self._reports: asyncio.Queue[PhaseReport] = asyncio.Queue()
@@ -140,7 +141,7 @@ class EquipmentRuntime:
     async def _drive_safe_held(self) -> None:
         """After a reconnection, make sure held phases really have their outputs off."""
         for phase in list(self.phases.values()):
-            if phase.state is PhaseStatus.HELD:
+            if isinstance(phase, DosingPhase) and phase.state is PhaseStatus.HELD:
                 for tag in (phase.cfg.pump, phase.cfg.inlet_valve):
                     with contextlib.suppress(DriverError):
                         await self.io.write(tag, False)
@@ -151,6 +152,7 @@ class EquipmentRuntime:
             phase = self.phases.get(report.phase_ref)
             if phase is not None and phase.state.final:
                 self.phases.pop(report.phase_ref, None)
+                self._spawn(phase.close())
 
     async def _tick_loop(self) -> None:
         while True:
@@ -240,7 +242,7 @@ class EquipmentRuntime:
         if kind is CommandKind.START_DOSING:
             return await self._start_dosing(command)
         if kind is CommandKind.START_PLC_PHASE:
-            raise CommandRefused("PLC phases are run through equipment.pli by the application")
+            return await self._start_plc(command)
         phase = self.phases.get(command.phase_ref) or await self._rebuild(command.phase_ref)
         if kind is CommandKind.HOLD:
             await phase.hold("held by command")
@@ -270,6 +272,25 @@ class EquipmentRuntime:
             raise
         return "dosing started"
 
+    async def _start_plc(self, command: CommandData) -> str:
+        name = str(command.parameters.get("phase"))
+        cfg = self.config.plc_phases.get(name)
+        if cfg is None:
+            raise CommandRefused(
+                f"{name!r} is not a PLC phase of {self.config.path} ({', '.join(self.config.plc_phases)})"
+            )
+        setpoints = {k: Decimal(v) for k, v in dict(command.parameters.get("setpoints", {})).items()}
+        phase = PlcPhase(io=self.io, cfg=cfg, phase_ref=command.phase_ref, setpoints=setpoints, report=self._report)
+        self.phases[command.phase_ref] = phase
+        try:
+            await phase.start()
+        except (PermissiveFailed, CommandRefused) as exc:
+            self.phases.pop(command.phase_ref, None)
+            phase.state = PhaseStatus.REFUSED
+            self._report(PhaseReport(command.phase_ref, cfg.unit, PhaseStatus.REFUSED, None, str(exc)))
+            raise
+        return f"{name} started"
+
     def _phase(self, phase_ref: str, unit: str, params: dict[str, Any], delivered: Decimal = Decimal(0)) -> DosingPhase:
         cfg = self.config.dosing[unit]
         return DosingPhase(
@@ -286,7 +307,7 @@ class EquipmentRuntime:
             delivered_before=delivered,
         )
 
-    async def _rebuild(self, phase_ref: str) -> DosingPhase:
+    async def _rebuild(self, phase_ref: str) -> DosingPhase | PlcPhase:
         """A phase this process did not start (e.g. before a restart), rebuilt HELD from the database."""
         from equipment.commands import latest_state
 
@@ -295,7 +316,11 @@ class EquipmentRuntime:
                 return latest_state(session, phase_ref), self.recorder.start_parameters(phase_ref)
 
         state, params = await asyncio.to_thread(load)
-        if state is None or params is None or state.state.final or state.unit not in self.config.dosing:
+        if state is None or state.state.final:
+            raise CommandRefused(f"phase {phase_ref} is not an active phase of this runtime")
+        if state.kind == CommandKind.START_PLC_PHASE.value:
+            return self._rebuild_plc(phase_ref, state.unit)
+        if params is None or state.unit not in self.config.dosing:
             raise CommandRefused(f"phase {phase_ref} is not an active dosing phase of this runtime")
         phase = self._phase(phase_ref, state.unit, params, state.actual or Decimal(0))
         phase.state = PhaseStatus.HELD
@@ -304,12 +329,24 @@ class EquipmentRuntime:
         self.phases[phase_ref] = phase
         return phase
 
+    def _rebuild_plc(self, phase_ref: str, unit: str) -> PlcPhase:
+        for cfg in self.config.plc_phases.values():
+            if cfg.unit == unit:
+                phase = PlcPhase(io=self.io, cfg=cfg, phase_ref=phase_ref, setpoints={}, report=self._report)
+                phase.state = PhaseStatus.HELD
+                self.phases[phase_ref] = phase
+                return phase
+        raise CommandRefused(f"phase {phase_ref}: no PLC phase on {unit} in this configuration")
+
     async def _recover(self) -> None:
         """Phases left RUNNING by a previous runtime: drive outputs safe and put them on HELD."""
-        stranded = await asyncio.to_thread(self.recorder.phases_to_recover, self.config.dosing)
+        units = {*self.config.dosing, *(p.unit for p in self.config.plc_phases.values())}
+        stranded = await asyncio.to_thread(self.recorder.phases_to_recover, units)
         for row in stranded:
             phase = await self._rebuild(row.phase_ref)
             await self._drive_safe_held()
+            if isinstance(phase, PlcPhase):
+                await phase.ask_hold()
             reason = "equipment runtime restarted while the phase was running: equipment state uncertain"
             self._report(PhaseReport(row.phase_ref, row.unit, PhaseStatus.HELD, row.actual, reason))
             phase.state = PhaseStatus.HELD
@@ -336,6 +373,8 @@ def interlock_tags(config: PlantConfig) -> list[str]:
             cfg.pump_feedback,
         )
         tags += [t for t in watched if t]
+    for plc in config.plc_phases.values():
+        tags += [t for t in (plc.command, plc.state, plc.refusal, plc.watchdog_read) if t]
     return list(dict.fromkeys(tags))
 
 

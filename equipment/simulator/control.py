@@ -30,11 +30,15 @@ async def _fault(sim: Simulator, body: dict[str, Any]) -> dict[str, Any]:
         faults.sensor_frozen = on
     elif name == "leak":
         faults.leak_lps = float(body.get("rate", 2.0)) if on else 0.0
+    elif name == "watchdog_frozen":
+        sim.plant.heat.watchdog_frozen = on
     elif name == "drop_connection":
         await sim.drop_connections(float(body.get("seconds", 3.0)))
     else:
-        raise ControlError(f"unknown fault {name!r}: valve_stuck, sensor_frozen, leak or drop_connection")
-    return {"faults": vars(faults)}
+        raise ControlError(
+            f"unknown fault {name!r}: valve_stuck, sensor_frozen, leak, watchdog_frozen, drop_connection"
+        )
+    return {"faults": vars(faults), "watchdog_frozen": sim.plant.heat.watchdog_frozen}
 
 
 async def handle(sim: Simulator, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:

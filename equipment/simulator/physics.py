@@ -23,6 +23,61 @@ class Faults:
     leak_lps: float = 0.0  # L/s lost from R-101
 
 
+class PhaseState:
+    """ISA-88 state codes the simulated PLC reports (as equipment.pli expects)."""
+
+    IDLE, RUNNING, COMPLETE, HOLDING, HELD, RESTARTING, STOPPING, STOPPED, ABORTING, ABORTED = range(1, 11)
+
+
+@dataclass
+class HeatPhase:
+    """The PLC's HEAT phase on R-101: heat to a setpoint; refuses a start without the agitator."""
+
+    command: int = 0
+    state: int = PhaseState.IDLE
+    refusal: int = 0  # 0 none, 1 agitator not running, 2 illegal command in this state
+    setpoint: float = 20.0
+    watchdog_in: int = 0
+    watchdog_out: int = 0
+    watchdog_frozen: bool = False
+
+    def step(self, plant: Plant) -> None:
+        if not self.watchdog_frozen:
+            self.watchdog_out = self.watchdog_in
+        if self.command:
+            self._accept(self.command, plant)
+            self.command = 0  # handshake: the PLC clears the command it took
+        if self.state == PhaseState.RUNNING:
+            plant.jacket_setpoint = self.setpoint
+            if abs(plant.temperature - self.setpoint) < 0.2:
+                self.state = PhaseState.COMPLETE
+
+    def _accept(self, command: int, plant: Plant) -> None:
+        s = PhaseState
+        moves = {
+            (1, s.IDLE): s.RUNNING,
+            (2, s.RUNNING): s.HELD,
+            (3, s.HELD): s.RUNNING,
+            (4, s.RUNNING): s.STOPPED,
+            (4, s.HELD): s.STOPPED,
+            (5, s.RUNNING): s.ABORTED,
+            (5, s.HELD): s.ABORTED,
+            (6, s.COMPLETE): s.IDLE,
+            (6, s.STOPPED): s.IDLE,
+            (6, s.ABORTED): s.IDLE,
+        }
+        if command == 1 and self.state == s.IDLE and not plant.agitator_running:
+            self.refusal = 1
+            return
+        if (command, self.state) not in moves:
+            self.refusal = 2
+            return
+        self.refusal = 0
+        self.state = moves[(command, self.state)]
+        if self.state in (s.HELD, s.STOPPED, s.ABORTED):
+            plant.jacket_setpoint = plant.temperature
+
+
 @dataclass
 class Plant:
     """The plant's true state. Commands are set by the OPC UA server on client writes."""
@@ -49,6 +104,7 @@ class Plant:
     nominal_flow_lpm: float = NOMINAL_FLOW_LPM
     frozen_level: float | None = None
     faults: Faults = field(default_factory=Faults)
+    heat: HeatPhase = field(default_factory=HeatPhase)
     _fill_timer: float = 0.0
 
     def step(self, dt: float) -> None:
@@ -57,8 +113,9 @@ class Plant:
         self.pump_running = self.pump
         self.agitator_running = self.agitator
         self._transfer(dt)
-        tau = 60.0 if self.agitator_running else 180.0
-        self.temperature += (self.jacket_setpoint - self.temperature) * min(1.0, dt / tau)
+        ramp = (1.0 if self.agitator_running else 0.2) * dt  # °C per step the jacket can move the batch
+        self.temperature += max(-ramp, min(ramp, self.jacket_setpoint - self.temperature))
+        self.heat.step(self)
         self.filter_dp = 0.2 + 0.8 * self.flow_lpm / self.nominal_flow_lpm
         self._fill(dt)
         self.scale_settle_s = max(0.0, self.scale_settle_s - dt)
@@ -135,6 +192,12 @@ class Plant:
             "F-101.dp": round(self.filter_dp, 4),
             "FS-01.running": self.fill_running,
             "FS-01.count": self.fill_count,
+            "R-101.heat_command": self.heat.command,
+            "R-101.heat_state": self.heat.state,
+            "R-101.heat_refusal": self.heat.refusal,
+            "R-101.heat_sp_temperature": self.heat.setpoint,
+            "R-101.heat_watchdog_in": self.heat.watchdog_in,
+            "R-101.heat_watchdog_out": self.heat.watchdog_out,
         }
 
     def command(self, tag: str, value: Any) -> bool:
@@ -147,6 +210,14 @@ class Plant:
             "R-101.jacket_setpoint": ("jacket_setpoint", float),
             "FS-01.running": ("fill_running", bool),
         }
+        heat = {
+            "R-101.heat_command": "command",
+            "R-101.heat_sp_temperature": "setpoint",
+            "R-101.heat_watchdog_in": "watchdog_in",
+        }
+        if tag in heat:
+            setattr(self.heat, heat[tag], float(value) if tag.endswith("temperature") else int(value))
+            return True
         if tag not in setters:
             return False
         name, kind = setters[tag]
@@ -159,9 +230,13 @@ class Plant:
     def set_state(self, values: dict[str, Any]) -> None:
         """Set true plant values (tests and training): ``R-101.level``, ``T-100.level``, …"""
         names = {
-            "R-101.level": "r101_level", "T-100.level": "t100_level", "R-101.temperature": "temperature",
-            "R-101.totalizer": "totalizer", "valve_travel_s": "valve_travel_s", "nominal_flow_lpm": "nominal_flow_lpm",
-        }  # fmt: skip
+            "R-101.level": "r101_level",
+            "T-100.level": "t100_level",
+            "R-101.temperature": "temperature",
+            "R-101.totalizer": "totalizer",
+            "valve_travel_s": "valve_travel_s",
+            "nominal_flow_lpm": "nominal_flow_lpm",
+        }
         for key, value in values.items():
             if key in names:
                 setattr(self, names[key], float(value))

@@ -40,6 +40,9 @@ WRITABLE = {
     "R-101.pump_speed",
     "R-101.jacket_setpoint",
     "FS-01.running",
+    "R-101.heat_command",
+    "R-101.heat_sp_temperature",
+    "R-101.heat_watchdog_in",
 }
 SCALE_FLOAT = ModbusAddress(register=0, data_type="float32", word_order="little")
 SCALE_GRAMS = ModbusAddress(register=2, data_type="int32", scale=0.001)
@@ -190,6 +193,7 @@ class Simulator:
             value = item.Value.Value.Value
             self.writes.append(WriteRecord(tag, value, now))
             self.plant.command(tag, value)
+            self._published.pop(tag, None)  # the node now holds the client's value: republish ours
 
     async def _physics_loop(self) -> None:
         period = 1.0 / self.options.rate_hz
