@@ -88,3 +88,14 @@ def test_kdf_parameters_round_trip_through_their_stored_text() -> None:
     assert keys.KdfParams.parse(params.text()) == params
     with pytest.raises(ValueError, match="unknown key derivation"):
         keys.KdfParams.parse("scrypt$n=1")
+
+
+@pytest.mark.requirement("URS-SIG-005")
+def test_the_default_costs_are_at_least_owasps_argon2id_baseline() -> None:
+    from signatures.passwords import DEFAULT_HASHER
+
+    params = keys.KdfParams()
+    assert (params.memory_kib, params.time_cost) >= (19456, 2)
+    assert DEFAULT_HASHER.memory_cost >= 19456
+    assert DEFAULT_HASHER.time_cost >= 2
+    assert DEFAULT_HASHER.type.name == "ID"
