@@ -44,6 +44,7 @@ def check(recipe: Recipe) -> list[str]:
         "", [up.id for up in recipe.unit_procedures], recipe.transitions, _names_checker(names)
     )
     problems += _parallel_units(recipe)
+    problems += _ambiguous_names(recipe)
     earlier: dict[str, str] = {}
     for i, up in enumerate(recipe.unit_procedures):
         where = f"unit_procedures[{i}]"
@@ -64,6 +65,19 @@ def check(recipe: Recipe) -> list[str]:
                 if path in results:
                     earlier[path] = phase.id
     return problems
+
+
+def _ambiguous_names(recipe: Recipe) -> list[str]:
+    """A phase id equal to a parameter name would make expressions ambiguous."""
+    parameters = {p.name for p in recipe.formula.parameters}
+    return [
+        f"unit_procedures[{i}].operations[{j}].phases[{k}].id: {phase.id!r} is also a formula parameter; "
+        "rename one (expressions could not tell them apart)"
+        for i, up in enumerate(recipe.unit_procedures)
+        for j, op in enumerate(up.operations)
+        for k, phase in enumerate(op.phases)
+        if phase.id in parameters
+    ]
 
 
 def _names_checker(known: set[str]) -> Callable[[formula.Expression], list[str]]:

@@ -231,3 +231,12 @@ def test_graph_problems_are_reported_together_with_wrong_fields() -> None:
         "unit_procedures[0].operations[0].transitions: cycle PH1 → PH2 → PH1 has no transition with a condition; "
         "it could never be left (add a 'when' to the transition that loops back)",
     ]
+
+
+def test_a_phase_id_that_equals_a_parameter_name_is_refused() -> None:
+    document = small_document()
+    document["unit_procedures"][0]["operations"][0]["phases"][0]["id"] = "charge"
+    assert problems_of(document) == [
+        "unit_procedures[0].operations[0].phases[0].id: 'charge' is also a formula parameter; rename one "
+        "(expressions could not tell them apart)"
+    ]
