@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,8 +38,18 @@ def _head_seq() -> int:
         return head(session)[0]
 
 
+def _bundle_lines(path: Path) -> int:
+    """Events in a bundle, for the progress bar (0 when it cannot be read: verify says why)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.read("audit.jsonl").count(b"\n")
+    except (zipfile.BadZipFile, KeyError, OSError):
+        return 0
+
+
 def _verify_bundle(path: Path) -> None:
-    with _progress("verifying bundle", 0) as progress:
+    total = _bundle_lines(path) if sys.stderr.isatty() else 0
+    with _progress("verifying bundle", total) as progress:
         report = verify_bundle(path, progress=progress)
     if report.ok:
         click.echo(
