@@ -219,6 +219,18 @@ class Slapd:
                 pass
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def set_member(self, group: str, uid: str, *, member: bool) -> None:
+        """Add ``uid`` to, or remove it from, ``group`` (as the directory's administrator)."""
+        import ldap3
+
+        change = ldap3.MODIFY_ADD if member else ldap3.MODIFY_DELETE
+        conn = ldap3.Connection(ldap3.Server(self.url), user=ROOT_DN, password=ROOT_PW, auto_bind=True)
+        try:
+            conn.modify(f"cn={group},{GROUPS}", {"member": [(change, [f"uid={uid},{PEOPLE}"])]})
+            assert conn.result["result"] == 0, conn.result
+        finally:
+            conn.unbind()
+
     def set_password(self, uid: str, password: str) -> None:
         """Change a user's password in the directory (as the directory's administrator)."""
         import ldap3

@@ -164,3 +164,24 @@ def test_a_directory_user_cannot_sign_until_an_admin_records_the_identity_check(
             password=LENA[1],
         )
     assert _actions(ldap_svc)[-1] == "signature.refused"
+
+
+@pytest.mark.requirement("URS-SEC-006")
+def test_roles_follow_directory_group_changes_at_the_next_login(ldap_svc: Services, slapd: Slapd) -> None:
+    assert [str(r) for r in _login(ldap_svc, *LENA).roles] == ["operator"]  # type: ignore[attr-defined]
+    slapd.set_member("qa", "lena", member=True)
+    try:
+        assert [str(r) for r in _login(ldap_svc, *LENA).roles] == ["operator", "qa"]  # type: ignore[attr-defined]
+    finally:
+        slapd.set_member("qa", "lena", member=False)
+    assert "user.synchronized" in _actions(ldap_svc)
+
+
+@pytest.mark.requirement("URS-SEC-004")
+def test_a_locally_locked_directory_user_is_refused_without_asking_the_directory(ldap_svc: Services) -> None:
+    _login(ldap_svc, "quentin", "Directory-Pass-22")  # known here from the first login on
+    for _ in range(ldap_svc.settings.lockout_attempts):
+        with pytest.raises(errors.AuthenticationFailed):
+            _login(ldap_svc, "quentin", "wrong-Pass-000")
+    with pytest.raises(errors.AccountLocked):
+        _login(ldap_svc, "quentin", "Directory-Pass-22")
