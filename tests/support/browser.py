@@ -50,9 +50,13 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """A headless Chromium shared by the session's UI tests."""
+    """A headless Chromium shared by one module's UI tests.
+
+    Module scope on purpose: Playwright's sync API keeps an asyncio loop running in
+    the main thread while it lives, and later tests call ``asyncio.run``.
+    """
     if not os.path.exists(CHROMIUM):
         missing("Chromium", "install the Debian package 'chromium' (make test does it as root)")
     try:
