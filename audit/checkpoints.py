@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from audit.keys import SystemKey, ed25519_verify, load_system_key, register_system_key
@@ -99,9 +99,20 @@ class CheckpointLog:
 
 
 def _flush_pending(session: Session) -> None:
-    lines = session.info.pop(_PENDING, None)
-    if lines:
-        CheckpointLog(Path(lines[0][0])).append([line for _, line in lines])
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    lines = [line for _, line in pending]
+    # A checkpoint made inside a savepoint that was rolled back must not be logged:
+    # log only lines that really committed (the session itself cannot run SQL here).
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    query = select(AuditCheckpoint.line).where(AuditCheckpoint.line.in_(lines))
+    with engine.connect() as connection:
+        committed = {bytes(line) for line in connection.scalars(query)}
+    kept = [line for line in lines if line in committed]
+    if kept:
+        CheckpointLog(Path(pending[0][0])).append(kept)
 
 
 def _drop_pending(session: Session) -> None:

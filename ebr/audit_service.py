@@ -21,6 +21,7 @@ from audit.checkpoints import CheckpointLog
 from audit.findings import ChainReport
 from audit.keys import create_system_key, load_system_key, register_system_key
 from audit.models import AuditEvent
+from audit.trail import head
 from audit.verify import verify_chain
 from ebr.bootstrap import Services
 from ebr.config import Settings
@@ -120,18 +121,18 @@ def export(
 ) -> ExportResult:
     """Write a bundle for events ``from_seq..to_seq`` (optionally only one entity's) and audit the export."""
     in_scope = entity_filter(entity.type, entity.id) if entity else None
-    scope: dict[str, Any] = {"from_seq": from_seq, "to_seq": to_seq}
-    if entity is not None:
-        scope["entity"] = {"type": entity.type, "id": entity.id}
     with services.session_factory.begin() as session:
-        hi = to_seq if to_seq is not None else 2**62
+        hi = to_seq if to_seq is not None else head(session)[0]
+        scope: dict[str, Any] = {"from_seq": from_seq, "to_seq": hi}
+        if entity is not None:
+            scope["entity"] = {"type": entity.type, "id": entity.id}
         result = export_bundle(
             session,
             out_path=out_path,
             scope=scope,
             clock=services.clock,
             from_seq=from_seq,
-            to_seq=to_seq,
+            to_seq=hi,
             in_scope=in_scope,
             signatures=signatures_in_scope(session, services, from_seq, hi, in_scope),
             user_keys=user_keys(session, services),

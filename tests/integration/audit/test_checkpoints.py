@@ -72,3 +72,17 @@ def test_checkpointing_without_a_system_key_says_to_run_init(services: Services)
     with pytest.raises(AuditError, match="ebr init"), services.session_factory.begin() as session:
         services.audit.record(session, actor="a", action="x.done", entity=Entity("x", "1"))
         services.checkpointer.checkpoint(session)
+
+
+def test_a_checkpoint_in_a_rolled_back_savepoint_never_reaches_the_log(audited: Services, append: Append) -> None:
+    append(4)
+    with audited.session_factory.begin() as session:
+        savepoint = session.begin_nested()
+        audited.audit.record(session, actor="alice", action="x.done", entity=Entity("x", "5"))
+        savepoint.rollback()
+        audited.audit.record(session, actor="alice", action="x.done", entity=Entity("x", "5b"))
+    logged = [parse_checkpoint(line) for _, line in CheckpointLog(audited.settings.checkpoint_log_dir).lines()]
+    with audited.session_factory() as session:
+        stored = [row.line for row in database_checkpoints(session)]
+    assert [c.seq for c in logged] == [5]
+    assert [c.line() for c in logged] == [bytes(line) for line in stored]
