@@ -13,6 +13,8 @@ later events (on the system clock) still come after them.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -199,14 +201,24 @@ def logins() -> list[str]:
     return [f"  {user_id:<8} {', '.join(roles):<16} {name}" for user_id, name, roles in USERS]
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(settings: Settings, *, host: str, port: int, say: Say = print) -> None:
     """Prepare (if needed), then run the simulator, the equipment runtime and the web app until Ctrl-C."""
     from ebr.app import create_app
+    from ebr.jobs.definitions import builtin_jobs
+    from ebr.jobs.scheduler import start_in_background
 
     state = prepare(settings, say=say)
+    # SIGTERM (systemd, docker, kill) ends the demo like Ctrl-C: the simulator child is stopped too.
+    signal.signal(signal.SIGTERM, _interrupt)
     services = build_services(settings)
     simulator = Simulator(settings.data_dir / "demo-plant").start()
     runtime = Runtime(services, simulator.config_path).start()
+    # The scheduled jobs (chain verification, batch sync, clean-hold expiry) run in this process too.
+    scheduler = start_in_background(services, builtin_jobs(os.environ))
     try:
         app = create_app(services=services)
         ports = f"OPC UA {simulator.opcua_port}, Modbus {simulator.modbus_port}, control {simulator.control_port}"
@@ -218,6 +230,7 @@ def serve(settings: Settings, *, host: str, port: int, say: Say = print) -> None
             say(f"batch {state.batch} of the liquid example was executed against the simulator; open it under Batches")
         app.run(host=host, port=port, threaded=True)
     finally:
+        scheduler.shutdown(wait=False)
         runtime.stop()
         simulator.stop()
         services.close()

@@ -13,12 +13,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from flask import Blueprint, Response, current_app, render_template, stream_with_context
+from flask import Blueprint, Response, render_template, stream_with_context
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from ebr.app import services_of
 from ebr.web import access
+from ebr.web.helpers import read
 from equipment.models import Alarm, PhaseState, Reading, TrendPoint
 
 bp = Blueprint("live", __name__, url_prefix="/live")
@@ -65,8 +65,7 @@ def sse_response(poll: Poll) -> Response:
 
 def unit_fragments(unit: str, phase_ref: str | None = None) -> dict[str, str]:
     """The live fragments of ``unit``: readings, open alarms and (optionally) one phase with its trend."""
-    services = services_of(current_app)
-    with services.session_factory() as session:
+    with read() as session:
         readings = list(session.scalars(select(Reading).where(Reading.tag.like(f"{unit}.%")).order_by(Reading.tag)))
         alarms = list(
             session.scalars(
@@ -74,16 +73,10 @@ def unit_fragments(unit: str, phase_ref: str | None = None) -> dict[str, str]:
             )
         )
         phase = session.get(PhaseState, phase_ref) if phase_ref else None
-        trend = (
-            list(
-                session.scalars(
-                    select(TrendPoint).where(TrendPoint.phase_ref == phase_ref).order_by(TrendPoint.at).limit(600)
-                )
-            )
-            if phase_ref
-            else []
-        )
-        session.rollback()
+        trend = []
+        if phase_ref:
+            query = select(TrendPoint).where(TrendPoint.phase_ref == phase_ref).order_by(TrendPoint.at).limit(600)
+            trend = list(session.scalars(query))
     fragments = {
         "readings": render_template("live/readings.html", unit=unit, readings=readings),
         "alarms": render_template("live/alarms.html", alarms=alarms),
