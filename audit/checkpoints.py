@@ -20,8 +20,8 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from audit.keys import SystemKey, ed25519_verify, load_system_key, register_system_key
-from audit.models import AuditCheckpoint, AuditEvent
-from audit.trail import head, lock_chain
+from audit.models import AuditCheckpoint
+from audit.trail import AppendedEvent, head, lock_chain
 from ebr.canonical import canon
 from ebr.clock import Clock, SystemClock, to_rfc3339
 from ebr.errors import AuditError, ValidationError
@@ -169,7 +169,7 @@ class Checkpointer:
             raise AuditError("the audit trail is empty: there is no head to checkpoint yet")
         return self._write(session, key, seq, hash)
 
-    def after_append(self, session: Session, row: AuditEvent) -> None:
+    def after_append(self, session: Session, row: AppendedEvent) -> None:
         """Hook for :class:`audit.trail.AuditTrail`: checkpoint every ``every`` events.
 
         Skipped while the installation has no system key (before ``ebr init``).

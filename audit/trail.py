@@ -14,7 +14,9 @@ A rollback removes the event with everything else: no trace, no gap.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select, text
@@ -28,7 +30,24 @@ from ebr.clock import Clock, SystemClock
 # Any constant works; it names "the audit chain head" among advisory locks.
 CHAIN_LOCK_KEY = 0x45_42_52_41_55_44  # "EBRAUD"
 
-AppendHook = Callable[[Session, AuditEvent], None]
+
+@dataclass(frozen=True, slots=True)
+class AppendedEvent:
+    """The event as stored: the columns of ``audit_event`` (the bytes are the truth)."""
+
+    seq: int
+    ts: dt.datetime
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    reason: str | None
+    prev: str
+    hash: str
+    canonical: bytes
+
+
+AppendHook = Callable[[Session, AppendedEvent], None]
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _HEAD = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
@@ -66,8 +85,8 @@ class AuditTrail:
         before: dict[str, Any] | None = None,
         after: dict[str, Any] | None = None,
         reason: str | None = None,
-    ) -> AuditEvent:
-        """Append one event in ``session``'s transaction and return it (flushed, not committed).
+    ) -> AppendedEvent:
+        """Append one event in ``session``'s transaction and return it (written, not committed).
 
         Raises AuditError for a malformed event; any database error propagates so the
         caller's whole unit of work fails with it.
@@ -88,22 +107,22 @@ class AuditTrail:
             prev=prev,
         )
         data = event_bytes(event)
-        values = {
-            "seq": event["seq"],
-            "ts": now,
-            "actor": actor,
-            "action": action,
-            "entity_type": entity.type,
-            "entity_id": entity.id,
-            "reason": reason,
-            "prev": event["prev"],
-            "hash": event_hash(data),
-            "canonical": data,
-        }
+        row = AppendedEvent(
+            seq=event["seq"],
+            ts=now,
+            actor=actor,
+            action=action,
+            entity_type=entity.type,
+            entity_id=entity.id,
+            reason=reason,
+            prev=event["prev"],
+            hash=event_hash(data),
+            canonical=data,
+        )
         # A Core insert on the caller's connection: the row is written now, in the
-        # caller's transaction, without a unit-of-work flush of the whole session.
-        session.connection().execute(_INSERT, values)
-        row = AuditEvent(**values)
+        # caller's transaction, without an ORM object (its instrumentation cost more
+        # than the insert) and without a unit-of-work flush of the event.
+        session.connection().execute(_INSERT, {name: getattr(row, name) for name in row.__slots__})
         if self._after_append is not None:
             self._after_append(session, row)
         return row
