@@ -78,6 +78,8 @@ def _sync_dosing(
                 DeviationKind.INTERLOCK_TRIP,
             )
         return
+    if _command_pending(session, step):
+        return
     if snapshot.state is runtime.PhaseStatus.HELD:
         _hold(
             session,
@@ -105,6 +107,14 @@ def _sync_dosing(
             f"{UNCERTAIN}: the equipment runtime stopped answering",
             DeviationKind.INTERLOCK_TRIP,
         )
+
+
+def _command_pending(session: Session, step: BatchStep) -> bool:
+    command_id = step.data.get("runtime_command")
+    if command_id is None:
+        return False
+    status, _result = runtime.command_result(session, int(command_id))
+    return status in (runtime.CommandStatus.PENDING, runtime.CommandStatus.PICKED)
 
 
 def _sync_hold(session: Session, ctx: Context, batch: Batch, step: BatchStep, params: TimedHold) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from audit.chain import Entity
 from ebr.errors import StateError, ValidationError
+from ebr.execution import deviations
 from ebr.execution.context import Context, check_version
 from ebr.execution.engine import entity
 from ebr.execution.models import Batch, BatchStep
@@ -54,9 +55,11 @@ def _runtime_command(
     snapshot = runtime.latest_state(session, f"{batch.id}:{step.path}")
     if snapshot is None or snapshot.state.final:
         return  # nothing runs in the plant for this phase
-    runtime.submit_command(
+    command_id = runtime.submit_command(
         session, actor=actor, kind=kind, phase_ref=f"{batch.id}:{step.path}", unit=snapshot.unit, clock=ctx.clock
     )
+    # Until the runtime has taken this command, its old report (e.g. Held) is not news.
+    step.data = {**step.data, "runtime_command": command_id}
 
 
 def command_phase(
@@ -79,6 +82,9 @@ def command_phase(
         raise ValidationError(f"{path} is a {step.level}; give commands to the batch or to a phase")
     if cmd is Command.RESTART and batch.state != State.RUNNING.value:
         raise StateError(f"batch {batch.number} is {batch.state}; restart the batch before its phases")
+    if cmd is Command.RESTART and (open_devs := deviations.blocking(session, ctx, batch, path)):
+        names = ", ".join(d.number for d in open_devs)
+        raise StateError(f"{path} cannot restart before deviation {names} has a comment and a verified signature")
     before = step.state
     landed = settle(apply(State(step.state), cmd))
     _runtime_command(session, ctx, batch, step, cmd, actor)
