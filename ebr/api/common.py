@@ -11,11 +11,13 @@ from flask import current_app, jsonify
 from flask.typing import ResponseReturnValue
 from flask_smorest import Blueprint
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from ebr.app import services_of
 from ebr.bootstrap import Services
 from ebr.db import unit_of_work
+from ebr.errors import Conflict
 from ebr.execution.service import Execution, build
 from ebr.materials.services import Credentials
 from ebr.web import access
@@ -31,9 +33,16 @@ def execution() -> Execution:
 
 @contextmanager
 def work() -> Iterator[Session]:
-    """One unit of work: commits when the view's block ends, rolls back on any error."""
-    with unit_of_work(services().session_factory) as session:
-        yield session
+    """One unit of work: commits when the view's block ends, rolls back on any error.
+
+    A row changed by someone else between our read and our write (the ORM's version
+    check) is the same conflict as a stale version sent by the client.
+    """
+    try:
+        with unit_of_work(services().session_factory) as session:
+            yield session
+    except StaleDataError:
+        raise Conflict("someone else changed this record at the same moment; reload it and try again") from None
 
 
 def actor() -> str:
