@@ -146,6 +146,22 @@ def _liquid_batch(services: Services, execution: Execution, simulator: Simulator
     return number
 
 
+def _next_batch(services: Services, execution: Execution) -> str:
+    """Clean what the executed batch used and release a second batch of the liquid example."""
+    equipment = services.equipment
+    with unit_of_work(services.session_factory) as session:
+        for eq in equipment.all(session):
+            if eq.status == "dirty":
+                equipment.record_cleaning(session, actor="olga", unit=eq.tag, method="SOP-CLN-001 (demo)")
+        batch = execution.create_batch(
+            session, actor="sam", recipe="PCM-SOL-24", version=None, size="1000", order="PO-DEMO-0002"
+        )
+        number = batch.number
+    with unit_of_work(services.session_factory) as session:
+        execution.release_to_floor(session, actor="sam", ref=number)
+    return number
+
+
 def already_prepared(services: Services) -> bool:
     """True when the demo users exist (the database was prepared before)."""
     with services.session_factory() as session:
@@ -186,6 +202,7 @@ def prepare(settings: Settings, *, say: Say = print) -> DemoState:
         finally:
             simulator.stop()
         say(f"batch {number} executed")
+        say(f"batch {_next_batch(services, execution)} released to the floor for you to execute")
         return DemoState(number)
     finally:
         services.close()

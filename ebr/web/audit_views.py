@@ -76,7 +76,9 @@ class AuditQuery:
         if self.entity_type:
             stmt = stmt.where(AuditEvent.entity_type == self.entity_type)
         if self.entity_id:
-            stmt = stmt.where(AuditEvent.entity_id == self.entity_id)
+            # A batch's id also finds its steps ("B-1/UP1.OP1.PH1"): the record and its parts.
+            prefix = AuditEvent.entity_id.startswith(self.entity_id + "/", autoescape=True)
+            stmt = stmt.where((AuditEvent.entity_id == self.entity_id) | prefix)
         if self.actor:
             stmt = stmt.where(AuditEvent.actor == self.actor)
         if self.action:

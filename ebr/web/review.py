@@ -151,7 +151,7 @@ def batch_exceptions(session: Session, batch: Batch) -> list[ReviewItem]:
         kind = {"interlock_trip": "interlock trip", "override": "override"}.get(dev.kind, "deviation")
         summary = f"{dev.number} ({dev.severity}, {dev.status}): {dev.description}"
         found.append(ReviewItem(kind, dev.step_path, summary, dev.comment or "no comment yet"))
-    paths = {row.id: row.path for row in session.scalars(select(BatchStep).where(BatchStep.batch_id == batch.id))}
+    steps = {row.id: row for row in session.scalars(select(BatchStep).where(BatchStep.batch_id == batch.id))}
     entries = session.scalars(
         select(StepEntry)
         .where(StepEntry.batch_id == batch.id)
@@ -159,8 +159,9 @@ def batch_exceptions(session: Session, batch: Batch) -> list[ReviewItem]:
         .order_by(StepEntry.recorded_at)
     )
     for entry in entries:
-        where = paths.get(entry.step_id)
-        value = f"{entry.name} = {entry.value} {entry.unit or ''}".strip()
+        step = steps.get(entry.step_id)
+        where = step.path if step else None
+        value = f"{step.name if step else ''}: {entry.name} = {entry.value} {entry.unit or ''}".strip()
         if entry.corrects is not None:
             found.append(ReviewItem("correction", where, value, entry.correction_reason or ""))
         if entry.in_limits is False:

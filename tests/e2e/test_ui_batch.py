@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from ebr import audit_service
 from ebr.bootstrap import Services
 from ebr.db import unit_of_work
 from ebr.execution.service import build
@@ -27,7 +28,13 @@ def backend() -> str:
 
 @pytest.fixture
 def released_batch(services: Services) -> str:
+    audit_service.ensure_system_key(services)  # as `ebr init` does: checkpoints sign the exported bundles
     make_people(services)
+    with unit_of_work(services.session_factory) as session:
+        services.users.create(
+            session, actor="system:test", user_id="alex", full_name="Alex Auditor", roles=["auditor"],
+            password=PASSWORD, must_change=False,
+        )  # fmt: skip
     make_plant(services, {"R-101": "unit"})
     execution = build(services)
     with unit_of_work(services.session_factory) as session:
@@ -130,3 +137,77 @@ def test_an_operator_and_a_supervisor_execute_a_batch_in_the_browser(
     page.goto(f"/batches/{number}")
     screenshot(page, "batch-complete")
     assert "complete" in page.get_by_role("definition").filter(has_text="complete").first.inner_text()
+
+
+@pytest.mark.requirement("URS-QA-001", "URS-AUD-007")
+def test_qa_sees_only_the_exceptions_and_the_auditor_finds_and_exports_the_batch(
+    page: Any, chromium: Any, live_server: LiveServer, released_batch: str, services: Services, tmp_path: Any
+) -> None:
+    number = released_batch
+    run_with_a_deviation(services, number)
+
+    log_in(page, "quinn")
+    page.get_by_role("link", name="QA review").click()
+    page.get_by_role("link", name=f"Review batch {number}").click()
+    exceptions = page.get_by_role("table").first
+    exceptions.get_by_text("out of limits").wait_for()
+    assert "Temperature: value = 35 °C" in exceptions.inner_text()
+    assert "Room was warm" in exceptions.inner_text()  # the deviation with its comment, in context
+    assert "Reactor ready" not in page.content()  # what went as prescribed is not listed
+    page.get_by_role("button", name="Sign as reviewed").wait_for()
+    screenshot(page, "qa-review")
+
+    auditor = new_tab(chromium, live_server, "alex")
+    auditor.get_by_role("link", name="Audit trail").click()
+    auditor.get_by_label("Record type").fill("batch")
+    auditor.get_by_label("Record id").fill(number)
+    auditor.get_by_role("button", name="Search").click()
+    auditor.get_by_role("cell", name="batch.started").wait_for()
+    screenshot(auditor, "audit-search")
+    with auditor.expect_download() as download:
+        auditor.get_by_role("link", name=f"Download the bundle of batch {number}").click()
+    bundle = tmp_path / "bundle.zip"
+    download.value.save_as(bundle)
+    import zipfile
+
+    with zipfile.ZipFile(bundle) as archive:
+        assert "manifest.json" in archive.namelist()
+    auditor.set_viewport_size({"width": 390, "height": 844})
+    screenshot(auditor, "audit-search-phone")
+
+
+def run_with_a_deviation(services: Services, number: str) -> None:
+    """The manual batch run through the services (the browser run is the test above)."""
+    from ebr.materials.services import Credentials
+
+    ex = build(services)
+
+    def sig(user: str, meaning: str = "performed") -> Credentials:
+        return Credentials(user_id=user, password=PASSWORD, meaning=meaning)
+
+    def work(fn: Any, **kwargs: Any) -> Any:
+        with unit_of_work(services.session_factory) as session:
+            return fn(session, **kwargs)
+
+    work(ex.start_batch, actor="olga", ref=number)
+    for path, values, signers in (
+        ("UP1.OP1.PH1", None, [sig("olga")]),
+        ("UP1.OP1.PH2", None, [sig("olga"), sig("sam", "verified")]),
+        ("UP1.OP1.PH3", {"value": "35"}, [sig("olga")]),
+    ):
+        work(ex.start_step, actor="olga", ref=number, path=path)
+        work(ex.complete_step, actor="olga", ref=number, path=path, values=values, signatures=signers)
+    with services.session_factory() as session:
+        from ebr.execution import deviations
+
+        dev = deviations.for_batch(session, ex.batch(session, number))[0].number
+    work(ex.handle_deviation, actor="sam", ref=dev, comment="Room was warm; product not affected.",
+         signature=sig("sam", "verified"))  # fmt: skip
+    work(ex.complete_step, actor="olga", ref=number, path="UP1.OP1.PH3", signatures=[sig("olga")])
+    for path, values, signers in (
+        ("UP1.OP2.PH1", {"sample_id": "S-1"}, [sig("olga")]),
+        ("UP1.OP2.PH2", None, [sig("olga")]),
+        ("UP1.OP2.PH3", None, [sig("olga"), sig("sue", "verified")]),
+    ):
+        work(ex.start_step, actor="olga", ref=number, path=path)
+        work(ex.complete_step, actor="olga", ref=number, path=path, values=values, signatures=signers)

@@ -35,7 +35,8 @@
   /* --- One submission per click for plain forms (htmx forms use hx-disabled-elt) --- */
   document.addEventListener("submit", function (e) {
     var form = e.target;
-    if (form.hasAttribute("hx-post") || form.hasAttribute("hx-put")) { return; }
+    /* htmx forms disable their own buttons while the request runs; GET forms may repeat. */
+    if (form.hasAttribute("hx-post") || form.hasAttribute("hx-get") || (form.method || "get").toLowerCase() === "get") { return; }
     if (form.dataset.submitted === "1") { e.preventDefault(); return; }
     form.dataset.submitted = "1";
     $all("button[type=submit], button:not([type])", form).forEach(function (b) { b.disabled = true; });
