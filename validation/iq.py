@@ -194,7 +194,8 @@ def check_system_key(settings: Settings, engine: Engine) -> CheckResult:
 def check_schema(engine: Engine) -> CheckResult:
     """The database is reachable and at the migration head of every package branch."""
     state = schema.status(engine)
-    findings = [state.describe(), "expected heads: " + ", ".join(sorted(state.heads))]
+    described = state.describe() if state.at_head else f"FAIL {state.describe()}"
+    findings = [described, "expected heads: " + ", ".join(sorted(state.heads))]
     return CheckResult("IQ-04", "Database schema at the migration head", state.at_head, tuple(findings))
 
 

@@ -123,15 +123,16 @@ def _matrix_data(matrix: Matrix) -> dict[str, Any]:
     }
 
 
+def _failed_findings(findings: Sequence[str]) -> str:
+    failed = [f.removeprefix("FAIL ") for f in findings if f.startswith("FAIL")]
+    return "; ".join(failed or findings[:1])
+
+
 def _deviations(iq: IqResult | None, oq: OqResult, matrix: Matrix) -> list[str]:
     if iq is None:
         found = ["IQ was not run (--skip-iq); this run does not qualify the installation"]
     else:
-        found = [
-            f"IQ {c.id} {c.title}: " + "; ".join(f.removeprefix("FAIL ") for f in c.findings if f.startswith("FAIL"))
-            for c in iq.checks
-            if not c.passed
-        ]
+        found = [f"IQ {c.id} {c.title}: {_failed_findings(c.findings)}" for c in iq.checks if not c.passed]
     found += [f"OQ: {problem}" for problem in oq.problems]
     found += [f"Matrix: {failure}" for failure in matrix.failures]
     if oq.pattern:

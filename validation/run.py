@@ -15,6 +15,7 @@ from audit.chain import Entity
 from ebr.bootstrap import Services
 from ebr.db import unit_of_work
 from ebr.errors import EbrError
+from signatures.manifest import manifestation
 from validation.errors import QualificationError
 from validation.iq import IqResult, run_iq
 from validation.matrix import build_matrix
@@ -64,8 +65,6 @@ def sign_report(services: Services, data: dict[str, Any], *, signer: str, passwo
     Raises the signing service's SignatureError on a wrong password, a locked account
     or a signer whose role may not approve; the audit event commits with the signature.
     """
-    from signatures.manifest import manifestation
-
     digest = report_hash(data)
     content = {"report_id": data["report_id"], "sha256": digest, "verdict": data["verdict"]}
     with unit_of_work(services.session_factory) as session:

@@ -50,6 +50,7 @@ def test_a_database_not_at_the_migration_head_fails_the_iq(empty_database_url: s
     finally:
         engine.dispose()
     assert not result.passed
+    assert result.findings[0].startswith("FAIL database is empty")
     assert "run `ebr db upgrade`" in result.findings[0]
 
 
