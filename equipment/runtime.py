@@ -99,6 +99,12 @@ class EquipmentRuntime:
             await self.close()
 
     async def close(self) -> None:
+        """Stop: running phases are held first (their outputs driven safe), then everything closes."""
+        for phase in list(self.phases.values()):
+            if phase.state is PhaseStatus.RUNNING:
+                with contextlib.suppress(EquipmentError):
+                    await phase.hold("equipment runtime stopped")
+        await asyncio.sleep(0)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -313,7 +319,9 @@ class EquipmentRuntime:
 
         def load() -> tuple[Any, dict[str, Any] | None]:
             with self.recorder.factory() as session:
-                return latest_state(session, phase_ref), self.recorder.start_parameters(phase_ref)
+                state = latest_state(session, phase_ref)
+            # A second session only after the first closed: SQLite writers queue (BEGIN IMMEDIATE).
+            return state, self.recorder.start_parameters(phase_ref)
 
         state, params = await asyncio.to_thread(load)
         if state is None or state.state.final:

@@ -204,7 +204,8 @@ class RuntimeHandle:
 
     def start(self) -> RuntimeHandle:
         self._thread.start()
-        self._started.wait(timeout=30)
+        if not self._started.wait(timeout=30):
+            raise TimeoutError("the equipment runtime did not start within 30 s")
         if self._error is not None:
             raise self._error
         return self
