@@ -1,0 +1,191 @@
+"""Rendering the batch record as PDF/A-3b with ``record.json`` attached.
+
+Two ways, same pages:
+
+* :func:`render_whole`: one WeasyPrint layout of :func:`ebr.reports.html.whole_document`
+  (page numbers and contents counted by WeasyPrint). Fine for small records.
+* :func:`render_parallel`: the body parts are laid out in worker processes (layout
+  is the cost, and it is single-threaded), then joined with pikepdf behind the
+  front part (cover and contents, rendered last with the page numbers the parts
+  turned out to have, as PDF/A-3b with the attachment). The header and footer
+  — batch id, print time, printer, "page x of y" — come from a small WeasyPrint
+  overlay document of blank pages laid over every page, and the bookmarks are
+  rebuilt from the anchors each part reported.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import resource
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import pikepdf
+from weasyprint import HTML, Attachment
+
+from ebr.reports import html
+
+PARALLEL_FROM_PHASES = 150
+ATTACHMENT = "record.json"
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RenderStats:
+    """What a render did: pages, parts, the largest worker's peak memory (KiB)."""
+
+    pages: int = 0
+    parts: int = 0
+    worker_peak_kib: list[int] = field(default_factory=list)
+
+
+def _attachment(record_json: bytes) -> Attachment:
+    return Attachment(
+        file_obj=io.BytesIO(record_json),
+        name=ATTACHMENT,
+        description="Machine-readable batch record (ebr-batch-record/1)",
+        relationship="Data",
+    )
+
+
+def _pdfa(document: Any, record_json: bytes) -> bytes:
+    with warnings.catch_warnings():
+        # WeasyPrint 70 opens its sRGB profile for the PDF/A output intent and never closes it.
+        warnings.simplefilter("ignore", ResourceWarning)
+        data: bytes = document.write_pdf(pdf_variant="pdf/a-3b", attachments=[_attachment(record_json)])
+    return data
+
+
+def render_whole(record: dict[str, Any], record_json: bytes) -> bytes:
+    """The record as one WeasyPrint layout (PDF/A-3b, ``record.json`` attached)."""
+    return _pdfa(HTML(string=html.whole_document(record)).render(), record_json)
+
+
+def _render_part(document: str) -> tuple[bytes, int, dict[str, int], int]:
+    """Worker: lay out one part; its PDF, page count, anchor → page index, and peak RSS (KiB)."""
+    rendered = HTML(string=document).render()
+    anchors: dict[str, int] = {}
+    for index, page in enumerate(rendered.pages):
+        for name in page.anchors:
+            anchors.setdefault(name, index)
+    pdf: bytes = rendered.write_pdf()
+    return pdf, len(rendered.pages), anchors, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # forkserver: workers do not inherit the caller's threads, engines or sockets (a web worker,
+    # the CLI's database connections); the server imports WeasyPrint once for all of them.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["weasyprint", "ebr.reports.pdf"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def _front(layout: html.Layout, record: dict[str, Any], record_json: bytes, offsets: dict[str, int]) -> bytes:
+    """Cover and contents as PDF/A-3b; re-laid out until its own page count matches the guess."""
+    guess = 2
+    for _ in range(5):
+        pages = {anchor: page + guess for anchor, page in offsets.items()}
+        rendered = HTML(string=html.document(html.front(layout, pages), record, numbered=False, margin_text=False))
+        document = rendered.render()
+        if len(document.pages) == guess:
+            return _pdfa(document, record_json)
+        guess = len(document.pages)
+    raise RuntimeError("the contents did not settle on a page count")  # pragma: no cover - needs a pathological record
+
+
+def _overlay(record: dict[str, Any], count: int) -> pikepdf.Pdf:
+    body = html.environment().get_template("overlay.html").render(count=count)
+    data = HTML(string=html.document(body, record, numbered=True)).write_pdf()
+    return pikepdf.open(io.BytesIO(data))
+
+
+def _outline(pdf: pikepdf.Pdf, toc: list[html.TocEntry], pages: dict[str, int]) -> None:
+    with pdf.open_outline() as outline:
+        outline.root.clear()
+        parent: pikepdf.OutlineItem | None = None
+        for entry in toc:
+            if entry.anchor not in pages:
+                continue
+            item = pikepdf.OutlineItem(entry.title, pages[entry.anchor] - 1)
+            if entry.level == 1 or parent is None:
+                outline.root.append(item)
+                parent = item
+            else:
+                parent.children.append(item)
+
+
+def render_parallel(
+    record: dict[str, Any],
+    record_json: bytes,
+    *,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    stats: RenderStats | None = None,
+) -> bytes:
+    """The record laid out part by part in worker processes and joined (PDF/A-3b, attachment, page x of y)."""
+    stats = stats if stats is not None else RenderStats()
+    layout = html.compose(record)
+    documents = [html.document(part, record, numbered=False, margin_text=False) for part in layout.parts]
+    results = []
+    with _pool(min(workers or default_workers(), len(documents))) as pool:
+        for done, result in enumerate(pool.map(_render_part, documents), start=1):
+            results.append(result)
+            if progress is not None:
+                progress(f"laid out part {done} of {len(documents)}")
+    offsets: dict[str, int] = {}
+    start = 1
+    for _pdf, count, anchors, peak in results:
+        for name, index in anchors.items():
+            offsets.setdefault(name, start + index)
+        start += count
+        stats.worker_peak_kib.append(peak)
+    front = _front(layout, record, record_json, offsets)
+    with ExitStack() as opened:
+        merged = opened.enter_context(pikepdf.open(io.BytesIO(front)))
+        front_pages = len(merged.pages)
+        for pdf, _count, _anchors, _peak in results:
+            merged.pages.extend(opened.enter_context(pikepdf.open(io.BytesIO(pdf))).pages)
+        overlay = opened.enter_context(_overlay(record, len(merged.pages)))
+        for index, page in enumerate(merged.pages):
+            page.add_overlay(overlay.pages[index])
+        _outline(merged, layout.toc, {k: v + front_pages for k, v in offsets.items()})
+        if progress is not None:
+            progress(f"joined {len(merged.pages)} pages")
+        out = io.BytesIO()
+        merged.save(out)
+        stats.pages, stats.parts = len(merged.pages), len(documents)
+    return out.getvalue()
+
+
+def phase_count(record: dict[str, Any]) -> int:
+    return sum(1 for s in record["steps"] if s["level"] == "phase")
+
+
+def render_pdf(
+    record: dict[str, Any],
+    record_json: bytes,
+    *,
+    parallel: bool | None = None,
+    progress: Progress | None = None,
+    stats: RenderStats | None = None,
+) -> bytes:
+    """The batch record PDF; large records (or ``parallel=True``) are laid out in parallel."""
+    if parallel is None:
+        parallel = phase_count(record) >= PARALLEL_FROM_PHASES
+    if parallel:
+        return render_parallel(record, record_json, progress=progress, stats=stats)
+    data = render_whole(record, record_json)
+    if stats is not None:
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            stats.pages, stats.parts = len(pdf.pages), 1
+    return data
