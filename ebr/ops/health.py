@@ -5,7 +5,9 @@ the other checks say whether the *installation* is healthy. A stale scheduler or
 runtime makes ``degraded`` name it, but does not take the web app out of a load
 balancer: operators can still work and the alarm is raised by monitoring.
 
-* ``runtime``: the newest equipment runtime heartbeat (``equipment.commands``).
+* ``runtime``: every equipment runtime (one per area) that beat in the last day
+  must be alive (``equipment.commands.HEARTBEAT_STALE_AFTER``); one silent area is
+  not hidden by the others. A runtime silent for a day counts as retired.
 * ``scheduler``: the newest ``scheduler_heartbeat``; stale after
   :data:`SCHEDULER_STALE` (three missed beats).
 * ``audit_chain``: the newest ``audit.chain.verified`` event (written by every
@@ -28,9 +30,11 @@ from audit.models import AuditEvent
 from ebr.bootstrap import Services
 from ebr.clock import to_rfc3339
 from ebr.jobs.models import ScheduledJob, SchedulerHeartbeat
-from equipment.commands import runtime_status
+from equipment.commands import HEARTBEAT_STALE_AFTER
+from equipment.models import Heartbeat
 
 SCHEDULER_STALE = dt.timedelta(seconds=90)
+RUNTIME_RETIRED = dt.timedelta(days=1)
 VERIFIED_ACTION = "audit.chain.verified"
 
 Check = dict[str, Any]
@@ -41,15 +45,28 @@ def _age(now: dt.datetime, moment: dt.datetime | None) -> float | None:
 
 
 def runtime_check(session: Session, now: dt.datetime) -> Check:
-    state = runtime_status(session, now=now)
-    beat = None if state.beat_at is None else to_rfc3339(state.beat_at)
-    return {
-        "ok": state.alive,
-        "runtime": state.runtime_id,
-        "last_beat": beat,
-        "connected": state.connected,
-        "detail": state.detail,
-    }
+    """Every equipment runtime seen in the last day must be alive (older rows count as retired)."""
+    rows = session.scalars(
+        select(Heartbeat).where(Heartbeat.beat_at >= now - RUNTIME_RETIRED).order_by(Heartbeat.area)
+    ).all()
+    if not rows:
+        return {"ok": False, "runtimes": [], "detail": "no equipment runtime is running: start `ebr runtime`"}
+    runtimes = []
+    for row in rows:
+        alive = now - row.beat_at < HEARTBEAT_STALE_AFTER
+        runtimes.append(
+            {
+                "runtime": row.runtime_id,
+                "area": row.area,
+                "alive": alive,
+                "connected": alive and row.connected,
+                "last_beat": to_rfc3339(row.beat_at),
+                "detail": row.detail if alive else f"silent for {_age(now, row.beat_at)} s: is it running?",
+            }
+        )
+    dead = [row.area for row in rows if now - row.beat_at >= HEARTBEAT_STALE_AFTER]
+    detail = "all alive" if not dead else "not running for area " + ", ".join(dead)
+    return {"ok": not dead, "runtimes": runtimes, "detail": detail}
 
 
 def scheduler_check(session: Session, now: dt.datetime) -> Check:

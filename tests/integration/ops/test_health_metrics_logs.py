@@ -137,3 +137,29 @@ def test_a_password_given_at_login_never_appears_in_the_log(
     traced = [line for line in access if line["request_id"] == "trace-42"]
     assert traced
     assert traced[0]["user"] == "olga"
+
+
+@pytest.mark.requirement("URS-SYS-007")
+def test_one_silent_runtime_among_several_areas_is_named_by_healthz(client: FlaskClient, services: Services) -> None:
+    from equipment.models import Heartbeat
+
+    now = services.clock.now()
+    with unit_of_work(services.session_factory) as session:
+        for runtime, area, age in (("rt-a", "granulation", 0), ("rt-b", "filling", 30), ("rt-old", "retired", 90000)):
+            beat = now - dt.timedelta(seconds=age)
+            session.add(
+                Heartbeat(
+                    runtime_id=runtime,
+                    area=area,
+                    host="h",
+                    pid=1,
+                    started_at=beat,
+                    beat_at=beat,
+                    connected=True,
+                    detail="connected",
+                )
+            )
+    check = client.get("/healthz").get_json()["checks"]["runtime"]
+    assert check["ok"] is False
+    assert check["detail"] == "not running for area filling"
+    assert {r["area"]: r["alive"] for r in check["runtimes"]} == {"granulation": True, "filling": False}
