@@ -5,7 +5,9 @@
 * ``scheduler``: an APScheduler process with the shared persistent job store and a
   job ``tick`` every second, running for SECONDS;
 * ``hammer``: calls the runner for ``tick`` in a tight loop for SECONDS, so two
-  processes certainly contend for every slot.
+  processes certainly contend for every slot;
+* ``slow``: runs job ``slow``, which prints ``holding`` and then never finishes
+  (the parent kills the process).
 
 Each run of ``tick`` appends an audit event naming its slot; each outcome is printed
 as one JSON line on stdout for the parent test.
@@ -42,6 +44,14 @@ def tick(context: JobContext) -> dict[str, str]:
 SPEC = JobSpec(name="tick", func=tick, every=dt.timedelta(seconds=1), description="test tick", gmp=False)
 
 
+def stuck(_context: JobContext) -> None:
+    print("holding", flush=True)
+    time.sleep(120)  # killed long before
+
+
+SLOW = JobSpec(name="slow", func=stuck, every=dt.timedelta(hours=1), description="a run that never ends", gmp=False)
+
+
 def _print(report: RunReport) -> None:
     print(json.dumps({"outcome": report.outcome.value, "slot": to_rfc3339(report.slot)}), flush=True)
 
@@ -51,6 +61,10 @@ def main() -> None:
     services = build_services(load_settings({"EBR_DATA_DIR": data_dir}, database_url=url))
     deadline = time.monotonic() + float(seconds)
     try:
+        if mode == "slow":
+            guard = guard_for(services.engine, services.settings.data_dir)
+            JobRunner(services=services, specs=[SLOW], guard=guard).run("slow")
+            return
         if mode == "hammer":
             guard = guard_for(services.engine, services.settings.data_dir)
             runner = JobRunner(services=services, specs=[SPEC], guard=guard)

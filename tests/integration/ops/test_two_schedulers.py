@@ -63,3 +63,26 @@ def test_two_scheduler_processes_share_the_job_store_and_never_double_a_run(serv
     with services.session_factory() as session:
         beats = session.scalars(select(SchedulerHeartbeat.process)).all()
     assert len(beats) == 2, "each scheduler process records its own heartbeat"
+
+
+@pytest.mark.requirement("URS-SYS-007")
+def test_a_scheduler_killed_mid_run_does_not_block_the_job(services: Services, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from ebr.jobs.guards import guard_for
+    from ebr.jobs.runner import JobRunner, JobSpec, Outcome
+
+    child = "tests.integration.ops.scheduler_child"
+    command = [sys.executable, "-m", child, "slow", services.settings.database_url, str(tmp_path), "0"]
+    stuck = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert stuck.stdout is not None
+    assert stuck.stdout.readline().strip() == "holding"
+    spec = JobSpec(name="slow", func=lambda _c: {"ran": 1}, every=dt.timedelta(hours=1), description="x", gmp=False)
+    runner = JobRunner(services=services, specs=[spec], guard=guard_for(services.engine, tmp_path))
+    assert runner.run("slow").outcome is Outcome.BUSY  # the stuck process holds it
+    stuck.kill()
+    stuck.wait(timeout=30)
+    stuck.stdout.close()
+    report = runner.run("slow")
+    assert report.outcome is Outcome.OK  # the lock died with its process; the slot was never finished
+    assert report.result == {"ran": 1}
