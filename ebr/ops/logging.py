@@ -39,6 +39,18 @@ _SECRET_PAIR = re.compile(
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
 
 
+def request_user() -> str | None:
+    """The signed-in user of the Flask request being served, once the auth layer has looked it up."""
+    try:
+        from flask import g, has_request_context
+    except ImportError:  # a process without the web stack (never in this project, but cheap)
+        return None
+    if not has_request_context():
+        return None
+    user: Any = g.get("ebr_user")
+    return None if user is None else str(getattr(user, "user_id", user))
+
+
 def is_secret_name(name: str) -> bool:
     """True for a field name that holds a password, key or token."""
     return bool(_SECRET_NAME.search(name))
@@ -80,7 +92,7 @@ class JsonFormatter(logging.Formatter):
             "message": scrub_text(record.getMessage()),
             "process": self.process_name,
         }
-        request_id, user = request_id_var.get(), user_var.get()
+        request_id, user = request_id_var.get(), user_var.get() or request_user()
         if request_id:
             body["request_id"] = request_id
         if user:

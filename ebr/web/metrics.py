@@ -23,12 +23,11 @@ import os
 import re
 import time
 import uuid
-from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest, multiprocess
 
-from ebr.ops.logging import request_id_var, user_var
+from ebr.ops.logging import request_id_var, request_user, user_var
 from ebr.ops.metrics import DatabaseCollector
 from ebr.web.access import public
 
@@ -67,18 +66,12 @@ def _start() -> None:
     g.ebr_log_tokens = (request_id_var.set(g.ebr_request_id), user_var.set(None))
 
 
-def _acting_user() -> str | None:
-    # The auth layer caches the signed-in user in g once a view asked for it.
-    user: Any = g.get("ebr_user")
-    return None if user is None else str(getattr(user, "user_id", user))
-
-
 def _finish(latency: Histogram, response: Response) -> Response:
     elapsed = time.perf_counter() - g.get("ebr_started", time.perf_counter())
     endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
     latency.labels(request.method, endpoint, str(response.status_code)).observe(elapsed)
     response.headers["X-Request-ID"] = g.get("ebr_request_id", "")
-    user_var.set(_acting_user())
+    user_var.set(request_user())
     if endpoint not in {"/metrics", "/healthz"}:
         log.info(
             "%s %s %d",
