@@ -115,3 +115,33 @@ def test_an_unreachable_endpoint_is_reported_by_name(tmp_path: Path) -> None:
     failed = asyncio.run(connect())
     assert set(failed) == {"plant", "scale"}
     assert "127.0.0.1:9" in failed["scale"]
+
+
+@pytest.mark.requirement("URS-EQP-002")
+def test_the_opcua_driver_reconnects_after_the_server_drops_the_connection(tmp_path: Path) -> None:
+    with start_simulator(tmp_path) as sim:
+        config = load_plant_config(sim.config_path)
+        events: list[tuple[str, bool]] = []
+        levels: list[float] = []
+
+        async def scenario() -> None:
+            io = build_plant_io(config)
+            io.add_connection_listener(lambda endpoint, up, reason: events.append((endpoint, up)))
+            await io.subscribe(["R-101.level"], lambda item: levels.append(item.number()) if item.good else None)
+            try:
+                await io.connect()
+                await asyncio.sleep(0.3)
+                sim.fault("drop_connection", seconds=1.0)
+                await asyncio.sleep(0.5)
+                assert io.connected["plant"] is False
+                sim.set(**{"R-101.level": 321.0})
+                deadline = time.monotonic() + 10
+                while 321.0 not in levels:
+                    assert time.monotonic() < deadline, f"no value after reconnecting: {events}"
+                    await asyncio.sleep(0.05)
+            finally:
+                await io.close()
+
+        asyncio.run(scenario())
+    plant_events = [up for endpoint, up in events if endpoint == "plant"]
+    assert plant_events[:3] == [True, False, True]
