@@ -162,9 +162,31 @@ def report_hash(data: Mapping[str, Any]) -> str:
     return content_hash(dict(data))
 
 
+def group_tests(tests: Sequence[Mapping[str, str]]) -> list[dict[str, Any]]:
+    """Parametrized variants of one test function on one line: ``{"base", "outcome", "variants"}``.
+
+    ``outcome`` is the worst of the variants; ``variants`` pairs each parameter id
+    with its outcome (empty for an unparametrized test).
+    """
+    order = ["failed", "error", "skipped", "passed"]
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for test in tests:
+        base, _, param = test["nodeid"].partition("[")
+        groups.setdefault(base, []).append((param.removesuffix("]"), test["outcome"]))
+    return [
+        {
+            "base": base,
+            "outcome": min((o for _, o in variants), key=lambda o: order.index(o) if o in order else 0),
+            "variants": [v for v in variants if v[0]],
+        }
+        for base, variants in groups.items()
+    ]
+
+
 def render_html(data: Mapping[str, Any], approval: Approval | None) -> str:
     """The report as HTML (autoescaped), ready for WeasyPrint."""
     env = Environment(loader=PackageLoader("validation", "templates"), autoescape=select_autoescape(["html"]))
+    env.filters["group_tests"] = group_tests
     return env.get_template("report.html").render(report=data, approval=approval, digest=report_hash(data))
 
 
