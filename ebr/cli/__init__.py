@@ -25,6 +25,7 @@ AREAS = (
     "ebr.cli.plant",
     "ebr.cli.ops",
     "ebr.cli.batch",
+    "ebr.cli.batch_record",
     "ebr.cli.trace",
 )
 

@@ -16,6 +16,9 @@ def register_blueprints(app: Flask) -> None:
     from ebr.web import pages
 
     pages.register(app)
+    from ebr.web import record_views
+
+    app.register_blueprint(record_views.bp)
     from ebr import api
 
     api.register(app)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from ebr import audit_service
 from ebr.bootstrap import Services
 from ebr.execution.context import ScaleReading
 from ebr.execution.service import build
@@ -117,6 +118,7 @@ def run_example(floor: Floor) -> Example:
 
 @pytest.fixture
 def example(services: Services) -> Example:
+    audit_service.ensure_system_key(services)
     make_people(services)
     make_plant(services, {"R-101": "unit", "SC-01": "scale", "F-101": "filter", "T-100": "tank", "FS-01": "unit"})
     return run_example(Floor(services, build(services)))

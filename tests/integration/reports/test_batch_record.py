@@ -1,0 +1,154 @@
+"""The batch record of a completed example batch: PDF/A-3 text and attachment, BatchML, the auditor's bundle."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+import xmlschema
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from audit.bundle_verify import verify_bundle
+from audit.models import AuditEvent
+from ebr.canonical import canon, sha256_hex
+from ebr.cli import main
+from ebr.reports import bpr, pdf
+from ebr.reports import service as reports
+from tests.integration.execution.conftest import PASSWORD
+from tests.integration.reports.conftest import Example
+from tests.integration.reports.support import attachment, page_pngs, pdf_text, pdfa_part, rewrite
+
+
+@pytest.mark.requirement("URS-QA-002", "URS-SIG-002", "URS-BAT-005")
+def test_the_printed_record_shows_every_entered_value_and_every_signature_manifestation(
+    example: Example, tmp_path: Path, backend: str
+) -> None:
+    printed = reports.print_record(example.floor.services, ref=example.number, actor="quinn")
+    path = tmp_path / "record.pdf"
+    path.write_bytes(printed.data)
+    text = pdf_text(path)
+    record = printed.record
+    values = [e["value"] for s in record["steps"] for e in s["entries"]]
+    assert set(example.entered) <= set(values) | {"sample spilt"}
+    missing_values = [v for v in [*values, *example.entered] if v not in text]
+    assert missing_values == []
+    manifestations = [s["manifestation"] for s in record["signatures"].values()]
+    assert len(manifestations) >= 11, "steps, the correction and the deviation are signed"
+    assert [m for m in manifestations if m not in text] == []
+    assert "CHANGED — see correction C1" in text and "CORRECTED C1" in text, "the changed value is marked"
+    assert "typo: the display showed 23.75" in text
+    assert "second sample drawn from the same vessel" in text, "the deviation's handling"
+    assert "L-X-001" in text and "C-L-X-001" in text and "2.503" in text
+    assert f"Page 1 of {printed.pages}" in text and f"Page {printed.pages} of {printed.pages}" in text
+    assert "Printed" in text and "Quinn QA (quinn)" in text
+    assert "Appendix: audit trail of the batch" in text and "batch.entry.corrected" in text
+    pngs = page_pngs(path, f"example-{backend}")
+    assert len(pngs) == printed.pages
+
+
+@pytest.mark.requirement("URS-QA-002")
+def test_printing_is_audited_with_who_when_and_the_hash_of_the_file(example: Example) -> None:
+    printed = reports.print_record(example.floor.services, ref=example.number, actor="quinn")
+    with example.floor.services.session_factory() as session:
+        event = session.scalars(select(AuditEvent).where(AuditEvent.action == "batch.record.printed")).one()
+        data = json.loads(event.canonical)
+    assert (data["actor"], data["entity"]) == ("quinn", {"type": "batch", "id": example.number})
+    assert data["after"]["sha256"] == sha256_hex(printed.data)
+    assert data["after"]["pages"] == printed.pages
+
+
+@pytest.mark.requirement("URS-QA-002", "URS-QA-003")
+def test_the_pdf_is_pdfa_3b_with_record_json_attached_whether_laid_out_whole_or_in_parallel(
+    example: Example, tmp_path: Path
+) -> None:
+    record = reports.snapshot(example.floor.services, ref=example.number, actor="quinn")
+    data = json.dumps(record).encode()
+    whole = pdf.render_whole(record, data)
+    stats = pdf.RenderStats()
+    parallel = pdf.render_parallel(record, data, workers=2, stats=stats)
+    for rendered in (whole, parallel):
+        assert pdfa_part(rendered) == ("3", "B", True)
+        assert attachment(rendered) == data
+    assert stats.parts >= 6 and len(stats.worker_peak_kib) == stats.parts
+    path = tmp_path / "parallel.pdf"
+    path.write_bytes(parallel)
+    for page in range(1, stats.pages + 1):
+        assert f"Page {page} of {stats.pages}" in pdf_text(path, first=page, last=page)
+    contents = pdf_text(path, first=2, last=2)
+    assert "Appendix: audit trail of the batch" in contents
+    page_pngs(path, "example-parallel")
+
+
+@pytest.mark.requirement("URS-AUD-005")
+def test_the_batch_production_record_validates_against_the_batchml_schema(example: Example, tmp_path: Path) -> None:
+    produced = reports.production_record(example.floor.services, ref=example.number, actor="quinn")
+    schema = xmlschema.XMLSchema(str(Path(bpr.schema_path())))
+    path = tmp_path / "bpr.xml"
+    path.write_bytes(produced.data)
+    schema.validate(str(path))
+    xml = produced.data.decode()
+    assert f"<BatchID>{example.number}</BatchID>" in xml
+    assert "<PrechangeData>" in xml and "<ValueString>21.5</ValueString>" in xml
+    assert "<EventSubType>Consume</EventSubType>" in xml
+
+
+@pytest.mark.requirement("URS-AUD-005", "URS-SIG-003")
+def test_the_batch_bundle_verifies_and_carries_the_same_record_json_as_the_pdf(example: Example, tmp_path: Path) -> None:
+    out = tmp_path / "bundle.zip"
+    result = reports.export_batch_bundle(example.floor.services, ref=example.number, actor="quinn", out_path=out)
+    report = verify_bundle(out)
+    assert report.ok, [p.describe() for p in report.problems]
+    with zipfile.ZipFile(out) as archive:
+        record_json, record_pdf = archive.read("record.json"), archive.read("record.pdf")
+        manifest = json.loads(archive.read("manifest.json"))
+        signatures = archive.read("signatures.jsonl").decode().splitlines()
+    assert attachment(record_pdf) == record_json
+    assert manifest["scope"]["batch"] == example.number
+    record = json.loads(record_json)
+    assert len(signatures) == len(record["signatures"]) == result.signatures
+    assert result.redacted > 0, "other batches' and other areas' events in range are redacted"
+    cli = CliRunner().invoke(main, ["audit", "verify", "--bundle", str(out)])
+    assert cli.exit_code == 0, cli.output
+
+
+@pytest.mark.requirement("URS-AUD-005", "URS-SIG-003")
+def test_a_tampered_batch_bundle_fails_verification(example: Example, tmp_path: Path) -> None:
+    out = tmp_path / "bundle.zip"
+    reports.export_batch_bundle(example.floor.services, ref=example.number, actor="quinn", out_path=out)
+    with zipfile.ZipFile(out) as archive:
+        record = json.loads(archive.read("record.json"))
+        manifest = json.loads(archive.read("manifest.json"))
+    sig_id = next(iter(record["signed_content"]))
+    record["signed_content"][sig_id]["tampered"] = "yes"
+    forged = canon(record)
+    plain = rewrite(out, "record.json", forged, tmp_path / "plain.zip")
+    assert not verify_bundle(plain).ok, "the manifest no longer matches"
+    manifest["files"]["record.json"] = sha256_hex(forged)
+    step1 = rewrite(out, "record.json", forged, tmp_path / "step1.zip")
+    sly = rewrite(step1, "manifest.json", canon(manifest), tmp_path / "sly.zip")
+    report = verify_bundle(sly)
+    assert not report.ok
+    assert any(sig_id in p.where for p in report.problems), [p.describe() for p in report.problems]
+    cli = CliRunner().invoke(main, ["audit", "verify", "--bundle", str(sly)])
+    assert cli.exit_code != 0
+
+
+def test_the_cli_writes_record_bpr_and_bundle_for_qa_and_refuses_an_operator(
+    example: Example, tmp_path: Path
+) -> None:
+    settings = example.floor.services.settings
+    runner = CliRunner(env={"EBR_DATABASE_URL": settings.database_url, "EBR_DATA_DIR": str(settings.data_dir)})
+    for command, name in (("record", "r.pdf"), ("bpr", "r.xml"), ("export", "r.zip")):
+        args = ["batch", command, example.number, "-o", str(tmp_path / name), "--user", "quinn", "--password-stdin"]
+        result = runner.invoke(main, args, input=PASSWORD + "\n")
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / name).stat().st_size > 0
+    refused = runner.invoke(
+        main,
+        ["batch", "record", example.number, "-o", str(tmp_path / "x.pdf"), "--user", "olga", "--password-stdin"],
+        input=PASSWORD + "\n",
+    )
+    assert refused.exit_code == 2 and "audit.export" in refused.output
