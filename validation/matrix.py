@@ -76,8 +76,7 @@ def _row_failures(row: RequirementRow) -> list[str]:
     bad = [t for t in row.tests if t.outcome in {"failed", "error"}]
     found = [f"{req_id}: test {t.nodeid} {t.outcome}: {t.message or 'no message'}" for t in bad]
     if not any(t.passed for t in row.tests):
-        skipped = sum(1 for t in row.tests if t.outcome == "skipped")
-        why = f"{skipped} skipped" if skipped else "no test names it"
+        why = ", ".join(f"{n} {outcome}" for outcome, n in sorted(row.counts.items())) or "no test names it"
         found.append(f"{req_id} has no passing test ({why})")
     return found
 

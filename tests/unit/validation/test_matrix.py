@@ -70,3 +70,9 @@ def test_everything_proven_and_covered_passes() -> None:
     matrix = build_matrix(REQUIREMENTS, {}, [outcome("t.py::test_a", "passed", "R-1", "R-2")])
     assert matrix.passed
     assert matrix.failures == []
+
+
+def test_a_requirement_whose_only_tests_failed_says_so() -> None:
+    tests = [outcome("t.py::test_a", "passed", "R-1"), outcome("t.py::test_b", "failed", "R-2")]
+    matrix = build_matrix(REQUIREMENTS, {}, tests)
+    assert "R-2 has no passing test (1 failed)" in matrix.failures

@@ -10,7 +10,7 @@ import pytest
 from ebr.config import load_settings
 from validation.matrix import build_matrix
 from validation.oq import CaseResult, OqResult
-from validation.report import build_report, report_hash, summary_lines
+from validation.report import build_report, group_tests, report_hash, summary_lines
 from validation.requirements import load_requirements
 
 REQS = load_requirements("requirements:\n  - {id: R-1, text: one, clauses: [C], risk: high, area: a}\n")
@@ -56,3 +56,15 @@ def test_the_terminal_summary_names_the_verdict_and_every_deviation(tmp_path: Pa
     assert lines[-1] == "verdict: FAIL"
     assert "OQ: 1 passed" in lines
     assert any(line.startswith("deviation: IQ was not run") for line in lines)
+
+
+def test_parametrized_variants_share_one_line_with_the_worst_outcome() -> None:
+    tests = [
+        {"nodeid": "t.py::test_a[sqlite]", "outcome": "passed"},
+        {"nodeid": "t.py::test_a[postgresql]", "outcome": "failed"},
+        {"nodeid": "t.py::test_b", "outcome": "skipped"},
+    ]
+    assert group_tests(tests) == [
+        {"base": "t.py::test_a", "outcome": "failed", "variants": [("sqlite", "passed"), ("postgresql", "failed")]},
+        {"base": "t.py::test_b", "outcome": "skipped", "variants": []},
+    ]
