@@ -47,6 +47,13 @@ class Approval:
     content_hash: str
 
 
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        return "unknown"
+
+
 def environment(settings: Settings) -> dict[str, str]:
     """What was qualified and where: versions, host, database (password hidden), directories."""
     try:
@@ -59,7 +66,7 @@ def environment(settings: Settings) -> dict[str, str]:
         "python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
         "platform": platform.platform(),
         "host": platform.node(),
-        "run by (operating system user)": getpass.getuser(),
+        "run by (operating system user)": _os_user(),
         "database": url.render_as_string(hide_password=True),
         "data directory": str(settings.data_dir),
         "checkpoint log directory": str(settings.checkpoint_log_dir),

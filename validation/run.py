@@ -91,6 +91,8 @@ def validate(services: Services, options: Options) -> Outcome:
     A passing run with a signer is signed before the PDF is written; if signing is
     refused, the report is written unsigned and QualificationError says so.
     """
+    if not options.output.parent.is_dir():
+        raise QualificationError(f"cannot write the report: directory {options.output.parent} does not exist")
     requirements = load_requirements(path=options.requirements)
     clauses = load_clauses(path=options.clauses)
     iq = _iq(services, options)

@@ -180,3 +180,15 @@ def test_the_validator_is_asked_for_the_password_before_the_run_and_signs(
     assert PASSWORD not in result.output
     assert f"approved: {PRINTED_NAME} — " in result.output
     assert len(signature_events(installation)) == 1
+
+
+def test_a_report_path_in_a_missing_directory_is_refused_before_the_run(
+    installation: Installation, suite: Suite, tmp_path: Path
+) -> None:
+    suite.write_tests(PASSING)
+    suite.write_requirements("R-1")
+    result = run(installation, suite.args(tmp_path / "nowhere" / "report.pdf"))
+    assert result.exit_code == 2
+    assert "directory" in result.output
+    assert "does not exist" in result.output
+    assert "IQ:" not in result.output
