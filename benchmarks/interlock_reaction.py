@@ -32,7 +32,7 @@ from equipment.config import PlantConfig, load_plant_config
 from equipment.dosing import DosingPhase
 from equipment.drivers.plantio import build_plant_io
 from equipment.runtime import subscribe_plant
-from tests.support.plant import SimulatorHandle, start_simulator
+from equipment.simulator.launch import SimulatorHandle, start_simulator
 
 HIGH_HIGH = 1800.0
 START_LEVEL = 1500.0

@@ -117,6 +117,7 @@ class EquipmentRuntime:
             await asyncio.to_thread(self.recorder.heartbeat, connected=False, detail="stopped")
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self._tasks = [t for t in self._tasks if not t.done()]
         self._tasks.append(asyncio.create_task(coro))
 
     async def _connect_later(self, endpoint: str) -> None:

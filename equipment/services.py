@@ -20,7 +20,7 @@ from ebr.clock import Clock
 from ebr.ids import new_id
 from equipment.config import PlantConfig
 from equipment.errors import EquipmentNotFound, StatusChangeRefused
-from equipment.models import Area, CalibrationRecord, CleaningRecord, Equipment, StatusLogEntry
+from equipment.models import Alarm, Area, CalibrationRecord, CleaningRecord, Equipment, StatusLogEntry
 from equipment.rules import EquipmentKind, EquipmentStatus, UsabilitySnapshot, usability_problem
 
 
@@ -291,6 +291,27 @@ class EquipmentService:
         )
         session.flush()
         return record
+
+    def acknowledge_alarm(self, session: Session, *, actor: str, alarm_id: int, comment: str) -> Alarm:
+        """Acknowledge an interlock alarm with a comment (audited); raises EquipmentNotFound."""
+        alarm = session.get(Alarm, alarm_id)
+        if alarm is None:
+            raise EquipmentNotFound(f"no alarm {alarm_id}")
+        if alarm.acknowledged_at is not None:
+            raise StatusChangeRefused(f"alarm {alarm_id} was already acknowledged by {alarm.acknowledged_by}")
+        if not comment.strip():
+            raise StatusChangeRefused("acknowledging an alarm needs a comment (what was found, what was done)")
+        alarm.acknowledged_at, alarm.acknowledged_by = self.clock.now(), actor
+        self.audit.record(
+            session,
+            actor=actor,
+            action="equipment.alarm.acknowledged",
+            entity=Entity("alarm", str(alarm_id)),
+            before={"acknowledged_at": None},
+            after={"acknowledged_at": alarm.acknowledged_at},
+            reason=comment,
+        )
+        return alarm
 
     def register_from_config(self, session: Session, *, actor: str, config: PlantConfig) -> list[str]:
         """Register every unit of ``config`` not yet known (starts DIRTY); return the new tags."""

@@ -84,6 +84,10 @@ def test_high_high_level_during_dosing_closes_the_valve_and_holds_the_phase(
     with services.session_factory() as session:
         alarms = commands.alarms(session, phase_ref="B2/dose")
         assert [a.condition for a in alarms] == ["level_high_high"]
+    with unit_of_work(services.session_factory) as session:
+        services.equipment.acknowledge_alarm(session, actor="sup1", alarm_id=alarms[0].id, comment="inflow found")
+    with services.session_factory() as session:
+        assert commands.alarms(session, phase_ref="B2/dose", open_only=True) == []
 
 
 @pytest.mark.requirement("URS-EQP-003")

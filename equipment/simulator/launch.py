@@ -1,0 +1,161 @@
+"""Start the simulator as a subprocess on free ports, with a plant configuration pointing at it.
+
+For tests, benchmarks and the demo: ``start_simulator(folder)`` returns a
+:class:`SimulatorHandle` (``opcua_url``, ``modbus_port``, ``control_port``,
+``config_path``, ``stop()``, ``kill()``, and helpers for the HTTP control endpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from equipment.simulator.certs import CertificatePair, make_certificate
+
+EXAMPLE = Path(str(resources.files("equipment") / "examples" / "plant.yaml"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class SimulatorHandle:
+    """A running simulator process and the plant configuration that points at it."""
+
+    process: subprocess.Popen[str]
+    opcua_url: str
+    modbus_port: int
+    control_port: int
+    config_path: Path
+    client_certificate: CertificatePair | None = None
+    stopped: bool = field(default=False)
+
+    def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"http://127.0.0.1:{self.control_port}{path}", data=data, method=method)
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - fixed http://127.0.0.1 URL
+            return json.loads(response.read())
+
+    def state(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.control("GET", "/state")
+        return result
+
+    def set(self, **values: Any) -> None:
+        """Set plant values, e.g. ``set(**{"R-101.level": 1500})``."""
+        self.control("POST", "/set", values)
+
+    def place_weight(self, kg: float) -> None:
+        self.control("POST", "/scale", {"weight": kg})
+
+    def fault(self, name: str, on: bool = True, **extra: Any) -> None:
+        self.control("POST", "/fault", {"name": name, "on": on, **extra})
+
+    def writes(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.control("GET", "/writes")["writes"]
+        return result
+
+    def kill(self) -> None:
+        """SIGKILL: the server vanishes without a goodbye, as in a crash."""
+        self.process.kill()
+        self.process.wait(timeout=10)
+        self._closed()
+
+    def _closed(self) -> None:
+        self.stopped = True
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def stop(self) -> None:
+        if self.stopped:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self._closed()
+
+    def __enter__(self) -> SimulatorHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def write_config(path: Path, *, opcua_url: str, modbus_port: int, security: dict[str, Any] | None = None) -> Path:
+    """The example plant configuration, pointed at these ports (and this security)."""
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    data["endpoints"]["plant"]["url"] = opcua_url
+    data["endpoints"]["scale"]["port"] = modbus_port
+    if security is not None:
+        data["endpoints"]["plant"]["security"] = security
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def start_simulator(folder: Path, *, security: str = "None", rate_hz: float = 20.0) -> SimulatorHandle:
+    """Start the simulator on free ports; security ``None``, ``Sign``, ``SignAndEncrypt`` or ``all``.
+
+    Certificates and ``plant.yaml`` are written into ``folder``.
+    """
+    opcua, modbus, control = free_port(), free_port(), free_port()
+    certs = folder / "certs"
+    command = [
+        sys.executable,
+        "-m",
+        "equipment.simulator",
+        "--opcua-port",
+        str(opcua),
+        "--modbus-port",
+        str(modbus),
+        "--control-port",
+        str(control),
+        "--security",
+        security,
+        "--cert-dir",
+        str(certs),
+        "--rate",
+        str(rate_hz),
+    ]
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("ready"):
+        process.kill()
+        process.wait()
+        raise RuntimeError(f"the simulator did not start: {line!r}")
+    url = line.split()[1]
+    client: CertificatePair | None = None
+    sec: dict[str, Any] | None = None
+    if security in ("Sign", "SignAndEncrypt"):
+        client = make_certificate(certs, "client", "urn:ebr:equipment-runtime:test")
+        sec = {
+            "mode": security,
+            "policy": "Basic256Sha256",
+            "certificate": str(client.certificate),
+            "private_key": str(client.private_key),
+        }
+    config = write_config(folder / "plant.yaml", opcua_url=url, modbus_port=modbus, security=sec)
+    return SimulatorHandle(process, url, modbus, control, config, client)
