@@ -19,9 +19,11 @@ from ebr.errors import SignatureError
 from signatures.alerts import Notifier
 from signatures.directory import Directory, DirectoryUser
 from signatures.errors import (
+    AccountabilityNotAccepted,
     AccountDisabled,
     AccountLocked,
     AuthenticationFailed,
+    IdentityNotVerified,
     PasswordExpired,
     UnknownUser,
     WrongPassword,
@@ -157,7 +159,7 @@ class Authenticator:
         if purpose == "signature":
             action = "signature.refused"
         details = {"error": type(error).__name__, "message": error.message, **dict(context)}
-        counts = isinstance(error, AuthenticationFailed)
+        counts = _counts_toward_lockout(purpose, error)
 
         def work(own: Session) -> Callable[[], None] | None:
             self.users.audit.record(own, actor=actor, action=action, entity=Entity("user", user_id), after=details)
@@ -199,3 +201,13 @@ def check_usable(row: UserAccount) -> None:
 
 def _role_text(roles: Any) -> str:
     return " ".join(r.value for r in roles)
+
+
+def _counts_toward_lockout(purpose: str, error: SignatureError) -> bool:
+    """Wrong credentials always count; so does every refused signature attempt (issue #4:
+    wrong role, self-verification, expired password), except the two refusals that
+    are the system's own pending steps (statement not yet accepted, identity not yet
+    verified by an admin), which the UI resolves without any attempt by the user."""
+    if isinstance(error, AuthenticationFailed):
+        return True
+    return purpose == "signature" and not isinstance(error, AccountabilityNotAccepted | IdentityNotVerified)

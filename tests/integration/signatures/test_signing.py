@@ -160,7 +160,18 @@ def test_a_role_without_the_meaning_cannot_sign_it_and_admins_sign_nothing(svc: 
         _sign(svc, "root")
     assert len(_events(svc, "signature.refused")) == 2
     with svc.session_factory() as session:
-        assert svc.users.get(session, "olga").failed_attempts == 0  # not a credential failure
+        assert svc.users.get(session, "olga").failed_attempts == 1  # a refused signature attempt counts
+
+
+@pytest.mark.requirement("URS-SEC-004")
+def test_repeated_refused_signatures_lock_the_account_like_wrong_passwords(svc: Services, make_user: MakeUser) -> None:
+    make_user("sam", "supervisor")
+    for _ in range(svc.settings.lockout_attempts):
+        with pytest.raises(errors.SegregationOfDuties):
+            _sign(svc, "sam", meaning="verified", not_by={"sam": "performed this step"})
+    with pytest.raises(errors.AccountLocked):
+        _sign(svc, "sam", meaning="verified")
+    assert len(_events(svc, "auth.locked")) == 1
 
 
 @pytest.mark.requirement("URS-SIG-004")
