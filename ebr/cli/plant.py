@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import urllib.error
 import urllib.request
@@ -125,6 +126,7 @@ def _control(url: str, method: str, path: str, body: dict[str, Any] | None = Non
 @click.option("--rate", default=20.0, show_default=True, help="Physics steps per second (at least 10).")
 @click.option("--security", type=click.Choice(["None", "Sign", "SignAndEncrypt", "all"]), default="None")
 @click.option("--cert-dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--username", help="Require this OPC UA user (with the password in EBR_SIMULATOR_PASSWORD).")
 @click.pass_context
 def simulate(ctx: click.Context, /, **options: Any) -> None:
     """Run the plant simulator (OPC UA plant, Modbus scale SC-01, HTTP control); subcommands control it."""
@@ -143,6 +145,8 @@ def simulate(ctx: click.Context, /, **options: Any) -> None:
         rate_hz=options["rate"],
         security=options["security"],
         cert_dir=options["cert_dir"],
+        username=options["username"],
+        password=os.environ.get("EBR_SIMULATOR_PASSWORD") if options["username"] else None,
     )
     asyncio.run(serve(sim))
 

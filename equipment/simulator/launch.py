@@ -98,18 +98,30 @@ class SimulatorHandle:
         self.stop()
 
 
-def write_config(path: Path, *, opcua_url: str, modbus_port: int, security: dict[str, Any] | None = None) -> Path:
-    """The example plant configuration, pointed at these ports (and this security)."""
+def write_config(
+    path: Path,
+    *,
+    opcua_url: str,
+    modbus_port: int,
+    security: dict[str, Any] | None = None,
+    username: str | None = None,
+    password_env: str = "EBR_OPCUA_PASSWORD",  # noqa: S107 - the name of a variable, not a password
+) -> Path:
+    """The example plant configuration, pointed at these ports (and this security and user)."""
     data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
     data["endpoints"]["plant"]["url"] = opcua_url
     data["endpoints"]["scale"]["port"] = modbus_port
     if security is not None:
         data["endpoints"]["plant"]["security"] = security
+    if username is not None:
+        data["endpoints"]["plant"] |= {"username": username, "password_env": password_env}
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
 
 
-def start_simulator(folder: Path, *, security: str = "None", rate_hz: float = 20.0) -> SimulatorHandle:
+def start_simulator(
+    folder: Path, *, security: str = "None", rate_hz: float = 20.0, username: str | None = None, password: str = ""
+) -> SimulatorHandle:
     """Start the simulator on free ports; security ``None``, ``Sign``, ``SignAndEncrypt`` or ``all``.
 
     Certificates and ``plant.yaml`` are written into ``folder``.
@@ -133,12 +145,16 @@ def start_simulator(folder: Path, *, security: str = "None", rate_hz: float = 20
         "--rate",
         str(rate_hz),
     ]
+    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    if username is not None:
+        command += ["--username", username]
+        env["EBR_SIMULATOR_PASSWORD"] = password
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        env=env,
     )
     assert process.stdout is not None
     line = process.stdout.readline()
@@ -157,5 +173,5 @@ def start_simulator(folder: Path, *, security: str = "None", rate_hz: float = 20
             "certificate": str(client.certificate),
             "private_key": str(client.private_key),
         }
-    config = write_config(folder / "plant.yaml", opcua_url=url, modbus_port=modbus, security=sec)
+    config = write_config(folder / "plant.yaml", opcua_url=url, modbus_port=modbus, security=sec, username=username)
     return SimulatorHandle(process, url, modbus, control, config, client)

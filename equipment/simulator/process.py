@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -45,8 +46,7 @@ def parse_args(argv: list[str]) -> SimulatorOptions:
     parser.add_argument("--rate", type=float, default=20.0, help="physics steps per second (≥ 10)")
     parser.add_argument("--security", choices=["None", "Sign", "SignAndEncrypt", "all"], default="None")
     parser.add_argument("--cert-dir", type=Path)
-    parser.add_argument("--username")
-    parser.add_argument("--password")
+    parser.add_argument("--username", help="require this user; the password is read from EBR_SIMULATOR_PASSWORD")
     args = parser.parse_args(argv)
     if args.rate < 10:
         parser.error("--rate must be at least 10 Hz")
@@ -59,7 +59,7 @@ def parse_args(argv: list[str]) -> SimulatorOptions:
         security=args.security,
         cert_dir=args.cert_dir,
         username=args.username,
-        password=args.password,
+        password=os.environ.get("EBR_SIMULATOR_PASSWORD", "") if args.username else None,
     )
 
 

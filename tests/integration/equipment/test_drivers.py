@@ -145,3 +145,24 @@ def test_the_opcua_driver_reconnects_after_the_server_drops_the_connection(tmp_p
         asyncio.run(scenario())
     plant_events = [up for endpoint, up in events if endpoint == "plant"]
     assert plant_events[:3] == [True, False, True]
+
+
+@pytest.mark.requirement("URS-EQP-004")
+def test_a_server_that_asks_for_a_user_accepts_the_right_password_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with start_simulator(tmp_path, security="SignAndEncrypt", username="ebr", password="s3cret-plant") as sim:
+        config = load_plant_config(sim.config_path)
+        assert config.endpoints["plant"].username == "ebr"
+
+        async def connect() -> dict[str, str]:
+            io = build_plant_io(config)
+            try:
+                return await io.connect()
+            finally:
+                await io.close()
+
+        monkeypatch.setenv("EBR_OPCUA_PASSWORD", "s3cret-plant")
+        assert "plant" not in asyncio.run(connect())
+        monkeypatch.setenv("EBR_OPCUA_PASSWORD", "wrong")
+        assert "plant" in asyncio.run(connect())
