@@ -25,6 +25,7 @@ from ebr.db import unit_of_work
 from equipment.commands import RUNTIME_ACTOR, STATE_CHANNEL, CommandStatus, PhaseStatus, notify
 from equipment.dosing import PhaseReport, to_decimal
 from equipment.drivers.base import TagValue
+from equipment.interlocks import Trip
 from equipment.models import Alarm, Command, Event, Heartbeat, PhaseState, Reading, TrendPoint
 
 ACTIONS = {
@@ -116,6 +117,32 @@ class Recorder:
                 reason=report.reason,
             )
             notify(session, STATE_CHANNEL, report.phase_ref)
+
+    def alarm(self, unit: str, trip: Trip) -> None:
+        """An alarm outside any phase (e.g. flow nobody commanded), with its event and audit event."""
+        now = self.clock.now()
+        with unit_of_work(self.factory) as session:
+            alarm = Alarm(
+                at=now,
+                unit=unit,
+                phase_ref=None,
+                condition=trip.kind.value,
+                tag=trip.tag,
+                value=_text(trip.value),
+                message=trip.message,
+            )
+            session.add(alarm)
+            data = {"trip": trip.kind.value, "tag": trip.tag, "value": _text(trip.value)}
+            session.add(Event(at=now, kind="alarm", unit=unit, phase_ref=None, message=trip.message, data=data))
+            session.flush()
+            self.audit.record(
+                session,
+                actor=RUNTIME_ACTOR,
+                action="equipment.alarm.raised",
+                entity=Entity("alarm", str(alarm.id)),
+                after={"unit": unit, "condition": trip.kind.value, "value": _text(trip.value)},
+                reason=trip.message,
+            )
 
     def log_event(
         self, kind: str, message: str, *, unit: str | None = None, data: dict[str, Any] | None = None

@@ -31,6 +31,7 @@ from equipment.dosing import DosingPhase, PhaseReport
 from equipment.drivers.base import TagValue
 from equipment.drivers.plantio import PlantIO, build_plant_io
 from equipment.errors import CommandRefused, DriverError, PermissiveFailed
+from equipment.interlocks import trip_on_value
 from equipment.pli import PlcPhase
 from equipment.recorder import CommandData, Recorder
 from equipment.trend import TrendBuffer
@@ -71,6 +72,7 @@ class EquipmentRuntime:
         self._reports: asyncio.Queue[PhaseReport] = asyncio.Queue()
         self._dirty: dict[str, TagValue] = {}
         self._wake = asyncio.Event()
+        self._idle_flow_alarmed: set[str] = set()
         self._tasks: list[asyncio.Task[Any]] = []
 
     # -- life cycle ----------------------------------------------------------------------
@@ -137,6 +139,25 @@ class EquipmentRuntime:
             phase.on_value(item)
         self._dirty[item.tag] = item
         self.trend.add(item, active_units={p.cfg.unit for p in self.phases.values()})
+        self._watch_idle_flow(item)
+
+    def _watch_idle_flow(self, item: TagValue) -> None:
+        """Flow into a unit that no phase of ours is dosing: stop it and raise an alarm (once)."""
+        for cfg in self.config.dosing.values():
+            if item.tag != cfg.flow or any(p.cfg.unit == cfg.unit for p in self.phases.values()):
+                continue
+            trip = trip_on_value(cfg, item, pump_commanded=False)
+            if trip is None:
+                self._idle_flow_alarmed.discard(cfg.unit)
+            elif cfg.unit not in self._idle_flow_alarmed:
+                self._idle_flow_alarmed.add(cfg.unit)
+                for tag in (cfg.inlet_valve, cfg.pump):
+                    self._spawn(self._write_safe(tag))
+                self._spawn(self._retry(lambda c=cfg, t=trip: self.recorder.alarm(c.unit, t)))  # type: ignore[misc]
+
+    async def _write_safe(self, tag: str) -> None:
+        with contextlib.suppress(DriverError):
+            await self.io.write(tag, False)
 
     def _on_connection(self, endpoint: str, connected: bool, reason: str) -> None:
         for phase in list(self.phases.values()):

@@ -111,3 +111,23 @@ def test_a_held_phase_restarts_and_still_doses_exactly_its_target(
     assert done.state is PhaseStatus.COMPLETE, done.reason
     assert done.actual is not None
     assert abs(done.actual - Decimal(150)) <= Decimal(1)
+
+
+@pytest.mark.requirement("URS-EQP-003")
+def test_flow_that_no_phase_commanded_is_stopped_and_alarmed(
+    services: Services, simulator: SimulatorHandle, runtime: RuntimeHandle
+) -> None:
+    simulator.set(**{"R-101.inlet_valve": True, "R-101.pump": True})  # someone at the local panel
+    deadline = time.monotonic() + 5
+    while True:
+        with services.session_factory() as session:
+            alarms = commands.alarms(session, open_only=True)
+        if alarms:
+            break
+        assert time.monotonic() < deadline, "no alarm for flow without a command"
+        time.sleep(0.05)
+    assert [a.condition for a in alarms] == ["flow_without_command"]
+    time.sleep(0.3)
+    plant = simulator.state()
+    assert plant["R-101.pump"] is False
+    assert plant["R-101.inlet_valve"] is False
