@@ -12,8 +12,11 @@ from sqlalchemy import func, select
 
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
+from tests.integration.execution import conftest as support
 from tests.integration.execution.api_support import Api, approve_recipe
-from tests.integration.execution.conftest import SIMPLE, Floor, floor  # noqa: F401 - fixture
+from tests.integration.execution.conftest import SIMPLE, Floor
+
+floor = support.floor  # the shop-floor fixture of the execution tests
 
 
 def _race(calls: list[Any]) -> list[Any]:
