@@ -160,8 +160,8 @@ def sync(session: Session, ctx: Context, batch: Batch, *, recovering: bool = Fal
 
 def recover(session: Session, ctx: Context) -> list[str]:
     """At engine start: every batch in execution is synced; uncertain automated phases go to Held."""
-    numbers = []
-    for batch in session.scalars(select(Batch).where(Batch.status == BatchStatus.IN_EXECUTION.value)):
-        sync(session, ctx, batch, recovering=True)
-        numbers.append(batch.number)
+    numbers = list(session.scalars(select(Batch.number).where(Batch.status == BatchStatus.IN_EXECUTION.value)))
+    for number in numbers:
+        # Locked: several web workers start at once and each runs recovery.
+        sync(session, ctx, ctx.batch(session, number, lock=True), recovering=True)
     return numbers

@@ -24,8 +24,11 @@ from ebr.execution.rules import BatchStatus
 from equipment import commands as runtime
 from recipes.states import FINAL_STATES, TRANSIENT_STATES, TRANSITIONS, Command, State, apply, complete
 
+# The runtime knows no pause: a paused dosing is held there and resumed by a restart.
 RUNTIME_COMMANDS = {
     Command.HOLD: runtime.CommandKind.HOLD,
+    Command.PAUSE: runtime.CommandKind.HOLD,
+    Command.RESUME: runtime.CommandKind.RESTART,
     Command.RESTART: runtime.CommandKind.RESTART,
     Command.STOP: runtime.CommandKind.STOP,
     Command.ABORT: runtime.CommandKind.ABORT,
