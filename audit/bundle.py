@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 from audit.checkpoints import Checkpointer
 from audit.keys import system_keys_json
 from audit.models import AuditCheckpoint
+from audit.streams import stream_rows
 from audit.trail import head
-from audit.verify import stream_rows
 from ebr.canonical import canon, sha256_hex
 from ebr.clock import Clock, to_rfc3339
 from ebr.errors import AuditError

@@ -26,7 +26,7 @@ import bisect
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
@@ -39,42 +39,15 @@ from audit.checkpoint_check import check_checkpoints, read_log
 from audit.checkpoints import CheckpointLog
 from audit.findings import Break, BreakKind, ChainReport
 from audit.models import AuditEvent
+from audit.streams import prefetched, stream_event_bytes, stream_rows
 from ebr.canonical import ZERO_HASH
 from ebr.clock import to_rfc3339
 
 __all__ = ["Break", "BreakKind", "ChainReport", "scan", "stream_rows", "verify_chain"]
 
-BATCH = 20_000
 TS_TAIL = 29  # len('2026-11-24T10:00:00.000000Z"}')
 PREV_TOKEN = b'"prev":"'
 Progress = Callable[[int], None]
-
-
-def stream_rows(
-    session: Session, *, columns: str = "seq, hash, canonical", start: int = 1, batch: int = BATCH
-) -> Generator[list[tuple[Any, ...]], None, None]:
-    """Batches of rows of ``columns`` (a fixed list of our own column names) from ``start`` on, in seq order.
-
-    Uses the driver directly (a server-side cursor on PostgreSQL) because building an
-    ORM row per event would cost more than hashing it.
-    """
-    sql = f"SELECT {columns} FROM audit_event WHERE seq >= %s ORDER BY seq"  # noqa: S608 - columns are ours
-    connection = session.connection()
-    driver: Any = connection.connection.driver_connection
-    if connection.dialect.name == "postgresql":
-        with driver.cursor(name="audit_stream", binary=True) as cursor:
-            cursor.itersize = batch
-            cursor.execute(sql, (start,))
-            while rows := cursor.fetchmany(batch):
-                yield rows
-        return
-    cursor = driver.cursor()
-    try:
-        cursor.execute(sql.replace("%s", "?"), (start,))
-        while rows := cursor.fetchmany(batch):
-            yield rows
-    finally:
-        cursor.close()
 
 
 @dataclass
@@ -91,8 +64,12 @@ def _batch_digests(datas: Sequence[bytes], first: int, prev: str) -> list[str] |
     """The batch's hashes when every event is chained and numbered right, else None."""
     sha256 = hashlib.sha256
     digests = [sha256(data).hexdigest() for data in datas]
-    links = [prev, *digests[:-1]]
-    if [d[(at := d.rfind(PREV_TOKEN) + 8) : at + 64].decode() for d in datas] != links:
+    try:
+        # Joined comparisons run in C; rsplit keeps the part after the LAST token.
+        prevs = b"".join([d.rsplit(PREV_TOKEN, 1)[1][:64] for d in datas])
+    except IndexError:
+        return None
+    if prevs != (prev + "".join(digests[:-1])).encode():
         return None
     needles = [b'"seq":%d,"ts":"' % seq for seq in range(first, first + len(datas))]
     if [d[-TS_TAIL - len(n) : -TS_TAIL] for d, n in zip(datas, needles, strict=True)] != needles:
@@ -117,14 +94,11 @@ def _row_by_row(datas: Sequence[bytes], state: Scan, checkpoints: dict[int, str]
     return True
 
 
-def scan(
-    batches: Iterator[Sequence[tuple[bytes]]], checkpoints: dict[int, str], progress: Progress | None = None
-) -> Scan:
-    """The fast loop over ``(canonical,)`` rows in seq order; stops at the first anomaly."""
+def scan(batches: Iterator[Sequence[bytes]], checkpoints: dict[int, str], progress: Progress | None = None) -> Scan:
+    """The fast loop over batches of event bytes in seq order; stops at the first anomaly."""
     state = Scan()
     marks = sorted(checkpoints)
-    for rows in batches:
-        datas = [row[0] for row in rows]
+    for datas in batches:
         first = state.seq + 1
         digests = _batch_digests(datas, first, state.hash)
         signed = marks[bisect.bisect_left(marks, first) : bisect.bisect_right(marks, first + len(datas) - 1)]
@@ -270,7 +244,7 @@ def _check_head(session: Session, state: Scan, newest_checkpoint: int) -> Break 
     count, low, high = session.execute(
         select(func.count(), func.coalesce(func.min(AuditEvent.seq), 0), func.coalesce(func.max(AuditEvent.seq), 0))
     ).one()
-    if (low, high) != ((1, count) if count else (0, 0)):
+    if (low, high) != ((1, count) if count else (0, 0)) or state.seq != count:
         return Break(BreakKind.CONTENT_CHANGED, _first_misnumbered(session), f"the seq column runs {low}..{high}")
     if count:
         stored = session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == high))
@@ -300,7 +274,7 @@ def verify_chain(
     checkpoints = check_checkpoints(session, log, logged, trusted_keys)
     report = ChainReport(checkpoints_checked=checkpoints.count, breaks=[*bad_lines, *checkpoints.breaks])
     report.newest_checkpoint = max(checkpoints.by_seq, default=0)
-    with closing(stream_rows(session, columns="canonical")) as batches:
+    with closing(prefetched(stream_event_bytes(session))) as batches:
         state = scan(batches, checkpoints.by_seq, progress)
     report.head_seq, report.head_hash, report.events_checked = state.seq, state.hash, state.seq
     found: Break | None

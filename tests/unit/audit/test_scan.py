@@ -9,8 +9,8 @@ from ebr.canonical import sha256_hex
 from tests.unit.audit.chains import chain
 
 
-def _bytes(rows: list[tuple[int, str, str, bytes]]) -> list[tuple[bytes]]:
-    return [(data,) for _, _, _, data in rows]
+def _bytes(rows: list[tuple[int, str, str, bytes]]) -> list[bytes]:
+    return [data for _, _, _, data in rows]
 
 
 pytestmark = pytest.mark.requirement("URS-AUD-003")
