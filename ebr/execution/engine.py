@@ -126,13 +126,20 @@ def start_step(
 
 
 def _waiting(session: Session, ctx: Context, batch: Batch, plan: Plan, path: str) -> str:
-    parent = parent_of(path)
-    node = plan.node(parent)
-    done = {r.path for r in ctx.children(session, batch, parent) if r.state == State.COMPLETE.value}
-    missing = graph.waiting_for(node.children, node.transitions, path, done)
-    if missing:
-        return f"it waits for {', '.join(missing)} to complete"
-    return f"its {('operation' if parent.count('.') else 'unit procedure')} {parent or 'procedure'} has not started"
+    """Why ``path`` is not ready: the highest enclosing element that is not, and what it waits for."""
+    parts = path.split(".")
+    for depth in range(1, len(parts) + 1):
+        element, parent = ".".join(parts[:depth]), ".".join(parts[: depth - 1])
+        rows = ctx.children(session, batch, parent)
+        if any(r.path == element and r.ready for r in rows):
+            continue
+        node = plan.node(parent)
+        done = {r.path for r in rows if r.state == State.COMPLETE.value}
+        missing = graph.waiting_for(node.children, node.transitions, element, done)
+        if missing:
+            return f"it waits for {', '.join(missing)} to complete"
+        return f"{element} has not been reached in the recipe's sequence"
+    return "it is not ready"
 
 
 def record(
