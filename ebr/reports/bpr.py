@@ -94,7 +94,9 @@ def _changes(root: etree._Element, r: dict[str, Any]) -> None:
         return
     history = _sub(root, "ChangeHistory")
     for c in r["corrections"]:
-        change = _entry(history, "Change", f"C{c['number']}", "Change", c["at"], f"{c['step']} {c['name']} → {c['corrected']}")
+        change = _entry(
+            history, "Change", f"C{c['number']}", "Change", c["at"], f"{c['step']} {c['name']} → {c['corrected']}"
+        )
         _sub(change, "RecordReference", c["corrects"])
         _value(change, "PrechangeData", c["original"], c["unit"])
         _sub(change, "Reason", c["reason"] or "")
@@ -147,9 +149,14 @@ def _event(parent: etree._Element, ident: str, ts: str | None, kind: str, subtyp
 
 def _step_events(events: etree._Element, r: dict[str, Any], step: dict[str, Any], corrections: dict[str, Any]) -> None:
     path = step["path"]
-    for what, ts, who in (("started", step["started_at"], step["started_by"]), ("completed", step["ended_at"], step["ended_by"])):
+    for what, ts, who in (
+        ("started", step["started_at"], step["started_by"]),
+        ("completed", step["ended_at"], step["ended_by"]),
+    ):
         if ts:
-            event = _event(events, f"{path}/{what}", ts, "Procedural Execution", "State Change", f"{path} {step['name']} {what}")
+            event = _event(
+                events, f"{path}/{what}", ts, "Procedural Execution", "State Change", f"{path} {step['name']} {what}"
+            )
             if step["unit"]:
                 _sub(event, "EquipmentID", step["unit"])
             _sub(event, "PersonID", who or "")

@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 import jinja2
+from markupsafe import escape
 
 from ebr.clock import from_rfc3339
 from ebr.reports.charts import trend_svg
@@ -83,8 +84,7 @@ def _other_params(params: dict[str, Any]) -> str:
 def environment() -> jinja2.Environment:
     """The record's Jinja environment (built once per process)."""
     loader = jinja2.FunctionLoader(_load)
-    autoescape = jinja2.select_autoescape(["html"], default_for_string=True, default=False)
-    env = jinja2.Environment(loader=loader, autoescape=autoescape, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["limits"] = _limits
     env.filters["other_params"] = _other_params
     return env
@@ -129,7 +129,8 @@ def _change(event: dict[str, Any]) -> str:
     """One line for an audit event's change: ``key: old → new``; a signature by its meaning and signer."""
     before, after = event.get("before") or {}, event.get("after") or {}
     if event["action"] == "signature.applied":
-        return f"{after.get('meaning')} by {after.get('printed_name')} ({after.get('signer')}), signature {after.get('id')}"
+        who = f"{after.get('printed_name')} ({after.get('signer')})"
+        return f"{after.get('meaning')} by {who}, signature {after.get('id')}"
     keys = list(dict.fromkeys([*before, *after]))
     parts = [
         f"{k}: {_short(before[k])} → {_short(after.get(k))}" if k in before else f"{k}: {_short(after[k])}"
@@ -212,7 +213,7 @@ def document(body: str, record: dict[str, Any], *, numbered: bool, margin_text: 
     css = stylesheet() + page_css(record, numbered=numbered, margin_text=margin_text)
     title = f"Batch record {record['batch']['number']}"
     return (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{jinja2.filters.escape(title)}</title>'
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
         f"<style>{css}</style></head><body>{body}</body></html>"
     )
 

@@ -43,6 +43,14 @@ class RenderStats:
     pages: int = 0
     parts: int = 0
     worker_peak_kib: list[int] = field(default_factory=list)
+    worker_pids: list[int] = field(default_factory=list)
+
+    def worker_peak_kib_by_process(self) -> dict[int, int]:
+        """Worker process id → its peak RSS (a pool reuses a process for several parts)."""
+        peaks: dict[int, int] = {}
+        for pid, peak in zip(self.worker_pids, self.worker_peak_kib, strict=True):
+            peaks[pid] = max(peak, peaks.get(pid, 0))
+        return peaks
 
 
 def _attachment(record_json: bytes) -> Attachment:
@@ -67,15 +75,15 @@ def render_whole(record: dict[str, Any], record_json: bytes) -> bytes:
     return _pdfa(HTML(string=html.whole_document(record)).render(), record_json)
 
 
-def _render_part(document: str) -> tuple[bytes, int, dict[str, int], int]:
-    """Worker: lay out one part; its PDF, page count, anchor → page index, and peak RSS (KiB)."""
+def _render_part(document: str) -> tuple[bytes, int, dict[str, int], tuple[int, int]]:
+    """Worker: lay out one part; its PDF, page count, anchor → page index, and (pid, peak RSS in KiB)."""
     rendered = HTML(string=document).render()
     anchors: dict[str, int] = {}
     for index, page in enumerate(rendered.pages):
         for name in page.anchors:
             anchors.setdefault(name, index)
     pdf: bytes = rendered.write_pdf()
-    return pdf, len(rendered.pages), anchors, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return pdf, len(rendered.pages), anchors, (os.getpid(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -144,10 +152,11 @@ def render_parallel(
                 progress(f"laid out part {done} of {len(documents)}")
     offsets: dict[str, int] = {}
     start = 1
-    for _pdf, count, anchors, peak in results:
+    for _pdf, count, anchors, (pid, peak) in results:
         for name, index in anchors.items():
             offsets.setdefault(name, start + index)
         start += count
+        stats.worker_pids.append(pid)
         stats.worker_peak_kib.append(peak)
     front = _front(layout, record, record_json, offsets)
     with ExitStack() as opened:
@@ -157,7 +166,7 @@ def render_parallel(
             merged.pages.extend(opened.enter_context(pikepdf.open(io.BytesIO(pdf))).pages)
         overlay = opened.enter_context(_overlay(record, len(merged.pages)))
         for index, page in enumerate(merged.pages):
-            page.add_overlay(overlay.pages[index])
+            page.add_overlay(overlay.pages[index], pikepdf.Rectangle(page.mediabox))
         _outline(merged, layout.toc, {k: v + front_pages for k, v in offsets.items()})
         if progress is not None:
             progress(f"joined {len(merged.pages)} pages")

@@ -54,7 +54,7 @@ def full_names(session: Session, user_ids: Iterable[str]) -> dict[str, str]:
     """User id → full name, for the people named in the record."""
     wanted = sorted({u for u in user_ids if u and not u.startswith("system:")})
     rows = session.execute(select(UserAccount.user_id, UserAccount.full_name).where(UserAccount.user_id.in_(wanted)))
-    return {user_id: name for user_id, name in rows}
+    return {str(user_id): str(name) for user_id, name in rows}
 
 
 def deviations(session: Session, batch: Batch) -> list[Deviation]:
@@ -83,7 +83,9 @@ def containers(session: Session, barcodes: Iterable[str]) -> dict[str, Container
     return {c.barcode: c for c in session.scalars(select(Container).where(Container.barcode.in_(wanted)))}
 
 
-def equipment(session: Session, tags: Iterable[str]) -> list[tuple[Equipment, list[CleaningRecord], list[CalibrationRecord]]]:
+def equipment(
+    session: Session, tags: Iterable[str]
+) -> list[tuple[Equipment, list[CleaningRecord], list[CalibrationRecord]]]:
     """The units used with their cleaning and calibration records."""
     units = list(session.scalars(select(Equipment).where(Equipment.tag.in_(sorted(set(tags)))).order_by(Equipment.tag)))
     result = []
@@ -152,5 +154,7 @@ def _belongs(event: dict[str, Any], batch: Batch, signature_ids: set[str]) -> bo
     if entity.get("type") == "lot":
         after = event.get("after") or {}
         # Only this batch's consumption and its output lot's own events; other batches' use is theirs.
-        return after.get("batch") == batch.id or after.get("produced_by") == batch.id or entity.get("id") == batch.number
+        return (
+            after.get("batch") == batch.id or after.get("produced_by") == batch.id or entity.get("id") == batch.number
+        )
     return True

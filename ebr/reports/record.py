@@ -227,9 +227,7 @@ def build_record(session: Session, batch: Batch, printed: Printed) -> dict[str, 
     sig_rows = queries.signature_rows(session, [link.signature_id for link in links])
     names = queries.full_names(session, _people(batch, steps, values, printed))
     output = queries.output_lot(session, batch)
-    events = queries.audit_events(
-        session, batch, signature_ids=set(sig_rows), lots=[*lots, batch.number], upto=upto
-    )
+    events = queries.audit_events(session, batch, signature_ids=set(sig_rows), lots=[*lots, batch.number], upto=upto)
     record = {
         "format": FORMAT,
         "batch": _batch(batch, output.lot_number if output else None),

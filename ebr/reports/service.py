@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from audit.bundle import ExportResult, export_bundle
 from audit.chain import Entity
 from ebr.bootstrap import Services
@@ -38,16 +41,14 @@ class RecordFile:
     pages: int = 0
 
 
-def _batch(session: Any, ref: str) -> Batch:
-    from sqlalchemy import select
-
+def _batch(session: Session, ref: str) -> Batch:
     found = session.scalars(select(Batch).where((Batch.id == ref) | (Batch.number == ref))).first()
     if found is None:
         raise NotFound(f"no batch {ref!r}; `ebr batch list` shows the batches")
     return found
 
 
-def _printer(session: Any, services: Services, actor: str) -> str:
+def _printer(session: Session, services: Services, actor: str) -> str:
     if actor.startswith("system:"):
         return actor
     return queries.full_names(session, [actor]).get(actor, actor)
@@ -86,7 +87,9 @@ def print_record(
     pdf = render_pdf(record, data, parallel=parallel, progress=progress, stats=stats)
     after = {"file": "record.pdf", "pages": stats.pages, "sha256": sha256_hex(pdf), "record_sha256": sha256_hex(data),
              "to_seq": record["audit_trail"]["to_seq"]}  # fmt: skip
-    _audit(services, actor=actor, action="batch.record.printed", number=number, after=after, reason="batch record printed")
+    _audit(
+        services, actor=actor, action="batch.record.printed", number=number, after=after, reason="batch record printed"
+    )
     return RecordFile(pdf, record, data, number, stats.pages)
 
 

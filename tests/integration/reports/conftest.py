@@ -55,7 +55,9 @@ class Example:
 
 def example_recipe() -> dict[str, Any]:
     data = copy.deepcopy(SIMPLE)
-    data["bill_of_materials"] = {"materials": [{"code": "RM-X", "name": "Excipient X", "quantity": "2.5", "unit": "kg"}]}
+    data["bill_of_materials"] = {
+        "materials": [{"code": "RM-X", "name": "Excipient X", "quantity": "2.5", "unit": "kg"}]
+    }
     data["unit_procedures"][0]["operations"][0]["phases"].append(WEIGH_PHASE)
     return data
 
