@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from audit.chain import Entity
 from ebr.canonical import content_hash, jsonable
 from ebr.errors import StateError, ValidationError
-from ebr.execution.context import Context
+from ebr.execution.context import Context, check_version
 from ebr.execution.models import Batch, BatchStep
 from ebr.execution.plan import build_plan, parent_of
 from ebr.execution.rules import BatchStatus, parse_decimal
@@ -118,10 +118,7 @@ def _add_steps(session: Session, batch: Batch, control: Recipe) -> int:
 def release_to_floor(session: Session, ctx: Context, *, actor: str, ref: str, version: int | None = None) -> Batch:
     """created → ready: the batch may now be started on the shop floor."""
     batch = ctx.batch(session, ref, lock=True)
-    if version is not None and batch.version != version:
-        from ebr.execution.context import check_version
-
-        check_version(batch, version, f"batch {batch.number}")
+    check_version(batch, version, f"batch {batch.number}")
     if batch.status != BatchStatus.CREATED.value:
         raise StateError(f"batch {batch.number} is {batch.status}; only a created batch can be released to the floor")
     batch.status = BatchStatus.READY.value
@@ -137,6 +134,7 @@ def release_to_floor(session: Session, ctx: Context, *, actor: str, ref: str, ve
 
 
 def list_batches(session: Session, *, status: str | None = None, limit: int = 200) -> list[Batch]:
+    """Batches, newest first, optionally of one status."""
     query = select(Batch).order_by(Batch.created_at.desc()).limit(limit)
     if status:
         query = query.where(Batch.status == status)

@@ -37,6 +37,7 @@ BATCH_COMMANDS = frozenset({Command.HOLD, Command.RESTART, Command.STOP, Command
 
 
 def parse_command(name: str) -> Command:
+    """``"hold"`` → ``Command.HOLD``; ValidationError naming the valid commands."""
     try:
         return Command(name.capitalize())
     except ValueError:

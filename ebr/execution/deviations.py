@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity
-from ebr.errors import StateError, ValidationError
+from ebr.errors import NotFound, StateError, ValidationError
 from ebr.execution.context import Context, check_version
 from ebr.execution.models import Batch, Deviation
 from ebr.execution.rules import ACKNOWLEDGED_BY, DeviationKind, Severity, deviation_signatures
@@ -27,6 +27,7 @@ CLOSED = "closed"
 
 
 def deviation_json(dev: Deviation, signatures: list[str] | None = None) -> dict[str, Any]:
+    """The API and CLI view of a deviation."""
     return {
         "id": dev.id,
         "number": dev.number,
@@ -95,11 +96,10 @@ def open_deviation(
 
 
 def get(session: Session, ctx: Context, ref: str) -> Deviation:
+    """The deviation by id or number; raises NotFound."""
     dev = session.scalars(select(Deviation).where((Deviation.id == ref) | (Deviation.number == ref))).first()
     if dev is None:
-        from ebr.errors import NotFound
-
-        raise NotFound(f"no deviation {ref!r}")
+        raise NotFound(f"no deviation {ref!r}; the batch's deviations are listed with it")
     return dev
 
 
@@ -195,6 +195,7 @@ def blocking(session: Session, ctx: Context, batch: Batch, path: str) -> list[De
 
 
 def for_batch(session: Session, batch: Batch, *, open_only: bool = False) -> list[Deviation]:
+    """The deviations of ``batch``, oldest first (``open_only``: those not closed)."""
     query = select(Deviation).where(Deviation.batch_id == batch.id)
     if open_only:
         query = query.where(Deviation.status == OPEN)

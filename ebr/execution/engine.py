@@ -46,6 +46,7 @@ class StepOutcome:
 
 
 def entity(batch: Batch, path: str) -> Entity:
+    """The audit entity of a step: ``batch_step`` ``<batch number>/<path>``."""
     return Entity("batch_step", f"{batch.number}/{path}")
 
 

@@ -112,6 +112,7 @@ def _rerun(session: Session, ctx: Context, batch: Batch, row: BatchStep) -> None
 
 
 def activate_children(session: Session, ctx: Context, batch: Batch, plan: Plan, parent: str, actor: str) -> list[str]:
+    """Activate the initial children of ``parent`` (recursively down to the phases)."""
     node = plan.node(parent)
     rows = {r.path: r for r in ctx.children(session, batch, parent)}
     progress = graph.progress(node.children, node.transitions, completed=None, active=(), done=())
