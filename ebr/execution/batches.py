@@ -11,11 +11,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity
 from ebr.canonical import content_hash, jsonable
-from ebr.errors import StateError, ValidationError
+from ebr.errors import Conflict, StateError, ValidationError
 from ebr.execution.context import Context, check_version
 from ebr.execution.models import Batch, BatchStep
 from ebr.execution.plan import build_plan, parent_of
@@ -30,6 +31,20 @@ def _number(session: Session, ctx: Context) -> str:
     day = ctx.clock.now().strftime("%Y%m%d")
     count = session.scalar(select(func.count()).select_from(Batch).where(Batch.number.like(f"B{day}-%"))) or 0
     return f"B{day}-{count + 1:04d}"
+
+
+def _insert_numbered(session: Session, ctx: Context, batch: Batch) -> None:
+    """Insert ``batch`` with the day's next number; a number taken meanwhile (PostgreSQL) is retried."""
+    for _attempt in range(5):
+        batch.number = _number(session, ctx)
+        try:
+            with session.begin_nested():
+                session.add(batch)
+                session.flush()
+            return
+        except IntegrityError:
+            continue  # another process committed this number between our count and our insert
+    raise Conflict("could not give the batch a number (many batches created at once); try again")
 
 
 def create_batch(
@@ -55,7 +70,7 @@ def create_from_recipe(
     now = ctx.clock.now()
     batch = Batch(
         id=new_id(),
-        number=_number(session, ctx),
+        number="",
         production_order=order.strip(),
         recipe_name=master.name,
         recipe_version=version,
@@ -69,8 +84,7 @@ def create_from_recipe(
         created_at=now,
         created_by=actor,
     )
-    session.add(batch)
-    session.flush()
+    _insert_numbered(session, ctx, batch)
     count = _add_steps(session, batch, control)
     after = {
         "number": batch.number,

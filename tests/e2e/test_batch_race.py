@@ -75,3 +75,21 @@ def test_two_completions_of_the_same_step_at_once_let_exactly_one_win(
             .where(AuditEvent.action == "signature.applied", AuditEvent.entity_id == f"{number}/UP1.OP1.PH1")
         )
     assert (completions, signatures) == (1, 1), "the loser left no trace: no completion, no signature"
+
+
+def test_batches_created_at_the_same_moment_get_distinct_numbers(floor: Floor) -> None:
+    from tests.integration.execution.conftest import recipe
+
+    master = recipe(SIMPLE)
+
+    def create(order: str) -> Any:
+        return floor.work(
+            lambda session: (
+                floor.execution.create_from_recipe(
+                    session, actor="sam", master=master, version="1", size="100", order=order
+                ).number
+            )
+        )
+
+    numbers = _race([lambda i=i: create(f"PO-{i}") for i in range(4)])
+    assert len(set(numbers)) == 4, numbers
