@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import Blueprint, Response, render_template
 from flask.typing import ResponseReturnValue
 
+from ebr.execution.batches import list_batches
 from ebr.reports import service as reports
 from ebr.web import access
 from ebr.web.helpers import execution, read, services
@@ -25,6 +26,15 @@ def _download(data: bytes, name: str, mimetype: str) -> Response:
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.get("/")
+@access.requires(PERMISSION)
+def index() -> ResponseReturnValue:
+    """Batches whose record can be taken away, newest first."""
+    with read() as session:
+        found = list_batches(session)
+    return render_template("records/index.html", batches=found)
 
 
 @bp.get("/batches/<number>")
