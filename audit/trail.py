@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity, build_event, event_bytes, event_hash
@@ -51,7 +51,20 @@ AppendHook = Callable[[Session, AppendedEvent], None]
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _HEAD = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-_INSERT = insert(AuditEvent)
+
+# The append path talks to the driver directly: it runs in every GMP transaction and
+# SQLAlchemy's per-statement overhead was most of its cost (benchmarks/audit_write.py).
+_HEAD_SQL = "SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1"
+# One round trip on PostgreSQL: two statements in one simple query. Under READ
+# COMMITTED each statement takes its own snapshot, so the SELECT sees the head as
+# of AFTER the lock was granted.
+_PG_LOCKED_HEAD = f"SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEY}); {_HEAD_SQL}"
+_COLUMNS = ("seq", "ts", "actor", "action", "entity_type", "entity_id", "reason", "prev", "hash", "canonical")
+_INSERT_SQL = (
+    "INSERT INTO audit_event (seq, ts, actor, action, entity_type, entity_id, reason, prev, hash, canonical) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+_SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME storage format (UTC, as UTCDateTime stores)
 
 
 def lock_chain(session: Session) -> None:
@@ -59,6 +72,17 @@ def lock_chain(session: Session) -> None:
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(_LOCK, {"key": CHAIN_LOCK_KEY})
+
+
+def _locked_head(cursor: Any, postgres: bool) -> tuple[int, str]:
+    """Lock the chain (PostgreSQL) and read its head, on the driver's cursor."""
+    if postgres:
+        cursor.execute(_PG_LOCKED_HEAD)
+        cursor.nextset()
+    else:
+        cursor.execute(_HEAD_SQL)
+    found = cursor.fetchone()
+    return (0, ZERO_HASH) if found is None else (found[0], found[1])
 
 
 def head(session: Session) -> tuple[int, str]:
@@ -92,11 +116,39 @@ class AuditTrail:
         caller's whole unit of work fails with it.
         """
         session.flush()  # the caller's pending rows first, as they would be without us
-        lock_chain(session)
-        seq, prev = head(session)
+        connection = session.connection()
+        postgres = connection.dialect.name == "postgresql"
+        driver: Any = connection.connection.driver_connection
+        cursor = driver.cursor()
+        try:
+            seq, prev = _locked_head(cursor, postgres)
+            row = self._build(seq + 1, prev, actor, action, entity, before, after, reason)
+            values = [getattr(row, name) for name in _COLUMNS]
+            if postgres:
+                cursor.execute(_INSERT_SQL, values)
+            else:
+                values[1] = row.ts.astimezone(dt.UTC).strftime(_SQLITE_TS)
+                cursor.execute(_INSERT_SQL.replace("%s", "?"), values)
+        finally:
+            cursor.close()
+        if self._after_append is not None:
+            self._after_append(session, row)
+        return row
+
+    def _build(
+        self,
+        seq: int,
+        prev: str,
+        actor: str,
+        action: str,
+        entity: Entity,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        reason: str | None,
+    ) -> AppendedEvent:
         now = self.clock.now()
         event = build_event(
-            seq=seq + 1,
+            seq=seq,
             ts=now,
             actor=actor,
             action=action,
@@ -119,10 +171,4 @@ class AuditTrail:
             hash=event_hash(data),
             canonical=data,
         )
-        # A Core insert on the caller's connection: the row is written now, in the
-        # caller's transaction, without an ORM object (its instrumentation cost more
-        # than the insert) and without a unit-of-work flush of the event.
-        session.connection().execute(_INSERT, {name: getattr(row, name) for name in row.__slots__})
-        if self._after_append is not None:
-            self._after_append(session, row)
         return row

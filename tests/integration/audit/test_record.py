@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 import pytest
 from sqlalchemy import func, select
 
@@ -9,6 +12,7 @@ from audit.chain import Entity
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
 from ebr.canonical import ZERO_HASH, sha256_hex
+from ebr.clock import UTC, FixedClock, to_rfc3339
 
 
 @pytest.mark.requirement("URS-AUD-001")
@@ -45,3 +49,19 @@ def test_a_rolled_back_transaction_leaves_no_trace_and_no_gap(services: Services
     assert third.seq == 2
     with services.session_factory() as session:
         assert session.scalar(select(func.count()).select_from(AuditEvent)) == 2
+
+
+@pytest.mark.requirement("URS-AUD-001")
+def test_the_stored_columns_read_back_exactly_as_the_hashed_event_says(services: Services) -> None:
+    services.audit.clock = FixedClock(dt.datetime(2026, 11, 24, 20, 0, 0, 0, tzinfo=UTC))
+    with services.session_factory.begin() as session:
+        written = services.audit.record(
+            session, actor="ännä", action="batch.created", entity=Entity("batch", "B-ü"), reason="näh"
+        )
+    with services.session_factory() as session:
+        row = session.get(AuditEvent, written.seq)
+    assert row is not None
+    event = json.loads(row.canonical)
+    assert (row.ts, row.actor, row.entity_id, row.reason) == (written.ts, "ännä", "B-ü", "näh")
+    assert event["ts"] == to_rfc3339(row.ts) == "2026-11-24T20:00:00.000000Z"
+    assert (row.hash, row.prev) == (written.hash, written.prev)
