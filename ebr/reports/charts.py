@@ -1,4 +1,4 @@
-"""Trend charts as SVG (pure): a line of the bucket means with the min–max band, labelled axes.
+"""Trend charts as SVG (pure): a stepped line of the bucket means with the min–max band, labelled axes.
 
 SVG ``<text>`` carries an explicit font-family: WeasyPrint needs it to embed a font.
 """
@@ -31,6 +31,16 @@ def _points(xs: Sequence[float], ys: Sequence[float], box: tuple[float, float, f
     )
 
 
+def _stepped(xs: Sequence[float], ys: Sequence[float]) -> tuple[list[float], list[float]]:
+    """Hold each bucket's value until the next one: the runtime records on change, so a
+    straight line between two buckets would draw values that never were."""
+    out_x, out_y = [xs[0]], [ys[0]]
+    for x, y in zip(xs[1:], ys[1:], strict=True):
+        out_x += [x, x]
+        out_y += [out_y[-1], y]
+    return out_x, out_y
+
+
 def trend_svg(points: Sequence[dict[str, Any]], *, title: str, unit: str = "", tz: dt.tzinfo = dt.UTC) -> str:
     """An SVG line chart of trend ``points`` (``at``, ``min``, ``mean``, ``max`` as in record.json)."""
     if not points:
@@ -44,7 +54,10 @@ def trend_svg(points: Sequence[dict[str, Any]], *, title: str, unit: str = "", t
     y_lo, y_hi = min(lows), max(highs)
     pad = (y_hi - y_lo) * 0.05 or 1.0
     box = (xs[0], xs[-1] if xs[-1] > xs[0] else xs[0] + 1, y_lo - pad, y_hi + pad)
-    band = _points(xs, highs, box) + " " + _points(list(reversed(xs)), list(reversed(lows)), box)
+    hx, hy = _stepped(xs, highs)
+    lx, ly = _stepped(xs, lows)
+    mx, my = _stepped(xs, means)
+    band = _points(hx, hy, box) + " " + _points(list(reversed(lx)), list(reversed(ly)), box)
     start, end = times[0].astimezone(tz), times[-1].astimezone(tz)
     axis_y = HEIGHT - BOTTOM
     parts = [
@@ -52,7 +65,7 @@ def trend_svg(points: Sequence[dict[str, Any]], *, title: str, unit: str = "", t
         f'<rect x="{LEFT}" y="{TOP}" width="{WIDTH - LEFT - RIGHT}" height="{axis_y - TOP}" '
         'fill="#ffffff" stroke="#888888" stroke-width="0.5"/>',
         f'<polygon points="{band}" fill="#c9daf0" stroke="none"/>',
-        f'<polyline points="{_points(xs, means, box)}" fill="none" stroke="#1f4e8c" stroke-width="1.2"/>',
+        f'<polyline points="{_points(mx, my, box)}" fill="none" stroke="#1f4e8c" stroke-width="1.2"/>',
         f'<text x="{LEFT - 4}" y="{TOP + 8}" text-anchor="end" {FONT}>{y_hi:.4g}</text>',
         f'<text x="{LEFT - 4}" y="{axis_y}" text-anchor="end" {FONT}>{y_lo:.4g}</text>',
         f'<text x="{LEFT - 4}" y="{(TOP + axis_y) / 2}" text-anchor="end" {FONT}>{escape(unit)}</text>',

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import zoneinfo
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -185,17 +186,24 @@ def compose(record: dict[str, Any]) -> Layout:
     return layout
 
 
-def _charts(record: dict[str, Any]) -> list[dict[str, str]]:
+def _varies(points: list[dict[str, Any]]) -> bool:
+    """True when the signal moved: at least two points and more than one value among min, mean and max."""
+    values = {Decimal(p[key]) for p in points for key in ("min", "mean", "max")}
+    return len(points) >= 2 and len(values) > 1
+
+
+def _charts(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A chart per trend that moved; a steady trend is one table row (a flat line tells nothing more)."""
     tz = zoneinfo.ZoneInfo(record["printed"]["timezone"])
-    units = {s["path"]: (s["parameters"].get("unit") or "") for s in record["steps"]}
-    return [
-        {
-            "step": t["step"],
-            "tag": t["tag"],
-            "svg": trend_svg(t["points"], title=f"{t['tag']} during {t['step']}", unit=units.get(t["step"], ""), tz=tz),
-        }
-        for t in record["trends"]
-    ]
+    found = []
+    for t in record["trends"]:
+        points = t["points"]
+        title = f"{t['tag']} during {t['step']}"
+        svg = trend_svg(points, title=title, tz=tz) if _varies(points) else ""
+        found.append({"step": t["step"], "tag": t["tag"], "svg": svg, "points": len(points),
+                      "value": points[-1]["last"] if points else "", "start": points[0]["at"] if points else None,
+                      "end": points[-1]["at"] if points else None})  # fmt: skip
+    return found
 
 
 def front(layout: Layout, pages: dict[str, int] | None) -> str:

@@ -40,6 +40,14 @@ def record_signatures(session: Session, batch: Batch) -> list[RecordSignature]:
     return list(session.scalars(query.order_by(RecordSignature.signed_at, RecordSignature.id)))
 
 
+def batch_signatures(session: Session, batch: Batch) -> list[str]:
+    """Ids of signatures whose subject is the batch itself (review, release, rejection), oldest first."""
+    query = select(Signature.id).where(
+        Signature.subject_type == "batch", Signature.subject_id.in_([batch.number, batch.id])
+    )
+    return list(session.scalars(query.order_by(Signature.ts, Signature.id)))
+
+
 def signature_rows(session: Session, ids: Iterable[str]) -> dict[str, Signature]:
     """Signature id → its row (record and signed content bytes)."""
     wanted = sorted(set(ids))

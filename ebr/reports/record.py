@@ -27,6 +27,7 @@ from signatures.models import Signature
 FORMAT = "ebr-batch-record/1"
 PHASE_META = ("id", "name", "type", "signatures", "instructions")
 TEXT_KEYS = ("text", "prompt", "statement")
+RECORD_PARTS = frozenset({"batch_step", "deviation", "step_entry"})
 
 
 @dataclass(frozen=True)
@@ -224,7 +225,8 @@ def build_record(session: Session, batch: Batch, printed: Printed) -> dict[str, 
     devs = [_deviation(d, by_subject.get(("deviation", d.id), [])) for d in queries.deviations(session, batch)]
     corrections = _corrections(steps, values, by_subject)
     materials, lots = _materials(session, batch)
-    sig_rows = queries.signature_rows(session, [link.signature_id for link in links])
+    review = _review(session, batch, links)
+    sig_rows = queries.signature_rows(session, [*(link.signature_id for link in links), *review])
     names = queries.full_names(session, _people(batch, steps, values, printed))
     output = queries.output_lot(session, batch)
     events = queries.audit_events(session, batch, signature_ids=set(sig_rows), lots=[*lots, batch.number], upto=upto)
@@ -244,13 +246,19 @@ def build_record(session: Session, batch: Batch, printed: Printed) -> dict[str, 
                                                    "unit": output.unit, "status": output.status},
         "equipment": _equipment(session, _equipment_tags(steps, index)),
         "trends": _trends(session, batch),
-        "review": [link.signature_id for link in links if link.subject_type == "batch"],
+        "review": review,
         "signatures": {sid: _signature(row, names, printed.timezone) for sid, row in sig_rows.items()},
         "signed_content": {sid: json.loads(row.content) for sid, row in sig_rows.items()},
         "audit_trail": {"to_seq": upto, "events": events},
     }  # fmt: skip
     result: dict[str, Any] = jsonable(record)
     return result
+
+
+def _review(session: Session, batch: Batch, links: list[RecordSignature]) -> list[str]:
+    """Signatures on the batch as a whole (QA review, release, rejection), linked or signed on the batch."""
+    linked = [link.signature_id for link in links if link.subject_type not in RECORD_PARTS]
+    return list(dict.fromkeys([*linked, *queries.batch_signatures(session, batch)]))
 
 
 def _batch(batch: Batch, output_lot: str | None) -> dict[str, Any]:
