@@ -72,7 +72,8 @@ def _sig(user: str, meaning: str) -> Credentials:
     return Credentials(user_id=user, password=PASSWORD, meaning=meaning)
 
 
-def _people(services: Services) -> None:
+def create_people(services: Services) -> None:
+    """The demo users of :data:`USERS`, password :data:`PASSWORD`, accountability accepted."""
     with unit_of_work(services.session_factory) as session:
         for user_id, name, roles in USERS:
             services.users.create(
@@ -82,7 +83,8 @@ def _people(services: Services) -> None:
             services.users.accept_accountability(session, user_id=user_id)
 
 
-def _plant(services: Services, config_path: Path) -> None:
+def register_plant(services: Services, config_path: Path) -> None:
+    """Register the plant of ``config_path``, clean every unit and calibrate what needs it."""
     equipment = services.equipment
     with unit_of_work(services.session_factory) as session:
         tags = equipment.register_from_config(session, actor="ada", config=load_plant_config(config_path))
@@ -93,7 +95,9 @@ def _plant(services: Services, config_path: Path) -> None:
                 equipment.record_calibration(session, actor="sam", unit=tag, passed=True, certificate="CAL-DEMO-1")
 
 
-def _materials(execution: Execution) -> Callable[[Services], None]:
+def receive_materials(execution: Execution) -> Callable[[Services], None]:
+    """A step that receives and releases one lot (one container ``C-<code>-1``) of each material."""
+
     def receive(services: Services) -> None:
         materials = execution.materials
         with unit_of_work(services.session_factory) as session:
@@ -113,7 +117,8 @@ def _materials(execution: Execution) -> Callable[[Services], None]:
     return receive
 
 
-def _recipes(services: Services) -> None:
+def approve_examples(services: Services) -> None:
+    """Import the example recipes (rita), sign them authored (rita) and approved (ray)."""
     recipes = services.recipes
     for path in sorted(EXAMPLES.glob("*.yaml")):
         with unit_of_work(services.session_factory) as session:
@@ -186,10 +191,10 @@ def prepare(settings: Settings, *, say: Say = print) -> DemoState:
         simulator = Simulator(work_dir).start()
         try:
             for label, step in (
-                ("demo users", _people),
-                ("plant registered, cleaned and calibrated", lambda s: _plant(s, simulator.config_path)),
-                ("materials received and released", _materials(execution)),
-                ("example recipes imported, authored and approved", _recipes),
+                ("demo users", create_people),
+                ("plant registered, cleaned and calibrated", lambda s: register_plant(s, simulator.config_path)),
+                ("materials received and released", receive_materials(execution)),
+                ("example recipes imported, authored and approved", approve_examples),
             ):
                 step(services)
                 say(label)

@@ -86,6 +86,10 @@ class LiquidBatch:
     def run(self, number: str) -> None:
         """Start the released batch ``number`` and complete every step the graph makes ready."""
         self.work(self.ex.start_batch, actor=self.operator, ref=number)
+        self.finish(number)
+
+    def finish(self, number: str) -> None:
+        """Complete every step the graph makes ready until the batch is done."""
         for _ in range(200):  # a bound: the example has fewer than 40 phase executions
             ready = self.ready(number)
             if not ready:

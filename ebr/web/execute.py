@@ -124,9 +124,17 @@ def work_area(
     for view in active:
         if view.step.path == path:
             view.error, view.notice = error, notice
-    unplaced = error if error and not any(v.step.path == path for v in active) else None
+    # A step that just completed has no panel any more: its message goes above the panels.
+    placed = any(v.step.path == path for v in active)
     devs = deviations.for_batch(session, found)
-    return {"batch": found, "steps": steps, "active": active, "deviations": devs, "error": unplaced}
+    return {
+        "batch": found,
+        "steps": steps,
+        "active": active,
+        "deviations": devs,
+        "error": None if placed else error,
+        "notice": "" if placed else notice,
+    }
 
 
 def _work(number: str, path: str, *, error: EbrError | None = None, notice: str = "") -> ResponseReturnValue:
