@@ -40,9 +40,9 @@ DDL = [
     "CREATE INDEX ix_bench_plain_ts ON bench_plain_log (ts)",
 ]
 INSERT_BUSINESS = text("INSERT INTO bench_business (id, lot, quantity) VALUES (:id, :lot, :q)")
-INSERT_PLAIN = text(
+PLAIN_SQL = (
     "INSERT INTO bench_plain_log (id, ts, actor, action, entity_type, entity_id, reason, prev, hash, canonical) "
-    "VALUES (:id, :ts, 'operator', 'lot.quantity.changed', 'lot', :lot, 'weighed', :prev, :hash, :data)"
+    "VALUES (%s, %s, 'operator', 'lot.quantity.changed', 'lot', %s, 'weighed', %s, %s, %s)"
 )
 
 
@@ -85,17 +85,13 @@ def _plain(engine: Engine, start: int, count: int) -> None:
         data = event_bytes(event)
         with factory.begin() as session:
             session.execute(INSERT_BUSINESS, change)
-            session.execute(
-                INSERT_PLAIN,
-                {
-                    "id": i,
-                    "ts": event["ts"],
-                    "lot": change["lot"],
-                    "prev": ZERO_HASH,
-                    "hash": event_hash(data),
-                    "data": data,
-                },
-            )
+            # The log row goes through the driver cursor, as AuditTrail.record does,
+            # so the ratio measures the chain (lock, head read, hash) and nothing else.
+            connection = session.connection()
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            sql = PLAIN_SQL if connection.dialect.name == "postgresql" else PLAIN_SQL.replace("%s", "?")
+            cursor.execute(sql, (i, event["ts"], change["lot"], ZERO_HASH, event_hash(data), data))
+            cursor.close()
 
 
 def _worker(url: str, kind: str, start: int, count: int) -> None:
@@ -149,7 +145,7 @@ def _case(name: str, url: str, writers: int, ops: int, rounds: int = 4) -> Row:
 
 
 def main() -> None:
-    ops = int(sys.argv[1]) if len(sys.argv) > 1 else 800
+    ops = int(sys.argv[1]) if len(sys.argv) > 1 else 1600
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         rows.append(_case("SQLite, 1 writer (WAL, synchronous=NORMAL)", f"sqlite:///{Path(tmp) / 'w.sqlite'}", 1, ops))
