@@ -75,7 +75,9 @@ def unit_fragments(unit: str, phase_ref: str | None = None) -> dict[str, str]:
         phase = session.get(PhaseState, phase_ref) if phase_ref else None
         trend = []
         if phase_ref:
-            query = select(TrendPoint).where(TrendPoint.phase_ref == phase_ref).order_by(TrendPoint.at).limit(600)
+            # The dosed quantity: the destination's totalizer during this phase.
+            tag = TrendPoint.tag == f"{unit}.totalizer"
+            query = select(TrendPoint).where(TrendPoint.phase_ref == phase_ref, tag).order_by(TrendPoint.at).limit(600)
             trend = list(session.scalars(query))
     fragments = {
         "readings": render_template("live/readings.html", unit=unit, readings=readings),
