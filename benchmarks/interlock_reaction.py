@@ -25,13 +25,16 @@ from typing import Any
 
 from asyncua import ua
 from asyncua.client.client import Client
+from sqlalchemy.orm import sessionmaker
 
+from audit.trail import AuditTrail
 from benchmarks.table import Row, median, percentile, print_table
+from ebr.clock import SystemClock
 from equipment.commands import PhaseStatus
 from equipment.config import PlantConfig, load_plant_config
 from equipment.dosing import DosingPhase
 from equipment.drivers.plantio import build_plant_io
-from equipment.runtime import subscribe_plant
+from equipment.runtime import EquipmentRuntime, subscribe_plant
 from equipment.simulator.launch import SimulatorHandle, start_simulator
 
 HIGH_HIGH = 1800.0
@@ -60,14 +63,14 @@ def _value(io: Any, tag: str) -> Any:
 
 
 async def runtime_trips(sim: SimulatorHandle, config: PlantConfig, count: int) -> list[float]:
-    """Latencies (ms) of the runtime's interlock path."""
+    """Latencies (ms) of the runtime's interlock path: its own value dispatch, phase and writes."""
     io = build_plant_io(config)
     crossings: list[dt.datetime] = []
-    phase_box: list[DosingPhase] = []
+    # The runtime's dispatch (phases, readings, trend, idle-flow watch); its database loops are not started.
+    runtime = EquipmentRuntime(config=config, factory=sessionmaker(), audit=AuditTrail(), clock=SystemClock(), io=io)
 
     def on_value(item: Any) -> None:
-        if phase_box:
-            phase_box[0].on_value(item)
+        runtime._on_value(item)
         if item.tag == "R-101.level" and item.value is not None and item.value >= HIGH_HIGH:
             crossings.append(item.server_ts)
 
@@ -93,7 +96,7 @@ async def runtime_trips(sim: SimulatorHandle, config: PlantConfig, count: int) -
                 requires_agitator=False,
                 report=lambda report: None,
             )
-            phase_box[:] = [phase]
+            runtime.phases = {phase.phase_ref: phase}
             await phase.start()
             crossings.clear()
             started = time.time()
