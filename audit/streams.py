@@ -32,10 +32,17 @@ _ROWS = "SELECT canonical FROM audit_event WHERE seq >= %s ORDER BY seq LIMIT %s
 
 
 def stream_event_bytes(session: Session, *, batch: int = BATCH) -> Generator[list[bytes], None, None]:
-    """Every event's stored bytes, in seq order, in lists of up to ``batch``."""
+    """Every event's stored bytes, in seq order, in lists of up to ``batch``.
+
+    The connection is taken here, in the caller's thread; the returned generator only
+    uses the driver (so it may run in :func:`prefetched`'s thread).
+    """
     connection = session.connection()
-    postgres = connection.dialect.name == "postgresql"
     driver: Any = connection.connection.driver_connection
+    return _event_batches(driver, connection.dialect.name == "postgresql", batch)
+
+
+def _event_batches(driver: Any, postgres: bool, batch: int) -> Generator[list[bytes], None, None]:
     sql, rows_sql = (_PG_BATCH, _ROWS) if postgres else (_SQLITE_BATCH, _ROWS.replace("%s", "?"))
     cursor = driver.cursor(binary=True) if postgres else driver.cursor()
     try:

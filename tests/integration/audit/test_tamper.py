@@ -237,3 +237,22 @@ def test_the_deep_check_passes_an_intact_chain(audited: Services, append: Append
     append(6)
     report = verify_live(audited, deep=True)
     assert report.ok, [b.describe() for b in report.breaks]
+
+
+def test_a_raw_newline_slipped_into_an_event_is_found_at_its_seq(audited: Services, append: Append) -> None:
+    append(12)
+    with audited.engine.connect() as conn:
+        _, _, data = _row(conn, 7)
+    forged = data.replace(b'"unit":"L"', b'"unit":"L\n"')
+    _attack(audited, ("UPDATE audit_event SET canonical = :b WHERE seq = 7", {"b": forged}))
+    assert _first(_verify(audited)) == (BreakKind.CONTENT_CHANGED, 7)
+
+
+def test_a_renumbered_head_is_found(audited: Services, append: Append) -> None:
+    append(12)
+    _attack(audited, ("UPDATE audit_event SET seq = 20 WHERE seq = 12", {}))
+    report = _verify(audited)
+    first = report.first
+    assert first is not None
+    assert (first.kind, first.seq) == (BreakKind.CONTENT_CHANGED, 12)
+    assert "seq column" in first.detail
