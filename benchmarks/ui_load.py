@@ -6,7 +6,9 @@ page does with htmx: start the step, record the value, complete and sign. Loopba
 only, bounded (``EBR_BENCH_UI_OPERATORS`` × ``EBR_BENCH_UI_STEPS``). Reported:
 requests/s, p50/p95/p99 of the step-submit request (recording a value) and of the
 signed completion (which runs the signing ceremony: password check and key
-unwrap with Argon2id), and errors; the baseline is ``GET /healthz`` under the same
+unwrap with Argon2id), and errors. Operators pause ``EBR_BENCH_UI_THINK_MS``
+(default 3 s, ±50 %) between submissions, as people do; set 0 for the stress figure.
+The baseline is ``GET /healthz`` under the same
 load, measured in the same run (the stack's floor: routing, a database round trip).
 Goal: step submit p95 < 150 ms with 0 errors on a 2-core machine.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import os
+import random
 import re
 import secrets
 import subprocess
@@ -40,6 +43,8 @@ SERVER = os.environ.get("EBR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@
 OPERATORS = int(os.environ.get("EBR_BENCH_UI_OPERATORS", "50"))
 STEPS = int(os.environ.get("EBR_BENCH_UI_STEPS", "4"))
 WORKERS = os.environ.get("EBR_BENCH_UI_WORKERS", "4")
+# An operator reads, weighs and types between two submissions; 0 gives the no-pause stress figure.
+THINK_MS = int(os.environ.get("EBR_BENCH_UI_THINK_MS", "3000"))
 PASSWORD = "Load-Test-Pass-42"
 
 
@@ -139,6 +144,10 @@ class Operator:
                 self.stats.errors.append(f"{self.user} {method} {path}: {status}")
         return body
 
+    def think(self) -> None:
+        if THINK_MS:
+            time.sleep(THINK_MS / 1000 * (0.5 + random.random()))
+
     def log_in(self) -> None:
         _status, page = self.call("GET", "/auth/login", htmx=False)
         self.token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
@@ -154,8 +163,10 @@ class Operator:
             path = f"UP1.OP1.PH{i}"
             base = f"/batches/{number}/steps/{path}"
             self.call("POST", f"{base}/start", {})
+            self.think()
             self.timed(self.stats.submit, "POST", f"{base}/record", {"value": f"{20 + i}.5"})
             signature = {"meaning": "performed", "sig_performed_user": self.user, "sig_performed_password": PASSWORD}
+            self.think()
             self.timed(self.stats.complete, "POST", f"{base}/complete", signature)
             self.timed(self.stats.health, "GET", "/healthz")
 
@@ -221,7 +232,10 @@ def report(stats: Stats, seconds: float) -> None:
         Row("complete + sign (Argon2id) p95", percentile(stats.complete, 95), percentile(health, 95), "ms"),
         Row("errors", len(stats.errors), 0, "", "0"),
     ]
-    title = f"Web UI load: {OPERATORS} operators × {STEPS} steps, gunicorn {WORKERS}×8 threads, PostgreSQL"
+    title = (
+        f"Web UI load: {OPERATORS} operators × {STEPS} steps, think time ~{THINK_MS} ms, "
+        f"gunicorn {WORKERS}×8 threads, PostgreSQL"
+    )
     print_table(title, rows, baseline_name="GET /healthz")
     for error in stats.errors[:10]:
         print("error:", error)

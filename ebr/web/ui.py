@@ -38,6 +38,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Recipes", "recipes_ui.index", "recipe.view"),
     NavItem("Equipment", "equipment_ui.board", "equipment.view"),
     NavItem("Audit trail", "audit_ui.search", "audit.view"),
+    NavItem("Records", "records.index", "audit.export"),
     NavItem("Users", "admin.users", "user.manage"),
 )
 

@@ -1,3 +1,33 @@
-"""Browser fixtures for the end-to-end tests (see tests/support/browser.py)."""
+"""Browser fixtures for the end-to-end tests (see tests/support/browser.py) and a released manual batch."""
 
+from __future__ import annotations
+
+import pytest
+
+from ebr import audit_service
+from ebr.bootstrap import Services
+from ebr.db import unit_of_work
+from ebr.execution.service import build
+from tests.integration.execution.conftest import PASSWORD, SIMPLE, make_people, make_plant, recipe
 from tests.support.browser import chromium, live_server, page  # noqa: F401 - fixtures used by the e2e tests
+
+
+@pytest.fixture
+def released_batch(services: Services) -> str:
+    audit_service.ensure_system_key(services)  # as `ebr init` does: checkpoints sign the exported bundles
+    make_people(services)
+    with unit_of_work(services.session_factory) as session:
+        services.users.create(
+            session, actor="system:test", user_id="alex", full_name="Alex Auditor", roles=["auditor"],
+            password=PASSWORD, must_change=False,
+        )  # fmt: skip
+    make_plant(services, {"R-101": "unit"})
+    execution = build(services)
+    with unit_of_work(services.session_factory) as session:
+        batch = execution.create_from_recipe(
+            session, actor="sam", master=recipe(SIMPLE), version="1", size="100", order="PO-4711"
+        )
+        number = batch.number
+    with unit_of_work(services.session_factory) as session:
+        execution.release_to_floor(session, actor="sam", ref=number)
+    return number

@@ -10,11 +10,10 @@ from typing import Any
 
 import pytest
 
-from ebr import audit_service
 from ebr.bootstrap import Services
 from ebr.db import unit_of_work
 from ebr.execution.service import build
-from tests.integration.execution.conftest import PASSWORD, SIMPLE, make_people, make_plant, recipe
+from tests.integration.execution.conftest import PASSWORD
 from tests.support.browser import LiveServer, screenshot
 
 pytestmark = pytest.mark.slow
@@ -24,27 +23,6 @@ pytestmark = pytest.mark.slow
 def backend() -> str:
     # One backend is enough to drive the browser; the services below are proven on both elsewhere.
     return "sqlite"
-
-
-@pytest.fixture
-def released_batch(services: Services) -> str:
-    audit_service.ensure_system_key(services)  # as `ebr init` does: checkpoints sign the exported bundles
-    make_people(services)
-    with unit_of_work(services.session_factory) as session:
-        services.users.create(
-            session, actor="system:test", user_id="alex", full_name="Alex Auditor", roles=["auditor"],
-            password=PASSWORD, must_change=False,
-        )  # fmt: skip
-    make_plant(services, {"R-101": "unit"})
-    execution = build(services)
-    with unit_of_work(services.session_factory) as session:
-        batch = execution.create_from_recipe(
-            session, actor="sam", master=recipe(SIMPLE), version="1", size="100", order="PO-4711"
-        )
-        number = batch.number
-    with unit_of_work(services.session_factory) as session:
-        execution.release_to_floor(session, actor="sam", ref=number)
-    return number
 
 
 def log_in(tab: Any, user_id: str) -> None:
