@@ -26,7 +26,9 @@ from ebr.execution.batches import batch_json, list_batches
 from ebr.execution.commands import parse_command
 from ebr.execution.engine import StepOutcome, required_meanings
 from ebr.execution.models import Batch, BatchStep, Deviation, StepEntry
+from ebr.execution.phases import hold_status
 from ebr.web import access
+from recipes.phases import TimedHold
 from recipes.states import Command
 from signatures.permissions import require
 
@@ -103,9 +105,14 @@ def step_view(session: Session, batch: Batch, step: BatchStep) -> dict[str, Any]
         "ended_by",
     )
     required: tuple[str, ...] = ()
+    hold: dict[str, Any] | None = None
     if step.level == "phase":
-        required = required_meanings(ctx.plan(session, batch).phase(step.path))
+        phase = ctx.plan(session, batch).phase(step.path)
+        required = required_meanings(phase)
+        if isinstance(phase.params, TimedHold) and step.state == "Running":
+            hold = hold_status(phase.params, step.data, ctx.clock.now())
     return {f: getattr(step, f) for f in fields} | {
+        "hold": hold,
         "entries": list(entries),
         "signatures": signatures,
         "deviations": list(devs),

@@ -181,6 +181,9 @@ class StepOut(ma.Schema):
     signatures = fields.List(fields.Dict())
     deviations = fields.List(fields.String())
     required_signatures = fields.List(fields.String())
+    hold = fields.Dict(
+        allow_none=True, metadata={"description": "a running timed hold: elapsed, minimum, maximum, remaining (s)"}
+    )
 
 
 class StepSummaryOut(ma.Schema):

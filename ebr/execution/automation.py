@@ -10,6 +10,8 @@ applies the same rule to every batch in execution.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,6 +25,10 @@ from recipes.phases import Dosing, TimedHold
 from recipes.states import State
 
 ACTOR = "system:execution"
+RUNTIME_SILENCE = dt.timedelta(seconds=15)
+"""How long the runtime may be silent before its running phases count as uncertain. Longer than the
+runtime's own 3 s staleness: the runtime keeps the interlocks itself, and a busy host must not hold
+a healthy dosing; a dead runtime is still noticed within seconds of this."""
 UNCERTAIN = "equipment state uncertain"
 
 
@@ -50,7 +56,7 @@ def _sync_dosing(
 ) -> None:
     ref = f"{batch.id}:{step.path}"
     snapshot = runtime.latest_state(session, ref)
-    alive = runtime.runtime_status(session, now=ctx.clock.now()).alive
+    alive = runtime.runtime_status(session, now=ctx.clock.now(), stale_after=RUNTIME_SILENCE).alive
     if snapshot is not None and snapshot.state is runtime.PhaseStatus.COMPLETE:
         if step.data.get("runtime") != "complete":
             plan = ctx.plan(session, batch)

@@ -290,6 +290,18 @@ def _end_hold(turn: Turn, params: TimedHold) -> Result:
     return result
 
 
+def hold_status(params: TimedHold, data: Mapping[str, Any], now: dt.datetime) -> dict[str, Any] | None:
+    """A running hold's countdown in whole seconds: elapsed, minimum, maximum and remaining to the minimum."""
+    if "hold_started_at" not in data:
+        return None
+    elapsed = int((now - from_rfc3339(data["hold_started_at"])).total_seconds())
+    minimum = int(rules.hold_seconds(Decimal(str(params.min_duration)), params.unit))
+    maximum = (
+        None if params.max_duration is None else int(rules.hold_seconds(Decimal(str(params.max_duration)), params.unit))
+    )
+    return {"elapsed_s": elapsed, "min_s": minimum, "max_s": maximum, "remaining_s": max(0, minimum - elapsed)}
+
+
 def hold_overrun(turn: Turn, params: TimedHold, now: dt.datetime) -> bool:
     """True when a running hold is past its maximum (the engine opens a deviation once)."""
     if params.max_duration is None or "hold_started_at" not in turn.step.data:

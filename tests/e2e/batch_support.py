@@ -106,6 +106,7 @@ class Runner:
         wait(dosed, 240, f"dosing {path}")
 
     def _timed_hold(self, number: str, path: str, step: dict[str, Any]) -> None:
+        assert step["hold"]["remaining_s"] > 0, step["hold"]  # the countdown the operator sees
         refused = self.op.complete(number, path, expect=409)
         assert "completing early is refused" in refused["message"]
         self.early_refusals += 1
