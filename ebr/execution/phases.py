@@ -193,6 +193,9 @@ def _sample(turn: Turn, params: Sample, values: Mapping[str, Any]) -> Result:
 
 
 def _weigh(turn: Turn, params: WeighDispense, values: Mapping[str, Any]) -> Result:
+    if "net" in turn.entries:
+        weighed = turn.entries["net"].value
+        raise StateError(f"{turn.step.path} is already weighed ({weighed} {params.unit}); complete it")
     if "container" in values:
         return _scan(turn, params, str(values["container"]).strip())
     if values.get("tare") or values.get("weigh"):
