@@ -14,7 +14,7 @@ from ebr.cli.context import services
 @click.option("--list", "list_only", is_flag=True, help="Print the enabled jobs and their intervals, then exit.")
 @click.option("--log-level", default="INFO", show_default=True, envvar="EBR_LOG_LEVEL")
 def scheduler(list_only: bool, log_level: str) -> None:
-    """Run the scheduled jobs (audit verification, expiries, idle sessions) until stopped.
+    """Run the scheduled jobs (audit verification and checkpoints, timed holds, clean holds) until stopped.
 
     Run one per site, or one per host for availability: each job still runs once
     per interval (PostgreSQL advisory locks and the run ledger).
@@ -27,7 +27,8 @@ def scheduler(list_only: bool, log_level: str) -> None:
     specs = builtin_jobs(os.environ)
     if list_only:
         for spec in specs:
-            click.echo(f"{spec.name:<28} every {int(spec.every.total_seconds())}s  {spec.description}")
+            every = f"every {int(spec.every.total_seconds())}s"
+            click.echo(f"{spec.name:<20} {every:<12} {spec.description}")
         return
     configure_logging(log_level.upper())
     built = services()
