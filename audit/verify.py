@@ -1,7 +1,8 @@
 """Verification of the LIVE chain against the spec and the external checkpoint log.
 
-The fast path streams only the stored bytes (``canonical``) in seq order, straight
-from the driver, and checks each batch with whole-list comparisons:
+The fast path reads only the stored bytes (``canonical``) in seq order, in batches
+concatenated by the database (``audit.streams``), and checks each batch with
+whole-batch comparisons that run in C:
 
 * the bytes' top-level ``prev`` equals ``H`` of the previous event's bytes. The
   top-level ``"prev":"`` is the LAST occurrence of that token: inside a JSON string
