@@ -34,8 +34,9 @@ from equipment.commands import PhaseStatus
 from equipment.config import PlantConfig, load_plant_config
 from equipment.dosing import DosingPhase
 from equipment.drivers.plantio import build_plant_io
-from equipment.runtime import EquipmentRuntime, subscribe_plant
+from equipment.runtime import EquipmentRuntime
 from equipment.simulator.launch import SimulatorHandle, start_simulator
+from equipment.subscriptions import subscribe_plant
 
 HIGH_HIGH = 1800.0
 START_LEVEL = 1500.0

@@ -47,6 +47,7 @@ class CommandData:
     kind: str
     unit: str
     parameters: dict[str, Any]
+    submitted_at: dt.datetime
 
 
 class Recorder:
@@ -66,7 +67,7 @@ class Recorder:
             rows = list(session.scalars(query.order_by(Command.id).with_for_update(skip_locked=True)))
             for row in rows:
                 row.status, row.picked_at = CommandStatus.PICKED.value, self.clock.now()
-            return [CommandData(r.id, r.phase_ref, r.kind, r.unit, dict(r.parameters)) for r in rows]
+            return [CommandData(r.id, r.phase_ref, r.kind, r.unit, dict(r.parameters), r.submitted_at) for r in rows]
 
     def finish_command(self, command_id: int, *, ok: bool, result: str) -> None:
         with unit_of_work(self.factory) as session:

@@ -25,7 +25,7 @@ from audit.trail import AuditTrail
 from ebr.clock import Clock
 from ebr.errors import EquipmentError
 from ebr.ids import new_id
-from equipment.commands import COMMAND_CHANNEL, CommandKind, PhaseStatus
+from equipment.commands import COMMAND_CHANNEL, START_KINDS, CommandKind, PhaseStatus
 from equipment.config import PlantConfig
 from equipment.dosing import DosingPhase, PhaseReport
 from equipment.drivers.base import TagValue
@@ -34,6 +34,7 @@ from equipment.errors import CommandRefused, DriverError, PermissiveFailed
 from equipment.interlocks import trip_on_value
 from equipment.pli import PlcPhase
 from equipment.recorder import CommandData, Recorder
+from equipment.subscriptions import subscribe_plant
 from equipment.trend import TrendBuffer
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class EquipmentRuntime:
         heartbeat_s: float = 1.0,
         readings_s: float = 0.5,
         tick_s: float = 0.02,
+        start_max_age_s: float = 30.0,
     ) -> None:
         self.config = config
         self.io = io or build_plant_io(config)
@@ -66,6 +68,7 @@ class EquipmentRuntime:
         self.clock = clock
         self.database_url = database_url
         self.poll_s, self.heartbeat_s, self.readings_s, self.tick_s = poll_s, heartbeat_s, readings_s, tick_s
+        self.start_max_age_s = start_max_age_s
         self.phases: dict[str, DosingPhase | PlcPhase] = {}
         self.units = sorted({tag.split(".", 1)[0] for tag in config.tags} | set(config.dosing))
         self.trend = TrendBuffer(config)
@@ -267,6 +270,12 @@ class EquipmentRuntime:
 
     async def _execute(self, command: CommandData) -> str:
         kind = CommandKind(command.kind)
+        age = (self.clock.now() - command.submitted_at).total_seconds()
+        if kind in START_KINDS and age > self.start_max_age_s:
+            # A start written while no runtime was running must not fire later, unattended.
+            reason = f"start refused: submitted {age:.0f} s ago (limit {self.start_max_age_s:g} s); submit it again"
+            self._report(PhaseReport(command.phase_ref, command.unit, PhaseStatus.REFUSED, None, reason))
+            raise CommandRefused(reason)
         if kind is CommandKind.START_DOSING:
             return await self._start_dosing(command)
         if kind is CommandKind.START_PLC_PHASE:
@@ -384,38 +393,3 @@ class EquipmentRuntime:
     def wake(self) -> None:
         """Look for commands now (tests and in-process callers)."""
         self._wake.set()
-
-
-DISPLAY_INTERVAL_MS = 200.0
-
-
-def interlock_tags(config: PlantConfig) -> list[str]:
-    """Tags an interlock watches: they get their own subscription at the endpoint's fastest interval."""
-    tags: list[str] = []
-    for cfg in config.dosing.values():
-        watched = (
-            cfg.level,
-            cfg.totalizer,
-            cfg.flow,
-            cfg.inlet_valve,
-            cfg.inlet_valve_feedback,
-            cfg.pump,
-            cfg.pump_feedback,
-        )
-        tags += [t for t in watched if t]
-    for plc in config.plc_phases.values():
-        tags += [t for t in (plc.command, plc.state, plc.refusal, plc.watchdog_read) if t]
-    return list(dict.fromkeys(tags))
-
-
-async def subscribe_plant(io: PlantIO, config: PlantConfig, callback: Callable[[TagValue], None]) -> None:
-    """Subscribe every tag: interlock tags fast and alone, the rest at a display rate.
-
-    Why: with one big subscription, changes of unrelated tags use up the publish
-    requests the client has outstanding, and a high-high level waits for the next one.
-    """
-    fast = interlock_tags(config)
-    await io.subscribe(fast, callback)
-    rest = [t for t in config.tags if t not in fast]
-    if rest:
-        await io.subscribe(rest, callback, interval_ms=DISPLAY_INTERVAL_MS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ebr.bootstrap import Services
+from ebr.clock import FixedClock
 from ebr.db import unit_of_work
 from equipment import commands
 from equipment.commands import PhaseStatus
@@ -111,3 +113,50 @@ def test_a_command_wakes_the_runtime_at_once_by_listen_notify_or_short_polling(
         submitted = time.monotonic()
         commands.wait_for_state(services.session_factory, "N1/dose", {PhaseStatus.RUNNING} | SETTLED, timeout=5)
         assert time.monotonic() - submitted < 2.0
+
+
+@pytest.mark.requirement("URS-EQP-003")
+def test_a_start_written_while_no_runtime_ran_does_not_fire_later(
+    services: Services, simulator: SimulatorHandle
+) -> None:
+    an_hour_ago = FixedClock(services.clock.now() - dt.timedelta(hours=1))
+    with unit_of_work(services.session_factory) as session:
+        commands.start_dosing(
+            session,
+            actor="op1",
+            phase_ref="O1/dose",
+            source="T-100",
+            destination="R-101",
+            target=Decimal(50),
+            tolerance=Decimal(1),
+            clock=an_hour_ago,
+        )
+    with start_runtime(services, simulator.config_path) as handle:
+        handle.wait_connected()
+        state = commands.wait_for_state(services.session_factory, "O1/dose", SETTLED, timeout=5)
+    assert state.state is PhaseStatus.REFUSED
+    assert "start refused: submitted 36" in state.reason
+    assert simulator.state()["R-101.pump"] is False
+
+
+@pytest.mark.requirement("URS-EQP-003")
+def test_stopping_the_runtime_holds_a_running_dosing_and_stops_the_transfer(
+    services: Services, simulator: SimulatorHandle
+) -> None:
+    with start_runtime(services, simulator.config_path) as handle:
+        handle.wait_connected()
+        with unit_of_work(services.session_factory) as session:
+            commands.start_dosing(
+                session,
+                actor="op1",
+                phase_ref="S1/dose",
+                source="T-100",
+                destination="R-101",
+                target=Decimal(500),
+                tolerance=Decimal(1),
+            )
+        commands.wait_for_state(services.session_factory, "S1/dose", {PhaseStatus.RUNNING} | SETTLED, timeout=5)
+    state = commands.wait_for_state(services.session_factory, "S1/dose", SETTLED, timeout=5)
+    assert state.state is PhaseStatus.HELD
+    assert state.reason == "equipment runtime stopped"
+    assert simulator.state()["R-101.pump"] is False
