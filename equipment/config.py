@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from equipment.config_reader import Reader
 from equipment.errors import PlantConfigError
 
 SECURITY_MODES = ("None", "Sign", "SignAndEncrypt")
@@ -152,56 +153,7 @@ class PlantConfig:
         return [tag for tag in self.tags.values() if tag.endpoint == endpoint]
 
 
-class _Reader:
-    """Collects problems with their paths while reading a mapping."""
-
-    def __init__(self, base: Path | None) -> None:
-        self.problems: list[str] = []
-        self.base = base
-
-    def mapping(self, value: Any, path: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            self.problems.append(f"{path}: expected a mapping, got {type(value).__name__}")
-            return {}
-        return value
-
-    def get(
-        self, data: Mapping[str, Any], key: str, path: str, kind: type | tuple[type, ...], default: Any = ...
-    ) -> Any:
-        if key not in data:
-            if default is ...:
-                self.problems.append(f"{path}.{key}: missing")
-            return None if default is ... else default
-        value = data[key]
-        if isinstance(value, bool) and kind in (int, float, (int, float)):
-            self.problems.append(f"{path}.{key}: expected a number, got {value!r}")
-            return None if default is ... else default
-        if not isinstance(value, kind):
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            self.problems.append(f"{path}.{key}: expected {names}, got {value!r}")
-            return None if default is ... else default
-        return value
-
-    def choice(self, data: Mapping[str, Any], key: str, path: str, choices: tuple[str, ...], default: str) -> str:
-        value = self.get(data, key, path, str, default)
-        if value not in choices:
-            self.problems.append(f"{path}.{key}: {value!r} is not one of {', '.join(choices)}")
-            return default
-        return str(value)
-
-    def file(self, data: Mapping[str, Any], key: str, path: str) -> Path | None:
-        raw = self.get(data, key, path, str, None)
-        if raw is None:
-            return None
-        candidate = Path(raw)
-        if not candidate.is_absolute() and self.base is not None:
-            candidate = self.base / candidate
-        if not candidate.is_file():
-            self.problems.append(f"{path}.{key}: file {candidate} does not exist")
-        return candidate
-
-
-def _security(r: _Reader, data: Mapping[str, Any], path: str) -> Security:
+def _security(r: Reader, data: Mapping[str, Any], path: str) -> Security:
     mode = r.choice(data, "mode", path, SECURITY_MODES, "None")
     if mode == "None":
         return Security()
@@ -212,7 +164,7 @@ def _security(r: _Reader, data: Mapping[str, Any], path: str) -> Security:
     return Security(mode, policy, cert, key, r.file(data, "server_certificate", path))
 
 
-def _endpoint(r: _Reader, name: str, data: Mapping[str, Any]) -> Endpoint:
+def _endpoint(r: Reader, name: str, data: Mapping[str, Any]) -> Endpoint:
     path = f"endpoints.{name}"
     kind = r.choice(data, "type", path, ("opcua", "modbus"), "opcua")
     common: dict[str, Any] = {
@@ -248,7 +200,7 @@ def _endpoint(r: _Reader, name: str, data: Mapping[str, Any]) -> Endpoint:
     )
 
 
-def _modbus(r: _Reader, data: Mapping[str, Any], path: str) -> ModbusAddress:
+def _modbus(r: Reader, data: Mapping[str, Any], path: str) -> ModbusAddress:
     register = r.get(data, "register", path, int)
     if register is not None and not 0 <= register < 65536:
         r.problems.append(f"{path}.register: {register} is outside 0..65535")
@@ -264,7 +216,7 @@ def _modbus(r: _Reader, data: Mapping[str, Any], path: str) -> ModbusAddress:
     )
 
 
-def _tag(r: _Reader, name: str, data: Mapping[str, Any], path: str, endpoints: Mapping[str, Endpoint]) -> TagSpec:
+def _tag(r: Reader, name: str, data: Mapping[str, Any], path: str, endpoints: Mapping[str, Endpoint]) -> TagSpec:
     endpoint = r.get(data, "endpoint", path, str) or ""
     if endpoint and endpoint not in endpoints:
         r.problems.append(f"{path}.endpoint: {endpoint!r} is not declared under endpoints ({', '.join(endpoints)})")
@@ -310,7 +262,7 @@ _DOSING_NUMBERS: tuple[tuple[str, Any], ...] = (
 )
 
 
-def _dosing(r: _Reader, unit: str, data: Mapping[str, Any], tags: Mapping[str, TagSpec]) -> DosingConfig:
+def _dosing(r: Reader, unit: str, data: Mapping[str, Any], tags: Mapping[str, TagSpec]) -> DosingConfig:
     path = f"dosing.{unit}"
     refs: dict[str, Any] = {}
     for key in ("level", "totalizer", "flow", "inlet_valve", "inlet_valve_feedback", "pump"):
@@ -334,7 +286,7 @@ def _dosing(r: _Reader, unit: str, data: Mapping[str, Any], tags: Mapping[str, T
     return DosingConfig(unit=unit, source_levels=sources, **refs, **numbers)
 
 
-def _plc_phase(r: _Reader, name: str, data: Mapping[str, Any], tags: Mapping[str, TagSpec]) -> PlcPhaseConfig:
+def _plc_phase(r: Reader, name: str, data: Mapping[str, Any], tags: Mapping[str, TagSpec]) -> PlcPhaseConfig:
     path = f"plc_phases.{name}"
     refs = {key: r.get(data, key, path, str) or "" for key in ("unit", "command", "state")}
     optional = {key: r.get(data, key, path, str, None) for key in ("refusal", "watchdog_write", "watchdog_read")}
@@ -362,7 +314,7 @@ def _plc_phase(r: _Reader, name: str, data: Mapping[str, Any], tags: Mapping[str
 
 def parse_plant_config(data: Any, *, path: Path | None = None) -> PlantConfig:
     """Validate ``data`` (the parsed YAML) and return the configuration; raise PlantConfigError."""
-    r = _Reader(path.parent if path is not None else None)
+    r = Reader(path.parent if path is not None else None)
     root = r.mapping(data, "(file)")
     if root.get("version") != 1:
         r.problems.append(f"version: expected 1, got {root.get('version')!r}")
