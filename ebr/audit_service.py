@@ -126,6 +126,9 @@ def export(
         scope: dict[str, Any] = {"from_seq": from_seq, "to_seq": hi}
         if entity is not None:
             scope["entity"] = {"type": entity.type, "id": entity.id}
+        signatures = signatures_in_scope(session, services, from_seq, hi, in_scope)
+        signers = {str(record.get("signer")) for record in signatures}
+        keys = {user: entries for user, entries in user_keys(session, services).items() if user in signers}
         result = export_bundle(
             session,
             out_path=out_path,
@@ -134,8 +137,8 @@ def export(
             from_seq=from_seq,
             to_seq=hi,
             in_scope=in_scope,
-            signatures=signatures_in_scope(session, services, from_seq, hi, in_scope),
-            user_keys=user_keys(session, services),
+            signatures=signatures,
+            user_keys=keys,
             checkpointer=services.checkpointer,
             progress=progress,
         )
