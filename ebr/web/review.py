@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ebr import release as qa_decisions
 from ebr.errors import ValidationError
 from ebr.execution import batches as batch_queries
 from ebr.execution import deviations as deviation_queries
@@ -186,15 +187,13 @@ def batch_review(number: str) -> ResponseReturnValue:
 
 
 def _decision(number: str, meaning: str) -> ResponseReturnValue:
-    reviewer = getattr(execution(), "review", None)
-    if reviewer is None:
-        raise ValidationError("review and release are not available in this installation yet")
     credentials = Credentials(
         user_id=field("sig_user", "User id").lower(), password=field("sig_password", "Password"), meaning=meaning
     )
     with work() as session:
-        reviewer(
+        qa_decisions.decide(
             session,
+            execution().ctx,
             actor=access.user_id(),
             ref=number,
             decision=meaning,
