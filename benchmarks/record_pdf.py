@@ -115,7 +115,7 @@ def _child(mode: str, record_file: Path, out: Path) -> None:
 
     record = json.loads(record_file.read_bytes())
     started = time.perf_counter()
-    workers_kib = 0
+    workers_kib, workers_cpu = 0, 0.0
     if mode == "bare":
         data = HTML(string=html.whole_document(record)).write_pdf()
         pages = data.count(b"/Type /Page\n") or data.count(b"/Type /Page")
@@ -124,10 +124,12 @@ def _child(mode: str, record_file: Path, out: Path) -> None:
         data = pdf.render_parallel(record, record_file.read_bytes(), stats=stats)
         pages = stats.pages
         workers_kib = sum(stats.worker_peak_kib_by_process().values())
+        workers_cpu = sum(stats.worker_cpu_s_by_process().values())
     seconds = time.perf_counter() - started
     out.write_bytes(data)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + workers_kib
-    print(json.dumps({"seconds": seconds, "peak_kib": peak, "pages": pages, "bytes": len(data)}))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak, cpu = usage.ru_maxrss + workers_kib, usage.ru_utime + usage.ru_stime + workers_cpu
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_kib": peak, "pages": pages, "bytes": len(data)}))
 
 
 def _run(mode: str, record_file: Path, folder: Path) -> dict[str, Any]:
@@ -166,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.phases} phases; pages: ours {pages_ours}, bare {pages_bare}; cores {os.cpu_count()}")
     rows = [
         Row("render time (s)", ours["seconds"], bare["seconds"], "s", "ratio ≤ 1.0"),
+        Row("CPU time, all processes (s)", ours["cpu"], bare["cpu"], "s", "(cost)"),
         Row("peak memory, all processes (MiB)", ours["peak_kib"] / 1024, bare["peak_kib"] / 1024, "MiB", "ratio ≤ 1.0"),
     ]
     print_table(f"Batch record PDF, {pages_ours} pages", rows, baseline_name="bare WeasyPrint")

@@ -23,8 +23,8 @@ from markupsafe import escape
 from ebr.clock import from_rfc3339
 from ebr.reports.charts import trend_svg
 
-PHASES_PER_PART = 120
-EVENTS_PER_PART = 600
+PHASES_PER_PART = 60
+EVENTS_PER_PART = 300
 LIMIT_KEYS = ("target", "low", "high", "tolerance")
 
 

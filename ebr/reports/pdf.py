@@ -21,7 +21,7 @@ import os
 import resource
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +44,7 @@ class RenderStats:
     parts: int = 0
     worker_peak_kib: list[int] = field(default_factory=list)
     worker_pids: list[int] = field(default_factory=list)
+    worker_cpu_s: list[float] = field(default_factory=list)
 
     def worker_peak_kib_by_process(self) -> dict[int, int]:
         """Worker process id → its peak RSS (a pool reuses a process for several parts)."""
@@ -51,6 +52,13 @@ class RenderStats:
         for pid, peak in zip(self.worker_pids, self.worker_peak_kib, strict=True):
             peaks[pid] = max(peak, peaks.get(pid, 0))
         return peaks
+
+    def worker_cpu_s_by_process(self) -> dict[int, float]:
+        """Worker process id → CPU seconds it used (cumulative, so the largest report per process)."""
+        used: dict[int, float] = {}
+        for pid, cpu in zip(self.worker_pids, self.worker_cpu_s, strict=True):
+            used[pid] = max(cpu, used.get(pid, 0.0))
+        return used
 
 
 def _attachment(record_json: bytes) -> Attachment:
@@ -75,15 +83,19 @@ def render_whole(record: dict[str, Any], record_json: bytes) -> bytes:
     return _pdfa(HTML(string=html.whole_document(record)).render(), record_json)
 
 
-def _render_part(document: str) -> tuple[bytes, int, dict[str, int], tuple[int, int]]:
-    """Worker: lay out one part; its PDF, page count, anchor → page index, and (pid, peak RSS in KiB)."""
+Rendered = tuple[bytes, int, dict[str, int], tuple[int, int, float]]
+
+
+def _render_part(document: str) -> Rendered:
+    """Worker: lay out one part; its PDF, page count, anchor → page index, and (pid, peak RSS KiB, CPU s)."""
     rendered = HTML(string=document).render()
     anchors: dict[str, int] = {}
     for index, page in enumerate(rendered.pages):
         for name in page.anchors:
             anchors.setdefault(name, index)
     pdf: bytes = rendered.write_pdf()
-    return pdf, len(rendered.pages), anchors, (os.getpid(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return pdf, len(rendered.pages), anchors, (os.getpid(), usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -132,6 +144,19 @@ def _outline(pdf: pikepdf.Pdf, toc: list[html.TocEntry], pages: dict[str, int]) 
                 parent.children.append(item)
 
 
+def _lay_out(documents: list[str], workers: int, progress: Progress | None) -> list[Rendered]:
+    """Every part laid out in the pool, largest first (the last part to start should be a short one)."""
+    results: dict[int, Rendered] = {}
+    with _pool(min(workers, len(documents))) as pool:
+        order = sorted(range(len(documents)), key=lambda i: -len(documents[i]))
+        futures = {pool.submit(_render_part, documents[i]): i for i in order}
+        for done, future in enumerate(as_completed(futures), start=1):
+            results[futures[future]] = future.result()
+            if progress is not None:
+                progress(f"laid out part {done} of {len(documents)}")
+    return [results[i] for i in range(len(documents))]
+
+
 def render_parallel(
     record: dict[str, Any],
     record_json: bytes,
@@ -144,20 +169,16 @@ def render_parallel(
     stats = stats if stats is not None else RenderStats()
     layout = html.compose(record)
     documents = [html.document(part, record, numbered=False, margin_text=False) for part in layout.parts]
-    results = []
-    with _pool(min(workers or default_workers(), len(documents))) as pool:
-        for done, result in enumerate(pool.map(_render_part, documents), start=1):
-            results.append(result)
-            if progress is not None:
-                progress(f"laid out part {done} of {len(documents)}")
+    results = _lay_out(documents, workers or default_workers(), progress)
     offsets: dict[str, int] = {}
     start = 1
-    for _pdf, count, anchors, (pid, peak) in results:
+    for _pdf, count, anchors, (pid, peak, cpu) in results:
         for name, index in anchors.items():
             offsets.setdefault(name, start + index)
         start += count
         stats.worker_pids.append(pid)
         stats.worker_peak_kib.append(peak)
+        stats.worker_cpu_s.append(cpu)
     front = _front(layout, record, record_json, offsets)
     with ExitStack() as opened:
         merged = opened.enter_context(pikepdf.open(io.BytesIO(front)))
