@@ -49,6 +49,7 @@ def test_a_user_inits_records_verifies_exports_and_verifies_the_bundle(env: dict
     verify = runner.invoke(main, ["audit", "verify"], env=env)
     assert verify.exit_code == 0, verify.output
     assert "audit chain OK:" in verify.output
+    assert "verifying" not in verify.output  # no progress bar when the output is not a terminal
     made = runner.invoke(main, ["audit", "checkpoint"], env=env)
     assert made.exit_code == 0, made.output
     assert "checkpoint at seq" in made.output
