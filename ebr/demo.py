@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from ebr import release
 from ebr.bootstrap import Services, build_services
 from ebr.config import Settings
 from ebr.db import unit_of_work
@@ -148,6 +149,12 @@ def _liquid_batch(services: Services, execution: Execution, simulator: Simulator
         clock=clock,
     )
     runner.run(number)
+    runner.close_deviations(number, {"verified": "sam", "reviewed": "quinn", "approved": "queenie"})
+    for user, decision in (("quinn", "reviewed"), ("queenie", "released")):
+        with unit_of_work(services.session_factory) as session:
+            release.decide(
+                session, execution.ctx, actor=user, ref=number, decision=decision, signature=_sig(user, decision)
+            )
     return number
 
 
@@ -206,7 +213,7 @@ def prepare(settings: Settings, *, say: Say = print) -> DemoState:
                 runtime.stop()
         finally:
             simulator.stop()
-        say(f"batch {number} executed")
+        say(f"batch {number} executed, reviewed and released")
         say(f"batch {_next_batch(services, execution)} released to the floor for you to execute")
         return DemoState(number)
     finally:

@@ -118,7 +118,7 @@ def test_an_operator_and_a_supervisor_execute_a_batch_in_the_browser(
 
 
 @pytest.mark.requirement("URS-QA-001", "URS-AUD-007")
-def test_qa_sees_only_the_exceptions_and_the_auditor_finds_and_exports_the_batch(
+def test_qa_reviews_by_exception_and_releases_and_the_auditor_finds_and_exports_the_batch(
     page: Any, chromium: Any, live_server: LiveServer, released_batch: str, services: Services, tmp_path: Any
 ) -> None:
     number = released_batch
@@ -132,8 +132,16 @@ def test_qa_sees_only_the_exceptions_and_the_auditor_finds_and_exports_the_batch
     assert "Temperature: value = 35 °C" in exceptions.inner_text()
     assert "Room was warm" in exceptions.inner_text()  # the deviation with its comment, in context
     assert "Reactor ready" not in page.content()  # what went as prescribed is not listed
-    page.get_by_role("button", name="Sign as reviewed").wait_for()
     screenshot(page, "qa-review")
+    review = page.locator("form", has=page.get_by_role("button", name="Sign as reviewed"))
+    review.get_by_label("Password").fill(PASSWORD)
+    review.get_by_role("button", name="Sign as reviewed").click()
+    page.get_by_text(f"Batch {number}: reviewed.").wait_for()
+    release = page.locator("form", has=page.get_by_role("button", name=f"Release batch {number}"))
+    release.get_by_label("Password").fill(PASSWORD)
+    release.get_by_role("button", name=f"Release batch {number}").click()
+    page.get_by_text(f"Batch {number}: released.").wait_for()
+    screenshot(page, "qa-released")
 
     auditor = new_tab(chromium, live_server, "alex")
     auditor.get_by_role("link", name="Audit trail").click()
