@@ -89,3 +89,31 @@ def test_pages_forbid_inline_script_and_show_times_with_the_plant_zone(page: Any
     assert page.locator("script:not([src])").count() == 0
     assert page.locator("[style]").count() == 0
     assert "(UTC)" in page.get_by_role("banner").inner_text()
+
+
+def test_a_lost_connection_is_shown_at_once_and_cleared_when_it_is_back(page: Any, released_batch: str) -> None:
+    log_in(page, "olga")
+    page.goto(f"/batches/{released_batch}")
+    banner = page.get_by_role("alert").filter(has_text="Connection to the server lost")
+    assert banner.is_hidden()
+    page.context.set_offline(True)
+    banner.wait_for()
+    screenshot(page, "connection-lost")
+    page.context.set_offline(False)
+    banner.wait_for(state="hidden")
+
+
+@pytest.mark.requirement("URS-SEC-005")
+def test_the_idle_warning_appears_before_the_session_ends(page: Any, released_batch: str) -> None:
+    log_in(page, "olga")
+    page.goto("/worklist/")
+    assert page.locator("body").get_attribute("data-idle-seconds") == str(15 * 60)
+    # Pretend the last activity was 14.5 minutes ago: the warning must show, with a way to stay.
+    page.evaluate("document.body.setAttribute('data-idle-seconds', '30')")
+    warning = page.get_by_role("alert").filter(has_text="signed out in less than a minute")
+    warning.wait_for()
+    page.get_by_role("button", name="Stay signed in").wait_for()
+    # At the limit the browser ends the session itself (live streams would keep it alive otherwise).
+    page.evaluate("document.body.setAttribute('data-idle-seconds', '1')")
+    page.wait_for_url("**/auth/login**")
+    page.get_by_text("You are signed out.").wait_for()
