@@ -32,7 +32,7 @@ from ebr.web import access
 from ebr.web.errors import status_for
 from ebr.web.helpers import execution, read, version_field, work
 from recipes.model import Phase
-from recipes.phases import SignOff, TimedHold
+from recipes.phases import TimedHold
 from recipes.states import State
 
 bp = Blueprint("execute", __name__, url_prefix="/batches")
@@ -70,12 +70,7 @@ class StepView:
         if not isinstance(params, TimedHold) or not started:
             return ""
         seconds = rules.hold_seconds(Decimal(str(params.min_duration)), params.unit)
-        return to_rfc3339(from_rfc3339(started) + dt.timedelta(seconds=float(seconds)))
-
-
-def required_meanings(phase: Phase) -> tuple[str, ...]:
-    """The meanings the step must be signed with when it completes."""
-    return phase.params.meanings if isinstance(phase.params, SignOff) else phase.signatures
+        return to_rfc3339(from_rfc3339(started) + dt.timedelta(milliseconds=int(seconds * 1000)))
 
 
 def step_view(session: Session, ctx: Context, number: str, path: str) -> StepView:
@@ -91,7 +86,7 @@ def step_view(session: Session, ctx: Context, number: str, path: str) -> StepVie
         entries,
         ctx.signatures_of(session, "batch_step", step.id),
         found,
-        required_meanings(phase),
+        engine.required_meanings(phase),
     )
     # Exactly what the engine signs (engine._sign_step), shown in the dialog before signing.
     view.content = {

@@ -18,6 +18,7 @@ from ebr import release as qa_decisions
 from ebr.errors import ValidationError
 from ebr.execution import batches as batch_queries
 from ebr.execution import deviations as deviation_queries
+from ebr.execution.engine import required_meanings
 from ebr.execution.models import Batch, BatchStep, Deviation, StepEntry
 from ebr.execution.rules import BatchStatus, Severity, deviation_signatures
 from ebr.materials.services import Credentials
@@ -53,7 +54,7 @@ def waiting_steps(session: Session) -> list[tuple[Batch, BatchStep, tuple[str, .
             )
         )
         for row in rows:
-            meanings = tuple(m for m in plan.phase(row.path).signatures if m in SECOND_PERSON)
+            meanings = tuple(m for m in required_meanings(plan.phase(row.path)) if m in SECOND_PERSON)
             if meanings:
                 found.append((batch, row, meanings))
     return found
