@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
@@ -10,7 +10,7 @@ from ebr.execution import batches as batch_queries
 from ebr.execution.models import Batch, BatchStep
 from ebr.execution.rules import BatchStatus
 from ebr.web import access
-from ebr.web.helpers import read
+from ebr.web.helpers import execution, field, read, services, work
 from recipes.states import State
 
 bp = Blueprint("worklist", __name__)
@@ -54,4 +54,27 @@ def batches() -> ResponseReturnValue:
     status = request.args.get("status") or None
     with read() as session:
         found = batch_queries.list_batches(session, status=status)
-    return render_template("worklist/batches.html", batches=found, status=status, statuses=list(BatchStatus))
+        recipes = [v for v in services().recipes.list(session) if v.status == "approved"]
+    return render_template(
+        "worklist/batches.html", batches=found, status=status, statuses=list(BatchStatus), recipes=recipes
+    )
+
+
+@bp.post("/batches/")
+@access.requires("batch.create")
+def create() -> ResponseReturnValue:
+    """Create a batch of an approved, effective recipe and release it to the floor."""
+    ex = execution()
+    with work() as session:
+        batch = ex.create_batch(
+            session,
+            actor=access.user_id(),
+            recipe=field("recipe", "Recipe"),
+            version=None,
+            size=field("size", "Batch size"),
+            order=field("order", "Production order"),
+        )
+        number = batch.number
+        ex.release_to_floor(session, actor=access.user_id(), ref=number)
+    flash(f"Batch {number} created and released to the floor.")
+    return redirect(url_for("execute.batch", number=number))

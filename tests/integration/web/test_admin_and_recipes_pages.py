@@ -26,6 +26,7 @@ def people(app: Flask, services: Services) -> None:
             ("olga", "operator"),
             ("rita", "recipe_author"),
             ("ray", "recipe_approver"),
+            ("sam", "supervisor"),
         ):
             services.users.create(
                 session, actor="system:test", user_id=user_id, full_name=user_id.title(), roles=[role],
@@ -78,3 +79,10 @@ def test_a_recipe_is_signed_authored_then_approved_by_another_person_in_the_ui(a
     )
     listing = ray.get("/recipes/").get_data(as_text=True)
     assert "approved" in listing
+    sam = client_for(app, "sam")
+    assert "PCM-SOL-24@1" in sam.get("/batches/").get_data(as_text=True)
+    made = sam.post("/batches/", data={"recipe": "PCM-SOL-24", "size": "800", "order": "PO-UI-1"})
+    assert made.status_code == 302
+    batch_page = sam.get(made.headers["Location"]).get_data(as_text=True)
+    assert "800 L" in batch_page
+    assert "ready" in batch_page
