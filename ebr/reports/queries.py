@@ -125,11 +125,19 @@ def trend_points(session: Session, batch: Batch) -> dict[tuple[str, str], list[T
 
 
 def audit_events(
-    session: Session, batch: Batch, *, signature_ids: set[str], lots: Iterable[str], upto: int
+    session: Session,
+    batch: Batch,
+    *,
+    signature_ids: set[str],
+    subjects: Iterable[str],
+    lots: Iterable[str],
+    upto: int,
 ) -> list[dict[str, Any]]:
     """The batch's events up to ``upto``: batch, steps, deviations, its signatures, lots it used or made.
 
-    These are the events a batch bundle shows whole; every other event in range is redacted.
+    ``subjects`` are the ids of the deviations and corrected entries that were signed (a
+    signature's event names its subject by row id). These are the events a batch bundle
+    shows whole; every other event in range is redacted.
     """
     number = batch.number
     lot_numbers = sorted(set(lots))
@@ -141,7 +149,10 @@ def audit_events(
                 and_(AuditEvent.entity_type == "batch", AuditEvent.entity_id == number),
                 and_(AuditEvent.entity_type == "batch_step", AuditEvent.entity_id.startswith(f"{number}/")),
                 and_(AuditEvent.entity_type == "deviation", AuditEvent.entity_id.startswith(f"DEV-{number}-")),
-                AuditEvent.action == "signature.applied",
+                and_(
+                    AuditEvent.entity_type.in_(["deviation", "step_entry"]),
+                    AuditEvent.entity_id.in_(sorted(set(subjects))),
+                ),
                 and_(AuditEvent.entity_type == "lot", AuditEvent.entity_id.in_(lot_numbers)),
             )
         )

@@ -229,7 +229,10 @@ def build_record(session: Session, batch: Batch, printed: Printed) -> dict[str, 
     sig_rows = queries.signature_rows(session, [*(link.signature_id for link in links), *review])
     names = queries.full_names(session, _people(batch, steps, values, printed))
     output = queries.output_lot(session, batch)
-    events = queries.audit_events(session, batch, signature_ids=set(sig_rows), lots=[*lots, batch.number], upto=upto)
+    subjects = [link.subject_id for link in links if link.subject_type in ("deviation", "step_entry")]
+    events = queries.audit_events(
+        session, batch, signature_ids=set(sig_rows), subjects=subjects, lots=[*lots, batch.number], upto=upto
+    )
     record = {
         "format": FORMAT,
         "batch": _batch(batch, output.lot_number if output else None),
