@@ -82,6 +82,7 @@ class DosingPhase:
         self._valve_cmd = False
         self._valve_cmd_at = time.monotonic()
         self._pump_cmd = False
+        self._pump_off_at = 0.0
         self._fine = False
         self._flowing_since: float | None = None
         self._level_changed_at = time.monotonic()
@@ -125,6 +126,8 @@ class DosingPhase:
     async def _command(self, *, valve: bool, pump: bool) -> None:
         if valve != self._valve_cmd:
             self._valve_cmd_at = time.monotonic()
+        if self._pump_cmd and not pump:
+            self._pump_off_at = time.monotonic()
         self._valve_cmd, self._pump_cmd = valve, pump
         # Pump first on stop (no dead-heading), valve first on start.
         writes = [(self.cfg.pump, pump), (self.cfg.inlet_valve, valve)]
@@ -134,6 +137,7 @@ class DosingPhase:
     def _safe_now(self) -> None:
         """Issue the stop writes at once from a callback (no await, no database)."""
         self._valve_cmd_at = time.monotonic() if self._valve_cmd else self._valve_cmd_at
+        self._pump_off_at = time.monotonic() if self._pump_cmd else self._pump_off_at
         self._valve_cmd = self._pump_cmd = False
         self._flowing_since = None
         # The inlet valve first: closing it ends the transfer; the pump stop follows at once.
@@ -189,11 +193,15 @@ class DosingPhase:
         if item.tag == self.cfg.level and item.value is not None and item.number() != self._last_level:
             self._last_level = item.number()
             self._level_changed_at = time.monotonic()
-        trip = trip_on_value(self.cfg, item, pump_commanded=self._pump_cmd)
+        trip = trip_on_value(self.cfg, item, pump_commanded=self._pump_expected())
         if trip is not None:
             self.trip_now(trip)
         elif item.tag in (self.cfg.totalizer, self.cfg.flow) and not self._finishing:
             self._follow_target()
+
+    def _pump_expected(self) -> bool:
+        """Flow is expected while the pump is commanded, and while it runs down after a stop."""
+        return self._pump_cmd or (time.monotonic() - self._pump_off_at) * 1000 < self.cfg.valve_follow_ms
 
     def trip_now(self, trip: Trip) -> None:
         """Stop the transfer at once, then report HELD (the recorder writes alarm and audit)."""

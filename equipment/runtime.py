@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Any
@@ -76,6 +77,7 @@ class EquipmentRuntime:
         self._dirty: dict[str, TagValue] = {}
         self._wake = asyncio.Event()
         self._idle_flow_alarmed: set[str] = set()
+        self._phase_ended_at: dict[str, float] = {}
         self._tasks: list[asyncio.Task[Any]] = []
 
     # -- life cycle ----------------------------------------------------------------------
@@ -149,6 +151,8 @@ class EquipmentRuntime:
         for cfg in self.config.dosing.values():
             if item.tag != cfg.flow or any(p.cfg.unit == cfg.unit for p in self.phases.values()):
                 continue
+            if (time.monotonic() - self._phase_ended_at.get(cfg.unit, 0.0)) * 1000 < cfg.valve_follow_ms:
+                continue  # the meter still runs down after a phase of ours ended
             trip = trip_on_value(cfg, item, pump_commanded=False)
             if trip is None:
                 self._idle_flow_alarmed.discard(cfg.unit)
@@ -182,6 +186,7 @@ class EquipmentRuntime:
         if report.state.final:
             phase = self.phases.get(report.phase_ref)
             if phase is not None and phase.state.final:
+                self._phase_ended_at[report.unit] = time.monotonic()
                 self.phases.pop(report.phase_ref, None)
                 self._spawn(phase.close())
 
