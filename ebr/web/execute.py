@@ -28,7 +28,7 @@ from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, StepEntry
 from ebr.execution.service import Execution
 from ebr.materials.services import Credentials
-from ebr.web import access
+from ebr.web import access, helpers
 from ebr.web.errors import status_for
 from ebr.web.helpers import execution, read, version_field, work
 from recipes.model import Phase
@@ -156,6 +156,9 @@ def _act(number: str, path: str, action: Callable[[Session, Execution], Any], no
 @access.requires("batch.view")
 def batch(number: str) -> ResponseReturnValue:
     """The batch: header, commands, the step list and the panels of the steps that are ready or running."""
+    with work() as session:
+        # Automated phases and holds are brought up to date first (as the batch_sync job does).
+        execution().sync(session, number)
     if request.headers.get("HX-Request"):
         return _work(number, "")
     with read() as session:
@@ -260,3 +263,29 @@ def complete(number: str, path: str) -> ResponseReturnValue:
         )
 
     return _act(number, path, action, "Step completed and signed.")
+
+
+def _phase_command_view(command: str) -> Callable[[str, str], ResponseReturnValue]:
+    def view(number: str, path: str) -> ResponseReturnValue:
+        reason = helpers.field("reason", "Reason")
+        version = version_field()
+
+        def action(session: Session, ex: Execution) -> Any:
+            return ex.command_phase(
+                session, actor=access.user_id(), ref=number, path=path, command=command, version=version, reason=reason
+            )
+
+        return _act(number, path, action, f"Step {path}: {command}.")
+
+    view.__name__ = f"step_{command}"
+    view.__doc__ = f"{command.capitalize()} one phase (a held dosing is restarted here after its cause is fixed)."
+    return view
+
+
+for _command in BATCH_COMMANDS:
+    bp.add_url_rule(
+        f"/<number>/steps/<path:path>/{_command}",
+        endpoint=f"step_{_command}",
+        view_func=access.requires(f"batch.command.{_command}")(_phase_command_view(_command)),
+        methods=["POST"],
+    )
