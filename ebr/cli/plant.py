@@ -164,7 +164,8 @@ def scale(weight: float, control: str) -> None:
 
 @simulate.command("fault")
 @click.argument(
-    "name", type=click.Choice(["valve_stuck", "sensor_frozen", "leak", "watchdog_frozen", "drop_connection"])
+    "name",
+    type=click.Choice(["valve_stuck", "sensor_frozen", "sensor_bad", "leak", "watchdog_frozen", "drop_connection"]),
 )
 @click.option("--off", is_flag=True, help="Clear the fault.")
 @click.option("--rate", default=2.0, show_default=True, help="Leak rate in L/s.")

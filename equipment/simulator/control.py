@@ -28,6 +28,8 @@ async def _fault(sim: Simulator, body: dict[str, Any]) -> dict[str, Any]:
         faults.valve_stuck = on
     elif name == "sensor_frozen":
         faults.sensor_frozen = on
+    elif name == "sensor_bad":
+        faults.sensor_bad = on
     elif name == "leak":
         faults.leak_lps = float(body.get("rate", 2.0)) if on else 0.0
     elif name == "watchdog_frozen":
@@ -36,7 +38,7 @@ async def _fault(sim: Simulator, body: dict[str, Any]) -> dict[str, Any]:
         await sim.drop_connections(float(body.get("seconds", 3.0)))
     else:
         raise ControlError(
-            f"unknown fault {name!r}: valve_stuck, sensor_frozen, leak, watchdog_frozen, drop_connection"
+            f"unknown fault {name!r}: valve_stuck, sensor_frozen, sensor_bad, leak, watchdog_frozen, drop_connection"
         )
     return {"faults": vars(faults), "watchdog_frozen": sim.plant.heat.watchdog_frozen}
 

@@ -21,6 +21,7 @@ class Faults:
     valve_stuck: bool = False
     sensor_frozen: bool = False
     leak_lps: float = 0.0  # L/s lost from R-101
+    sensor_bad: bool = False  # the level transmitter reports BadSensorFailure
 
 
 class PhaseState:

@@ -21,6 +21,7 @@ from asyncua import ua
 from asyncua.common.callback import CallbackType, ServerItemCallback
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.server import Server
+from asyncua.ua.status_codes import StatusCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -199,8 +200,11 @@ class Simulator:
         period = 1.0 / self.options.rate_hz
         next_tick = time.monotonic()
         while self._running:
-            self.plant.step(period)
-            await self.publish()
+            try:
+                self.plant.step(period)
+                await self.publish()
+            except Exception:  # noqa: BLE001 - a simulator keeps simulating; the error is logged
+                log.exception("physics step failed")
             next_tick += period
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
 
@@ -208,11 +212,17 @@ class Simulator:
         """Write every changed output to its node (subscribers are notified on change)."""
         assert self.server is not None
         now: Any = utc_now()  # asyncua's DateTime alias is a datetime
+        bad = self.plant.faults.sensor_bad
         for tag, value in self.plant.outputs().items():
-            if self._published.get(tag) == value:
+            failed = bad and tag == "R-101.level"
+            key = ("bad",) if failed else value
+            if self._published.get(tag) == key:
                 continue
-            self._published[tag] = value
-            data = ua.DataValue(Value=ua.Variant(value, _variant(value)), SourceTimestamp=now, ServerTimestamp=now)
+            self._published[tag] = key
+            status = ua.StatusCode(ua.UInt32(StatusCodes.BadSensorFailure if failed else StatusCodes.Good))
+            data = ua.DataValue(
+                Value=ua.Variant(value, _variant(value)), StatusCode=status, SourceTimestamp=now, ServerTimestamp=now
+            )
             await self.server.write_attribute_value(self._nodes[tag], data)
 
     async def drop_connections(self, seconds: float) -> None:

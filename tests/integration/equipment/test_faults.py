@@ -131,3 +131,16 @@ def test_flow_that_no_phase_commanded_is_stopped_and_alarmed(
     plant = simulator.state()
     assert plant["R-101.pump"] is False
     assert plant["R-101.inlet_valve"] is False
+
+
+@pytest.mark.requirement("URS-EQP-003")
+def test_bad_quality_of_the_level_transmitter_trips_the_phase(
+    services: Services, simulator: SimulatorHandle, runtime: RuntimeHandle
+) -> None:
+    start(services, "Q1/dose")
+    simulator.fault("sensor_bad")
+    state = commands.wait_for_state(services.session_factory, "Q1/dose", STOPPED_STATES, timeout=5)
+    assert state.state is PhaseStatus.HELD
+    assert "BadSensorFailure" in state.reason
+    with services.session_factory() as session:
+        assert [a.condition for a in commands.alarms(session, phase_ref="Q1/dose")] == ["bad_quality"]
