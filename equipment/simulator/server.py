@@ -203,7 +203,7 @@ class Simulator:
             try:
                 self.plant.step(period)
                 await self.publish()
-            except Exception:  # noqa: BLE001 - a simulator keeps simulating; the error is logged
+            except Exception:  # a simulator keeps simulating; log.exception records the error
                 log.exception("physics step failed")
             next_tick += period
             await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
