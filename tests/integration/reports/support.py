@@ -24,9 +24,10 @@ def tool(name: str) -> str:
     return found
 
 
-def pdf_text(pdf: Path, *, first: int | None = None, last: int | None = None) -> str:
-    """The PDF's text in reading order, whitespace collapsed (a wrapped line reads as one)."""
+def pdf_text(pdf: Path, *, first: int | None = None, last: int | None = None, layout: bool = False) -> str:
+    """The PDF's text in reading order (or as laid out), whitespace collapsed (a wrapped line reads as one)."""
     pages = [*(["-f", str(first)] if first else []), *(["-l", str(last)] if last else [])]
+    pages += ["-layout"] if layout else []
     out = subprocess.run([tool("pdftotext"), *pages, str(pdf), "-"], capture_output=True, check=True, text=True)
     return re.sub(r"\s+", " ", out.stdout)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -82,8 +83,20 @@ def test_the_pdf_is_pdfa_3b_with_record_json_attached_whether_laid_out_whole_or_
     path.write_bytes(parallel)
     for page in range(1, stats.pages + 1):
         assert f"Page {page} of {stats.pages}" in pdf_text(path, first=page, last=page)
-    contents = pdf_text(path, first=2, last=2)
-    assert "Appendix: audit trail of the batch" in contents
+    contents = pdf_text(path, first=2, last=2, layout=True)
+    headings = {
+        "Steps": "Steps",
+        "Deviations and their handling": "Deviations and their handling",
+        "Materials and equipment": "Materials consumed",
+        "Trends": "Trends",
+        "Review and release": "Review and release",
+        "Appendix: audit trail of the batch": "Appendix: audit trail of the batch",
+    }
+    for title, heading in headings.items():
+        found = re.search(re.escape(title) + r" (\d+)", contents)
+        assert found is not None, f"{title} is in the contents with its page"
+        page = int(found.group(1))
+        assert heading in pdf_text(path, first=page, last=page), f"{title} is on page {page}"
     page_pngs(path, "example-parallel")
 
 
