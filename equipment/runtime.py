@@ -271,6 +271,9 @@ class EquipmentRuntime:
             result, ok = await self._execute(command), True
         except (EquipmentError, ValueError) as exc:
             result, ok = str(exc), False
+        except Exception as exc:  # one malformed command must not stop the plant's runtime
+            log.exception("command %s failed", command.id)
+            result, ok = f"internal error: {exc!r}", False
         await self._retry(lambda: self.recorder.finish_command(command.id, ok=ok, result=result))
 
     async def _execute(self, command: CommandData) -> str:
