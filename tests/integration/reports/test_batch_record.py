@@ -83,21 +83,30 @@ def test_the_pdf_is_pdfa_3b_with_record_json_attached_whether_laid_out_whole_or_
     path.write_bytes(parallel)
     for page in range(1, stats.pages + 1):
         assert f"Page {page} of {stats.pages}" in pdf_text(path, first=page, last=page)
+    whole_path = tmp_path / "whole.pdf"
+    whole_path.write_bytes(whole)
+    for rendered_path in (path, whole_path):
+        _contents_point_at_their_pages(rendered_path)
+    page_pngs(path, "example-parallel")
+
+
+HEADINGS = {
+    "Steps": "Steps",
+    "Deviations and their handling": "Deviations and their handling",
+    "Materials and equipment": "Materials consumed",
+    "Trends": "Trends",
+    "Review and release": "Review and release",
+    "Appendix: audit trail of the batch": "Appendix: audit trail of the batch",
+}
+
+
+def _contents_point_at_their_pages(path: Path) -> None:
     contents = pdf_text(path, first=2, last=2, layout=True)
-    headings = {
-        "Steps": "Steps",
-        "Deviations and their handling": "Deviations and their handling",
-        "Materials and equipment": "Materials consumed",
-        "Trends": "Trends",
-        "Review and release": "Review and release",
-        "Appendix: audit trail of the batch": "Appendix: audit trail of the batch",
-    }
-    for title, heading in headings.items():
-        found = re.search(re.escape(title) + r" (\d+)", contents)
+    for title, heading in HEADINGS.items():
+        found = re.search(re.escape(title) + r"[ .]*(\d+)", contents)
         assert found is not None, f"{title} is in the contents with its page"
         page = int(found.group(1))
-        assert heading in pdf_text(path, first=page, last=page), f"{title} is on page {page}"
-    page_pngs(path, "example-parallel")
+        assert heading in pdf_text(path, first=page, last=page), f"{path.name}: {title} is on page {page}"
 
 
 @pytest.mark.requirement("URS-AUD-005")
