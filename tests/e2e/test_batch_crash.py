@@ -28,6 +28,7 @@ import yaml
 from ebr.bootstrap import Services
 from ebr.db import unit_of_work
 from ebr.execution.service import build
+from equipment.commands import runtime_status
 from tests.e2e.batch_support import wait
 from tests.integration.execution.api_support import approve_recipe
 from tests.integration.execution.conftest import PASSWORD, make_people, make_plant
@@ -186,7 +187,14 @@ def _running(person: Http, number: str, path: str) -> bool:
 
 
 def _dosed(person: Http, number: str, path: str) -> bool:
-    return any(e["name"] == "actual" for e in person.step(number, path)["entries"])
+    step = person.step(number, path)
+    assert step["state"] == "Running", f"dosing {path} went {step['state']}: {step['data']}"
+    return any(e["name"] == "actual" for e in step["entries"])
+
+
+def _runtime_up(services: Services) -> bool:
+    with services.session_factory() as session:
+        return runtime_status(session, now=services.clock.now()).connected
 
 
 def _restart(person: Http, number: str, path: str) -> bool:
@@ -203,13 +211,7 @@ def test_killing_the_web_process_and_the_runtime_mid_batch_loses_nothing_and_the
     simulator: SimulatorHandle,
     plant_env: dict[str, str],
     tmp_path: Path,
-    request: pytest.FixtureRequest,
 ) -> None:
-    if services.engine.dialect.name == "sqlite":
-        # Known defect outside execution: on restart the runtime's recovery (equipment.runtime._rebuild)
-        # opens a second session inside the first; with SQLite's BEGIN IMMEDIATE the second waits for
-        # the first and the runtime dies with "database is locked". Strict: this fails once it is fixed.
-        request.applymarker(pytest.mark.xfail(reason="equipment runtime recovery deadlocks on SQLite", strict=True))
     label = approve_recipe(services, yaml.safe_dump(RECIPE), "crash.yaml")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -223,7 +225,7 @@ def test_killing_the_web_process_and_the_runtime_mid_batch_loses_nothing_and_the
         olga.call("POST", f"/api/batches/{number}/start", {})
         olga.call("POST", f"/api/batches/{number}/steps/UP1.OP1.PH1/start", {})
         olga.call("POST", f"/api/batches/{number}/steps/UP1.OP1.PH1/complete", {"signatures": [olga.sig()]})
-        time.sleep(3)  # the runtime connects and beats
+        wait(lambda: _runtime_up(services), 60, "the equipment runtime to connect")
         olga.call("POST", f"/api/batches/{number}/steps/UP1.OP1.PH2/start", {})
 
         # 1. kill -9 of the web process while the plant doses; the runtime carries on.
@@ -248,6 +250,7 @@ def test_killing_the_web_process_and_the_runtime_mid_batch_loses_nothing_and_the
         assert found["kind"] == "interlock_trip"
 
         runtime.start()
+        wait(lambda: _runtime_up(services), 60, "the equipment runtime to connect again")
         refused = sam.call(
             "POST", f"/api/batches/{number}/steps/UP1.OP1.PH3/commands", {"command": "restart"}, expect=(409,)
         )
