@@ -78,6 +78,7 @@ class EquipmentRuntime:
         self._wake = asyncio.Event()
         self._idle_flow_alarmed: set[str] = set()
         self._phase_ended_at: dict[str, float] = {}
+        self._inflight: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
 
     # -- life cycle ----------------------------------------------------------------------
@@ -106,15 +107,16 @@ class EquipmentRuntime:
             await self.close()
 
     async def close(self) -> None:
-        """Stop: running phases are held first (their outputs driven safe), then everything closes."""
+        """Stop: running phases are held (outputs driven safe), every report is recorded, then all closes."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._inflight is not None:
+            await self._inflight  # shielded from the cancellation above: a report is never half-lost
         for phase in list(self.phases.values()):
             if phase.state is PhaseStatus.RUNNING:
                 with contextlib.suppress(EquipmentError):
                     await phase.hold("equipment runtime stopped")
-        await asyncio.sleep(0)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         while not self._reports.empty():
             await asyncio.to_thread(self.recorder.record, self._reports.get_nowait())
         for phase in self.phases.values():
@@ -201,7 +203,8 @@ class EquipmentRuntime:
     async def _record_loop(self) -> None:
         while True:
             report = await self._reports.get()
-            await self._retry(lambda r=report: self.recorder.record(r))  # type: ignore[misc]
+            self._inflight = asyncio.ensure_future(self._retry(lambda r=report: self.recorder.record(r)))  # type: ignore[misc]
+            await asyncio.shield(self._inflight)
 
     async def _retry(self, work: Callable[[], None]) -> None:
         """Run ``work`` in a thread; on a database failure wait and retry (records are not dropped)."""
