@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ class LiveServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        # Live streams notice a closed browser at their next heartbeat (1 s); let them end
+        # and give their database connections back before the app's engine is disposed.
+        time.sleep(1.5)
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
