@@ -10,7 +10,7 @@ echo "== ruff format"; .venv/bin/ruff format --check .
 echo "== mypy";        .venv/bin/mypy
 echo "== pytest"
 set +e
-.venv/bin/python -m pytest -p no:cacheprovider --junitxml=var/test-artifacts/junit.xml "$@"
+.venv/bin/python -m pytest -p no:cacheprovider -n "${EBR_TEST_WORKERS:-2}" --junitxml=var/test-artifacts/junit.xml "$@"
 code=$?
 set -e
 if [ "$code" = "5" ]; then echo "pytest collected no tests" >&2; exit 1; fi

@@ -20,7 +20,7 @@ PATH = "UP1.OP1.PH2"
 
 
 @pytest.mark.slow
-@pytest.mark.requirement("URS-BAT-003", "URS-EQP-003")
+@pytest.mark.requirement("URS-BAT-003", "URS-EQP-003", "URS-VAL-003")
 def test_a_high_high_level_trip_during_dosing_holds_the_step_and_opens_a_deviation(
     web: Flask, shop: Services, simulator: SimulatorHandle
 ) -> None:

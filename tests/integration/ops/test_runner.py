@@ -74,7 +74,7 @@ def test_a_job_that_fails_once_is_retried_and_succeeds(fixed: Services, tmp_path
     assert _failure_events(fixed) == []
 
 
-@pytest.mark.requirement("URS-AUD-001")
+@pytest.mark.requirement("URS-AUD-001", "URS-VAL-003")
 def test_a_gmp_job_that_keeps_failing_is_recorded_logged_and_audited(
     fixed: Services, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
