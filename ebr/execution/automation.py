@@ -21,6 +21,7 @@ from ebr.execution.engine import current_entries, entity, write_result
 from ebr.execution.models import Batch, BatchStep
 from ebr.execution.rules import BatchStatus, DeviationKind, Severity
 from equipment import commands as runtime
+from equipment.models import Command as RuntimeCommand
 from recipes.phases import Dosing, TimedHold
 from recipes.states import State
 
@@ -84,7 +85,7 @@ def _sync_dosing(
                 DeviationKind.INTERLOCK_TRIP,
             )
         return
-    if _command_pending(session, step):
+    if _command_pending(session, step, snapshot):
         return
     if snapshot.state is runtime.PhaseStatus.HELD:
         _hold(
@@ -115,12 +116,18 @@ def _sync_dosing(
         )
 
 
-def _command_pending(session: Session, step: BatchStep) -> bool:
+def _command_pending(session: Session, step: BatchStep, snapshot: runtime.PhaseSnapshot) -> bool:
+    """True while our last command to the runtime has not been answered by a newer phase report."""
     command_id = step.data.get("runtime_command")
     if command_id is None:
         return False
     status, _result = runtime.command_result(session, int(command_id))
-    return status in (runtime.CommandStatus.PENDING, runtime.CommandStatus.PICKED)
+    if status in (runtime.CommandStatus.PENDING, runtime.CommandStatus.PICKED):
+        return True
+    command = session.get(RuntimeCommand, int(command_id))
+    # The runtime marks the command done before its new phase report lands: a report older
+    # than the command is not news (e.g. the Held that the restart just ended).
+    return command is not None and status is runtime.CommandStatus.DONE and snapshot.updated_at < command.submitted_at
 
 
 def _sync_hold(session: Session, ctx: Context, batch: Batch, step: BatchStep, params: TimedHold) -> None:
