@@ -19,6 +19,7 @@ from ebr.bootstrap import Services, build_services
 from ebr.config import Settings
 from ebr.execution.models import StepEntry
 from ebr.execution.service import build
+from equipment.commands import runtime_status
 from tests.e2e.batch_support import Runner, ShiftedClock
 from tests.integration.execution.api_support import Api, approve_recipe
 from tests.integration.execution.conftest import EXAMPLES, Floor, make_lot, make_people, make_plant
@@ -57,6 +58,11 @@ def runtime(shop: Services, simulator: SimulatorHandle) -> Iterator[RuntimeHandl
 @pytest.fixture
 def web(shop: Services, runtime: RuntimeHandle) -> Flask:
     return create_app(services=shop)
+
+
+def _runtime_alive(services: Services) -> bool:
+    with services.session_factory() as session:
+        return runtime_status(session, now=services.clock.now()).connected
 
 
 def _people(app: Flask) -> tuple[Api, Api]:
@@ -130,7 +136,7 @@ def test_a_paracetamol_solution_batch_runs_end_to_end_with_automated_dosing_and_
         "UP2.OP2.PH2": {"value": "4990"},
     }
     olga, sam = _people(web)
-    runner = Runner(olga, sam, simulator, clock, values)
+    runner = Runner(olga, sam, simulator, clock, values, runtime_alive=lambda: _runtime_alive(shop))
     batch = runner.run(number)
     assert runner.early_refusals == 2
     assert batch["output_lot"] is not None
