@@ -19,7 +19,16 @@ from ebr.bootstrap import Services
 from ebr.execution.service import build
 from ebr.reports import service as reports
 from tests.e2e.batch_support import Runner, ShiftedClock
-from tests.e2e.test_batch_examples import _new_batch, _people, clock, runtime, shop, simulator, web  # noqa: F401
+from tests.e2e.test_batch_examples import (  # noqa: F401 - the e2e fixtures
+    _new_batch,
+    _people,
+    _runtime_alive,
+    clock,
+    runtime,
+    shop,
+    simulator,
+    web,
+)
 from tests.integration.execution.conftest import Floor, make_lot
 from tests.integration.reports.support import attachment, page_pngs, pdf_text
 from tests.support.plant import SimulatorHandle
@@ -56,7 +65,7 @@ def test_the_record_of_a_dosed_liquid_batch_shows_its_trends_values_and_signatur
         make_lot(floor, code, f"L-{code}", "50", potency=potency)
     number = _new_batch(web, shop, "paracetamol-oral-solution.yaml", "500")
     olga, sam = _people(web)
-    Runner(olga, sam, simulator, clock, VALUES).run(number)
+    Runner(olga, sam, simulator, clock, VALUES, runtime_alive=lambda: _runtime_alive(shop)).run(number)
     out = tmp_path / "bundle.zip"
     reports.export_batch_bundle(shop, ref=number, actor="quinn", out_path=out)
     report = verify_bundle(out)
