@@ -76,6 +76,25 @@ class SessionService:
         for row in live:
             row.ended_at, row.end_reason = self.clock.now(), reason
 
+    def end_idle(self, session: Session) -> list[str]:
+        """End every live session idle longer than the timeout (the scheduler's sweep).
+
+        ``resume`` already refuses an idle session when it is next used; the sweep ends
+        the ones nobody comes back to, so the record shows when they really ended.
+        Returns the users whose sessions were ended.
+        """
+        cutoff = self.clock.now() - self.idle
+        idle = session.scalars(
+            select(UserSession)
+            .where(UserSession.ended_at.is_(None), UserSession.last_seen_at < cutoff)
+            .order_by(UserSession.started_at)
+        )
+        ended = []
+        for row in idle:
+            self._end(session, row, "idle timeout")
+            ended.append(row.user_id)
+        return ended
+
     def _end(self, session: Session, row: UserSession, reason: str) -> None:
         row.ended_at, row.end_reason = self.clock.now(), reason
         action = "auth.logout" if reason == "logout" else "auth.session_ended"

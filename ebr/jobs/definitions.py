@@ -123,12 +123,30 @@ def expire_clean_holds(context: JobContext) -> dict[str, Any]:
     return {"marked_dirty": expired}
 
 
+def expire_lots(context: JobContext) -> dict[str, Any]:
+    """Released lots past their expiry date → expired (audited, system actor): the materials service decides."""
+    services = context.services
+    with unit_of_work(services.session_factory) as session:
+        expired = build_execution(services).materials.expire_lots(session, actor=context.actor)
+    return {"expired": expired}
+
+
+def end_idle_sessions(context: JobContext) -> dict[str, Any]:
+    """Web sessions idle past the timeout are ended (audited ``auth.session_ended``)."""
+    services = context.services
+    with unit_of_work(services.session_factory) as session:
+        ended = services.users.sessions.end_idle(session)
+    return {"ended": len(ended)}
+
+
 def _catalogue() -> dict[str, _Job]:
     """Every job this version defines (names are stable: they key the ledger and the store)."""
     return {
         "audit_verify": _Job("verify the audit chain and sign a checkpoint", verify_and_checkpoint),
         "batch_sync": _Job("timed holds past their maximum → deviation and alert", sync_batches),
         "clean_hold_expiry": _Job("equipment whose clean hold expired → dirty", expire_clean_holds),
+        "lot_expiry": _Job("released lots past their expiry date → expired", expire_lots),
+        "idle_sessions": _Job("web sessions idle past the timeout → ended", end_idle_sessions),
     }
 
 
@@ -136,6 +154,8 @@ DEFAULT_SECONDS: Mapping[str, int] = {
     "audit_verify": 3600,
     "batch_sync": 30,
     "clean_hold_expiry": 60,
+    "lot_expiry": 3600,
+    "idle_sessions": 60,
 }
 
 

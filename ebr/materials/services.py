@@ -227,6 +227,46 @@ class MaterialService:
         )
         return lot
 
+    def expire_lots(self, session: Session, *, actor: str) -> list[str]:
+        """Mark EXPIRED every released lot whose expiry date has passed (the scheduler's job).
+
+        No signature: the expiry date itself is the decision, taken when QA released the
+        lot; the change is recorded with the system actor and the reason. Returns the lots.
+        """
+        today = self.clock.now().date()
+        due = session.scalars(
+            select(Lot).where(Lot.status == LotStatus.RELEASED.value, Lot.expires_on < today).order_by(Lot.lot_number)
+        )
+        expired = []
+        for lot in due:
+            new = check_lot_transition(lot.status, LotStatus.EXPIRED.value)
+            reason = f"expiry date {lot.expires_on.isoformat()} has passed"
+            session.add(
+                LotStatusChange(
+                    id=new_id(),
+                    lot_id=lot.id,
+                    from_status=lot.status,
+                    to_status=new.value,
+                    reason=reason,
+                    signature_id=None,
+                    changed_at=self.clock.now(),
+                    changed_by=actor,
+                )
+            )
+            before, lot.status = lot.status, new.value
+            session.flush()
+            self.audit.record(
+                session,
+                actor=actor,
+                action="lot.status.changed",
+                entity=Entity("lot", lot.lot_number),
+                before={"status": before},
+                after={"status": new.value},
+                reason=reason,
+            )
+            expired.append(lot.lot_number)
+        return expired
+
     def usable_container(self, session: Session, *, barcode: str, material: str, needed: Decimal) -> Container:
         """The container ``barcode`` if it holds ``needed`` of a released, unexpired lot of ``material``.
 
