@@ -221,7 +221,12 @@ class EquipmentRuntime:
     async def _heartbeat_loop(self) -> None:
         while True:
             detail = ", ".join(f"{name}: {'up' if up else 'DOWN'}" for name, up in self.io.connected.items())
-            connected = all(self.io.connected.values())
+            # Connected means usable: every endpoint up AND every tag has delivered its first
+            # value, so a dosing started right after a (re)start is not refused for lack of data.
+            waiting = [tag for tag in self.config.tags if tag not in self.io.latest]
+            if waiting:
+                detail += f"; waiting for first values of {len(waiting)} tag(s), e.g. {waiting[0]}"
+            connected = all(self.io.connected.values()) and not waiting
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.recorder.heartbeat, connected=connected, detail=detail)
             await asyncio.sleep(self.heartbeat_s)

@@ -12,6 +12,15 @@ from tests.integration.execution.conftest import PASSWORD, SIMPLE, make_people, 
 from tests.support.browser import chromium, live_server, page  # noqa: F401 - fixtures used by the e2e tests
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """End-to-end tests drive real processes, servers and a browser on 2 shared cores: one
+    retry absorbs a timing hiccup, and pytest reports every rerun (`R`), so flakiness stays
+    visible instead of hidden. Unit and integration tests get no retry."""
+    for item in items:
+        if "tests/e2e/" in item.nodeid:
+            item.add_marker(pytest.mark.flaky(reruns=1, reruns_delay=2))
+
+
 @pytest.fixture
 def released_batch(services: Services) -> str:
     audit_service.ensure_system_key(services)  # as `ebr init` does: checkpoints sign the exported bundles
