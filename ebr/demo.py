@@ -27,7 +27,7 @@ from ebr.bootstrap import Services, build_services
 from ebr.config import Settings
 from ebr.db import unit_of_work
 from ebr.demo_batch import LiquidBatch, SkippingClock
-from ebr.demo_plant import Runtime, Simulator
+from ebr.demo_plant import Simulator, start_runtime
 from ebr.execution.models import Batch
 from ebr.execution.service import Execution, build
 from ebr.materials.models import Material
@@ -205,7 +205,7 @@ def prepare(settings: Settings, *, say: Say = print) -> DemoState:
             ):
                 step(services)
                 say(label)
-            runtime = Runtime(services, simulator.config_path).start()
+            runtime = start_runtime(services, simulator.config_path)
             try:
                 say("executing one batch of the liquid example against the simulated plant…")
                 number = _liquid_batch(services, execution, simulator, clock)
@@ -245,7 +245,7 @@ def serve(settings: Settings, *, host: str, port: int, say: Say = print) -> None
     signal.signal(signal.SIGTERM, _interrupt)
     services = build_services(settings)
     simulator = Simulator(settings.data_dir / "demo-plant").start()
-    runtime = Runtime(services, simulator.config_path).start()
+    runtime = start_runtime(services, simulator.config_path)
     # The scheduled jobs (chain verification, batch sync, clean-hold expiry) run in this process too.
     scheduler = start_in_background(services, builtin_jobs(os.environ))
     try:

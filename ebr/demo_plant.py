@@ -8,15 +8,12 @@ demo's clock, so the records it writes share one time line with the batch.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,8 @@ from typing import Any
 import yaml
 
 from ebr.bootstrap import Services
+from equipment.config import load_plant_config
+from equipment.runtime_thread import RuntimeThread
 
 EXAMPLE_PLANT = Path(__file__).resolve().parents[1] / "equipment" / "examples" / "plant.yaml"
 
@@ -97,61 +96,14 @@ class Simulator:
             self.process.stdout.close()
 
 
-class Runtime:
-    """An :class:`equipment.runtime.EquipmentRuntime` in a background thread with its own event loop."""
-
-    def __init__(self, services: Services, config_path: Path) -> None:
-        from equipment.config import load_plant_config
-        from equipment.runtime import EquipmentRuntime
-
-        self.config = load_plant_config(config_path)
-        self.runtime = EquipmentRuntime(
-            config=self.config,
-            factory=services.session_factory,
-            audit=services.audit,
-            clock=services.clock,
-            database_url=services.settings.database_url,
-        )
-        self._loop = asyncio.new_event_loop()
-        self._stop: asyncio.Event | None = None
-        self._started = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name="equipment-runtime", daemon=True)
-
-    def _main(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._run())
-        except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
-            self._error = exc
-            self._started.set()
-        finally:
-            self._loop.close()
-
-    async def _run(self) -> None:
-        self._stop = asyncio.Event()
-        await self.runtime.start()
-        self._started.set()
-        try:
-            await self._stop.wait()
-        finally:
-            await self.runtime.close()
-
-    def start(self, timeout: float = 30.0) -> Runtime:
-        """Start and wait until every endpoint is connected and every tag has a value."""
-        self._thread.start()
-        self._started.wait(timeout=timeout)
-        if self._error is not None:
-            raise self._error
-        deadline = time.monotonic() + timeout
-        io = self.runtime.io
-        while not all(io.connected.values()) or len(io.latest) < len(self.config.tags):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the equipment runtime did not connect: {io.connected}")
-            time.sleep(0.05)
-        return self
-
-    def stop(self) -> None:
-        if self._stop is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(timeout=30)
+def start_runtime(services: Services, config_path: Path, timeout: float = 30.0) -> RuntimeThread:
+    """An equipment runtime in a background thread, started and connected (every tag has a value)."""
+    runtime = RuntimeThread(
+        load_plant_config(config_path),
+        factory=services.session_factory,
+        audit=services.audit,
+        clock=services.clock,
+        database_url=services.settings.database_url,
+    ).start()
+    runtime.wait_connected(timeout)
+    return runtime
