@@ -1,4 +1,4 @@
-"""Pure rules of the plant model: statuses and whether equipment may be used.
+"""Pure rules of the plant model: statuses, whether equipment may be used, overdue calibration.
 
 No database here: :func:`usability_problem` takes a plain snapshot, so the rules are
 tested in microseconds and read the same in the service and in the validation docs.
@@ -29,6 +29,9 @@ class EquipmentStatus(StrEnum):
     OUT_OF_SERVICE = "out_of_service"
 
 
+_OUT_OF_USE = (EquipmentStatus.MAINTENANCE, EquipmentStatus.OUT_OF_SERVICE)
+
+
 class EquipmentKind(StrEnum):
     """What a piece of equipment is."""
 
@@ -57,7 +60,7 @@ class UsabilitySnapshot:
 
 
 def _status_problem(eq: UsabilitySnapshot, batch_ref: str | None) -> EquipmentNotUsable | None:
-    if eq.status in (EquipmentStatus.MAINTENANCE, EquipmentStatus.OUT_OF_SERVICE):
+    if eq.status in _OUT_OF_USE:
         return OutOfService(
             f"{eq.tag} is {eq.status.value.replace('_', ' ')}: return it to service and clean it before use",
             tag=eq.tag,
@@ -109,3 +112,44 @@ def usability_problem(
     if at.tzinfo is None:
         raise ValueError("naive datetime: pass an aware UTC time")
     return _status_problem(eq, batch_ref) or _clean_hold_problem(eq, at) or _calibration_problem(eq, at)
+
+
+@dataclass(frozen=True)
+class OverdueCalibration:
+    """A unit whose calibration is overdue, as found by :func:`overdue_calibration`.
+
+    ``in_use`` units are held by the batch ``in_use_by``: they are reported, not taken
+    out of use from under the batch (which is refused at its next use anyway).
+    """
+
+    tag: str
+    due_at: dt.datetime | None
+    in_use: bool
+    in_use_by: str | None
+
+    @property
+    def reason(self) -> str:
+        """The reason recorded when the unit is taken out of use: what was wrong and what to do."""
+        found = (
+            "it has no valid calibration"
+            if self.due_at is None
+            else f"calibration was due at {self.due_at.isoformat()}"
+        )
+        return f"{found}: calibrate it, then return it to service"
+
+
+def overdue_calibration(eq: UsabilitySnapshot, at: dt.datetime) -> OverdueCalibration | None:
+    """What the calibration sweep must act on for ``eq`` at ``at`` (None: nothing).
+
+    Overdue is the rule :func:`usability_problem` applies (``CalibrationOverdue``).
+    Equipment already in maintenance or out of service is out of use already: None,
+    so a second sweep changes nothing.
+    """
+    if at.tzinfo is None:
+        raise ValueError("naive datetime: pass an aware UTC time")
+    if eq.status in _OUT_OF_USE or _calibration_problem(eq, at) is None:
+        return None
+    in_use = eq.status is EquipmentStatus.IN_USE
+    return OverdueCalibration(
+        tag=eq.tag, due_at=eq.calibration_due_at, in_use=in_use, in_use_by=eq.in_use_by if in_use else None
+    )

@@ -8,6 +8,7 @@ transaction (the caller commits). Built once in ``ebr.bootstrap`` as
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +22,16 @@ from ebr.ids import new_id
 from equipment.config import PlantConfig
 from equipment.errors import EquipmentNotFound, StatusChangeRefused
 from equipment.models import Alarm, Area, CalibrationRecord, CleaningRecord, Equipment, StatusLogEntry
-from equipment.rules import EquipmentKind, EquipmentStatus, UsabilitySnapshot, usability_problem
+from equipment.rules import (
+    EquipmentKind,
+    EquipmentStatus,
+    OverdueCalibration,
+    UsabilitySnapshot,
+    overdue_calibration,
+    usability_problem,
+)
+
+log = logging.getLogger(__name__)
 
 
 def _entity(eq: Equipment) -> Entity:
@@ -291,6 +301,35 @@ class EquipmentService:
         )
         session.flush()
         return record
+
+    def flag_overdue_calibrations(
+        self, session: Session, *, actor: str, at: dt.datetime | None = None
+    ) -> list[OverdueCalibration]:
+        """Take every unit whose calibration is overdue at ``at`` out of use (MAINTENANCE).
+
+        The rule is :func:`equipment.rules.overdue_calibration`; each change writes the
+        logbook and an audit event in the caller's transaction. Units already in
+        maintenance or out of service are left alone. A unit in use by a batch keeps its
+        status (logged at WARNING) and is flagged by the first sweep after its release.
+        Returns every overdue unit found, those left in use with ``in_use`` set.
+        """
+        at = at or self.clock.now()
+        query = select(Equipment).where(Equipment.requires_calibration.is_(True)).order_by(Equipment.tag)
+        found = []
+        for eq in list(session.scalars(query)):
+            overdue = overdue_calibration(_snapshot(eq), at)
+            if overdue is None:
+                continue
+            if overdue.in_use:
+                log.warning(
+                    "%s is in use by %s and its calibration is overdue: %s", eq.tag, eq.in_use_by, overdue.reason
+                )
+            else:
+                self._change(
+                    session, eq, actor=actor, status=EquipmentStatus.MAINTENANCE, reason=overdue.reason, reference=None
+                )
+            found.append(overdue)
+        return found
 
     def acknowledge_alarm(self, session: Session, *, actor: str, alarm_id: int, comment: str) -> Alarm:
         """Acknowledge an interlock alarm with a comment (audited); raises EquipmentNotFound."""

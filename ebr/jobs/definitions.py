@@ -123,6 +123,25 @@ def expire_clean_holds(context: JobContext) -> dict[str, Any]:
     return {"marked_dirty": expired}
 
 
+def flag_overdue_calibrations(context: JobContext) -> dict[str, Any]:
+    """Equipment whose calibration is overdue → maintenance (audited, system actor): the equipment service decides.
+
+    Each unit taken out of use in this run is sent to the alert notifier
+    (``equipment.calibration.overdue``) after the commit. A unit in use by a batch is
+    left to its batch and reported under ``in_use``; the first run after its release
+    takes it out of use.
+    """
+    services = context.services
+    with unit_of_work(services.session_factory) as session:
+        found = services.equipment.flag_overdue_calibrations(session, actor=context.actor, at=services.clock.now())
+    taken = [item for item in found if not item.in_use]
+    for item in taken:
+        due_at = None if item.due_at is None else item.due_at.isoformat()
+        details = {"equipment": item.tag, "due_at": due_at, "status": EquipmentStatus.MAINTENANCE.value}
+        services.users.notifier.alert("equipment.calibration.overdue", details | {"reason": item.reason})
+    return {"taken_out_of_use": [item.tag for item in taken], "in_use": [item.tag for item in found if item.in_use]}
+
+
 def expire_lots(context: JobContext) -> dict[str, Any]:
     """Released lots past their expiry date → expired (audited, system actor): the materials service decides."""
     services = context.services
@@ -145,6 +164,7 @@ def _catalogue() -> dict[str, _Job]:
         "audit_verify": _Job("verify the audit chain and sign a checkpoint", verify_and_checkpoint),
         "batch_sync": _Job("timed holds past their maximum → deviation and alert", sync_batches),
         "clean_hold_expiry": _Job("equipment whose clean hold expired → dirty", expire_clean_holds),
+        "calibration_due": _Job("equipment whose calibration is overdue → maintenance", flag_overdue_calibrations),
         "lot_expiry": _Job("released lots past their expiry date → expired", expire_lots),
         "idle_sessions": _Job("web sessions idle past the timeout → ended", end_idle_sessions),
     }
@@ -154,6 +174,7 @@ DEFAULT_SECONDS: Mapping[str, int] = {
     "audit_verify": 3600,
     "batch_sync": 30,
     "clean_hold_expiry": 60,
+    "calibration_due": 3600,
     "lot_expiry": 3600,
     "idle_sessions": 60,
 }

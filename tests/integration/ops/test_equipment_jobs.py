@@ -1,8 +1,9 @@
-"""clean_hold_expiry: equipment whose clean hold expired is marked dirty by the system, audited."""
+"""clean_hold_expiry and calibration_due: equipment the system takes out of use, audited, through the runner."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from ebr.config import Settings
 from ebr.db import unit_of_work
 from ebr.jobs.definitions import builtin_jobs
 from ebr.jobs.guards import guard_for
+from ebr.jobs.models import ScheduledJob
 from ebr.jobs.runner import JobRunner, Outcome, RunReport
 
 
@@ -48,10 +50,10 @@ def plant(settings: Settings, clock: FixedClock) -> Iterator[Services]:
     services.close()
 
 
-def _run(services: Services, tmp_path: Path) -> RunReport:
-    specs = [spec for spec in builtin_jobs({}) if spec.name == "clean_hold_expiry"]
+def _run(services: Services, tmp_path: Path, job: str = "clean_hold_expiry") -> RunReport:
+    specs = [spec for spec in builtin_jobs({}) if spec.name == job]
     guard = guard_for(services.engine, tmp_path)
-    return JobRunner(services=services, specs=specs, guard=guard, sleep=lambda _s: None).run("clean_hold_expiry")
+    return JobRunner(services=services, specs=specs, guard=guard, sleep=lambda _s: None).run(job)
 
 
 def _status(services: Services, tag: str) -> str:
@@ -89,3 +91,55 @@ def test_overdue_calibration_alone_does_not_make_clean_equipment_dirty(
     report = _run(plant, tmp_path)
     assert "SC-01" not in report.result["marked_dirty"]  # type: ignore[index]
     assert _status(plant, "SC-01") == "clean"
+
+
+def _alerts(services: Services) -> list[dict[str, object]]:
+    sent = services.users.notifier.sent  # type: ignore[attr-defined]
+    return [details for event, details in sent if event == "equipment.calibration.overdue"]
+
+
+@pytest.mark.requirement("URS-EQP-001")
+def test_the_calibration_job_takes_overdue_equipment_out_of_use_once_audited_and_alerted(
+    plant: Services, clock: FixedClock, tmp_path: Path
+) -> None:
+    clock.advance(hours=1)
+    assert _run(plant, tmp_path, "calibration_due").result == {"taken_out_of_use": [], "in_use": []}
+    clock.advance(days=1)
+    report = _run(plant, tmp_path, "calibration_due")
+    assert report.outcome is Outcome.OK, report.error
+    assert report.result == {"taken_out_of_use": ["SC-01"], "in_use": []}
+    assert _status(plant, "SC-01") == "maintenance"
+    assert (_status(plant, "R-101"), _status(plant, "R-102")) == ("clean", "clean")
+    reason = "calibration was due at 2026-11-25T08:00:00+00:00: calibrate it, then return it to service"
+    assert _alerts(plant) == [
+        {"equipment": "SC-01", "due_at": "2026-11-25T08:00:00+00:00", "status": "maintenance", "reason": reason}
+    ]
+    with plant.session_factory() as session:
+        ledger = session.get(ScheduledJob, "calibration_due")
+        assert ledger is not None
+        assert (ledger.last_status, ledger.runs) == ("ok", 2)
+        assert json.loads(ledger.last_result or "{}") == {"taken_out_of_use": ["SC-01"], "in_use": []}
+        (event,) = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "equipment.status.changed", AuditEvent.actor == "system:scheduler"
+            )
+        ).all()
+    assert event.entity_id == "SC-01"
+    assert reason.encode() in event.canonical
+
+    clock.advance(hours=1)
+    assert _run(plant, tmp_path, "calibration_due").result == {"taken_out_of_use": [], "in_use": []}
+    assert len(_alerts(plant)) == 1
+
+
+@pytest.mark.requirement("URS-EQP-001")
+def test_the_calibration_job_leaves_equipment_in_use_to_its_batch_and_reports_it(
+    plant: Services, clock: FixedClock, tmp_path: Path
+) -> None:
+    with unit_of_work(plant.session_factory) as session:
+        plant.equipment.mark_in_use(session, actor="olga", unit="SC-01", batch_ref="B-0001")
+    clock.advance(days=1, hours=1)
+    report = _run(plant, tmp_path, "calibration_due")
+    assert report.result == {"taken_out_of_use": [], "in_use": ["SC-01"]}
+    assert _status(plant, "SC-01") == "in_use"
+    assert _alerts(plant) == []

@@ -8,7 +8,7 @@ import pytest
 
 from ebr.clock import UTC
 from equipment.errors import CalibrationOverdue, CleanHoldExpired, EquipmentDirty, OutOfService
-from equipment.rules import EquipmentStatus, UsabilitySnapshot, usability_problem
+from equipment.rules import EquipmentStatus, UsabilitySnapshot, overdue_calibration, usability_problem
 
 NOW = dt.datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -63,3 +63,46 @@ def test_equipment_in_use_is_usable_only_by_its_own_batch() -> None:
     in_use = snapshot(status=EquipmentStatus.IN_USE, in_use_by="B-1")
     assert usability_problem(in_use, NOW, batch_ref="B-1") is None
     assert isinstance(usability_problem(in_use, NOW, batch_ref="B-2"), EquipmentDirty)
+
+
+@pytest.mark.requirement("URS-EQP-001")
+@pytest.mark.parametrize("status", [EquipmentStatus.CLEAN, EquipmentStatus.DIRTY])
+def test_equipment_whose_calibration_is_due_is_to_be_taken_out_of_use_with_the_due_date(
+    status: EquipmentStatus,
+) -> None:
+    due = NOW - dt.timedelta(minutes=1)
+    found = overdue_calibration(snapshot(status=status, calibration_due_at=due), NOW)
+    assert found is not None
+    assert (found.tag, found.due_at, found.in_use, found.in_use_by) == ("R-101", due, False, None)
+    assert found.reason == "calibration was due at 2026-11-24T11:59:00+00:00: calibrate it, then return it to service"
+    assert overdue_calibration(snapshot(status=status, calibration_due_at=NOW), NOW) is not None
+
+
+@pytest.mark.requirement("URS-EQP-001")
+def test_equipment_never_calibrated_is_overdue_and_the_reason_says_so() -> None:
+    found = overdue_calibration(snapshot(status=EquipmentStatus.DIRTY, calibration_due_at=None), NOW)
+    assert found is not None
+    assert found.reason == "it has no valid calibration: calibrate it, then return it to service"
+
+
+def test_equipment_calibrated_in_time_or_not_requiring_calibration_is_not_overdue() -> None:
+    assert overdue_calibration(snapshot(calibration_due_at=NOW + dt.timedelta(seconds=1)), NOW) is None
+    assert overdue_calibration(snapshot(requires_calibration=False, calibration_due_at=None), NOW) is None
+
+
+@pytest.mark.parametrize("status", [EquipmentStatus.MAINTENANCE, EquipmentStatus.OUT_OF_SERVICE])
+def test_equipment_already_out_of_use_is_not_flagged_again(status: EquipmentStatus) -> None:
+    assert overdue_calibration(snapshot(status=status, calibration_due_at=NOW), NOW) is None
+
+
+@pytest.mark.requirement("URS-EQP-001")
+def test_overdue_equipment_in_use_by_a_batch_is_reported_as_in_use_not_taken_from_the_batch() -> None:
+    held = snapshot(status=EquipmentStatus.IN_USE, in_use_by="B-1", calibration_due_at=NOW)
+    found = overdue_calibration(held, NOW)
+    assert found is not None
+    assert (found.in_use, found.in_use_by) == (True, "B-1")
+
+
+def test_the_overdue_rule_refuses_a_naive_time() -> None:
+    with pytest.raises(ValueError, match="naive"):
+        overdue_calibration(snapshot(), NOW.replace(tzinfo=None))

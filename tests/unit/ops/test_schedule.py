@@ -8,7 +8,7 @@ import pytest
 
 from ebr.clock import UTC
 from ebr.errors import ConfigError
-from ebr.jobs.definitions import env_name, interval_seconds
+from ebr.jobs.definitions import builtin_jobs, env_name, interval_seconds
 from ebr.jobs.guards import lock_key
 from ebr.jobs.runner import JobSpec, slot_of
 
@@ -39,6 +39,16 @@ def test_a_job_interval_that_is_not_a_number_names_the_variable() -> None:
         interval_seconds({env_name("audit_verify"): "hourly"}, "audit_verify")
     assert interval_seconds({env_name("audit_verify"): "0"}, "audit_verify") == 0
     assert interval_seconds({env_name("audit_verify"): "120"}, "audit_verify") == 120
+
+
+def test_the_calibration_job_runs_hourly_by_default_and_is_configured_like_the_others() -> None:
+    assert env_name("calibration_due") == "EBR_JOB_CALIBRATION_DUE_SECONDS"
+    (spec,) = [spec for spec in builtin_jobs({}) if spec.name == "calibration_due"]
+    assert (spec.every, spec.gmp) == (dt.timedelta(hours=1), True)
+    assert [s.every for s in builtin_jobs({env_name("calibration_due"): "900"}) if s.name == "calibration_due"] == [
+        dt.timedelta(minutes=15)
+    ]
+    assert "calibration_due" not in [s.name for s in builtin_jobs({env_name("calibration_due"): "0"})]
 
 
 def test_lock_keys_are_stable_signed_64_bit_and_differ_per_job() -> None:
