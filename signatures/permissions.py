@@ -43,9 +43,13 @@ _AUDIT_READ = frozenset({"audit.view", "audit.export", "audit.verify"})
 
 PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
     {
-        Role.operator: _READ | {"batch.execute", "deviation.raise", "entry.correct", "sign.performed"},
+        # ISA-18.2: the operator at the panel acknowledges an alarm; the held phase and its
+        # deviation still need the supervisor (restart, signed assessment).
+        Role.operator: _READ
+        | {"alarm.acknowledge", "batch.execute", "deviation.raise", "entry.correct", "sign.performed"},
         Role.supervisor: _READ
         | {
+            "alarm.acknowledge",
             "audit.view",
             "batch.create",
             "batch.execute",

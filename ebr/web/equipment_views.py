@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ebr.web import access
+from ebr.web import access, alarms
 from ebr.web.helpers import field, read, services, work
 from equipment.errors import EquipmentNotUsable
 from equipment.models import Equipment, Heartbeat
@@ -56,7 +56,8 @@ def board() -> ResponseReturnValue:
     with read() as session:
         rows = [_row(session, eq, now) for eq in services().equipment.all(session)]
         runtimes = _runtimes(session, now)
-    return render_template("equipment/board.html", rows=rows, runtimes=runtimes, now=now)
+        open_alarms = alarms.open_count(session)
+    return render_template("equipment/board.html", rows=rows, runtimes=runtimes, now=now, open_alarms=open_alarms)
 
 
 @bp.get("/<tag>")
@@ -71,6 +72,7 @@ def unit(tag: str) -> ResponseReturnValue:
         logbook = list(reversed(equipment.logbook(session, tag)))
         cleanings = list(reversed(equipment.cleanings(session, tag)))
         calibrations = list(reversed(equipment.calibrations(session, tag)))
+        open_alarms, acknowledged = alarms.alarm_lines(session, tag)
     statuses = [s for s in EquipmentStatus if s not in (EquipmentStatus.CLEAN, EquipmentStatus.IN_USE)]
     return render_template(
         "equipment/unit.html",
@@ -79,6 +81,9 @@ def unit(tag: str) -> ResponseReturnValue:
         cleanings=cleanings,
         calibrations=calibrations,
         statuses=statuses,
+        open_alarms=open_alarms,
+        acknowledged=acknowledged,
+        scope=eq.tag,
     )
 
 

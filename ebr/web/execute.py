@@ -29,6 +29,7 @@ from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, S
 from ebr.execution.service import Execution
 from ebr.materials.services import Credentials
 from ebr.web import access, helpers
+from ebr.web.entries import EntryHistory, history
 from ebr.web.errors import status_for
 from ebr.web.helpers import execution, read, version_field, work
 from recipes.model import Phase
@@ -57,6 +58,7 @@ class StepView:
     error: EbrError | None = None
     notice: str = ""
     content: dict[str, Any] = field(default_factory=dict)
+    history: EntryHistory = field(default_factory=EntryHistory)
 
     @property
     def phase_ref(self) -> str:
@@ -87,6 +89,7 @@ def step_view(session: Session, ctx: Context, number: str, path: str) -> StepVie
         ctx.signatures_of(session, "batch_step", step.id),
         found,
         engine.required_meanings(phase),
+        history=history(session, batch, step),
     )
     # Exactly what the engine signs (engine._sign_step), shown in the dialog before signing.
     view.content = {

@@ -12,8 +12,10 @@ AREAS = (
     "ebr.web.audit_views",
     "ebr.web.admin",
     "ebr.web.equipment_views",
+    "ebr.web.alarms",
     "ebr.web.worklist",
     "ebr.web.execute",
+    "ebr.web.corrections",
     "ebr.web.review",
     "ebr.web.recipes_views",
 )

@@ -18,7 +18,7 @@ from werkzeug.routing import Rule
 from ebr.bootstrap import Services
 from ebr.db import unit_of_work
 from ebr.web.access import ACTION_ATTR, PUBLIC
-from signatures.permissions import Role, allowed
+from signatures.permissions import ALL_ACTIONS, Role, allowed
 
 PASSWORD = "Route-Walker-2026!"
 
@@ -105,6 +105,17 @@ def test_every_route_declares_who_may_use_it(walker_app: Flask) -> None:
         if r.action is None and r.endpoint not in OPEN_TO_ALL | LOGIN_ONLY and not r.endpoint.startswith("api")
     ]
     assert undeclared == [], "routes without a declared permission: " + ", ".join(undeclared)
+
+
+@pytest.mark.requirement("URS-SEC-002")
+def test_every_declared_action_is_in_the_permission_table(walker_app: Flask) -> None:
+    # A misspelt action would refuse every role, and the walk below could not tell.
+    declared = {r.action for r in routes(walker_app) if r.action not in (None, PUBLIC)}
+    assert declared - ALL_ACTIONS == set()
+    actions = {(r.endpoint, r.method): r.action for r in routes(walker_app)}
+    assert actions[("corrections.correct", "POST")] == "entry.correct"
+    assert actions[("alarms.acknowledge", "POST")] == "alarm.acknowledge"
+    assert actions[("alarms.index", "GET")] == "equipment.view"
 
 
 @pytest.mark.requirement("URS-SEC-002")

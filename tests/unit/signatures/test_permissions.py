@@ -13,7 +13,7 @@ REQUIRED_ACTIONS = {
     "batch.command.stop", "batch.command.abort", "batch.review", "batch.release", "deviation.handle",
     "entry.correct", "lot.manage", "lot.status.change", "material.manage", "recipe.view", "recipe.author",
     "recipe.approve", "equipment.view", "equipment.manage", "audit.view", "audit.export", "audit.verify",
-    "user.manage", "user.unlock", "validation.run",
+    "user.manage", "user.unlock", "validation.run", "alarm.acknowledge",
 }  # fmt: skip
 
 
@@ -74,6 +74,12 @@ def test_unknown_roles_grant_nothing_and_no_roles_allow_nothing() -> None:
     assert not allowed(["superuser"], "batch.view")
     assert not allowed([], "batch.view")
     require(["superuser", "auditor"], "batch.view")
+
+
+@pytest.mark.requirement("URS-SEC-002")
+def test_operators_and_supervisors_acknowledge_alarms_and_correct_values_but_no_one_else() -> None:
+    for action in ("alarm.acknowledge", "entry.correct"):
+        assert roles_for(action) == [Role.operator, Role.supervisor]
 
 
 def test_the_printed_matrix_is_the_enforced_table() -> None:

@@ -42,9 +42,11 @@
     $all("button[type=submit], button:not([type])", form).forEach(function (b) { b.disabled = true; });
   });
 
-  /* --- Dialogs: open with a button, or when the server swaps one in --- */
+  /* --- Dialogs: open with a button, or when the server swaps one in (once: the
+     attribute goes, so a later swap elsewhere does not reopen a dialog the user closed) --- */
   function openDialogs(root) {
     $all("dialog[data-auto-open]", root).forEach(function (d) {
+      d.removeAttribute("data-auto-open");
       if (!d.open && d.showModal) { d.showModal(); var f = $("input:not([type=hidden])", d); if (f) { f.focus(); } }
     });
   }
@@ -57,7 +59,17 @@
     var closer = e.target.closest("[data-close-dialog]");
     if (closer) { var dlg = closer.closest("dialog"); if (dlg) { dlg.close(); } }
   });
-  document.addEventListener("htmx:afterSwap", function (e) { openDialogs(e.target); tick(); });
+  /* The whole document: after an outerHTML swap the event's target is the replaced element. */
+  document.addEventListener("htmx:afterSwap", function () { openDialogs(document); tick(); });
+
+  /* --- What is signed: an <output for="field"> repeats the field as it is typed --- */
+  document.addEventListener("input", function (e) {
+    var id = e.target.id;
+    if (!id) { return; }
+    $all("output[for]").forEach(function (out) {
+      if (out.htmlFor.contains(id)) { out.textContent = e.target.value.trim() || out.getAttribute("data-empty") || ""; }
+    });
+  });
 
   /* --- Plant clock and countdowns, in the plant's time zone --- */
   function tick() {
