@@ -88,7 +88,7 @@ def correct(number: str, entry_id: str) -> ResponseReturnValue:
             )
             old = session.get(StepEntry, entry_id)
             assert old is not None
-            notice = f"{new.name} of step {path} corrected: {old.value} → {new.value} {new.unit or ''}".rstrip() + "."
+            notice = f"Step {path}, {new.name} corrected: {old.value} → {new.value} {new.unit or ''}".rstrip() + "."
             if deviation is not None:
                 notice += f" The new value is outside its limits: deviation {deviation.number} was opened."
     except EbrError as error:

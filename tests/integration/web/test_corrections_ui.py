@@ -117,7 +117,7 @@ def test_an_operator_corrects_a_value_in_the_step_panel_and_sees_the_original_st
     assert answer.status_code == 200
     html = answer.get_data(as_text=True)
     assert html.startswith('<div id="work">')
-    assert 'role="status">value of step UP1.OP1.PH3 corrected: 21.5 → 22.5 °C.' in html
+    assert 'role="status">Step UP1.OP1.PH3, value corrected: 21.5 → 22.5 °C.' in html
     assert "<del>21.5 °C</del>" in html
     assert "corrected by olga" in html
     assert "typo: the display showed 22.5" in html
@@ -166,7 +166,7 @@ def test_without_htmx_the_correction_redirects_to_the_step_page_with_its_history
     assert answer.status_code == 302
     assert answer.headers["Location"].endswith(page)
     html = olga.get(page).get_data(as_text=True)
-    assert "value of step UP1.OP1.PH3 corrected: 21.5 → 22.5 °C." in html
+    assert "Step UP1.OP1.PH3, value corrected: 21.5 → 22.5 °C." in html
     assert '<tr class="superseded">' in html
     assert "<del>21.5 °C</del>" in html
     assert "replaced</span> by 22.5 °C" in html
