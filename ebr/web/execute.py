@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -138,7 +138,7 @@ def work_area(
 def _work(number: str, path: str, *, error: EbrError | None = None, notice: str = "") -> ResponseReturnValue:
     with read() as session:
         area = work_area(session, execution().ctx, number, path=path, error=error, notice=notice)
-    return render_template("execute/_work.html", **area), status_for(error) if error else 200
+    return render_template("execute/_work.html", oob=True, **area), status_for(error) if error else 200
 
 
 def _act(number: str, path: str, action: Callable[[Session, Execution], Any], notice: str) -> ResponseReturnValue:
@@ -151,6 +151,9 @@ def _act(number: str, path: str, action: Callable[[Session, Execution], Any], no
             raise
         return _work(number, path, error=error)
     if not request.headers.get("HX-Request"):
+        # A plain form post (a scanner's Enter before htmx took the new form over, or no
+        # JavaScript): the same action, then the whole page with the same message.
+        flash(notice)
         return redirect(url_for("execute.batch", number=number, _anchor=f"step-{path}"))
     return _work(number, path, notice=notice)
 

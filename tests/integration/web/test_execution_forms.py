@@ -79,3 +79,28 @@ def test_a_wrong_password_in_the_signing_dialog_leaves_the_step_running_and_says
     html = response.get_data(as_text=True)
     assert 'role="alert"' in html
     assert "Complete and sign step UP1.OP1.PH1" in html  # still running, the operator can try again
+
+
+def test_an_htmx_action_also_updates_the_batch_status_in_the_page_header(running: str, olga: FlaskClient) -> None:
+    number, base = running, f"/batches/{running}/steps"
+    page = olga.get(f"/batches/{number}").get_data(as_text=True)
+    assert '<span id="batch-status">' in page
+    assert "hx-swap-oob" not in page
+    olga.post(f"/batches/{number}/start")
+    html = olga.post(f"{base}/UP1.OP1.PH1/start", headers=HTMX).get_data(as_text=True)
+    status = html[html.index('<span id="batch-status" hx-swap-oob="true">') :]
+    assert "in execution" in status, "the header follows the batch without a page reload"
+
+
+def test_a_plain_form_post_records_the_same_and_shows_the_message_on_the_reloaded_page(
+    running: str, olga: FlaskClient
+) -> None:
+    number, base = running, f"/batches/{running}/steps"
+    olga.post(f"/batches/{number}/start")
+    olga.post(f"{base}/UP1.OP1.PH1/start", headers=HTMX)
+    signature = {"meaning": "performed", "sig_performed_user": "olga", "sig_performed_password": PASSWORD}
+    olga.post(f"{base}/UP1.OP1.PH1/complete", data=signature, headers=HTMX)
+    olga.post(f"{base}/UP1.OP1.PH2/start", headers=HTMX)
+    response = olga.post(f"{base}/UP1.OP1.PH2/record", data={"confirmed": "yes"}, follow_redirects=True)
+    assert response.status_code == 200
+    assert 'role="status">Recorded.' in response.get_data(as_text=True)
