@@ -246,7 +246,8 @@ def serve(settings: Settings, *, host: str, port: int, say: Say = print) -> None
     services = build_services(settings)
     simulator = Simulator(settings.data_dir / "demo-plant").start()
     runtime = start_runtime(services, simulator.config_path)
-    # The scheduled jobs (chain verification, batch sync, clean-hold expiry) run in this process too.
+    # The scheduled jobs (ebr.jobs.definitions: chain verification, batch sync, expiries, calibration due,
+    # idle sessions) run in this process too, so the demo's /healthz shows the scheduler alive.
     scheduler = start_in_background(services, builtin_jobs(os.environ))
     try:
         app = create_app(services=services)

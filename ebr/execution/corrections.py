@@ -47,6 +47,11 @@ def correct_entry(
         )
     if not reason.strip():
         raise ValidationError("a correction needs a reason (what was wrong and why the new value is right)")
+    if signature.user_id.strip().lower() != actor:
+        raise ValidationError(
+            f"a correction is signed by the person who makes it: sign as {actor}, or let {signature.user_id} "
+            "make the correction signed in as themselves"
+        )
     batch = ctx.batch(session, old.batch_id, lock=True)
     if batch.status not in OPEN_STATUSES:
         raise StateError(f"batch {batch.number} is {batch.status}; its record is closed to corrections")

@@ -6,8 +6,16 @@ from flask import Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 
 from ebr import errors
+from equipment import errors as equipment_errors
 
 STATUS: tuple[tuple[type[errors.EbrError], int], ...] = (
+    (equipment_errors.EquipmentNotFound, 404),
+    (equipment_errors.EquipmentNotUsable, 409),
+    (equipment_errors.StatusChangeRefused, 409),
+    (equipment_errors.CommandRefused, 409),
+    (equipment_errors.PermissiveFailed, 409),
+    (equipment_errors.PlantConfigError, 422),
+    (equipment_errors.DriverError, 503),
     (errors.ValidationError, 422),
     (errors.NotFound, 404),
     (errors.Conflict, 409),

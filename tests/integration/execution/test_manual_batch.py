@@ -141,6 +141,8 @@ def test_a_correction_keeps_the_original_value_and_needs_a_reason_and_signature(
     entry_id = recorded.entries[0].id
     with pytest.raises(ValidationError, match="needs a reason"):
         floor.work(ex.correct_entry, actor="olga", entry_id=entry_id, value="22.5", reason=" ", signature=sig("olga"))
+    with pytest.raises(ValidationError, match="signed by the person who makes it: sign as olga"):
+        floor.work(ex.correct_entry, actor="olga", entry_id=entry_id, value="22.5", reason="typo", signature=sig("sam"))
     new, deviation = floor.work(
         ex.correct_entry,
         actor="olga",

@@ -156,13 +156,13 @@ def test_an_alarm_acknowledged_twice_gives_a_clear_error_and_keeps_the_first(
 
     second = sam.post(url, data={"comment": "me too"}, headers=sam_headers)
 
-    assert second.status_code == 400
+    assert second.status_code == 409
     html = second.get_data(as_text=True)
     assert f"alarm {alarm_id} was already acknowledged by olga" in html
     assert 'role="alert"' in html
     assert acknowledged(services, alarm_id) == ("olga", [("olga", COMMENT)])
     plain = sam.post(url, data={"comment": "again", "csrf_token": csrf_token(sam, "/equipment/alarms")})
-    assert plain.status_code == 400
+    assert plain.status_code == 409
     assert "was already acknowledged by olga" in plain.get_data(as_text=True)
 
 
@@ -170,6 +170,7 @@ def test_an_unknown_alarm_is_named_in_the_refusal(app: Flask, alarm_id: int) -> 
     olga = client_for(app, "olga")
     headers = htmx(olga, "/equipment/alarms")
     missing = olga.post(f"/equipment/alarms/{alarm_id + 99}/acknowledge", data={"comment": COMMENT}, headers=headers)
+    assert missing.status_code == 404
     assert f"no alarm {alarm_id + 99}" in missing.get_data(as_text=True)
     assert (
         olga.post("/equipment/alarms/not-a-number/acknowledge", data={"comment": COMMENT}, headers=headers).status_code
