@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ebr import release
+from ebr import audit_service, release
 from ebr.bootstrap import Services, build_services
 from ebr.config import Settings
 from ebr.db import unit_of_work
@@ -244,6 +244,9 @@ def serve(settings: Settings, *, host: str, port: int, say: Say = print) -> None
     # SIGTERM (systemd, docker, kill) ends the demo like Ctrl-C: the simulator child is stopped too.
     signal.signal(signal.SIGTERM, _interrupt)
     services = build_services(settings)
+    # As the hourly audit_verify job would: the chain status on /healthz and the audit pages is known at once.
+    report = audit_service.verify_live(services, actor="system:demo")
+    say(f"audit chain {'intact' if report.ok else 'BROKEN'}: {report.events_checked} events verified")
     simulator = Simulator(settings.data_dir / "demo-plant").start()
     runtime = start_runtime(services, simulator.config_path)
     # The scheduled jobs (ebr.jobs.definitions: chain verification, batch sync, expiries, calibration due,

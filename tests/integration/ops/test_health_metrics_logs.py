@@ -163,3 +163,24 @@ def test_one_silent_runtime_among_several_areas_is_named_by_healthz(client: Flas
     assert check["ok"] is False
     assert check["detail"] == "not running for area filling"
     assert {r["area"]: r["alive"] for r in check["runtimes"]} == {"granulation": True, "filling": False}
+
+
+@pytest.mark.requirement("URS-SYS-007")
+def test_an_area_whose_runtime_was_replaced_by_a_new_one_is_healthy(client: FlaskClient, services: Services) -> None:
+    from equipment.models import Heartbeat
+
+    now = services.clock.now()
+    with unit_of_work(services.session_factory) as session:
+        for runtime, age, detail in (("rt-1", 600, "stopped"), ("rt-2", 300, "connected"), ("rt-3", 0, "connected")):
+            beat = now - dt.timedelta(seconds=age)
+            session.add(
+                Heartbeat(runtime_id=runtime, area="liquids", host="h", pid=1, started_at=beat, beat_at=beat,
+                          connected=True, detail=detail)
+            )  # fmt: skip
+    check = client.get("/healthz").get_json()["checks"]["runtime"]
+    assert check["ok"] is True
+    assert check["detail"] == "all alive"
+    details = {r["runtime"]: r["detail"] for r in check["runtimes"]}
+    assert details["rt-1"] == "stopped"
+    assert details["rt-2"].startswith("silent for 300")
+    assert details["rt-3"] == "connected"
