@@ -27,9 +27,10 @@ def print_table(title: str, rows: Sequence[Row], *, baseline_name: str = "baseli
     print(header)
     print("|" + "-" * 46 + "|" + "-" * 16 + "|" + "-" * 16 + "|" + "-" * 9 + "|" + "-" * 14 + "|")
     for row in rows:
+        ratio = f"{row.ratio:>7.2f}" if row.baseline else f"{'—':>7}"  # no ratio to a zero baseline
         print(
             f"| {row.name:<44} | {row.measured:>10.3f} {row.unit:<3} | {row.baseline:>10.3f} {row.unit:<3} "
-            f"| {row.ratio:>7.2f} | {row.goal:<12} |"
+            f"| {ratio} | {row.goal:<12} |"
         )
 
 
