@@ -225,7 +225,12 @@ class EquipmentService:
     ) -> CleaningRecord:
         """Record a cleaning of ``unit``: it becomes CLEAN until its clean hold expires."""
         eq = self.get(session, unit)
-        if eq.status in (EquipmentStatus.IN_USE.value, EquipmentStatus.OUT_OF_SERVICE.value):
+        if eq.status in (
+            EquipmentStatus.IN_USE.value,
+            EquipmentStatus.OUT_OF_SERVICE.value,
+            EquipmentStatus.MAINTENANCE.value,
+        ):
+            # Back from maintenance only by a supervisor's status change (to dirty), then cleaning.
             raise StatusChangeRefused(
                 f"{unit} is {eq.status.replace('_', ' ')}: release it (mark it dirty) or return it to service first"
             )

@@ -15,7 +15,7 @@ from ebr.bootstrap import Services, build_services
 from ebr.clock import UTC, FixedClock
 from ebr.config import Settings
 from ebr.db import unit_of_work
-from equipment.errors import CalibrationOverdue, OutOfService
+from equipment.errors import CalibrationOverdue, OutOfService, StatusChangeRefused
 from equipment.rules import OverdueCalibration
 
 SYSTEM = "system:scheduler"
@@ -154,6 +154,8 @@ def test_after_a_passed_calibration_a_supervisor_returns_it_to_service_and_clean
     assert [f.tag for f in _sweep(plant)] == ["T-100"]  # calibrated, still in maintenance: nothing to do
     with plant.session_factory() as session, pytest.raises(OutOfService):
         eq.check_usable(session, "SC-01")
+    with unit_of_work(plant.session_factory) as session, pytest.raises(StatusChangeRefused, match="in maintenance"):
+        eq.record_cleaning(session, actor="olga", unit="SC-01", method="SOP-CLN-001")  # not past the supervisor
     with unit_of_work(plant.session_factory) as session:
         eq.set_status(session, actor="sue", unit="SC-01", status="dirty", reason="recalibrated (CAL-2)")
         eq.record_cleaning(session, actor="olga", unit="SC-01", method="SOP-CLN-001")
