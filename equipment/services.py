@@ -231,8 +231,9 @@ class EquipmentService:
             EquipmentStatus.MAINTENANCE.value,
         ):
             # Back from maintenance only by a supervisor's status change (to dirty), then cleaning.
+            state = "in maintenance" if eq.status == EquipmentStatus.MAINTENANCE.value else eq.status.replace("_", " ")
             raise StatusChangeRefused(
-                f"{unit} is {eq.status.replace('_', ' ')}: release it (mark it dirty) or return it to service first"
+                f"{unit} is {state}: release it (mark it dirty) or return it to service first, then record the cleaning"
             )
         if not method.strip():
             raise StatusChangeRefused(f"{unit}: a cleaning record needs the cleaning method or SOP")
