@@ -45,6 +45,9 @@ class Settings:
     ldap_start_tls: bool = False
     ldap_ca_file: str | None = None
     alert_webhook_url: str | None = None
+    alert_smtp_url: str | None = None
+    alert_email_to: tuple[str, ...] = ()
+    alert_email_from: str = "ebr@localhost"
     equipment_config: Path | None = None
     secure_cookies: bool = True
     testing: bool = False
@@ -72,6 +75,32 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     if value < minimum:
         raise ConfigError(f"{name}={value} must be at least {minimum}")
     return value
+
+
+SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
+
+
+def _alert_email(env: Mapping[str, str]) -> dict[str, Any]:
+    """EBR_ALERT_SMTP_URL with EBR_ALERT_EMAIL_TO (and _FROM): alerts by e-mail, checked here."""
+    url = env.get("EBR_ALERT_SMTP_URL") or None
+    to = tuple(a.strip() for a in (env.get("EBR_ALERT_EMAIL_TO") or "").split(",") if a.strip())
+    sender = (env.get("EBR_ALERT_EMAIL_FROM") or "ebr@localhost").strip()
+    if url is None:
+        if to:
+            raise ConfigError("EBR_ALERT_EMAIL_TO is set but EBR_ALERT_SMTP_URL is not: set the mail relay too")
+        return {}
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in SMTP_SCHEMES or not url.split("://", 1)[1].strip("/"):
+        raise ConfigError(
+            f"EBR_ALERT_SMTP_URL={url.split('@')[-1]!r} must look like smtp://relay:25, "
+            "smtp+starttls://user:password@relay:587 or smtps://user:password@relay:465"
+        )
+    if not to:
+        raise ConfigError("EBR_ALERT_SMTP_URL is set but EBR_ALERT_EMAIL_TO is empty: name who receives the alerts")
+    for address in (*to, sender):
+        if "@" not in address:
+            raise ConfigError(f"{address!r} is not an e-mail address (EBR_ALERT_EMAIL_TO / EBR_ALERT_EMAIL_FROM)")
+    return {"alert_smtp_url": url, "alert_email_to": to, "alert_email_from": sender}
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -151,6 +180,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         ldap_start_tls=_bool(env, "EBR_LDAP_START_TLS", False),
         ldap_ca_file=env.get("EBR_LDAP_CA_FILE") or None,
         alert_webhook_url=env.get("EBR_ALERT_WEBHOOK_URL") or None,
+        **_alert_email(env),
         equipment_config=Path(equipment) if equipment else None,
         secure_cookies=_bool(env, "EBR_SECURE_COOKIES", True),
     )

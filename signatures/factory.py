@@ -5,7 +5,7 @@ from __future__ import annotations
 from audit.trail import AuditTrail
 from ebr.clock import Clock
 from ebr.config import Settings
-from signatures.alerts import LogNotifier, Notifier, WebhookNotifier
+from signatures.alerts import EmailNotifier, LogNotifier, Notifier, Notifiers, WebhookNotifier
 from signatures.directory import Directory
 from signatures.passwords import PasswordPolicy
 from signatures.signing import SigningService
@@ -21,8 +21,22 @@ def build_directory(settings: Settings) -> Directory | None:
     return LdapDirectory.from_settings(settings)
 
 
+def build_notifier(settings: Settings) -> Notifier:
+    """The log, plus the webhook and the mail relay when configured."""
+    channels: list[LogNotifier] = []
+    if settings.alert_webhook_url:
+        channels.append(WebhookNotifier(settings.alert_webhook_url))
+    if settings.alert_smtp_url:
+        channels.append(
+            EmailNotifier(settings.alert_smtp_url, to=settings.alert_email_to, sender=settings.alert_email_from)
+        )
+    if not channels:
+        return LogNotifier()
+    return channels[0] if len(channels) == 1 else Notifiers(*channels)
+
+
 def build_users(settings: Settings, *, audit: AuditTrail, clock: Clock) -> UserService:
-    notifier: Notifier = WebhookNotifier(settings.alert_webhook_url) if settings.alert_webhook_url else LogNotifier()
+    notifier = build_notifier(settings)
     return UserService(
         audit=audit,
         clock=clock,

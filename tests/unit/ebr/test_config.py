@@ -42,6 +42,10 @@ def test_another_postgresql_driver_is_refused() -> None:
         ({"EBR_PLANT_TIMEZONE": "Mars/Olympus"}, "not a known time zone"),
         ({"EBR_SECURE_COOKIES": "perhaps"}, "not a yes/no value"),
         ({"EBR_LDAP_ROLE_MAP": "nonsense"}, "must look like GROUP_DN=role"),
+        ({"EBR_ALERT_SMTP_URL": "mail.plant:25", "EBR_ALERT_EMAIL_TO": "qa@plant"}, "must look like smtp://relay:25"),
+        ({"EBR_ALERT_SMTP_URL": "smtp://relay:25"}, "EBR_ALERT_EMAIL_TO is empty"),
+        ({"EBR_ALERT_EMAIL_TO": "qa@plant"}, "EBR_ALERT_SMTP_URL is not"),
+        ({"EBR_ALERT_SMTP_URL": "smtp://relay", "EBR_ALERT_EMAIL_TO": "qa"}, "'qa' is not an e-mail address"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_the_fix(env: dict[str, str], message: str) -> None:
@@ -52,3 +56,14 @@ def test_a_bad_value_names_the_variable_and_the_fix(env: dict[str, str], message
 def test_ldap_role_map_splits_on_the_last_equals_sign() -> None:
     settings = load_settings({"EBR_LDAP_ROLE_MAP": "cn=qa,ou=groups,dc=plant=qa; cn=ops,dc=plant=operator"})
     assert settings.ldap_role_map == {"cn=qa,ou=groups,dc=plant": "qa", "cn=ops,dc=plant": "operator"}
+
+
+def test_alert_mail_settings_are_read_and_a_bad_relay_url_never_echoes_its_password() -> None:
+    settings = load_settings(
+        {"EBR_ALERT_SMTP_URL": "smtp+starttls://ebr:s3cret@relay.plant:587", "EBR_ALERT_EMAIL_TO": "qa@plant, it@plant"}
+    )
+    assert settings.alert_email_to == ("qa@plant", "it@plant")
+    assert settings.alert_email_from == "ebr@localhost"
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"EBR_ALERT_SMTP_URL": "mail://ebr:s3cret@relay", "EBR_ALERT_EMAIL_TO": "qa@plant"})
+    assert "s3cret" not in str(refused.value)
