@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
 from audit.checkpoints import Checkpoint, CheckpointLog, database_checkpoints, parse_checkpoint
 from audit.findings import Break, BreakKind
+from ebr.clock import from_rfc3339, to_rfc3339
 from ebr.errors import AuditError
 
 
@@ -57,7 +60,11 @@ def _gather(
 
 
 def check_checkpoints(
-    session: Session, log: CheckpointLog, logged: dict[bytes, str], trusted: dict[str, bytes]
+    session: Session,
+    log: CheckpointLog,
+    logged: dict[bytes, str],
+    trusted: dict[str, bytes],
+    retired: Mapping[str, dt.datetime] | None = None,
 ) -> CheckpointSet:
     """Check every checkpoint's signature and compare the database's with the log's.
 
@@ -71,6 +78,11 @@ def check_checkpoints(
         if public is None or not checkpoint.verifies(public):
             why = "unknown key" if public is None else "signature does not verify"
             result.breaks.append(Break(BreakKind.BAD_CHECKPOINT, checkpoint.seq, f"{where}: {why}"))
+            continue
+        ended = (retired or {}).get(checkpoint.key_id)
+        if ended is not None and from_rfc3339(checkpoint.ts) > ended:
+            detail = f"{where}: signed at {checkpoint.ts} by a system key retired at {to_rfc3339(ended)}"
+            result.breaks.append(Break(BreakKind.BAD_CHECKPOINT, checkpoint.seq, detail))
             continue
         if result.by_seq.setdefault(checkpoint.seq, checkpoint.hash) != checkpoint.hash:
             detail = f"{where}: two different heads signed at one seq"

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
-from audit.keys import SystemKey, ed25519_verify, load_system_key, register_system_key
+from audit.keys import SystemKey, ed25519_verify, load_system_key, register_system_key, system_key_path
 from audit.models import AuditCheckpoint
 from audit.trail import AppendedEvent, head, lock_chain
 from ebr.canonical import canon
@@ -138,10 +138,18 @@ class Checkpointer:
         self.every = every
         self.clock = clock or SystemClock()
         self._key: SystemKey | None = None
+        self._stamp: tuple[int, int] | None = None
 
     def key(self) -> SystemKey | None:
-        if self._key is None:
-            self._key = load_system_key(self.keys_dir)
+        """The current system key, reloaded when the key file was replaced (a rotation)."""
+        try:
+            found = system_key_path(self.keys_dir).stat()
+        except FileNotFoundError:
+            self._key, self._stamp = None, None
+            return None
+        stamp = (found.st_ino, found.st_mtime_ns)
+        if self._key is None or stamp != self._stamp:
+            self._key, self._stamp = load_system_key(self.keys_dir), stamp
         return self._key
 
     def _write(self, session: Session, key: SystemKey, seq: int, hash: str) -> Checkpoint:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +25,13 @@ from sqlalchemy.orm import Session
 
 from audit.models import AuditSystemKey
 from ebr.canonical import sha256_hex
-from ebr.clock import to_rfc3339
+from ebr.clock import from_rfc3339, to_rfc3339
 from ebr.errors import AuditError
 
 SYSTEM_KEY_FILE = "system-ed25519.pem"
+# Public halves of rotated system keys, one JSON file each: still trusted for the
+# checkpoints they signed up to ``retired_at``, never after.
+RETIRED_DIR = "retired"
 
 
 def b64encode(data: bytes) -> str:
@@ -94,11 +99,8 @@ def load_system_key(keys_dir: Path) -> SystemKey | None:
     return SystemKey(private)
 
 
-def create_system_key(keys_dir: Path) -> SystemKey:
-    """Create the key file (mode 0600, directory 0700); refuses to overwrite an existing one."""
-    keys_dir.mkdir(parents=True, exist_ok=True)
-    keys_dir.chmod(0o700)
-    path = system_key_path(keys_dir)
+def _write_new_key(path: Path) -> SystemKey:
+    """Write a fresh private key to ``path`` (mode 0600, O_EXCL: never over an existing file)."""
     private = Ed25519PrivateKey.generate()
     pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -113,6 +115,63 @@ def create_system_key(keys_dir: Path) -> SystemKey:
         handle.flush()
         os.fsync(handle.fileno())
     return SystemKey(private)
+
+
+def create_system_key(keys_dir: Path) -> SystemKey:
+    """Create the key file (mode 0600, directory 0700); refuses to overwrite an existing one."""
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    keys_dir.chmod(0o700)
+    return _write_new_key(system_key_path(keys_dir))
+
+
+@dataclass(frozen=True)
+class RetiredKey:
+    """The public half of a rotated system key and the moment it stopped signing."""
+
+    key_id: str
+    public_raw: bytes
+    retired_at: dt.datetime
+
+
+def replace_system_key(keys_dir: Path, *, at: Callable[[], dt.datetime]) -> tuple[RetiredKey, SystemKey]:
+    """Rotate: a new key takes the key file's place; the old one's public half is kept.
+
+    The key file never goes missing (the new key is written beside it, then renamed over
+    it), so other processes' checkpoints keep working; they load the new key at their
+    next checkpoint (:class:`audit.checkpoints.Checkpointer` watches the file). The old
+    private key is gone afterwards. ``at`` is read after the switch: that is ``retired_at``.
+    """
+    old = load_system_key(keys_dir)
+    if old is None:
+        raise AuditError(f"no system key in {keys_dir} to rotate; run `ebr init` first")
+    folder = keys_dir / RETIRED_DIR
+    folder.mkdir(mode=0o700, exist_ok=True)
+    staged = keys_dir / (SYSTEM_KEY_FILE + ".new")
+    staged.unlink(missing_ok=True)  # a rotation that died before its rename left it behind
+    new = _write_new_key(staged)
+    os.replace(staged, system_key_path(keys_dir))
+    retired = RetiredKey(old.key_id, old.public_raw, at())
+    public = b64encode(old.public_raw)
+    record = {"key_id": old.key_id, "public_key": public, "retired_at": to_rfc3339(retired.retired_at)}
+    path = folder / f"{old.key_id}.json"
+    path.write_text(json.dumps(record, sort_keys=True) + "\n", encoding="utf-8")
+    return retired, new
+
+
+def load_retired_keys(keys_dir: Path) -> list[RetiredKey]:
+    """Every retired system key kept under ``keys_dir/retired/`` (oldest retirement first)."""
+    found = []
+    for path in sorted((keys_dir / RETIRED_DIR).glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            raw = b64decode(record["public_key"])
+            retired = RetiredKey(record["key_id"], raw, from_rfc3339(record["retired_at"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AuditError(f"retired system key {path} is unreadable ({exc}); restore it from backup") from exc
+        if key_id_of(raw) != retired.key_id:
+            raise AuditError(f"retired system key {path}: its public key does not match its key id")
+        found.append(retired)
+    return sorted(found, key=lambda k: k.retired_at)
 
 
 def register_system_key(session: Session, key: SystemKey, *, valid_from: dt.datetime) -> bool:
@@ -138,3 +197,11 @@ def system_keys_json(session: Session) -> list[dict[str, str | None]]:
         }
         for row in rows
     ]
+
+
+def close_system_key(session: Session, key_id: str, *, valid_to: dt.datetime) -> None:
+    """Record in ``audit_system_key`` until when ``key_id`` signed (keys.json's ``valid_to``)."""
+    row = session.get(AuditSystemKey, key_id)
+    if row is not None and row.valid_to is None:
+        row.valid_to = valid_to
+        session.flush()

@@ -27,7 +27,7 @@ import bisect
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
@@ -264,15 +264,17 @@ def verify_chain(
     log: CheckpointLog,
     deep: bool = False,
     progress: Progress | None = None,
+    retired: Mapping[str, dt.datetime] | None = None,
 ) -> ChainReport:
     """Verify the whole chain, every checkpoint and the external log; reports breaks, never raises on one.
 
     ``trusted_keys`` maps key_id to raw public key: the system keys from the key files,
-    not from the database (which a tamperer could extend). Run it in one snapshot
+    not from the database (which a tamperer could extend); ``retired`` maps a rotated
+    key's id to when it stopped signing (a later checkpoint of it is a break). Run it in one snapshot
     (REPEATABLE READ on PostgreSQL; SQLite's transaction already is one).
     """
     logged, bad_lines = read_log(log)  # before the snapshot: see docs/audit.md
-    checkpoints = check_checkpoints(session, log, logged, trusted_keys)
+    checkpoints = check_checkpoints(session, log, logged, trusted_keys, retired)
     report = ChainReport(checkpoints_checked=checkpoints.count, breaks=[*bad_lines, *checkpoints.breaks])
     report.newest_checkpoint = max(checkpoints.by_seq, default=0)
     with closing(prefetched(stream_event_bytes(session))) as batches:

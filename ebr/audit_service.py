@@ -7,6 +7,7 @@ exporter. ``ebr audit ...`` and ``ebr init`` call these functions.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -19,13 +20,21 @@ from audit.bundle import ExportResult, InScope, entity_filter, export_bundle
 from audit.chain import Entity
 from audit.checkpoints import CheckpointLog
 from audit.findings import ChainReport
-from audit.keys import create_system_key, load_system_key, register_system_key
+from audit.keys import (
+    close_system_key,
+    create_system_key,
+    load_retired_keys,
+    load_system_key,
+    register_system_key,
+    replace_system_key,
+)
 from audit.models import AuditEvent
 from audit.trail import head
 from audit.verify import verify_chain
 from ebr.bootstrap import Services
 from ebr.config import Settings
-from ebr.errors import AuditError, NotFound
+from ebr.db import unit_of_work
+from ebr.errors import AuditError, NotFound, ValidationError
 
 Progress = Callable[[int], None]
 VERIFIER = "system:verifier"
@@ -49,11 +58,57 @@ def ensure_system_key(services: Services) -> str:
 
 
 def trusted_keys(settings: Settings) -> dict[str, bytes]:
-    """The system public keys verification trusts: those of the key files, never the database's table."""
+    """The system public keys verification trusts: those of the key files, never the database's table.
+
+    The current key and every retired one (``keys/retired/``, each trusted only up to its
+    retirement: :func:`retired_keys`).
+    """
     key = load_system_key(settings.keys_dir)
     if key is None:
         raise AuditError(f"no system key in {settings.keys_dir}; run `ebr init` (or restore the keys directory)")
-    return {key.key_id: key.public_raw}
+    retired = {old.key_id: old.public_raw for old in load_retired_keys(settings.keys_dir)}
+    return retired | {key.key_id: key.public_raw}
+
+
+def retired_keys(settings: Settings) -> dict[str, dt.datetime]:
+    """key_id → the moment a rotated system key stopped signing."""
+    return {old.key_id: old.retired_at for old in load_retired_keys(settings.keys_dir)}
+
+
+def rotate_system_key(services: Services, *, actor: str, reason: str) -> tuple[str, str]:
+    """Replace the system key; returns (old key id, new key id).
+
+    Only over an intact chain: it is verified first, and a last checkpoint is signed with
+    the old key. The new key takes the key file's place (other processes pick it up at
+    their next checkpoint); the old public half stays trusted for what it signed before
+    its retirement. The key table's ``valid_to``/``valid_from``, the audit event
+    ``audit.system_key.rotated`` and the first checkpoint under the new key commit together.
+    """
+    if not reason.strip():
+        raise ValidationError("a key rotation needs a reason (the crypto-period ended, the key may be exposed, …)")
+    if services.checkpointer is None:
+        raise AuditError("checkpoints are not configured in this installation")
+    report = verify_live(services, actor=actor)
+    if not report.ok:
+        first = report.breaks[0].describe() if report.breaks else "see `ebr audit verify`"
+        raise AuditError(f"the audit chain is broken ({first}): investigate before rotating the system key")
+    with unit_of_work(services.session_factory) as session:
+        services.checkpointer.checkpoint(session)  # the last head signed by the old key
+    retired, new = replace_system_key(services.settings.keys_dir, at=services.clock.now)
+    with unit_of_work(services.session_factory) as session:
+        close_system_key(session, retired.key_id, valid_to=retired.retired_at)
+        register_system_key(session, new, valid_from=retired.retired_at)
+        services.audit.record(
+            session,
+            actor=actor,
+            action="audit.system_key.rotated",
+            entity=Entity("system_key", new.key_id),
+            before={"key_id": retired.key_id},
+            after={"key_id": new.key_id, "retired_at": retired.retired_at},
+            reason=reason.strip(),
+        )
+        services.checkpointer.checkpoint(session)
+    return retired.key_id, new.key_id
 
 
 def verify_live(
@@ -66,7 +121,8 @@ def verify_live(
         # One snapshot for checkpoints, events and the head (SQLite's transaction is one already).
         if services.engine.dialect.name == "postgresql":
             session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        report = verify_chain(session, trusted_keys=keys, log=log, deep=deep, progress=progress)
+        retired = retired_keys(services.settings)
+        report = verify_chain(session, trusted_keys=keys, log=log, deep=deep, progress=progress, retired=retired)
         session.rollback()
     with services.session_factory.begin() as session:
         services.audit.record(

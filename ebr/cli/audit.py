@@ -1,7 +1,8 @@
-"""``ebr audit``: verify the chain or a bundle, make a checkpoint, export a bundle."""
+"""``ebr audit``: verify the chain or a bundle, make a checkpoint, rotate the system key, export a bundle."""
 
 from __future__ import annotations
 
+import getpass
 import sys
 import zipfile
 from collections.abc import Callable, Iterator
@@ -89,6 +90,20 @@ def verify(bundle: Path | None, deep: bool, actor: str) -> None:
     for found in sorted(report.breaks, key=lambda b: b.seq):
         click.echo(f"FAIL {found.describe()}")
     raise SystemExit(1)
+
+
+@group.command("rotate-key")
+@click.option("--reason", required=True, help="Why (recorded in the audit trail), e.g. the crypto-period ended.")
+def rotate_key(reason: str) -> None:
+    """Replace the system key that signs checkpoints (the chain is verified first).
+
+    The old key's public half stays in keys/retired/ and is trusted for the checkpoints
+    it signed before; back up the keys directory afterwards.
+    """
+    built = services()
+    old, new = audit_service.rotate_system_key(built, actor=f"system:cli:{getpass.getuser()}", reason=reason)
+    click.echo(f"system key rotated: {old[:16]}… retired, {new[:16]}… signs from now on")
+    click.echo(f"back up {built.settings.keys_dir} now (`ebr backup` includes it)")
 
 
 @group.command()

@@ -14,7 +14,7 @@ from typing import Any
 
 from audit.checkpoints import CheckpointLog
 from audit.verify import verify_chain
-from ebr.audit_service import trusted_keys
+from ebr.audit_service import retired_keys, trusted_keys
 from ebr.bootstrap import Services
 from ebr.errors import AuditError
 
@@ -46,6 +46,7 @@ def verify_audit(services: Services) -> VerificationResult:
             session,
             trusted_keys=keys,
             log=CheckpointLog(services.settings.checkpoint_log_dir),
+            retired=retired_keys(services.settings),
         )
     return VerificationResult(
         ok=report.ok,
