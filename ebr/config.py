@@ -45,6 +45,7 @@ class Settings:
     ldap_start_tls: bool = False
     ldap_ca_file: str | None = None
     alert_webhook_url: str | None = None
+    trend_retention_days: int = 90
     alert_smtp_url: str | None = None
     alert_email_to: tuple[str, ...] = ()
     alert_email_from: str = "ebr@localhost"
@@ -180,6 +181,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         ldap_start_tls=_bool(env, "EBR_LDAP_START_TLS", False),
         ldap_ca_file=env.get("EBR_LDAP_CA_FILE") or None,
         alert_webhook_url=env.get("EBR_ALERT_WEBHOOK_URL") or None,
+        trend_retention_days=_int(env, "EBR_TREND_RETENTION_DAYS", 90, minimum=1),
         **_alert_email(env),
         equipment_config=Path(equipment) if equipment else None,
         secure_cookies=_bool(env, "EBR_SECURE_COOKIES", True),

@@ -2,6 +2,8 @@
 
 While a phase runs on a unit its tags are kept in 1 s buckets (the batch record's
 trend); otherwise in 60 s buckets, so an idle plant does not fill the database.
+Idle buckets (no phase) older than the retention are pruned by :func:`prune_idle`
+(the ``trend_retention`` job); buckets of a phase are part of a batch record and stay.
 """
 
 from __future__ import annotations
@@ -9,6 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
 
 from equipment.config import PlantConfig
 from equipment.dosing import to_decimal
@@ -74,3 +79,11 @@ class TrendBuffer:
             )
             self._buckets[tag] = _Bucket()
         return points
+
+
+def prune_idle(session: Session, *, before: dt.datetime) -> int:
+    """Delete idle trend buckets (no phase) from before ``before``; returns how many went."""
+    if before.tzinfo is None:
+        raise ValueError("the retention cut-off must be an aware datetime")
+    result = session.execute(delete(TrendPoint).where(TrendPoint.phase_ref.is_(None), TrendPoint.at < before))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -26,6 +26,7 @@ from ebr.execution.models import Batch, Deviation
 from ebr.execution.rules import BatchStatus, DeviationKind
 from ebr.execution.service import build as build_execution
 from ebr.jobs.runner import JobContext, JobFunction, JobSpec
+from equipment import trend
 from equipment.errors import CleanHoldExpired, EquipmentNotUsable
 from equipment.rules import EquipmentStatus
 
@@ -158,6 +159,20 @@ def end_idle_sessions(context: JobContext) -> dict[str, Any]:
     return {"ended": len(ended)}
 
 
+def prune_trend(context: JobContext) -> dict[str, Any]:
+    """Idle trend buckets older than ``EBR_TREND_RETENTION_DAYS`` are deleted (phase buckets stay).
+
+    Not GMP data: the buckets of a running phase (the batch record's trends) are never
+    touched; this keeps an idle plant's 60-second history from growing for years.
+    """
+    services = context.services
+    before = services.clock.now() - dt.timedelta(days=services.settings.trend_retention_days)
+    with unit_of_work(services.session_factory) as session:
+        deleted = trend.prune_idle(session, before=before)
+    log.info("trend retention: %d idle buckets before %s deleted", deleted, before.isoformat())
+    return {"deleted": deleted, "before": before.isoformat()}
+
+
 def _catalogue() -> dict[str, _Job]:
     """Every job this version defines (names are stable: they key the ledger and the store)."""
     return {
@@ -167,6 +182,7 @@ def _catalogue() -> dict[str, _Job]:
         "calibration_due": _Job("equipment whose calibration is overdue → maintenance", flag_overdue_calibrations),
         "lot_expiry": _Job("released lots past their expiry date → expired", expire_lots),
         "idle_sessions": _Job("web sessions idle past the timeout → ended", end_idle_sessions),
+        "trend_retention": _Job("idle trend history past its retention → deleted", prune_trend, gmp=False),
     }
 
 
@@ -177,6 +193,7 @@ DEFAULT_SECONDS: Mapping[str, int] = {
     "calibration_due": 3600,
     "lot_expiry": 3600,
     "idle_sessions": 60,
+    "trend_retention": 86400,
 }
 
 
