@@ -5,7 +5,8 @@ Rules (21 CFR 211.192, Annex 11 §15):
 * ``reviewed`` only for a complete batch; ``released`` only after ``reviewed``;
   ``rejected`` for a complete or reviewed batch, with a reason.
 * Release is refused while a deviation is open or a completed step lacks one of
-  its required signatures; the refusal lists every reason.
+  its required signatures (a step completed with its verification left for later
+  "waits for verification"); the refusal lists every reason.
 * Nobody who took part in the batch (started, completed, recorded or signed any of
   its steps, entries or deviations) may review, release or reject it.
 
@@ -24,7 +25,7 @@ from audit.chain import Entity
 from ebr.errors import StateError, ValidationError
 from ebr.execution import deviations
 from ebr.execution.context import Context, check_version
-from ebr.execution.engine import required_meanings
+from ebr.execution.engine import pending_verification, required_meanings
 from ebr.execution.models import Batch, BatchStep, RecordSignature, StepEntry
 from ebr.execution.rules import BatchStatus
 from ebr.materials.services import Credentials
@@ -69,6 +70,12 @@ def release_blockers(session: Session, ctx: Context, batch: Batch) -> list[str]:
     for step in steps:
         have = {s.meaning for s in ctx.signatures_of(session, "batch_step", step.id)}
         missing = [m for m in required_meanings(plan.phase(step.path)) if m not in have]
+        if pending_verification(step) is not None:
+            problems.append(
+                f"step {step.path} waits for verification: a supervisor signs it 'verified' from the "
+                "verification queue first"
+            )
+            missing = [m for m in missing if m != "verified"]
         if missing:
             problems.append(f"step {step.path} lacks its {', '.join(missing)} signature(s)")
     return problems

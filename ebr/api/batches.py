@@ -1,4 +1,4 @@
-"""``/api/batches``: create, list, show, release, start, commands; steps: start, entries, complete, commands."""
+"""``/api/batches``: create, list, show, release, start, commands; steps: start, entries, complete, verify, commands."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from ebr.api.schemas import (
     OutcomeOut,
     StepOut,
     StepSummaryOut,
+    VerificationIn,
     VersionIn,
 )
 from ebr.canonical import jsonable
@@ -267,6 +268,19 @@ def complete(data: dict[str, Any], ref: str, path: str) -> dict[str, Any]:
             signatures=[credentials(s) for s in data["signatures"]],
         )
         return outcome_view(session, execution().batch(session, ref), outcome)
+
+
+@blp.route("/<ref>/steps/<path>/verification", methods=["POST"])
+@access.requires("sign.verified")
+@blp.arguments(VerificationIn)
+@blp.response(200, StepOut)
+def verify(data: dict[str, Any], ref: str, path: str) -> dict[str, Any]:
+    """Sign the ``verified`` signature a completed step waits for (by you; not the step's performer)."""
+    with work() as session:
+        row = execution().verify_step(
+            session, actor=actor(), ref=ref, path=path, signature=credentials(data), version=data["version"]
+        )
+        return step_view(session, execution().batch(session, ref), row)
 
 
 @blp.route("/<ref>/steps/<path>/commands", methods=["POST"])

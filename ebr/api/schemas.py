@@ -77,6 +77,12 @@ class CompleteIn(VersionIn):
     signatures = fields.List(fields.Nested(SignatureIn), load_default=list)
 
 
+class VerificationIn(VersionIn):
+    user_id = fields.String(required=True, metadata={"description": "the verifier's user id (you)"})
+    password = fields.String(required=True, load_only=True, metadata={"description": "the verifier's password"})
+    meaning = fields.String(load_default="verified", metadata={"description": "always verified"})
+
+
 class CorrectionIn(Strict):
     value = fields.String(required=True)
     reason = fields.String(required=True)

@@ -32,6 +32,12 @@ from recipes.model import Phase
 from recipes.phases import Calculation, SignOff
 from recipes.states import Command, State, apply, complete
 
+# The one signature that may be given after completion (a witness must be present: co-signed).
+LATER = "verified"
+# ``BatchStep.data`` key of a completed step's verification: pending (with the entries it signs) or verified.
+VERIFICATION = "verification"
+CLOSED = (BatchStatus.RELEASED.value, BatchStatus.REJECTED.value, BatchStatus.ABORTED.value)
+
 
 @dataclass
 class StepOutcome:
@@ -266,13 +272,19 @@ def complete_step(
             session, actor=actor, action="batch.step.recorded", entity=entity(batch, path), after=_described(outcome)
         )
         return outcome
-    signed = _sign_step(session, ctx, batch, step, phase, actor, signatures)
+    signed, pending = _sign_step(session, ctx, batch, step, phase, actor, signatures)
+    data = {k: v for k, v in step.data.items() if k != VERIFICATION}
+    if pending is not None:
+        data[VERIFICATION] = {"status": "pending", "entries": pending}
+    step.data = data
     step.state = complete(State(step.state)).value
     step.ended_at, step.ended_by = ctx.clock.now(), actor
     outcome.completed = True
     outcome.advanced = advance(session, ctx, batch, plan, path, actor)
     session.flush()
     after = _described(outcome) | {"signatures": signed, "advanced": outcome.advanced}
+    if pending is not None:
+        after["verification"] = "pending"
     ctx.record(
         session,
         actor=actor,
@@ -284,6 +296,17 @@ def complete_step(
     return outcome
 
 
+def signed_content(batch: Batch, step: BatchStep, entries: Mapping[str, str]) -> dict[str, Any]:
+    """Exactly what a step's signatures sign (without the meaning): batch, step, name, type, entries."""
+    return {
+        "batch": batch.number,
+        "step": step.path,
+        "name": step.name,
+        "type": step.phase_type,
+        "entries": dict(entries),
+    }
+
+
 def _sign_step(
     session: Session,
     ctx: Context,
@@ -292,12 +315,21 @@ def _sign_step(
     phase: Phase,
     actor: str,
     given: Sequence[Credentials],
-) -> dict[str, str]:
+) -> tuple[dict[str, str], dict[str, str] | None]:
+    """Sign the step with each required meaning; a ``verified`` not given is left for later.
+
+    Returns the signers by meaning and, when the verification is left pending, the
+    entries it will sign (those the step completes with).
+    """
     meanings = required_meanings(phase)
     entries = {e.name: e.value for e in current_entries(session, step).values()}
-    content = {"batch": batch.number, "step": step.path, "name": step.name, "type": step.phase_type, "entries": entries}
+    content = signed_content(batch, step, entries)
     signed: dict[str, str] = {}
+    pending: dict[str, str] | None = None
     for meaning in meanings:
+        if meaning == LATER and not any(c.meaning == LATER for c in given):
+            pending = entries
+            continue
         cred = find_meaning(given, meaning, f"step {step.path}")
         if meaning == "performed" and cred.user_id.strip().lower() != actor:
             raise ValidationError(
@@ -317,7 +349,77 @@ def _sign_step(
             label=f"{batch.number}/{step.path}",
         )
         signed[meaning] = row.signer
-    return signed
+    return signed, pending
+
+
+def pending_verification(step: BatchStep) -> dict[str, str] | None:
+    """The entries a completed step waits to have verified, or None when nothing is pending."""
+    mark = step.data.get(VERIFICATION)
+    if isinstance(mark, dict) and mark.get("status") == "pending":
+        return {str(k): str(v) for k, v in (mark.get("entries") or {}).items()}
+    return None
+
+
+def verify_step(
+    session: Session,
+    ctx: Context,
+    *,
+    actor: str,
+    ref: str,
+    path: str,
+    signature: Credentials,
+    version: int | None = None,
+) -> BatchStep:
+    """Sign the pending ``verified`` signature of a completed step (a supervisor, later, not the performer).
+
+    The signature signs the content the step was completed with; the pending mark
+    is cleared and ``batch.step.verified`` is audited, all in the caller's transaction.
+    """
+    batch, step, _plan, phase = _open(session, ctx, ref, path, version)
+    what = f"step {path} of batch {batch.number}"
+    if batch.status in CLOSED:
+        raise StateError(f"batch {batch.number} is {batch.status}; its steps can no longer be verified")
+    if signature.meaning != LATER:
+        raise ValidationError(f"a step is verified with the meaning 'verified', not {signature.meaning!r}")
+    if step.state != State.COMPLETE.value:
+        raise StateError(
+            f"{what} is {step.state}; only a completed step is verified later "
+            "(while it runs, the verifier signs in the completion dialog)"
+        )
+    entries = pending_verification(step)
+    if entries is None:
+        if LATER not in required_meanings(phase):
+            raise ValidationError(f"{what} does not need a 'verified' signature; nothing to verify")
+        done = [s.signer for s in ctx.signatures_of(session, "batch_step", step.id) if s.meaning == LATER]
+        who = f" by {done[-1]}" if done else ""
+        raise StateError(f"{what} is already verified{who}; nothing waits for verification")
+    if signature.user_id.strip().lower() != actor:
+        raise ValidationError(f"the 'verified' signature on {path} must be given by {actor}, who is signed in")
+    not_by = {p: "performed this step" for p in (step.ended_by, step.started_by) if p}
+    for row in ctx.signatures_of(session, "batch_step", step.id):
+        if step.started_at is None or row.signed_at >= step.started_at:
+            not_by.setdefault(row.signer, f"signed this step as {row.meaning}")
+    row = ctx.sign(
+        session,
+        batch=batch,
+        subject_type="batch_step",
+        subject_id=step.id,
+        content=signed_content(batch, step, entries) | {"meaning": LATER},
+        credentials=signature,
+        not_by=not_by,
+        label=f"{batch.number}/{step.path}",
+    )
+    step.data = {**step.data, VERIFICATION: {"status": "verified", "entries": entries, "by": row.signer}}
+    session.flush()
+    ctx.record(
+        session,
+        actor=actor,
+        action="batch.step.verified",
+        entity=entity(batch, path),
+        before={"verification": "pending"},
+        after={"verification": "verified", "signed_by": row.signer, "entries": entries},
+    )
+    return step
 
 
 def required_meanings(phase: Phase) -> tuple[str, ...]:

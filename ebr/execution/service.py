@@ -85,6 +85,21 @@ class Execution:
             session, self.ctx, actor=actor, ref=ref, path=path, version=version, values=values, signatures=signatures
         )
 
+    def verify_step(
+        self,
+        session: Session,
+        *,
+        actor: str,
+        ref: str,
+        path: str,
+        signature: Credentials,
+        version: int | None = None,
+    ) -> BatchStep:
+        """Give the ``verified`` signature a completed step waits for (see ``engine.verify_step``)."""
+        return engine.verify_step(
+            session, self.ctx, actor=actor, ref=ref, path=path, signature=signature, version=version
+        )
+
     def command_batch(
         self,
         session: Session,

@@ -91,14 +91,8 @@ def step_view(session: Session, ctx: Context, number: str, path: str) -> StepVie
         engine.required_meanings(phase),
         history=history(session, batch, step),
     )
-    # Exactly what the engine signs (engine._sign_step), shown in the dialog before signing.
-    view.content = {
-        "batch": batch.number,
-        "step": step.path,
-        "name": step.name,
-        "type": step.phase_type,
-        "entries": {e.name: e.value for e in entries.values()},
-    }
+    # Exactly what the engine signs, shown in the dialog before signing.
+    view.content = engine.signed_content(batch, step, {e.name: e.value for e in entries.values()})
     return view
 
 
@@ -141,11 +135,21 @@ def _work(number: str, path: str, *, error: EbrError | None = None, notice: str 
     return render_template("execute/_work.html", oob=True, **area), status_for(error) if error else 200
 
 
-def _act(number: str, path: str, action: Callable[[Session, Execution], Any], notice: str) -> ResponseReturnValue:
-    """Run ``action`` in one unit of work; answer with the re-rendered work area (with the refusal, if any)."""
+def _act(
+    number: str,
+    path: str,
+    action: Callable[[Session, Execution], Any],
+    notice: str | Callable[[Any], str],
+) -> ResponseReturnValue:
+    """Run ``action`` in one unit of work; answer with the re-rendered work area (with the refusal, if any).
+
+    ``notice`` is the success message, or a function of the action's result that words it.
+    """
     try:
         with work() as session:
-            action(session, execution())
+            result = action(session, execution())
+            if callable(notice):
+                notice = notice(result)
     except EbrError as error:
         if not request.headers.get("HX-Request"):
             raise
@@ -253,6 +257,12 @@ def credentials_from_form(meanings: tuple[str, ...] | list[str]) -> list[Credent
         password = request.form.get(f"sig_{meaning}_password") or ""
         if user_id and password:
             given.append(Credentials(user_id=user_id, password=password, meaning=meaning))
+        elif meaning == engine.LATER and (user_id or password):
+            # Half a verification is not "verify later": say so instead of completing without it.
+            raise ValidationError(
+                "the 'verified' signature needs both the verifier's user id and password; "
+                "or leave both empty to have a supervisor verify later from the verification queue"
+            )
     return given
 
 
@@ -261,14 +271,20 @@ def credentials_from_form(meanings: tuple[str, ...] | list[str]) -> list[Credent
 def complete(number: str, path: str) -> ResponseReturnValue:
     """Complete a running step with its signatures (the engine runs the signing ceremony)."""
     version = version_field()
-    signatures = credentials_from_form(request.form.getlist("meaning"))
+    meanings = request.form.getlist("meaning")
 
     def action(session: Session, ex: Execution) -> Any:
+        signatures = credentials_from_form(meanings)
         return ex.complete_step(
             session, actor=access.user_id(), ref=number, path=path, version=version, signatures=signatures
         )
 
-    return _act(number, path, action, "Step completed and signed.")
+    def notice(outcome: engine.StepOutcome) -> str:
+        if outcome.completed and engine.pending_verification(outcome.step) is not None:
+            return "Step completed and signed; it now waits in the verification queue for a supervisor's verification."
+        return "Step completed and signed."
+
+    return _act(number, path, action, notice)
 
 
 def _phase_command_view(command: str) -> Callable[[str, str], ResponseReturnValue]:

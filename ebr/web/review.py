@@ -8,6 +8,7 @@ and a link to the step's full record.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -15,21 +16,26 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ebr import release as qa_decisions
-from ebr.errors import ValidationError
+from ebr.errors import EbrError, ValidationError
 from ebr.execution import batches as batch_queries
 from ebr.execution import deviations as deviation_queries
-from ebr.execution.engine import required_meanings
+from ebr.execution import engine
+from ebr.execution.engine import pending_verification, required_meanings, signed_content
 from ebr.execution.models import Batch, BatchStep, Deviation, StepEntry
 from ebr.execution.rules import BatchStatus, Severity, deviation_signatures
 from ebr.materials.services import Credentials
 from ebr.web import access
+from ebr.web.errors import status_for
 from ebr.web.helpers import execution, field, read, version_field, work
+from ebr.web.ui import plant_time
 from equipment.models import Alarm
 from recipes.states import State
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 
 SECOND_PERSON = ("verified", "witnessed")
+# Batches whose completed steps may still be verified (not released, rejected or aborted).
+OPEN_STATUSES = (BatchStatus.IN_EXECUTION.value, BatchStatus.COMPLETE.value, BatchStatus.REVIEWED.value)
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,44 @@ def waiting_steps(session: Session) -> list[tuple[Batch, BatchStep, tuple[str, .
     return found
 
 
+@dataclass(frozen=True)
+class Unverified:
+    """A completed step waiting for its ``verified`` signature: what was recorded, by whom, what is signed."""
+
+    batch: Batch
+    step: BatchStep
+    performed_by: str
+    content: dict[str, Any]
+
+    @property
+    def sid(self) -> str:
+        """A token for element ids: the batch number and the step path."""
+        return f"{self.batch.number}-{self.step.path}".replace(".", "-")
+
+
+def unverified_steps(session: Session) -> list[Unverified]:
+    """Completed phases whose verification was left for later, of batches not yet released, oldest first."""
+    ctx = execution().ctx
+    found = []
+    for status in OPEN_STATUSES:
+        for batch in batch_queries.list_batches(session, status=status):
+            rows = session.scalars(
+                select(BatchStep).where(
+                    BatchStep.batch_id == batch.id, BatchStep.level == "phase", BatchStep.state == State.COMPLETE.value
+                )
+            )
+            for row in rows:
+                entries = pending_verification(row)
+                if entries is None:
+                    continue
+                performed = [
+                    s.signer for s in ctx.signatures_of(session, "batch_step", row.id) if s.meaning == "performed"
+                ]
+                who = performed[-1] if performed else row.ended_by or "—"
+                found.append(Unverified(batch, row, who, signed_content(batch, row, entries)))
+    return sorted(found, key=lambda u: (u.step.ended_at is None, u.step.ended_at))
+
+
 def open_deviations(session: Session) -> list[tuple[Deviation, str]]:
     """Open deviations with the batch number they belong to, oldest first."""
     query = (
@@ -71,14 +115,47 @@ def open_deviations(session: Session) -> list[tuple[Deviation, str]]:
     return [(dev, number) for dev, number in session.execute(query)]
 
 
+def _queue(*, error: EbrError | None = None, verifying: str = "") -> ResponseReturnValue:
+    with read() as session:
+        steps = waiting_steps(session)
+        unverified = unverified_steps(session)
+        devs = open_deviations(session)
+    page = render_template(
+        "review/supervisor.html",
+        steps=steps,
+        unverified=unverified,
+        deviations=devs,
+        error=error,
+        verifying=verifying,
+    )
+    return page, status_for(error) if error else 200
+
+
 @bp.get("/verification")
 @access.requires("deviation.handle")
 def supervisor_queue() -> ResponseReturnValue:
-    """Steps waiting for a verification or witness signature, and open deviations to comment and sign."""
-    with read() as session:
-        steps = waiting_steps(session)
-        devs = open_deviations(session)
-    return render_template("review/supervisor.html", steps=steps, deviations=devs)
+    """Steps waiting for a second signature (running, or completed and left for verification), open deviations."""
+    return _queue()
+
+
+@bp.post("/batches/<number>/steps/<path:path>/verification")
+@access.requires("sign.verified")
+def verify_step(number: str, path: str) -> ResponseReturnValue:
+    """Sign a completed step 'verified' from the queue; a refusal shows the queue again with the reason."""
+    try:
+        credentials = Credentials(
+            user_id=field("sig_user", "User id").lower(),
+            password=field("sig_password", "Password"),
+            meaning=engine.LATER,
+        )
+        with work() as session:
+            execution().verify_step(
+                session, actor=access.user_id(), ref=number, path=path, signature=credentials, version=version_field()
+            )
+    except EbrError as error:
+        return _queue(error=error, verifying=f"{number}-{path}".replace(".", "-"))
+    flash(f"Step {path} of batch {number} verified.")
+    return redirect(url_for("review.supervisor_queue"))
 
 
 @bp.get("/deviations/<number>")
@@ -168,6 +245,15 @@ def batch_exceptions(session: Session, batch: Batch) -> list[ReviewItem]:
             found.append(ReviewItem("correction", where, value, entry.correction_reason or ""))
         if entry.in_limits is False:
             found.append(ReviewItem("out of limits", where, value, f"recorded by {entry.recorded_by}"))
+    pending = session.scalars(
+        select(BatchStep).where(
+            BatchStep.batch_id == batch.id, BatchStep.level == "phase", BatchStep.state == State.COMPLETE.value
+        )
+    )
+    for row in sorted(pending, key=lambda r: r.path):
+        if pending_verification(row) is not None:
+            detail = f"completed {plant_time(row.ended_at)} by {row.ended_by}; release is refused until it is verified"
+            found.append(ReviewItem("verification pending", row.path, f"{row.name}: waits for verification", detail))
     prefix = f"{batch.id}:"
     for alarm in session.scalars(select(Alarm).where(Alarm.phase_ref.startswith(prefix, autoescape=True))):
         path = (alarm.phase_ref or "")[len(prefix) :]

@@ -99,3 +99,58 @@ def test_a_rejection_needs_a_reason(services: Services, complete_batch: str) -> 
     with pytest.raises(ValidationError, match="needs a reason"):
         decide(services, complete_batch, "quinn", "rejected")
     assert decide(services, complete_batch, "quinn", "rejected", "assay out of specification").status == "rejected"
+
+
+def run_leaving_a_verification(services: Services) -> str:
+    """A SIMPLE batch run to completion with UP1.OP1.PH2 completed and its verification left for later."""
+    make_people(services)
+    make_plant(services, {"R-101": "unit"})
+    ex = build(services)
+
+    def work(fn: Any, **kwargs: Any) -> Any:
+        with unit_of_work(services.session_factory) as session:
+            return fn(session, **kwargs)
+
+    number: str = work(
+        lambda session: (
+            ex.create_from_recipe(
+                session, actor="sam", master=recipe(SIMPLE), version="1", size="100", order="PO-2"
+            ).number
+        )
+    )
+    work(ex.release_to_floor, actor="sam", ref=number)
+    work(ex.start_batch, actor="olga", ref=number)
+    for path, values, signers in (
+        ("UP1.OP1.PH1", None, [sig("olga", "performed")]),
+        ("UP1.OP1.PH2", None, [sig("olga", "performed")]),
+        ("UP1.OP1.PH3", {"value": "21"}, [sig("olga", "performed")]),
+        ("UP1.OP2.PH1", {"sample_id": "S-1"}, [sig("olga", "performed")]),
+        ("UP1.OP2.PH2", None, [sig("olga", "performed")]),
+        ("UP1.OP2.PH3", None, [sig("olga", "performed"), sig("sue", "verified")]),
+    ):
+        work(ex.start_step, actor="olga", ref=number, path=path)
+        work(ex.complete_step, actor="olga", ref=number, path=path, values=values, signatures=signers)
+    return number
+
+
+@pytest.mark.requirement("URS-QA-001", "URS-BAT-008")
+def test_release_waits_for_a_verification_left_for_later_and_is_allowed_after_it(services: Services) -> None:
+    number = run_leaving_a_verification(services)
+    decide(services, number, "quinn", "reviewed")
+    with pytest.raises(ValidationError) as refused:
+        decide(services, number, "queenie", "released")
+    assert refused.value.problems == [
+        "step UP1.OP1.PH2 waits for verification: a supervisor signs it 'verified' from the verification queue first"
+    ]
+    with unit_of_work(services.session_factory) as session:
+        build(services).verify_step(
+            session, actor="sam", ref=number, path="UP1.OP1.PH2", signature=sig("sam", "verified")
+        )
+    assert decide(services, number, "queenie", "released").status == "released"
+    with (
+        pytest.raises(StateError, match="is released; its steps can no longer be verified"),
+        unit_of_work(services.session_factory) as session,
+    ):
+        build(services).verify_step(
+            session, actor="sue", ref=number, path="UP1.OP1.PH2", signature=sig("sue", "verified")
+        )

@@ -10,7 +10,7 @@ from flask import Flask
 
 from ebr.bootstrap import Services
 from tests.integration.execution.api_support import Api, approve_recipe
-from tests.integration.execution.conftest import SIMPLE, Floor
+from tests.integration.execution.conftest import PASSWORD, SIMPLE, Floor
 
 
 @pytest.fixture
@@ -72,8 +72,8 @@ def test_a_batch_runs_through_the_api_with_operator_and_supervisor_signatures(ap
     early = olga.call("POST", f"/api/batches/{number}/steps/UP1.OP1.PH3/start", {}, expect=409)
     assert "out of sequence" in early["message"]
     olga.start(number, "UP1.OP1.PH2")
-    missing = olga.complete(number, "UP1.OP1.PH2", expect=422)
-    assert "'verified' signature" in missing["message"]
+    missing = olga.complete(number, "UP1.OP1.PH2", meanings=(), verifier=sam, expect=422)
+    assert "'performed' signature" in missing["message"]
     olga.complete(number, "UP1.OP1.PH2", verifier=sam)
     olga.start(number, "UP1.OP1.PH3")
     bad = olga.record(number, "UP1.OP1.PH3", {"value": "warm"}, expect=422)
@@ -111,6 +111,32 @@ def test_a_batch_runs_through_the_api_with_operator_and_supervisor_signatures(ap
     assert batch["open_deviations"] == []
     genealogy = olga.call("GET", f"/api/batches/{number}/genealogy")
     assert genealogy["outputs"] == [number]
+
+
+@pytest.mark.requirement("URS-BAT-008", "URS-SIG-004")
+def test_a_step_completed_without_its_verification_is_verified_later_through_the_api(
+    app: Flask, simple_recipe: str
+) -> None:
+    sam, olga = Api(app.test_client(), "sam"), Api(app.test_client(), "olga")
+    number = sam.call("POST", "/api/batches", {"recipe": simple_recipe, "size": "100", "order": "PO-9"})["number"]
+    sam.call("POST", f"/api/batches/{number}/release", {})
+    olga.call("POST", f"/api/batches/{number}/start", {})
+    olga.start(number, "UP1.OP1.PH1")
+    olga.complete(number, "UP1.OP1.PH1")
+    olga.start(number, "UP1.OP1.PH2")
+    done = olga.complete(number, "UP1.OP1.PH2")
+    assert done["completed"] is True
+    assert done["step"]["data"]["verification"]["status"] == "pending"
+    url = f"/api/batches/{number}/steps/UP1.OP1.PH2/verification"
+    operator = olga.call("POST", url, {"user_id": "olga", "password": PASSWORD}, expect=403)
+    assert "sign.verified" in operator["message"]
+    someone_else = sam.call("POST", url, {"user_id": "sue", "password": PASSWORD}, expect=422)
+    assert "must be given by sam" in someone_else["message"]
+    step = sam.call("POST", url, {"user_id": "sam", "password": PASSWORD})
+    assert {(s["meaning"], s["signer"]) for s in step["signatures"]} == {("performed", "olga"), ("verified", "sam")}
+    assert step["data"]["verification"]["status"] == "verified"
+    again = sam.call("POST", url, {"user_id": "sam", "password": PASSWORD}, expect=409)
+    assert "already verified by sam" in again["message"]
 
 
 def test_api_errors_are_json_with_an_actionable_message(app: Flask, floor: Floor, tmp_path: Path) -> None:
