@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -14,11 +13,11 @@ from sqlalchemy import func, select
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
 from ebr.db import unit_of_work
-from ebr.errors import AuditError
 from ebr.web.live import unit_fragments
 from equipment.models import Alarm
 from tests.integration.execution.conftest import PASSWORD, make_plant
 from tests.support.auth import csrf_token, login
+from tests.support.faults import fail_audit_on
 
 PEOPLE = {
     "olga": "operator",
@@ -201,14 +200,7 @@ def test_other_roles_see_the_alarms_but_may_not_acknowledge_them(
 def test_the_acknowledgement_and_its_audit_event_commit_together_or_not_at_all(
     app: Flask, services: Services, alarm_id: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    record = services.audit.record
-
-    def failing(session: Any, **kwargs: Any) -> Any:
-        if kwargs.get("action") == "equipment.alarm.acknowledged":
-            raise AuditError("the audit trail is unavailable")
-        return record(session, **kwargs)
-
-    monkeypatch.setattr(services.audit, "record", failing)
+    fail_audit_on(monkeypatch, services, "equipment.alarm.acknowledged")
     olga = client_for(app, "olga")
     answer = olga.post(
         f"/equipment/alarms/{alarm_id}/acknowledge", data={"comment": COMMENT}, headers=htmx(olga, "/equipment/alarms")

@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
 from ebr.db import unit_of_work
-from ebr.errors import AuditError
 from ebr.execution.models import Deviation, RecordSignature, StepEntry
 from ebr.execution.service import build
 from tests.integration.execution.conftest import PASSWORD, SIMPLE, make_people, make_plant, recipe, sig
 from tests.support.auth import csrf_token, login
+from tests.support.faults import fail_audit_on
 
 PATH = "UP1.OP1.PH3"  # a numeric data entry, limits 15–30 °C
 READ_ONLY = ("quinn", "alex", "ada", "rita")  # QA, auditor, admin, recipe author: may view, may not correct
@@ -265,14 +265,7 @@ def test_read_only_roles_see_the_history_but_may_not_correct(
 def test_the_correction_and_its_audit_event_commit_together_or_not_at_all(
     app: Flask, services: Services, recorded: Recorded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    record = services.audit.record
-
-    def failing(session: Any, **kwargs: Any) -> Any:
-        if kwargs.get("action") == "batch.entry.corrected":
-            raise AuditError("the audit trail is unavailable")
-        return record(session, **kwargs)
-
-    monkeypatch.setattr(services.audit, "record", failing)
+    fail_audit_on(monkeypatch, services, "batch.entry.corrected")
     olga = client_for(app, "olga")
     before = stored(services)
 
