@@ -38,6 +38,10 @@ class Security:
     certificate: Path | None = None
     private_key: Path | None = None
     server_certificate: Path | None = None
+    # Certificate trust list: the server's certificate must be in this folder (or be issued by a CA
+    # certificate there) and not revoked by a CRL in ``revocation_lists``; otherwise no connection.
+    trusted_certificates: Path | None = None
+    revocation_lists: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -161,7 +165,11 @@ def _security(r: Reader, data: Mapping[str, Any], path: str) -> Security:
     cert, key = r.file(data, "certificate", path), r.file(data, "private_key", path)
     if cert is None or key is None:
         r.problems.append(f"{path}: mode {mode} needs certificate and private_key (client certificate and its key)")
-    return Security(mode, policy, cert, key, r.file(data, "server_certificate", path))
+    trusted = r.certificate_dir(data, "trusted_certificates", path)
+    revoked = r.certificate_dir(data, "revocation_lists", path)
+    if revoked is not None and trusted is None:
+        r.problems.append(f"{path}: revocation_lists needs trusted_certificates (the CAs whose CRLs they are)")
+    return Security(mode, policy, cert, key, r.file(data, "server_certificate", path), trusted, revoked)
 
 
 def _endpoint(r: Reader, name: str, data: Mapping[str, Any]) -> Endpoint:

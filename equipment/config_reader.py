@@ -54,3 +54,18 @@ class Reader:
         if not candidate.is_file():
             self.problems.append(f"{path}.{key}: file {candidate} does not exist")
         return candidate
+
+    def certificate_dir(self, data: Mapping[str, Any], key: str, path: str) -> Path | None:
+        """A folder that must hold at least one certificate or CRL file (``.der`` or ``.pem``)."""
+        raw = self.get(data, key, path, str, None)
+        if raw is None:
+            return None
+        candidate = Path(raw)
+        if not candidate.is_absolute() and self.base is not None:
+            candidate = self.base / candidate
+        if not candidate.is_dir():
+            self.problems.append(f"{path}.{key}: folder {candidate} does not exist")
+        elif not any(f.suffix.lower() in (".der", ".pem") for f in candidate.iterdir() if f.is_file()):
+            where = f"{path}.{key}: folder {candidate}"
+            self.problems.append(f"{where} holds no .der or .pem file; put the certificates there")
+        return candidate

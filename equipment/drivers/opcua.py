@@ -21,6 +21,8 @@ from asyncua import ua
 from asyncua.client.client import Client
 from asyncua.common.node import Node
 from asyncua.crypto import security_policies
+from asyncua.crypto.truststore import TrustStore
+from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 from asyncua.ua.attribute_ids import AttributeIds
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 from cryptography import x509
@@ -110,8 +112,12 @@ class OpcUaDriver:
         try:
             await self._open()
         except _FAILURES as exc:
+            hint = ""
+            trusted = self.endpoint.security.trusted_certificates
+            if trusted is not None and "BadCertificate" in str(exc):
+                hint = f"; if this server is genuine, put its certificate (or its CA's) into {trusted}"
             raise DriverError(
-                f"{self.name}: cannot connect to {self.endpoint.url}: {exc or type(exc).__name__}"
+                f"{self.name}: cannot connect to {self.endpoint.url}: {exc or type(exc).__name__}{hint}"
             ) from exc
         self._announce(True, "connected")
 
@@ -156,6 +162,13 @@ class OpcUaDriver:
             server_certificate=str(sec.server_certificate) if sec.server_certificate else None,
             mode=mode,
         )
+        if sec.trusted_certificates is not None:
+            # asyncua's trust list: time range, application URI, key usage, trusted, not revoked.
+            crls = [sec.revocation_lists] if sec.revocation_lists is not None else []
+            store = TrustStore([sec.trusted_certificates], crls)
+            await store.load()
+            options = CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_SERVER
+            client.certificate_validator = CertificateValidator(options, store)
 
     async def _create_subscription(self, tags: list[str], callback: ValueCallback, interval: float) -> None:
         assert self._client is not None

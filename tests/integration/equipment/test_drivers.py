@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from equipment.config import load_plant_config
 from equipment.drivers.base import Quality
 from equipment.drivers.plantio import build_plant_io
+from equipment.simulator.certs import make_certificate
 from tests.support.plant import start_simulator, write_config
 
 
@@ -53,6 +55,48 @@ def test_an_unsecured_client_is_refused_by_a_server_that_requires_sign_and_encry
 
         failed = asyncio.run(connect())
         assert "plant" in failed
+
+
+def _connect_with_trust_list(tmp_path: Path, trusted: Path, *, trust_server: bool) -> tuple[dict[str, str], object]:
+    with start_simulator(tmp_path, security="SignAndEncrypt") as sim:
+        if trust_server:  # the admin copies the server's certificate into the trust list
+            trusted.mkdir(parents=True, exist_ok=True)
+            shutil.copy(tmp_path / "certs" / "simulator-cert.der", trusted / "plant-server.der")
+        secured = load_plant_config(sim.config_path).endpoints["plant"].security
+        security = {"mode": "SignAndEncrypt", "certificate": str(secured.certificate),
+                    "private_key": str(secured.private_key), "trusted_certificates": str(trusted)}  # fmt: skip
+        path = write_config(
+            tmp_path / "ctl.yaml", opcua_url=sim.opcua_url, modbus_port=sim.modbus_port, security=security
+        )
+        config = load_plant_config(path)
+
+        async def connect() -> tuple[dict[str, str], object]:
+            io = build_plant_io(config)
+            try:
+                failed = await io.connect()
+                level = None if failed else (await io.read(["R-101.level"]))["R-101.level"]
+                return failed, level
+            finally:
+                await io.close()
+
+        return asyncio.run(connect())
+
+
+@pytest.mark.requirement("URS-EQP-004")
+def test_a_server_whose_certificate_is_in_the_trust_list_is_connected(tmp_path: Path) -> None:
+    failed, level = _connect_with_trust_list(tmp_path, tmp_path / "pki" / "trusted", trust_server=True)
+    assert failed == {}
+    assert level.quality is Quality.GOOD  # type: ignore[attr-defined]
+
+
+@pytest.mark.requirement("URS-EQP-004")
+def test_a_server_whose_certificate_is_not_in_the_trust_list_is_refused_with_the_fix(tmp_path: Path) -> None:
+    trusted = tmp_path / "pki" / "trusted"
+    make_certificate(trusted, "another-server", "urn:another")
+    (trusted / "another-server-key.pem").unlink()
+    failed, _level = _connect_with_trust_list(tmp_path, trusted, trust_server=False)
+    assert "BadCertificateUntrusted" in failed["plant"]
+    assert f"put its certificate (or its CA's) into {trusted}" in failed["plant"]
 
 
 @pytest.mark.requirement("URS-EQP-002")

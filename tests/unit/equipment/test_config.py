@@ -61,3 +61,25 @@ def test_a_file_that_is_not_yaml_is_refused_with_its_name(tmp_path: Path) -> Non
     path.write_text("endpoints: [unclosed", encoding="utf-8")
     with pytest.raises(PlantConfigError, match=r"plant\.yaml is not valid YAML"):
         load_plant_config(path)
+
+
+def test_a_trust_list_must_be_a_folder_with_certificates(tmp_path: Path) -> None:
+    (tmp_path / "client-cert.der").write_bytes(b"x")
+    (tmp_path / "client-key.pem").write_bytes(b"x")
+    (tmp_path / "empty").mkdir()
+    data = example()
+    data["endpoints"]["plant"]["security"] = {
+        "mode": "SignAndEncrypt", "certificate": "client-cert.der", "private_key": "client-key.pem",
+        "trusted_certificates": "empty", "revocation_lists": "crl",
+    }  # fmt: skip
+    with pytest.raises(PlantConfigError) as caught:
+        parse_plant_config(data, path=tmp_path / "plant.yaml")
+    text = str(caught.value)
+    assert "endpoints.plant.security.trusted_certificates: folder" in text
+    assert "holds no .der or .pem file" in text
+    assert "endpoints.plant.security.revocation_lists: folder" in text
+    assert "does not exist" in text
+    (tmp_path / "empty" / "plant-server.der").write_bytes(b"x")
+    del data["endpoints"]["plant"]["security"]["revocation_lists"]
+    loaded = parse_plant_config(data, path=tmp_path / "plant.yaml")
+    assert loaded.endpoints["plant"].security.trusted_certificates == tmp_path / "empty"
