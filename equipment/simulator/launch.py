@@ -124,10 +124,26 @@ def start_simulator(
 ) -> SimulatorHandle:
     """Start the simulator on free ports; security ``None``, ``Sign``, ``SignAndEncrypt`` or ``all``.
 
-    Certificates and ``plant.yaml`` are written into ``folder``.
+    Certificates and ``plant.yaml`` are written into ``folder``. A free port can be taken
+    by another process between the check and the simulator's bind (parallel test runs),
+    so a start that fails is retried on new ports; the last failure's output is reported.
     """
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return _start_once(folder, security=security, rate_hz=rate_hz, username=username, password=password)
+        except RuntimeError:
+            if attempt == START_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+START_ATTEMPTS = 3
+
+
+def _start_once(folder: Path, *, security: str, rate_hz: float, username: str | None, password: str) -> SimulatorHandle:
     opcua, modbus, control = free_port(), free_port(), free_port()
     certs = folder / "certs"
+    folder.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable,
         "-m",
@@ -149,19 +165,23 @@ def start_simulator(
     if username is not None:
         command += ["--username", username]
         env["EBR_SIMULATOR_PASSWORD"] = password
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
+    errors = folder / "simulator-stderr.log"
+    with errors.open("wb") as stderr:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, fixed arguments
+            command,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=env,
+        )
     assert process.stdout is not None
     line = process.stdout.readline()
     if not line.startswith("ready"):
         process.kill()
         process.wait()
-        raise RuntimeError(f"the simulator did not start: {line!r}")
+        process.stdout.close()
+        tail = errors.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+        raise RuntimeError(f"the simulator did not start: {line!r}; " + " | ".join(tail))
     url = line.split()[1]
     client: CertificatePair | None = None
     sec: dict[str, Any] | None = None
