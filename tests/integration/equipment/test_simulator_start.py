@@ -22,7 +22,7 @@ def taken() -> Iterator[int]:
 def test_a_start_on_a_taken_port_is_retried_on_new_ports(
     tmp_path: Path, taken: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real, handed = launch.free_port, []
+    real, handed = launch.free_port, list[int]()
 
     def racing() -> int:  # the first three "free" ports: one is taken by the time the simulator binds
         port = taken if len(handed) < 3 else real()
