@@ -43,7 +43,8 @@ class Demo:
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )  # fmt: skip
         self.lines: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -65,6 +66,12 @@ class Demo:
             self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=30)
 
+    def close(self) -> None:
+        """The output pipe is read to its end, then closed (an open one warns in a later test)."""
+        self.reader.join(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Demo]:
@@ -75,6 +82,7 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         if running.process.poll() is None:
             os.killpg(running.process.pid, signal.SIGKILL)
             running.process.wait(timeout=10)
+        running.close()
 
 
 def _browser() -> urllib.request.OpenerDirector:
