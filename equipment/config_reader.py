@@ -44,25 +44,27 @@ class Reader:
             return default
         return str(value)
 
-    def file(self, data: Mapping[str, Any], key: str, path: str) -> Path | None:
+    def _path(self, data: Mapping[str, Any], key: str, path: str) -> Path | None:
+        """``data[key]`` as a path, relative ones resolved against the file's folder."""
         raw = self.get(data, key, path, str, None)
         if raw is None:
             return None
         candidate = Path(raw)
-        if not candidate.is_absolute() and self.base is not None:
-            candidate = self.base / candidate
+        return self.base / candidate if not candidate.is_absolute() and self.base is not None else candidate
+
+    def file(self, data: Mapping[str, Any], key: str, path: str) -> Path | None:
+        candidate = self._path(data, key, path)
+        if candidate is None:
+            return None
         if not candidate.is_file():
             self.problems.append(f"{path}.{key}: file {candidate} does not exist")
         return candidate
 
     def certificate_dir(self, data: Mapping[str, Any], key: str, path: str) -> Path | None:
         """A folder that must hold at least one certificate or CRL file (``.der`` or ``.pem``)."""
-        raw = self.get(data, key, path, str, None)
-        if raw is None:
+        candidate = self._path(data, key, path)
+        if candidate is None:
             return None
-        candidate = Path(raw)
-        if not candidate.is_absolute() and self.base is not None:
-            candidate = self.base / candidate
         if not candidate.is_dir():
             self.problems.append(f"{path}.{key}: folder {candidate} does not exist")
         elif not any(f.suffix.lower() in (".der", ".pem") for f in candidate.iterdir() if f.is_file()):

@@ -201,30 +201,7 @@ class MaterialService:
             user_id=signer.user_id,
             password=signer.password,
         )
-        before = lot.status
-        lot.status = new.value
-        session.add(
-            LotStatusChange(
-                id=new_id(),
-                lot_id=lot.id,
-                from_status=before,
-                to_status=new.value,
-                reason=reason,
-                signature_id=record.id,
-                changed_at=self.clock.now(),
-                changed_by=actor,
-            )
-        )
-        session.flush()
-        self.audit.record(
-            session,
-            actor=actor,
-            action="lot.status.changed",
-            entity=Entity("lot", lot.lot_number),
-            before={"status": before},
-            after={"status": new.value, "signature": record.id},
-            reason=reason,
-        )
+        self._set_status(session, lot, new, actor=actor, reason=reason, signature_id=record.id)
         return lot
 
     def expire_lots(self, session: Session, *, actor: str) -> list[str]:
@@ -241,31 +218,40 @@ class MaterialService:
         for lot in due:
             new = check_lot_transition(lot.status, LotStatus.EXPIRED.value)
             reason = f"expiry date {lot.expires_on.isoformat()} has passed"
-            session.add(
-                LotStatusChange(
-                    id=new_id(),
-                    lot_id=lot.id,
-                    from_status=lot.status,
-                    to_status=new.value,
-                    reason=reason,
-                    signature_id=None,
-                    changed_at=self.clock.now(),
-                    changed_by=actor,
-                )
-            )
-            before, lot.status = lot.status, new.value
-            session.flush()
-            self.audit.record(
-                session,
-                actor=actor,
-                action="lot.status.changed",
-                entity=Entity("lot", lot.lot_number),
-                before={"status": before},
-                after={"status": new.value},
-                reason=reason,
-            )
+            self._set_status(session, lot, new, actor=actor, reason=reason, signature_id=None)
             expired.append(lot.lot_number)
         return expired
+
+    def _set_status(
+        self, session: Session, lot: Lot, new: LotStatus, *, actor: str, reason: str, signature_id: str | None
+    ) -> None:
+        """Change ``lot``'s status with its history row and audit event (the transition is checked already)."""
+        before, lot.status = lot.status, new.value
+        session.add(
+            LotStatusChange(
+                id=new_id(),
+                lot_id=lot.id,
+                from_status=before,
+                to_status=new.value,
+                reason=reason,
+                signature_id=signature_id,
+                changed_at=self.clock.now(),
+                changed_by=actor,
+            )
+        )
+        session.flush()
+        after: dict[str, Any] = {"status": new.value}
+        if signature_id is not None:
+            after["signature"] = signature_id
+        self.audit.record(
+            session,
+            actor=actor,
+            action="lot.status.changed",
+            entity=Entity("lot", lot.lot_number),
+            before={"status": before},
+            after=after,
+            reason=reason,
+        )
 
     def usable_container(self, session: Session, *, barcode: str, material: str, needed: Decimal) -> Container:
         """The container ``barcode`` if it holds ``needed`` of a released, unexpired lot of ``material``.
