@@ -40,6 +40,10 @@ MEANINGS: tuple[str, ...] = (
 
 _READ = frozenset({"batch.view", "recipe.view", "equipment.view", "material.view", "lot.view"})
 _AUDIT_READ = frozenset({"audit.view", "audit.export", "audit.verify"})
+# Process analytics (control charts, capability, annual review) read by QA and auditors;
+# QA assesses trend notifications (signed) and manages parameters, baselines and golden batches.
+_ANALYTICS_READ = frozenset({"analytics.view"})
+_ANALYTICS_QA = frozenset({"analytics.assess", "analytics.manage"})
 
 PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
     {
@@ -66,6 +70,8 @@ PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
         },
         Role.qa: _READ
         | _AUDIT_READ
+        | _ANALYTICS_READ
+        | _ANALYTICS_QA
         | {
             "batch.review",
             "batch.release",
@@ -80,7 +86,7 @@ PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
             "sign.released",
             "sign.rejected",
         },
-        Role.auditor: _READ | _AUDIT_READ,
+        Role.auditor: _READ | _AUDIT_READ | _ANALYTICS_READ,
         Role.recipe_author: _READ | {"recipe.author", "sign.authored"},
         Role.recipe_approver: _READ | {"recipe.approve", "sign.approved"},
         Role.admin: _READ | {"audit.view", "equipment.manage", "user.manage", "user.unlock", "validation.run"},

@@ -173,6 +173,13 @@ def prune_trend(context: JobContext) -> dict[str, Any]:
     return {"deleted": deleted, "before": before.isoformat()}
 
 
+def evaluate_trends(context: JobContext) -> dict[str, Any]:
+    """Released batches not yet evaluated → control-chart rules → trend notifications for QA (ebr.analytics)."""
+    from ebr.analytics.jobs import evaluate_released
+
+    return evaluate_released(context.services, actor=context.actor)
+
+
 def _catalogue() -> dict[str, _Job]:
     """Every job this version defines (names are stable: they key the ledger and the store)."""
     return {
@@ -183,6 +190,7 @@ def _catalogue() -> dict[str, _Job]:
         "lot_expiry": _Job("released lots past their expiry date → expired", expire_lots),
         "idle_sessions": _Job("web sessions idle past the timeout → ended", end_idle_sessions),
         "trend_retention": _Job("idle trend history past its retention → deleted", prune_trend, gmp=False),
+        "analytics_trends": _Job("released batches → control-chart rules → trend notifications", evaluate_trends),
     }
 
 
@@ -194,6 +202,7 @@ DEFAULT_SECONDS: Mapping[str, int] = {
     "lot_expiry": 3600,
     "idle_sessions": 60,
     "trend_retention": 86400,
+    "analytics_trends": 300,
 }
 
 

@@ -18,6 +18,7 @@ AREAS = (
     "ebr.web.corrections",
     "ebr.web.review",
     "ebr.web.recipes_views",
+    "ebr.analytics.web",
 )
 
 

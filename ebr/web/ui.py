@@ -39,6 +39,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Equipment", "equipment_ui.board", "equipment.view"),
     NavItem("Audit trail", "audit_ui.search", "audit.view"),
     NavItem("Records", "records.index", "audit.export"),
+    NavItem("Analytics", "analytics.index", "analytics.view"),
     NavItem("Users", "admin.users", "user.manage"),
 )
 
