@@ -79,7 +79,7 @@ def references(session: Session, product_code: str) -> list[tuple[ReferenceBatch
         .where(ReferenceBatch.product_code == product_code)
         .order_by(Batch.number)
     )
-    return [(row, number) for row, number in session.execute(query).tuples()]
+    return [(row, number) for row, number in session.execute(query).all()]
 
 
 def phase_series(session: Session, batch: Batch, path: str, tag: str) -> list[tuple[float, float]]:

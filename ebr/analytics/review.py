@@ -90,7 +90,7 @@ def _batches(session: Session, product: str, start: dt.datetime, end: dt.datetim
         )
     )
     rows = []
-    for batch, released_at, lot in session.execute(query).tuples():
+    for batch, released_at, lot in session.execute(query):
         rows.append(
             {
                 "batch": batch.number,
@@ -113,7 +113,7 @@ def _deviations(session: Session, product: str, start: dt.datetime, end: dt.date
         .join(Batch, Batch.id == Deviation.batch_id)
         .where(Batch.product_code == product, Deviation.opened_at >= start, Deviation.opened_at < end)
     )
-    counted = Counter(session.execute(query).tuples())
+    counted = Counter((kind, severity) for kind, severity in session.execute(query).all())
     return [{"kind": k, "severity": s, "count": n} for (k, s), n in sorted(counted.items())]
 
 
