@@ -85,8 +85,10 @@ def imr_limits(baseline: Sequence[Number]) -> ImrLimits:
             f"a control chart needs at least {MIN_BASELINE} baseline values, got {len(x)}; choose more batches"
         )
     _a2, _d3, d4, d2 = CONSTANTS[2]
-    mr_bar = float(np.mean(np.abs(np.diff(x))))
-    center = float(np.mean(x))
+    # fsum: a correctly rounded sum, so values symmetric about a centre give exactly that
+    # centre and a point on the centre line counts on neither side (Nelson's runs).
+    mr_bar = math.fsum(np.abs(np.diff(x)).tolist()) / (len(x) - 1)
+    center = math.fsum(x.tolist()) / len(x)
     sigma = mr_bar / d2
     return ImrLimits(
         center=center,
