@@ -27,7 +27,7 @@ from audit.trail import AuditTrail
 from ebr.analytics import stats
 from ebr.analytics.models import ALL_VERSIONS, EvaluatedBatch, Parameter, ParameterSource, TrendNotification
 from ebr.clock import Clock
-from ebr.errors import Conflict, NotFound, StateError, ValidationError
+from ebr.errors import Conflict, EbrError, NotFound, StateError, ValidationError
 from ebr.execution.models import Batch, BatchStep, RecordSignature, StepEntry
 from ebr.execution.plan import build_plan
 from ebr.execution.rules import BatchStatus
@@ -373,7 +373,8 @@ def phase_limits(control_recipe: dict[str, Any], path: str) -> tuple[Decimal | N
     """The limits the control recipe sets on the phase at ``path``: low/high, or target ± tolerance."""
     try:
         params = build_plan(Recipe.from_dict(control_recipe)).phase(path).params
-    except (KeyError, ValueError, TypeError, NotFound, ValidationError):
+    except (EbrError, KeyError, ValueError, TypeError, AttributeError):
+        # A control recipe this version cannot read (or a path not in it): no limits, not a failed chart.
         return None, None
     low, high = getattr(params, "low", None), getattr(params, "high", None)
     if isinstance(low, Decimal) or isinstance(high, Decimal):
