@@ -181,11 +181,16 @@ def _windows(flags: NDArray[np.bool_], length: int, need: int) -> list[int]:
 
 
 def _same_side(z: NDArray[np.float64], length: int, need: int, beyond: float) -> list[tuple[int, tuple[int, ...]]]:
+    """ "``need`` of ``length`` points in a row beyond ``beyond``σ on one side", attributed to the point
+    that completes it: that point is itself beyond, and the pattern needs no later point (so
+    evaluating after each release finds what a later chart finds)."""
     found = []
     for flags in (z > beyond, z < -beyond):
-        for end in _windows(flags, length, need):
-            start = end - length + 1
-            found.append((end, tuple(i for i in range(start, end + 1) if flags[i])))
+        running = np.cumsum(flags.astype(np.int64))
+        for end in np.nonzero(flags)[0].tolist():
+            start = max(0, end - length + 1)
+            if running[end] - (running[start - 1] if start else 0) >= need:
+                found.append((end, tuple(i for i in range(start, end + 1) if flags[i])))
     return found
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from scipy import integrate
 from scipy import stats as scistats
 
@@ -220,3 +221,36 @@ def test_the_reference_band_lists_the_points_outside() -> None:
     assert out.high < 26.0
     with pytest.raises(ValidationError, match="at least 2 reference batches"):
         stats.reference_band(references[:1])
+
+
+class RulesAfterEachRelease(RuleBasedStateMachine):
+    """Evaluating the rules after each release finds exactly what a later, retrospective chart
+    finds up to that batch: a rule is completed by a point and never depends on later points."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[float] = []
+        self.flagged: dict[int, set[int]] = {}
+        self.limits = stats.imr_limits([20.0, 20.4, 19.8, 20.2, 19.9])
+
+    @rule(value=st.integers(min_value=1800, max_value=2200).map(lambda k: k / 100))
+    def release(self, value: float) -> None:
+        self.values.append(value)
+        index = len(self.values) - 1
+        found = stats.nelson_rules(self.values, self.limits.center, self.limits.sigma)
+        self.flagged[index] = {v.rule for v in found if v.index == index}
+
+    @invariant()
+    def the_retrospective_chart_agrees(self) -> None:
+        later = stats.nelson_rules(self.values, self.limits.center, self.limits.sigma)
+        by_index: dict[int, set[int]] = {}
+        for v in later:
+            by_index.setdefault(v.index, set()).add(v.rule)
+            assert max(v.points) == v.index
+        assert {i: by_index.get(i, set()) for i in self.flagged} == self.flagged
+
+
+RulesAfterEachRelease.TestCase.settings = settings(
+    max_examples=max(EXAMPLES // 3, 10), stateful_step_count=40, deadline=None
+)
+test_rules_after_each_release = RulesAfterEachRelease.TestCase
