@@ -91,7 +91,10 @@ def declare(file: Path, reason: str, user: str, password_stdin: bool) -> None:
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ValidationError(f"{file} is not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise ValidationError(f"{file} is not valid YAML: {problem}{where}; fix it and run again") from None
     entries = data.get("parameters") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not entries:
         raise ValidationError(f"{file} needs a list under 'parameters:'; see docs/analytics.md")
