@@ -5,6 +5,7 @@ statistics, computed in floating point); recorded values and limits are decimal 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -122,6 +123,7 @@ def chart_json(chart: analytics.Chart) -> dict[str, Any]:
             "normality_p": cap.normality_p,
             "notes": cap.notes,
         },
+        "xbar_r": None if chart.xbar_r is None else dataclasses.asdict(chart.xbar_r),
         "lsl": None if chart.lsl is None else str(chart.lsl),
         "usl": None if chart.usl is None else str(chart.usl),
         "notes": chart.notes,
