@@ -12,7 +12,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from ebr.analytics import services as analytics
-from ebr.analytics import stats
+from ebr.analytics import stats, trends
 from ebr.analytics.models import TrendNotification
 from ebr.api.common import actor, blueprint, services, work
 from ebr.web import access
@@ -46,7 +46,7 @@ class AssessmentSignature(Schema):
 
 class AssessmentIn(Schema):
     assessment = fields.String(required=True, validate=validate.Length(min=1))
-    conclusion = fields.String(required=True, validate=validate.OneOf(analytics.CONCLUSIONS))
+    conclusion = fields.String(required=True, validate=validate.OneOf(trends.CONCLUSIONS))
     signature = fields.Nested(AssessmentSignature, required=True)
     version = fields.Integer(load_default=None)
 
@@ -159,7 +159,7 @@ def chart(query: dict[str, Any], parameter_id: str) -> dict[str, Any]:
 def notifications() -> list[TrendNotification]:
     """Every trend notification, newest first."""
     with work() as session:
-        found = analytics.notifications(session)
+        found = trends.notifications(session)
         session.expunge_all()
         return found
 
@@ -172,7 +172,7 @@ def assess(data: dict[str, Any], number: str) -> TrendNotification:
     """QA's assessment of a trend notification, signed 'reviewed' with the password; audited."""
     svc = services()
     with work() as session:
-        row = analytics.assess(
+        row = trends.assess(
             session,
             svc.audit,
             svc.signing,

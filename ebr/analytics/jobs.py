@@ -12,8 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ebr.analytics import charts
-from ebr.analytics import services as analytics
+from ebr.analytics import charts, trends
 from ebr.bootstrap import Services
 from ebr.db import unit_of_work
 from ebr.execution.models import Batch
@@ -22,12 +21,12 @@ from ebr.execution.models import Batch
 def evaluate_released(services: Services, *, actor: str) -> dict[str, Any]:
     """Evaluate every released batch not evaluated yet, oldest first; a summary for the run ledger."""
     with services.session_factory() as session:
-        numbers = analytics.unevaluated_batches(session)
+        numbers = trends.unevaluated_batches(session)
     opened: list[dict[str, Any]] = []
     for number in numbers:
         with unit_of_work(services.session_factory) as session:
             batch = session.scalars(select(Batch).where(Batch.number == number)).one()
-            rows = analytics.evaluate_batch(
+            rows = trends.evaluate_batch(
                 session, services.audit, services.clock, actor=actor, batch=batch, chart_svg=charts.control_chart_svg
             )
             found = [{"notification": r.number, "parameter": r.parameter_id, "batch": number} for r in rows]

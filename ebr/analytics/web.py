@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ebr.analytics import charts, golden, review, stats
+from ebr.analytics import charts, golden, review, stats, trends
 from ebr.analytics import services as analytics
 from ebr.errors import ValidationError
 from ebr.web import access
@@ -66,7 +66,7 @@ def index() -> ResponseReturnValue:
     """Declared parameters by product, open trend notifications, the annual review form."""
     with read() as session:
         parameters = analytics.parameters_of(session)
-        open_ones = analytics.notifications(session, status="open")
+        open_ones = trends.notifications(session, status="open")
     year = services().clock.now().year
     products = sorted({p.product_code for p in parameters})
     return render_template(
@@ -103,7 +103,7 @@ def notifications() -> ResponseReturnValue:
     """Every trend notification, newest first (open ones first in the index page)."""
     status = request.args.get("status") or None
     with read() as session:
-        found = analytics.notifications(session, status=status)
+        found = trends.notifications(session, status=status)
     return render_template("analytics/notifications.html", notifications=found, status=status)
 
 
@@ -112,15 +112,15 @@ def notifications() -> ResponseReturnValue:
 def notification(number: str) -> ResponseReturnValue:
     """A trend notification with its chart (as it was when opened) and QA's assessment."""
     with read() as session:
-        row = analytics.get_notification(session, number)
-    return render_template("analytics/notification.html", n=row, conclusions=analytics.CONCLUSIONS)
+        row = trends.get_notification(session, number)
+    return render_template("analytics/notification.html", n=row, conclusions=trends.CONCLUSIONS)
 
 
 @bp.get("/notifications/<number>/chart.svg")
 @access.requires("analytics.view")
 def notification_chart(number: str) -> ResponseReturnValue:
     with read() as session:
-        return _svg(analytics.get_notification(session, number).chart_svg)
+        return _svg(trends.get_notification(session, number).chart_svg)
 
 
 @bp.post("/notifications/<number>/assessment")
@@ -129,7 +129,7 @@ def assess(number: str) -> ResponseReturnValue:
     """QA's assessment, signed 'reviewed' (password re-entered), audited."""
     svc = services()
     with work() as session:
-        analytics.assess(
+        trends.assess(
             session,
             svc.audit,
             svc.signing,

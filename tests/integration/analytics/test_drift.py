@@ -24,6 +24,7 @@ from decimal import Decimal
 import pytest
 
 from ebr.analytics import services as analytics
+from ebr.analytics import trends
 from ebr.bootstrap import Services
 from ebr.db import unit_of_work
 from ebr.jobs.definitions import evaluate_trends
@@ -56,7 +57,7 @@ def test_a_drifting_temperature_is_flagged_at_the_expected_batch_and_not_before(
         assert opened is not None
         if opened["notifications"]:
             with services.session_factory() as session:
-                rows = [analytics.get_notification(session, n) for n in opened["notifications"]]
+                rows = [trends.get_notification(session, n) for n in opened["notifications"]]
             assert [r.batch_number for r in rows] == [numbers[-1]]
             flagged[index] = sorted(rule["rule"] for r in rows for rule in r.rules)
     assert min(flagged) == 15

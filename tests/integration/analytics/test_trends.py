@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from audit.models import AuditEvent
 from ebr.analytics import services as analytics
+from ebr.analytics import trends
 from ebr.analytics.jobs import evaluate_released
 from ebr.bootstrap import Services
 from ebr.db import unit_of_work
@@ -18,7 +19,7 @@ from tests.integration.execution.conftest import PASSWORD
 
 def _assess(services: Services, number: str, user: str = "quinn", password: str = PASSWORD) -> None:
     with unit_of_work(services.session_factory) as session:
-        analytics.assess(
+        trends.assess(
             session, services.audit, services.signing, actor=user, number=number,
             assessment="Temperature probe replaced; the process is unchanged.", conclusion="monitor",
             user_id=user, password=password,
@@ -46,7 +47,7 @@ def test_a_release_beyond_the_limits_opens_one_notification_that_qa_assesses_wit
     assert summary == {"evaluated": 1, "notifications": ["TN-000001"]}
     assert evaluate_released(services, actor="system:scheduler") == {"evaluated": 0, "notifications": []}
     with services.session_factory() as session:
-        [row] = analytics.notifications(session)
+        [row] = trends.notifications(session)
     assert (row.batch_number, row.parameter_id, row.status) == (outlier, PARAMETER, "open")
     assert row.rules == [{"rule": 1, "description": "one point beyond 3σ", "batches": [outlier]}]
     assert row.chart_svg.startswith("<?xml")
@@ -56,12 +57,12 @@ def test_a_release_beyond_the_limits_opens_one_notification_that_qa_assesses_wit
     with pytest.raises(EbrError):
         _assess(services, "TN-000001", password="wrong password")
     with services.session_factory() as session:
-        assert analytics.get_notification(session, "TN-000001").status == "open"
+        assert trends.get_notification(session, "TN-000001").status == "open"
     assert "analytics.trend.assessed" not in _actions(services, "TN-000001")
 
     _assess(services, "TN-000001")
     with services.session_factory() as session:
-        done = analytics.get_notification(session, "TN-000001")
+        done = trends.get_notification(session, "TN-000001")
     assert (done.status, done.conclusion, done.assessed_by) == ("assessed", "monitor", "quinn")
     assert done.signature_id
     assert _actions(services, "TN-000001")[-2:] == ["signature.applied", "analytics.trend.assessed"]
@@ -79,7 +80,7 @@ def test_someone_without_the_reviewed_signature_cannot_assess(services: Services
     plant.released_batch("30.0")
     evaluate_released(services, actor="system:scheduler")
     with services.session_factory() as session:
-        found = analytics.notifications(session)
+        found = trends.notifications(session)
     assert len(found) == 1
     with pytest.raises(EbrError, match="not permitted"):
         _assess(services, found[0].number, user="sam")  # a supervisor: no 'sign.reviewed'
