@@ -4,8 +4,9 @@ Every transaction of the application that changes a row of a GMP table appends,
 before it commits and in the same transaction, one ``records.written`` event whose
 ``after`` is ``{"rows": {table: {key: image | null}}}``: the image of each row it
 inserted, updated or deleted (``null``) exactly as the database holds it at commit.
-The event's entity and actor are those of the transaction's last audit event, so an
-entity bundle of a batch carries the images of that batch's rows.
+The event's actor is that of the transaction's last audit event and its entity is
+``records`` / ``TYPE:ID`` of that event's entity (the business entity's own history
+stays its business events).
 
 The images are written by one mechanism, not by each service: SQLAlchemy session
 events note the key of every GMP row the ORM flushes (``after_flush``) or an
@@ -28,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, Table, event, inspect, select, tuple_
+from sqlalchemy import Row, RowMapping, Table, event, inspect, select, tuple_
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from audit.chain import Entity
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 IMAGES_ACTION = "records.written"
 BASELINE_ACTION = "records.baselined"
 IMAGE_ACTIONS = (IMAGES_ACTION, BASELINE_ACTION)
-SYSTEM_ACTOR = "system:records"
+IMAGES_ENTITY = "records"
 
 # Tables deliberately outside reconciliation, with the reason (docs/audit.md repeats it).
 EXCLUDED: dict[str, str] = {
@@ -106,7 +107,7 @@ def image_value(table: str, column: str, value: Any) -> Any:
     return _digest(canon(jsonable(value)))
 
 
-def row_key(table: Table, row: Mapping[str, Any]) -> str:
+def row_key(table: Table, row: Mapping[str, Any] | RowMapping) -> str:
     """The row's primary key as text (``a/b`` for a composite key)."""
     return "/".join(str(row[c.name]) for c in table.primary_key.columns)
 
@@ -159,8 +160,8 @@ def _on_execute(state: ORMExecuteState) -> None:
     pk = [c.name for c in table.primary_key.columns]
     keys = _touched(state.session).setdefault(table.name, set())
     if state.is_insert:
-        params = state.parameters
-        rows = params if isinstance(params, list) else [params or {}]
+        params: Any = state.parameters
+        rows: list[Mapping[str, Any]] = params if isinstance(params, list) else [params or {}]
         keys.update(tuple(r.get(name) for name in pk) for r in rows if all(r.get(name) is not None for name in pk))
         return
     where = getattr(state.statement, "whereclause", None)
@@ -178,7 +179,12 @@ def _before_commit(session: Session) -> None:
         log.warning("GMP rows changed without an audit event in the transaction: %s", sorted(touched))
         return
     trail, actor, entity = last
-    write_images(session, trail, actor=actor, entity=entity, touched=touched)
+    write_images(session, trail, actor=actor, entity=images_entity(entity), touched=touched)
+
+
+def images_entity(entity: Entity) -> Entity:
+    """``records`` / ``TYPE:ID`` of the business event: an entity's own history stays its business events."""
+    return Entity(IMAGES_ENTITY, f"{entity.type}:{entity.id}")
 
 
 def write_images(
@@ -197,7 +203,9 @@ def write_images(
     session.info.pop(_TOUCHED, None)
     if not rows:
         return None
-    return AuditTrail.record(trail, session, actor=actor, action=action, entity=entity, after={_SECTION: rows}, reason=reason)
+    return AuditTrail.record(
+        trail, session, actor=actor, action=action, entity=entity, after={_SECTION: rows}, reason=reason
+    )
 
 
 def _end(session: Session, transaction: SessionTransaction) -> None:

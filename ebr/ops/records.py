@@ -108,7 +108,13 @@ def _expected(session: Session, report: RecordsReport) -> dict[tuple[str, str], 
         raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         if hashlib.sha256(raw).hexdigest() != digest:
             report.findings.append(
-                RecordFinding("audit_event", str(seq), "unreadable", seq, "event bytes do not match its hash; run `ebr audit verify`")
+                RecordFinding(
+                    "audit_event",
+                    str(seq),
+                    "unreadable",
+                    seq,
+                    "event bytes do not match its hash; run `ebr audit verify`",
+                )
             )
             continue
         for table, rows in images_of(json.loads(raw)).items():
@@ -186,8 +192,16 @@ def baseline(services: Services, *, actor: str, reason: str) -> int:
                 table = tables[finding.table]
                 pk = list(table.primary_key.columns)
                 values = finding.key.split("/", len(pk) - 1)
-                missing.setdefault(finding.table, set()).add(tuple(c.type.python_type(v) for c, v in zip(pk, values, strict=True)))
+                missing.setdefault(finding.table, set()).add(
+                    tuple(c.type.python_type(v) for c, v in zip(pk, values, strict=True))
+                )
         write_images(
-            session, services.audit, actor=actor, entity=RECORDS_ENTITY, touched=missing, action=BASELINE_ACTION, reason=reason
+            session,
+            services.audit,
+            actor=actor,
+            entity=RECORDS_ENTITY,
+            touched=missing,
+            action=BASELINE_ACTION,
+            reason=reason,
         )
     return sum(len(keys) for keys in missing.values())

@@ -45,7 +45,9 @@ def make_shop(services: Services) -> Shop:
     for path, signers in (("UP1.OP1.PH1", ["olga"]), ("UP1.OP1.PH2", ["olga", "sam"])):
         with unit_of_work(services.session_factory) as session:
             execution.start_step(session, actor="olga", ref=number, path=path)
-        signatures = [Credentials(user_id=u, password=PASSWORD, meaning=m) for u, m in zip(signers, MEANINGS)]
+        signatures = [
+            Credentials(user_id=u, password=PASSWORD, meaning=m) for u, m in zip(signers, MEANINGS, strict=False)
+        ]
         with unit_of_work(services.session_factory) as session:
             execution.complete_step(session, actor="olga", ref=number, path=path, signatures=signatures)
     return Shop(services, execution, number)
