@@ -31,7 +31,7 @@ from ebr.config import Settings
 from ebr.db import make_engine
 from ebr.errors import ConfigError, DatabaseError
 
-IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 APPEND_ONLY_PREFIX = "audit_"
 AUDIT_UPDATABLE = frozenset({"audit_system_key"})
 READ_ONLY = frozenset({"alembic_version"})
@@ -42,7 +42,7 @@ FIX = (
 
 
 def _name(value: str, what: str) -> str:
-    if not IDENTIFIER.match(value):
+    if not IDENTIFIER.fullmatch(value):
         raise ConfigError(f"{what} {value!r}: use lower-case letters, digits and _ (a PostgreSQL role name)")
     return value
 
