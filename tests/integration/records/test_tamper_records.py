@@ -1,7 +1,8 @@
 """Property: any direct SQL edit, delete or insert on a GMP table is found and located (issue 16 §5).
 
 Hypothesis picks 1-3 tampers (an UPDATE of one column to another valid value, a
-DELETE, an INSERT of a copied row under a new key) on random rows of random GMP
+DELETE, an INSERT of a copied row under a new key, a swap of one column's values
+between two rows, a whole table emptied) on random rows of random GMP
 tables of a shop built through the application, on SQLite and PostgreSQL. Each
 example runs in one transaction that is rolled back, so the shop is built once per
 database. On PostgreSQL the tampers run with ``session_replication_role = replica``
@@ -42,12 +43,12 @@ from sqlalchemy.orm import Session
 
 from ebr.bootstrap import Services
 from ebr.db import Quantity, UTCDateTime
-from ebr.ops.images import gmp_tables, row_key
+from ebr.ops.images import gmp_tables, image_value, row_key
 from ebr.ops.records import reconcile
 from tests.integration.records.shop import Shop, make_shop
 
 EXAMPLES = int(os.environ.get("EBR_TAMPER_EXAMPLES", "25"))
-KINDS = ("update", "delete", "insert")
+KINDS = ("update", "delete", "insert", "swap", "truncate")
 Located = tuple[str, str, str]
 
 
@@ -121,21 +122,51 @@ def _fresh(value: Any, column: Any) -> Any:
     return f"{value}-t{secrets.token_hex(3)}"[: getattr(column.type, "length", None) or 200]
 
 
-def _tamper(draw: st.DrawFn, connection: Connection, tables: list[Table], used: set[tuple[str, str]]) -> Located | None:
-    table = draw(st.sampled_from(tables))
+def _truncate(connection: Connection, table: Table, done: set[Located]) -> set[Located]:
+    """Every row of ``table`` deleted: each row the trail knows becomes ``deleted``."""
+    keys = {row_key(table, r) for r in _rows(connection, table)}
+    connection.execute(delete(table))
+    inserted = {k for t, k, kind in done if t == table.name and kind == "not_in_trail"}
+    kept = {d for d in done if d[0] != table.name or d[2] == "deleted"}
+    return kept | {(table.name, k, "deleted") for k in keys - inserted}
+
+
+def _swap(
+    draw: st.DrawFn, connection: Connection, table: Table, rows: list[dict[str, Any]], used: set[Any]
+) -> set[Located]:
+    """One column's values exchanged between two rows (each row still looks plausible on its own)."""
+    free = [r for r in rows if (table.name, row_key(table, r)) not in used]
+    if len(free) < 2:
+        return set()
+    first, second = draw(st.lists(st.sampled_from(free), min_size=2, max_size=2, unique_by=lambda r: row_key(table, r)))
+    fixed = {c.name for c in table.primary_key.columns} | _unique_names(table)
+    names = [
+        c.name
+        for c in table.columns
+        if c.name not in fixed
+        and image_value(table.name, c.name, first[c.name]) != image_value(table.name, c.name, second[c.name])
+    ]
+    if not names:
+        return set()
+    name = draw(st.sampled_from(names))
+    connection.execute(update(table).where(*_pk_where(table, first)).values({name: second[name]}))
+    connection.execute(update(table).where(*_pk_where(table, second)).values({name: first[name]}))
+    return {(table.name, row_key(table, first), "changed"), (table.name, row_key(table, second), "changed")}
+
+
+def _tamper(draw: st.DrawFn, connection: Connection, table: Table, kind: str, done: set[Located]) -> set[Located]:
+    used = {(t, k) for t, k, _kind in done}
     rows = _rows(connection, table)
     if not rows:
-        return None
+        return set()
+    if kind == "swap":
+        return _swap(draw, connection, table, rows, used)
     row = draw(st.sampled_from(rows))
     key = row_key(table, row)
-    kind = draw(st.sampled_from(KINDS))
     if (table.name, key) in used and kind != "insert":
-        return None
-    try:
-        with connection.begin_nested():
-            return _apply(draw, connection, table, row, key, kind)
-    except (IntegrityError, ProgrammingError):
-        return None  # a parent row with children, an append-only table: the database itself refuses it
+        return set()
+    found = _apply(draw, connection, table, row, key, kind)
+    return set() if found is None else {found}
 
 
 def _apply(
@@ -166,9 +197,16 @@ def _tampers(draw: st.DrawFn, connection: Connection) -> set[Located]:
     tables = gmp_tables()
     done: set[Located] = set()
     for _ in range(draw(st.integers(1, 3))):
-        found = _tamper(draw, connection, tables, {(t, k) for t, k, _kind in done})
-        if found is not None:
-            done.add(found)
+        table = draw(st.sampled_from(tables))
+        kind = draw(st.sampled_from(KINDS))
+        try:
+            with connection.begin_nested():
+                if kind == "truncate":
+                    done = _truncate(connection, table, done)
+                else:
+                    done |= _tamper(draw, connection, table, kind, done)
+        except (IntegrityError, ProgrammingError):
+            continue  # a parent row with children, an append-only table: the database itself refuses it
     return done
 
 
