@@ -17,13 +17,15 @@ back) has no matching image, which is what reconciliation reports.
 
 An image maps each column to a JSON value: numbers and booleans as they are, Decimals
 as plain decimal text, timestamps in RFC 3339, dates ISO; JSON documents, binary
-values, long texts and secrets (password hashes) as ``sha256:<hex>`` of their bytes.
+values, long texts and secrets (password hashes) as ``sha256:<hex>`` of their bytes
+(a JSON document: of its sorted, compact JSON text).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -34,7 +36,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from audit.chain import Entity
 from audit.trail import AppendedEvent, AuditTrail
-from ebr.canonical import canon, decimal_text, jsonable
+from ebr.canonical import decimal_text, jsonable
 from ebr.clock import to_rfc3339
 from ebr.db import Base
 from ebr.tables import load_all_models
@@ -104,7 +106,8 @@ def image_value(table: str, column: str, value: Any) -> Any:
         return value if len(value) <= LONG_TEXT else _digest(value.encode("utf-8"))
     if isinstance(value, float):
         return _digest(repr(value).encode("ascii"))
-    return _digest(canon(jsonable(value)))
+    # A JSON column: sorted compact JSON of what the driver returned (floats included), hashed.
+    return _digest(json.dumps(jsonable(value), sort_keys=True, separators=(",", ":"), default=str).encode("utf-8"))
 
 
 def row_key(table: Table, row: Mapping[str, Any] | RowMapping) -> str:
