@@ -57,7 +57,7 @@ def _best(fn: object, repeat: int = 3) -> tuple[float, object]:
     return best, result
 
 
-def _measure(url: str, batches: int, workdir: Path) -> list[Row]:
+def _measure(backend: str, url: str, batches: int, workdir: Path) -> list[Row]:
     services = services_for(url, workdir / "data")
     try:
         started = time.perf_counter()
@@ -76,8 +76,8 @@ def _measure(url: str, batches: int, workdir: Path) -> list[Row]:
             events = session.scalar(select(func.count()).select_from(AuditEvent))
     finally:
         services.close()
-    print(f"{url.split(':')[0]}: {batches} batches built in {fill:.1f} s; {rows:,} GMP rows, {events:,} audit events")
-    return [Row(f"{url.split(':')[0]}: verify --records, {batches:,} batches", verify, plain, "s", "ratio ≤ 25")]
+    print(f"{backend}: {batches} batches built in {fill:.1f} s; {rows:,} GMP rows, {events:,} audit events")
+    return [Row(f"{backend}: verify --records, {batches:,} batches", verify, plain, "s", "ratio ≤ 25")]
 
 
 def main() -> None:
@@ -96,7 +96,7 @@ def main() -> None:
             else:
                 url = f"sqlite:///{Path(tmp) / 'records.sqlite'}"
             try:
-                rows += _measure(url, batches, Path(tmp))
+                rows += _measure(backend, url, batches, Path(tmp))
             finally:
                 if dbs is not None:
                     dbs.drop_all()
