@@ -97,7 +97,8 @@ def _objects(connection: Connection, kind: str) -> list[str]:
         "sequence": "SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema() ORDER BY 1",
         "function": (
             "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-            "WHERE n.nspname = current_schema() AND p.prokind = 'f' ORDER BY 1"
+            "WHERE n.nspname = current_schema() AND p.prokind = 'f' "
+            "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e') ORDER BY 1"
         ),
     }
     return list(connection.execute(text(queries[kind])).scalars())
@@ -149,7 +150,9 @@ def create_roles(
         for name, password in ((owner, owner_password), (app, app_password)):
             _ensure_role(connection, name, password)
         connection.execute(text(f'REVOKE "{owner}" FROM "{app}"'))
-        connection.execute(text(f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO "{owner}", "{app}"'))
+        connection.execute(text(f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO "{owner}"'))
+        connection.execute(text(f'GRANT CONNECT ON DATABASE "{database}" TO "{app}"'))
+        connection.execute(text(f'REVOKE TEMPORARY ON DATABASE "{database}" FROM PUBLIC'))
         connection.execute(text(f'GRANT USAGE, CREATE ON SCHEMA "{schema}" TO "{owner}"'))
         connection.execute(text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{app}"'))
         connection.execute(text(f'REVOKE CREATE ON SCHEMA "{schema}" FROM "{app}", PUBLIC'))

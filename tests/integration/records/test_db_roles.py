@@ -118,6 +118,8 @@ REFUSED = (
     ("DELETE FROM audit_checkpoint", "permission denied for table audit_checkpoint"),
     ("SET session_replication_role = replica", "permission denied to set parameter"),
     ("CREATE TABLE intruder (id int)", "permission denied for schema public"),
+    ("CREATE TEMP TABLE intruder (id int)", "permission denied to create temporary tables"),
+    ("ALTER FUNCTION audit_refuse_change() OWNER TO CURRENT_USER", "must be owner of function"),
 )
 
 
