@@ -8,9 +8,11 @@ import pytest
 from click.testing import CliRunner
 from flask.testing import FlaskClient
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
+from ebr.canonical import canon
 from ebr.cli import main
 from ebr.db import unit_of_work
 from ebr.ops.images import EXCLUDED, gmp_tables
@@ -164,3 +166,32 @@ def test_a_baseline_images_rows_written_before_reconciliation_existed(shop: Shop
     assert result.exit_code == 0, result.output
     assert "baseline: 1 row(s)" in result.output
     assert _report(shop).ok
+
+
+@pytest.mark.requirement("URS-AUD-020", "URS-AUD-003")
+def test_a_row_edited_together_with_its_image_in_the_trail_is_still_found(shop: Shop) -> None:
+    with shop.services.engine.connect() as connection:
+        transaction = connection.begin()
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET LOCAL session_replication_role = replica")  # as a superuser: no trigger
+        else:
+            connection.exec_driver_sql("DROP TRIGGER audit_event_no_update")
+        connection.execute(text("UPDATE user_account SET roles = 'admin' WHERE user_id = 'olga'"))
+        seq, event = next(
+            (seq, json.loads(data))
+            for seq, data in connection.execute(
+                select(AuditEvent.seq, AuditEvent.canonical)
+                .where(AuditEvent.action == "records.written")
+                .order_by(AuditEvent.seq.desc())
+            )
+            if "olga" in json.loads(data)["after"]["rows"].get("user_account", {})
+        )
+        event["after"]["rows"]["user_account"]["olga"]["roles"] = "admin"
+        forged = canon(event)
+        connection.execute(text("UPDATE audit_event SET canonical = :c WHERE seq = :s"), {"c": forged, "s": seq})
+        with Session(bind=connection) as session:
+            report = reconcile(session)
+        transaction.rollback()
+    located = _located(report)
+    assert ("audit_event", str(seq), "unreadable") in located
+    assert {(t, k) for t, k, _kind in located if t == "user_account"} == {("user_account", "olga")}
