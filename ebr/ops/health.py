@@ -124,7 +124,8 @@ def audit_check(session: Session, now: dt.datetime) -> Check:
     }
 
 
-def records_check(session: Session, now: dt.datetime) -> Check:
+def last_reconciliation(session: Session) -> tuple[dt.datetime, dict[str, Any]] | None:
+    """When the records were last reconciled with the trail and the summary (None: never)."""
     row = session.execute(
         select(AuditEvent.ts, AuditEvent.canonical)
         .where(AuditEvent.action == RECORDS_VERIFIED_ACTION)
@@ -132,19 +133,27 @@ def records_check(session: Session, now: dt.datetime) -> Check:
         .limit(1)
     ).first()
     if row is None:
+        return None
+    summary: dict[str, Any] = json.loads(row[1]).get("after") or {}
+    return row[0], summary
+
+
+def records_check(session: Session, now: dt.datetime) -> Check:
+    found = last_reconciliation(session)
+    if found is None:
         return {
             "ok": False,
             "verified_at": None,
             "detail": "records were never reconciled: run `ebr audit verify --records`",
         }
-    summary: dict[str, Any] = json.loads(row[1]).get("after") or {}
+    at, summary = found
     matched = bool(summary.get("ok"))
     detail = (
         "every GMP row matches the trail"
         if matched
         else f"{summary.get('findings')} finding(s): " + "; ".join(summary.get("first") or [])
     )
-    return {"ok": matched, "verified_at": to_rfc3339(row[0]), "age_seconds": _age(now, row[0]), "detail": detail}
+    return {"ok": matched, "verified_at": to_rfc3339(at), "age_seconds": _age(now, at), "detail": detail}
 
 
 def role_check(session: Session, now: dt.datetime) -> Check:

@@ -152,6 +152,9 @@ def test_healthz_shows_the_last_reconciliation(shop: Shop, client: FlaskClient) 
     body = client.get("/healthz").get_json()
     assert "audit_records" in body["degraded"]
     assert "lot " in body["checks"]["audit_records"]["detail"]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert "ebr_audit_records_match 0.0" in metrics
+    assert "ebr_audit_records_findings 1.0" in metrics
 
 
 @pytest.mark.requirement("URS-AUD-020")
