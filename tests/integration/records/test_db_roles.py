@@ -32,6 +32,9 @@ from tests.integration.records.shop import make_shop
 from tests.support.databases import PostgresDatabases
 
 
+PLANT = Path(__file__).resolve().parents[3] / "equipment" / "examples" / "plant.yaml"
+
+
 @dataclass
 class Roles:
     admin_url: str
@@ -143,6 +146,10 @@ def test_in_production_the_owner_and_a_superuser_are_refused_with_the_fix(
         try:
             with pytest.raises(DatabaseError, match=f"refusing to start in production: .*{why}.*ebr db roles"):
                 create_app(services=services)
+            for command in (["scheduler"], ["runtime", "--config", str(PLANT)]):
+                result = CliRunner().invoke(main, command, obj=services)
+                assert result.exit_code == 2, result.output
+                assert "refusing to start in production" in result.output
             with services.session_factory() as session:
                 check = role_check(session, services.clock.now())
             assert check["ok"] is False
