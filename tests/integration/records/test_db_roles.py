@@ -31,7 +31,6 @@ from ebr.ops.records import verify_records
 from tests.integration.records.shop import make_shop
 from tests.support.databases import PostgresDatabases
 
-
 PLANT = Path(__file__).resolve().parents[3] / "equipment" / "examples" / "plant.yaml"
 
 
