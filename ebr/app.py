@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from ebr.bootstrap import Services, build_services
 from ebr.config import Settings, load_settings
+from ebr.ops.roles import guard_production
 from ebr.web import register_blueprints
 
 
@@ -24,6 +25,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, *, services: 
         settings = config if isinstance(config, Settings) else load_settings(**dict(config or {}))
         services = build_services(settings)
     settings = services.settings
+    guard_production(settings, services.engine)  # never as the table owner or a superuser (docs/operations.md)
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key or secrets.token_hex(32),

@@ -17,6 +17,7 @@ from audit.trail import AuditTrail
 from ebr.clock import Clock, SystemClock
 from ebr.config import Settings, load_settings
 from ebr.db import make_engine, make_session_factory
+from ebr.ops import images
 from equipment.services import EquipmentService
 from recipes.services import RecipeService
 from signatures.factory import build_signing, build_users
@@ -52,7 +53,8 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
     checkpointer = Checkpointer(
         keys_dir=settings.keys_dir, log_dir=settings.checkpoint_log_dir, every=settings.checkpoint_every, clock=clock
     )
-    audit = AuditTrail(clock=clock, after_append=checkpointer.after_append)
+    images.install()  # row images of GMP tables at every commit (ebr.ops.images)
+    audit = images.ImagingAuditTrail(clock=clock, after_append=checkpointer.after_append)
     users = build_users(settings, audit=audit, clock=clock)
     signing = build_signing(users)
     return Services(

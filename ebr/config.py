@@ -51,7 +51,16 @@ class Settings:
     alert_email_from: str = "ebr@localhost"
     equipment_config: Path | None = None
     secure_cookies: bool = True
+    # "production" makes the web app, runtime and scheduler refuse a PostgreSQL role that
+    # owns the tables or is a superuser (ebr.ops.roles); "development" only reports it.
+    environment: str = "development"
+    # The owner role's URL for `ebr db upgrade` (PostgreSQL role separation); None: EBR_DATABASE_URL.
+    migration_database_url: str | None = None
     testing: bool = False
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
 
     @property
     def keys_dir(self) -> Path:
@@ -136,6 +145,26 @@ def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
     return raw
 
 
+ENVIRONMENTS = ("production", "development")
+
+
+def _environment(env: Mapping[str, str]) -> str:
+    raw = (env.get("EBR_ENVIRONMENT") or "development").strip().lower()
+    if raw not in ENVIRONMENTS:
+        raise ConfigError(f"EBR_ENVIRONMENT={raw!r} must be production or development")
+    return raw
+
+
+def _migration_url(env: Mapping[str, str], data_dir: Path) -> str | None:
+    raw = env.get("EBR_MIGRATION_DATABASE_URL")
+    if not raw:
+        return None
+    checked = _database_url({"EBR_DATABASE_URL": raw}, data_dir)
+    if make_url(checked).get_backend_name() != "postgresql":
+        raise ConfigError("EBR_MIGRATION_DATABASE_URL is for PostgreSQL (the owner role); leave it unset on SQLite")
+    return checked
+
+
 def _role_map(raw: str | None) -> dict[str, str]:
     """``EBR_LDAP_ROLE_MAP="cn=qa,ou=groups,dc=x=qa;cn=ops,...=operator"`` (last ``=`` splits)."""
     if not raw:
@@ -185,5 +214,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         **_alert_email(env),
         equipment_config=Path(equipment) if equipment else None,
         secure_cookies=_bool(env, "EBR_SECURE_COOKIES", True),
+        environment=_environment(env),
+        migration_database_url=_migration_url(env, data_dir),
     )
     return settings.with_overrides(**overrides) if overrides else settings

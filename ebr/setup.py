@@ -13,6 +13,7 @@ from ebr import schema
 from ebr.audit_service import ensure_system_key
 from ebr.bootstrap import Services
 from ebr.db import unit_of_work
+from ebr.ops.roles import migrate
 
 InitStep = Callable[[Services], str | None]
 
@@ -20,7 +21,7 @@ InitStep = Callable[[Services], str | None]
 def _schema(services: Services) -> str:
     # 0700: the data directory holds the private keys (README, IQ-02 of `ebr validate`).
     services.settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    schema.upgrade(services.engine)
+    migrate(services.settings, services.engine)  # as the owner role when one is configured
     return schema.status(services.engine).describe()
 
 

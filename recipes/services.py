@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from audit.chain import Entity
 from audit.trail import AuditTrail
-from ebr.canonical import canon, content_hash
+from ebr.canonical import canon, content_hash, sha256_hex
 from ebr.clock import Clock
 from ebr.errors import NotFound, RecipeError, StateError
 from ebr.ids import new_id
@@ -47,6 +47,10 @@ class Status(StrEnum):
     APPROVED = "approved"
     SUPERSEDED = "superseded"
     OBSOLETE = "obsolete"
+
+
+class ContentMismatch(RecipeError):
+    """A version's stored content does not hash to its stored content hash (edited behind the application)."""
 
 
 class NotEffective(RecipeError):
@@ -275,7 +279,18 @@ class RecipeService:
 
     @staticmethod
     def recipe_of(row: RecipeVersion) -> Recipe:
-        """The recipe stored in ``row``."""
+        """The recipe stored in ``row``, after checking it still hashes to ``row.content_hash``.
+
+        Every use of a version's content (batch creation, export, display) reads it
+        here, so content changed behind the application is refused at use, not only
+        found by ``ebr audit verify --records``. Raises :class:`ContentMismatch`.
+        """
+        if sha256_hex(row.content.encode("utf-8")) != row.content_hash:
+            raise ContentMismatch(
+                f"recipe {row.label}: its stored content no longer matches its content hash "
+                f"{row.content_hash[:16]}… (changed outside the application); it cannot be used. "
+                "Run `ebr audit verify --records` to locate the change and restore the database from a backup"
+            )
         return Recipe.from_dict(json.loads(row.content))
 
     def list(self, session: Session, name: str | None = None) -> list[RecipeVersion]:

@@ -16,6 +16,7 @@ from audit.chain import Entity
 from audit.trail import head
 from ebr import audit_service
 from ebr.cli.context import services
+from ebr.cli.records import verify_records_command
 from ebr.errors import AuditError, ValidationError
 
 
@@ -68,11 +69,16 @@ def _verify_bundle(path: Path) -> None:
 @click.option("--bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Verify this bundle.")
 @click.option("--deep", is_flag=True, help="Also compare every searchable column with the event bytes.")
 @click.option("--actor", default=audit_service.VERIFIER, show_default=True, help="Who runs the check (audited).")
-def verify(bundle: Path | None, deep: bool, actor: str) -> None:
+@click.option("--records", is_flag=True, help="Instead: compare every GMP row with its last image in the trail.")
+def verify(bundle: Path | None, deep: bool, actor: str, records: bool) -> None:
     """Verify the live chain against its checkpoints (or, with --bundle, a bundle offline).
 
     Exits 0 when intact, 1 when not, printing the first broken seq and the kind of break.
+    With --records, reconciles the GMP tables with the trail (docs/audit.md) instead.
     """
+    if records:
+        verify_records_command(actor)
+        return
     if bundle is not None:
         _verify_bundle(bundle)
         return

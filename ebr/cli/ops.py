@@ -23,6 +23,7 @@ def scheduler(list_only: bool, log_level: str) -> None:
     from ebr.jobs.definitions import builtin_jobs
     from ebr.jobs.scheduler import run_forever
     from ebr.ops.logging import configure_logging
+    from ebr.ops.roles import guard_production
 
     specs = builtin_jobs(os.environ)
     if list_only:
@@ -33,6 +34,7 @@ def scheduler(list_only: bool, log_level: str) -> None:
     configure_logging(log_level.upper())
     built = services()
     schema.require_head(built.engine)
+    guard_production(built.settings, built.engine)
     run_forever(built, specs)
 
 

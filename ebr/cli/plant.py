@@ -76,11 +76,13 @@ def sync(file: Path | None, actor: str) -> None:
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help="Plant configuration.")
 def runtime(config_path: Path | None) -> None:
     """Run the equipment runtime for one plant configuration until stopped (Ctrl-C or SIGTERM)."""
+    from ebr.ops.roles import guard_production
     from equipment.runtime import EquipmentRuntime
 
     config = _config(config_path)
     built = services()
     require_head(built.engine)
+    guard_production(built.settings, built.engine)
     rt = EquipmentRuntime(
         config=config,
         factory=built.session_factory,

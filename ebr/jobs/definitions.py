@@ -26,6 +26,7 @@ from ebr.execution.models import Batch, Deviation
 from ebr.execution.rules import BatchStatus, DeviationKind
 from ebr.execution.service import build as build_execution
 from ebr.jobs.runner import JobContext, JobFunction, JobSpec
+from ebr.ops.records import verify_records
 from equipment import trend
 from equipment.errors import CleanHoldExpired, EquipmentNotUsable
 from equipment.rules import EquipmentStatus
@@ -41,15 +42,22 @@ class _Job:
 
 
 def verify_and_checkpoint(context: JobContext) -> dict[str, Any]:
-    """Verify the live chain (audited by the verifier) and, when intact, sign a checkpoint.
+    """Reconcile the records, verify the live chain (both audited) and, when intact, sign a checkpoint.
+
+    Records that do not match the trail (``ebr.ops.records``) are logged at CRITICAL and
+    alerted like a broken chain; they do not stop the chain's checkpoint.
 
     A broken chain is not a failed *job*: the verification ran and its finding is in
     the trail, ``/healthz`` and ``/metrics``; it is logged at CRITICAL and sent to the
     alert notifier. No checkpoint is signed over a broken chain.
     """
     services = context.services
+    records = verify_records(services, actor=context.actor)
+    if not records.ok:
+        log.critical("GMP RECORDS DO NOT MATCH THE AUDIT TRAIL: %s", "; ".join(records.summary()["first"]))
+        services.users.notifier.alert("audit.records.mismatch", records.summary())
     report = audit_service.verify_live(services, actor=context.actor)
-    result = report.summary()
+    result = report.summary() | {"records": records.summary()}
     if not report.ok:
         log.critical("AUDIT CHAIN BROKEN: %s", "; ".join(b.describe() for b in report.breaks))
         services.users.notifier.alert("audit.chain.broken", result)

@@ -12,6 +12,10 @@ balancer: operators can still work and the alarm is raised by monitoring.
   :data:`SCHEDULER_STALE` (three missed beats).
 * ``audit_chain``: the newest ``audit.chain.verified`` event (written by every
   live verification, scheduled or by hand): when, and whether the chain was intact.
+* ``audit_records``: the newest ``audit.records.verified`` event (``ebr audit verify
+  --records`` or the scheduled verification): whether every GMP row matched the trail.
+* ``database_role``: on PostgreSQL, whether the application connects as a role that
+  owns the tables or is a superuser (it must not: ``ebr db roles``, docs/operations.md).
 * ``jobs``: scheduled jobs whose last run failed.
 """
 
@@ -30,12 +34,14 @@ from audit.models import AuditEvent
 from ebr.bootstrap import Services
 from ebr.clock import to_rfc3339
 from ebr.jobs.models import ScheduledJob, SchedulerHeartbeat
+from ebr.ops.roles import role_problem
 from equipment.commands import HEARTBEAT_STALE_AFTER
 from equipment.models import Heartbeat
 
 SCHEDULER_STALE = dt.timedelta(seconds=90)
 RUNTIME_RETIRED = dt.timedelta(days=1)
 VERIFIED_ACTION = "audit.chain.verified"
+RECORDS_VERIFIED_ACTION = "audit.records.verified"
 
 Check = dict[str, Any]
 
@@ -118,6 +124,43 @@ def audit_check(session: Session, now: dt.datetime) -> Check:
     }
 
 
+def last_reconciliation(session: Session) -> tuple[dt.datetime, dict[str, Any]] | None:
+    """When the records were last reconciled with the trail and the summary (None: never)."""
+    row = session.execute(
+        select(AuditEvent.ts, AuditEvent.canonical)
+        .where(AuditEvent.action == RECORDS_VERIFIED_ACTION)
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    summary: dict[str, Any] = json.loads(row[1]).get("after") or {}
+    return row[0], summary
+
+
+def records_check(session: Session, now: dt.datetime) -> Check:
+    found = last_reconciliation(session)
+    if found is None:
+        return {
+            "ok": False,
+            "verified_at": None,
+            "detail": "records were never reconciled: run `ebr audit verify --records`",
+        }
+    at, summary = found
+    matched = bool(summary.get("ok"))
+    detail = (
+        "every GMP row matches the trail"
+        if matched
+        else f"{summary.get('findings')} finding(s): " + "; ".join(summary.get("first") or [])
+    )
+    return {"ok": matched, "verified_at": to_rfc3339(at), "age_seconds": _age(now, at), "detail": detail}
+
+
+def role_check(session: Session, now: dt.datetime) -> Check:
+    problem = role_problem(session.connection())
+    return {"ok": problem is None, "detail": problem or "application role without ownership or superuser rights"}
+
+
 def jobs_check(session: Session, now: dt.datetime) -> Check:
     failing = session.scalars(select(ScheduledJob).where(ScheduledJob.consecutive_failures > 0)).all()
     return {
@@ -133,6 +176,8 @@ CHECKS: dict[str, Callable[[Session, dt.datetime], Check]] = {
     "runtime": runtime_check,
     "scheduler": scheduler_check,
     "audit_chain": audit_check,
+    "audit_records": records_check,
+    "database_role": role_check,
     "jobs": jobs_check,
 }
 

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
 from ebr.jobs.models import ScheduledJob, SchedulerHeartbeat
-from ebr.ops.health import last_verification
+from ebr.ops.health import last_reconciliation, last_verification
 from equipment.models import Alarm, Heartbeat
 
 Probe = Callable[[Session, dt.datetime], Iterable[Metric]]
@@ -87,6 +87,23 @@ def audit(session: Session, now: dt.datetime) -> Iterator[Metric]:
     yield intact
 
 
+def records(session: Session, now: dt.datetime) -> Iterator[Metric]:
+    found = last_reconciliation(session)
+    match = GaugeMetricFamily(
+        "ebr_audit_records_match", "1 when the last reconciliation found every GMP row as the trail says"
+    )
+    findings = GaugeMetricFamily(
+        "ebr_audit_records_findings", "Rows that differed from the trail at the last reconciliation"
+    )
+    age = GaugeMetricFamily("ebr_audit_records_verification_age_seconds", "Seconds since the records were reconciled")
+    if found is not None:
+        at, summary = found
+        match.add_metric([], 1 if summary.get("ok") else 0)
+        findings.add_metric([], int(summary.get("findings") or 0))
+        age.add_metric([], (now - at).total_seconds())
+    yield from (match, findings, age)
+
+
 def equipment(session: Session, now: dt.datetime) -> Iterator[Metric]:
     trips = CounterMetricFamily(
         "ebr_interlock_trips", "Interlock trips and alarms raised, by condition", labels=["condition"]
@@ -125,7 +142,7 @@ def scheduler(session: Session, now: dt.datetime) -> Iterator[Metric]:
     yield age
 
 
-PROBES: tuple[Probe, ...] = (batches, steps, deviations, audit, equipment, scheduler)
+PROBES: tuple[Probe, ...] = (batches, steps, deviations, audit, records, equipment, scheduler)
 
 
 class DatabaseCollector(Collector):
