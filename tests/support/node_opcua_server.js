@@ -66,16 +66,20 @@ const STEP_MS = 20;
     vars[id].node.setValueFromSource(new Variant({ dataType: DataType[vars[id].type], value }), StatusCodes.Good, new Date());
   };
   const round = (x, n) => Math.round(x * 10 ** n) / 10 ** n;
+  // The valve and the pump follow their command after TRAVEL_S (feedback 200 ms after the command):
+  // product keeps flowing at full rate for that long after a close, as on the plant in issue 15.
+  let valveSince = 0.0, pumpSince = 0.0, lastValveCmd = false, lastPumpCmd = false;
+  let valveOpen = false;
   setInterval(() => {
     const dt = STEP_MS / 1000;
     const shared = command("Transfer.Command");
     const valveCmd = command("Reactor.InletValve") || shared;
-    plant.pump_running = command("Transfer.Pump") || shared;
-    if (!plant.valve_stuck) {
-      const target = valveCmd ? 1.0 : 0.0;
-      const travel = dt / TRAVEL_S;
-      plant.position = plant.position < target ? Math.min(target, plant.position + travel) : Math.max(target, plant.position - travel);
-    }
+    const pumpCmd = command("Transfer.Pump") || shared;
+    if (valveCmd !== lastValveCmd) { lastValveCmd = valveCmd; valveSince = 0.0; } else { valveSince += dt; }
+    if (pumpCmd !== lastPumpCmd) { lastPumpCmd = pumpCmd; pumpSince = 0.0; } else { pumpSince += dt; }
+    if (!plant.valve_stuck && valveSince >= TRAVEL_S - 1e-9) { valveOpen = valveCmd; }
+    if (pumpSince >= TRAVEL_S - 1e-9) { plant.pump_running = pumpCmd; }
+    plant.position = valveOpen ? 1.0 : 0.0;
     plant.flow_lps = plant.pump_running && plant.source_l > 0 ? plant.nominal_lps * plant.position : 0.0;
     const litres = Math.min(plant.flow_lps * dt, plant.source_l);
     plant.source_l -= litres;
@@ -83,7 +87,7 @@ const STEP_MS = 20;
     plant.total_l += litres;
     publish("Reactor.Level", round(plant.level_l, 4));
     publish("Reactor.LevelPct", round(100 * plant.level_l / CAPACITY_L, 5));
-    publish("Reactor.InletValveOpen", plant.position >= 0.95);
+    publish("Reactor.InletValveOpen", valveOpen);
     publish("Transfer.PumpRunning", plant.pump_running);
     publish("Transfer.Flow", round(plant.flow_lps, 4));
     publish("Transfer.Totalizer", round(plant.total_l, 4));

@@ -33,7 +33,7 @@ def node_modules() -> Path:
     if not (folder / "node_modules" / "node-opcua").is_dir():
         npm = require_executable("npm", "npm")
         folder.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(  # noqa: S603 - npm from PATH, fixed arguments
+        result = subprocess.run(
             [npm, "install", "--no-audit", "--no-fund", "node-opcua@2"], cwd=folder, capture_output=True, timeout=300
         )
         if result.returncode != 0:
@@ -65,7 +65,7 @@ class VendorPlant:
         env = os.environ | {"NODE_PATH": str(node_modules())}
         args = [self._node, str(SERVER), str(self.port), str(self.control_port), str(level_l), str(source_l)]
         for _attempt in range(20):  # the port of a killed server may linger for a moment
-            process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # noqa: S603
+            process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             assert process.stdout is not None
             line = ""
             for _ in range(50):  # node-opcua may log before it is ready

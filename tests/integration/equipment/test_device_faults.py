@@ -99,7 +99,8 @@ def _valve_left_open_case(
     assert "connection" in held.reason
     submit(services, "stop", ref)
     stopped = commands.wait_for_state(services.session_factory, ref, {PhaseStatus.STOPPED}, timeout=10)
-    assert stopped.actual is not None and stopped.actual >= 0
+    assert stopped.actual is not None
+    assert stopped.actual >= 0
     assert valve_open(), "precondition: the close writes could not reach the plant during the cut"
     proxy.restore()
     restored = time.monotonic()
@@ -154,7 +155,8 @@ def test_a_restart_after_a_device_restart_with_its_totalizer_at_zero_doses_withi
             vendor.restart()  # the PLC restarts: totalizer 0, outputs off
             held = commands.wait_for_state(services.session_factory, "C2/dose", SETTLED, timeout=10)
             assert held.state is PhaseStatus.HELD
-            assert held.actual is not None and Decimal(4) <= held.actual <= Decimal(8)
+            assert held.actual is not None
+            assert Decimal(4) <= held.actual <= Decimal(8)
             handle.wait_connected(timeout=15)
             wait(lambda: handle.runtime.io.latest["R-101.totalizer"].number() < 1.0, 5, "the new totalizer is seen")
             time.sleep(0.3)
@@ -162,7 +164,9 @@ def test_a_restart_after_a_device_restart_with_its_totalizer_at_zero_doses_withi
                 events = commands.events(session, phase_ref="C2/dose")
             assert any("totalizer" in e.message for e in events), [e.message for e in events]
             submit(services, "restart", "C2/dose")
-            done = commands.wait_for_state(services.session_factory, "C2/dose", SETTLED - {PhaseStatus.HELD}, timeout=60)
+            done = commands.wait_for_state(
+                services.session_factory, "C2/dose", SETTLED - {PhaseStatus.HELD}, timeout=60
+            )
     assert done.state is PhaseStatus.COMPLETE, done.reason
     assert done.actual is not None
     assert abs(done.actual - Decimal(100)) <= Decimal(1)
@@ -186,5 +190,6 @@ def test_two_logical_tags_on_one_node_both_get_values_and_dosing_works(
         dose(services, "C3/dose", "8")
         done = commands.wait_for_state(services.session_factory, "C3/dose", SETTLED, timeout=30)
         assert done.state is PhaseStatus.COMPLETE, done.reason
-        assert done.actual is not None and abs(done.actual - Decimal(8)) <= Decimal("0.5")
+        assert done.actual is not None
+        assert abs(done.actual - Decimal(8)) <= Decimal("0.5")
         assert vendor.state()["shared_command"] is False
