@@ -155,10 +155,14 @@ class DosingPhase:
         if delta < 0:
             self._discontinuity(f"{item.tag} went back from {last} to {value} {unit} (device restart or meter reset?)")
         elif self.cfg.max_flow and delta > Decimal(repr(self.cfg.max_flow * (elapsed + JUMP_SLACK_S))):
+            # Counted (what the meter says went in may have gone in: never under-count towards an
+            # overdose), but the phase holds until someone has looked at the plant.
+            self._delivered += delta
             self._discontinuity(
                 f"{item.tag} jumped by {delta} {unit} in {elapsed:.1f} s, more than the meter can count "
-                f"at its top flow of {self.cfg.max_flow:g} {unit}/s"
+                f"at its top flow of {self.cfg.max_flow:g} {unit}/s (counted as delivered)"
             )
+            self._check_overdose()
         elif delta:
             self._delivered += delta
             self._check_overdose()

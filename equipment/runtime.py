@@ -67,6 +67,7 @@ class EquipmentRuntime:
         tick_s: float = 0.02,
         start_max_age_s: float = 30.0,
         reconcile_s: float = 1.0,
+        settle_s: float = 0.3,
     ) -> None:
         self.config = config
         self.io = io or build_plant_io(config)
@@ -78,6 +79,7 @@ class EquipmentRuntime:
         self.database_url = database_url
         self.poll_s, self.heartbeat_s, self.readings_s, self.tick_s = poll_s, heartbeat_s, readings_s, tick_s
         self.start_max_age_s = start_max_age_s
+        self.settle_s = settle_s
         self.phases: dict[str, DosingPhase | PlcPhase] = {}
         self.units = sorted({tag.split(".", 1)[0] for tag in config.tags} | set(config.dosing))
         self.trend = TrendBuffer(config)
@@ -458,6 +460,7 @@ class EquipmentRuntime:
             decimals=self.config.tags[cfg.totalizer].decimals,
             delivered_before=delivered,
             lead=self.leads.get(unit),
+            settle_s=self.settle_s,
         )
 
     async def _rebuild(self, phase_ref: str) -> DosingPhase | PlcPhase:

@@ -5,7 +5,8 @@
 //
 // Usage: node node_opcua_server.js PORT [CONTROL_PORT] [LEVEL_L] [SOURCE_L]
 //   → prints "ready <endpoint url>" when listening.
-// Control (HTTP, localhost): GET /state; POST /set {"level_l": 1500, "valve_stuck": true, "flow_lps": 4}
+// Control (HTTP, localhost): GET /state; POST /set {"level_l": 1500, "valve_stuck": true, "nominal_lps": 4};
+// GET /writes (client writes with arrival times); POST /writes (returns them and clears the list)
 //
 // Nodes: Reactor.Level (L, for the driver test), Reactor.LevelPct (%), Reactor.InletValve (command),
 // Reactor.InletValveOpen (feedback), Transfer.Pump (command), Transfer.PumpRunning, Transfer.Command
@@ -47,7 +48,12 @@ const STEP_MS = 20;
     const v = ns.addVariable(options);
     v.setValueFromSource(new Variant({ dataType: DataType[type], value: initial }), StatusCodes.Good, new Date());
     vars[id] = { node: v, type, last: initial };
+    if (writable) {
+      // Client writes with their arrival time (seconds since the epoch), for the interlock benchmark.
+      v.on("value_changed", (dataValue) => { writes.push({ tag: id, value: dataValue.value.value, at: Date.now() / 1000 }); });
+    }
   };
+  const writes = [];
   add(reactor, "Reactor.Level", "Double", plant.level_l, false);
   add(reactor, "Reactor.LevelPct", "Double", 100 * plant.level_l / CAPACITY_L, false);
   add(reactor, "Reactor.InletValve", "Boolean", false, true);
@@ -99,6 +105,12 @@ const STEP_MS = 20;
       let body = "";
       req.on("data", (chunk) => { body += chunk; });
       req.on("end", () => {
+        if (req.url === "/writes") {
+          res.writeHead(200, { "Content-Type": "application/json" });
+          res.end(JSON.stringify({ writes }));
+          if (req.method === "POST") { writes.length = 0; }
+          return;
+        }
         if (req.method === "POST" && req.url === "/set") {
           const changes = body ? JSON.parse(body) : {};
           for (const key of Object.keys(changes)) {
