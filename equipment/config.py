@@ -11,6 +11,7 @@ the file: ``password_env`` names the environment variable that holds it.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -266,7 +267,7 @@ def _range(r: Reader, data: Mapping[str, Any], key: str, path: str) -> tuple[flo
         return None
     if (
         len(value_range) != 2
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value_range)
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value_range)
         or value_range[0] >= value_range[1]
     ):
         r.problems.append(f"{path}.{key}: expected [low, high] with low < high, got {value_range!r}")
@@ -294,10 +295,14 @@ def _scaling(
         scale = (eng[1] - eng[0]) / (raw[1] - raw[0])
         return scale, eng[0] - raw[0] * scale
     scale = float(r.get(data, "scale", path, (int, float), 1.0))
-    if scale == 0:
-        r.problems.append(f"{path}.scale: 0 would turn every value into the offset; use the factor raw → engineering")
+    offset = float(r.get(data, "offset", path, (int, float), 0.0))
+    if scale == 0 or not math.isfinite(scale):
+        r.problems.append(f"{path}.scale: {scale:g} cannot scale a value; give the finite factor raw → engineering")
         scale = 1.0
-    return scale, float(r.get(data, "offset", path, (int, float), 0.0))
+    if not math.isfinite(offset):
+        r.problems.append(f"{path}.offset: {offset:g} is not a finite number; give the offset in the engineering unit")
+        offset = 0.0
+    return scale, offset
 
 
 def _unit(r: Reader, data: Mapping[str, Any], path: str) -> str:

@@ -58,6 +58,7 @@ def test_the_driver_reads_writes_and_subscribes_on_a_node_opcua_server(vendor_se
                             "type": "bool",
                             "writable": True,
                         },
+                        "pump": {"endpoint": "vendor", "node": "ns=1;s=Transfer.Pump", "type": "bool", "writable": True},
                     },
                 }
             },
@@ -72,11 +73,13 @@ def test_the_driver_reads_writes_and_subscribes_on_a_node_opcua_server(vendor_se
             assert await io.connect() == {}
             first = await io.read(["R-101.level", "R-101.inlet_valve"])
             await io.write("R-101.inlet_valve", True)
+            await io.write("R-101.pump", True)
             for _ in range(100):  # node-opcua grants its own (slower) intervals
                 if seen and seen[-1].number() > first["R-101.level"].number():
                     break
                 await asyncio.sleep(0.1)
             await io.write("R-101.inlet_valve", False)
+            await io.write("R-101.pump", False)
             return first
         finally:
             await io.close()
