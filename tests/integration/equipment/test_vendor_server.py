@@ -58,7 +58,12 @@ def test_the_driver_reads_writes_and_subscribes_on_a_node_opcua_server(vendor_se
                             "type": "bool",
                             "writable": True,
                         },
-                        "pump": {"endpoint": "vendor", "node": "ns=1;s=Transfer.Pump", "type": "bool", "writable": True},
+                        "pump": {
+                            "endpoint": "vendor",
+                            "node": "ns=1;s=Transfer.Pump",
+                            "type": "bool",
+                            "writable": True,
+                        },
                     },
                 }
             },
