@@ -193,3 +193,24 @@ def test_two_logical_tags_on_one_node_both_get_values_and_dosing_works(
         assert done.actual is not None
         assert abs(done.actual - Decimal(8)) <= Decimal("0.5")
         assert vendor.state()["shared_command"] is False
+
+
+@pytest.mark.requirement("URS-EQP-012")
+def test_valve_travel_compensation_keeps_the_overshoot_within_half_the_tolerance(
+    services: Services, vendor: VendorPlant, tmp_path: Path
+) -> None:
+    """4 L/s, valve and pump following 200 ms after the command: without compensation +0.8 L."""
+    config = write_vendor_config(tmp_path / "travel.yaml", vendor.url)
+    with start_runtime(services, config) as handle:
+        handle.wait_connected()
+        for ref in ("T1/dose", "T2/dose"):  # the second one with the lead learned from the first
+            before = vendor.state()["level_l"]
+            dose(services, ref, "20")
+            done = commands.wait_for_state(services.session_factory, ref, SETTLED, timeout=30)
+            assert done.state is PhaseStatus.COMPLETE, done.reason
+            assert done.actual is not None
+            assert abs(done.actual - Decimal(20)) <= Decimal("0.5"), f"{ref}: {done.actual} L for 20 ± 1"
+            wait(lambda: vendor.state()["flow_lps"] == 0.0, 2, "the flow stopped")
+            delivered = Decimal(str(vendor.state()["level_l"])) - Decimal(str(before))
+            assert abs(delivered - Decimal(20)) <= Decimal("0.5"), f"{ref}: the reactor received {delivered} L"
+        assert handle.runtime.leads["R-101"].observations == 2
