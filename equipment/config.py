@@ -68,6 +68,9 @@ class Endpoint:
     # probes in a row went unanswered (within their period). See docs/equipment.md for the trade-off.
     watchdog_ms: float = 250.0
     watchdog_missed: int = 3
+    # The runtime reports itself not connected (so the scale and dosing refuse its values) when
+    # this endpoint has not answered for longer than this.
+    max_data_age_ms: float = 3000.0
 
     def password(self) -> str | None:
         """The password from the named environment variable (None when not configured)."""
@@ -209,7 +212,10 @@ def _endpoint(r: Reader, name: str, data: Mapping[str, Any]) -> Endpoint:
         "timeout_s": float(r.get(data, "timeout_s", path, (int, float), 4.0)),
         "watchdog_ms": float(r.get(data, "watchdog_ms", path, (int, float), 250.0)),
         "watchdog_missed": r.get(data, "watchdog_missed", path, int, 3),
+        "max_data_age_ms": float(r.get(data, "max_data_age_ms", path, (int, float), 3000.0)),
     }
+    if not 0 < common["max_data_age_ms"] < float("inf"):
+        r.problems.append(f"{path}.max_data_age_ms: must be a positive number of ms (e.g. 3000)")
     if common["watchdog_ms"] <= 0:
         r.problems.append(f"{path}.watchdog_ms: must be above 0 (the probe period, e.g. 250)")
     if common["watchdog_missed"] is not None and common["watchdog_missed"] < 1:

@@ -299,12 +299,13 @@ class EquipmentRuntime:
                 log.error("heartbeat write failed: %s", exc)
             await asyncio.sleep(self.heartbeat_s)
 
-    def _silent_endpoints(self, limit_s: float = 3.0) -> list[str]:
-        """Connected endpoints that have not answered (probe, poll or value) within ``limit_s``."""
+    def _silent_endpoints(self) -> list[str]:
+        """Connected endpoints that have not answered (probe, poll or value) within their ``max_data_age_ms``."""
         now = time.monotonic()
         silent = []
         for name, driver in self.io.drivers.items():
             alive = getattr(driver, "last_alive", now)
+            limit_s = self.config.endpoints[name].max_data_age_ms / 1000 if name in self.config.endpoints else 3.0
             if self.io.connected.get(name) and alive and now - alive > limit_s:
                 silent.append(f"{name} ({now - alive:.1f} s)")
         return silent
