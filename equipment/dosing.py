@@ -224,7 +224,11 @@ class DosingPhase:
         self.state = PhaseStatus.RUNNING
         if self.cfg.pump_speed:
             await self.io.write(self.cfg.pump_speed, 100.0)
+        if self.state is not PhaseStatus.RUNNING:
+            return  # a trip during the speed write: its stop writes stand, the trip is reported
         await self._command(valve=True, pump=True)
+        if self.state is not PhaseStatus.RUNNING:
+            return  # tripped during the start writes: the trip's HELD is the report
         self._flowing_since = time.monotonic()
         self._level_changed_at = time.monotonic()
         reason = (
@@ -243,6 +247,8 @@ class DosingPhase:
         # Pump first on stop (no dead-heading), valve first on start.
         writes = [(self.cfg.pump, pump), (self.cfg.inlet_valve, valve)]
         for tag, value in writes if not pump else reversed(writes):
+            if value and self.state is not PhaseStatus.RUNNING:
+                return  # tripped while an earlier write was under way: never open after a trip
             await self.io.write(tag, value)
 
     def _safe_now(self) -> None:

@@ -37,7 +37,7 @@ from equipment.dosing import DosingPhase, PhaseReport
 from equipment.drivers.base import TagValue
 from equipment.drivers.plantio import PlantIO, build_plant_io
 from equipment.errors import CommandRefused, DriverError, PermissiveFailed
-from equipment.interlocks import Trip, trip_on_value
+from equipment.interlocks import Trip, TripKind, trip_on_value
 from equipment.models import TrendPoint
 from equipment.pli import PlcPhase
 from equipment.recorder import CommandData, Recorder
@@ -199,6 +199,8 @@ class EquipmentRuntime:
         if (time.monotonic() - self._phase_ended_at.get(cfg.unit, 0.0)) * 1000 < cfg.valve_follow_ms:
             return  # the meter still runs down after a phase of ours ended
         trip = trip_on_value(cfg, item, pump_commanded=False)
+        if trip is not None and trip.kind is TripKind.HIGH_HIGH and self._held_for(cfg.unit, TripKind.HIGH_HIGH):
+            trip = None  # that phase's own high-high alarm stands; the guard keeps its outputs safe
         key = f"{cfg.unit}:{item.tag}"
         if trip is None:
             self._idle_flow_alarmed.discard(key)
@@ -209,6 +211,12 @@ class EquipmentRuntime:
             self.guard.wake()
             message = f"{trip.message} (no phase is running on {cfg.unit})"
             self._raise_alarm(cfg.unit, Trip(trip.kind, message, trip.tag, trip.value))
+
+    def _held_for(self, unit: str, kind: TripKind) -> bool:
+        return any(
+            isinstance(p, DosingPhase) and p.cfg.unit == unit and p.trip is not None and p.trip.kind is kind
+            for p in self.phases.values()
+        )
 
     async def _idle_watch_loop(self) -> None:
         """A steady flow sends no new notification: look at the latest values periodically too."""

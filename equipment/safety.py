@@ -98,6 +98,8 @@ class OutputGuard:
         self.unconfirmed_since: dict[str, float] = {}
         self.alarmed: set[str] = set()
         self.failed_writes = 0
+        self.last_pass = 0.0
+        """``time.monotonic()`` at the end of the last reconcile pass."""
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -138,6 +140,7 @@ class OutputGuard:
             if output.tag not in self.owned():  # ownership is checked again right before the write
                 why = await self._write(output) or why
             result[output.tag] = self._unconfirmed(output, why)
+        self.last_pass = time.monotonic()
         return result
 
     async def _write(self, output: SafeOutput) -> str:

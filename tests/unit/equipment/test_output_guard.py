@@ -194,3 +194,44 @@ def test_a_failed_readings_write_loses_no_value_and_leaves_no_stale_one() -> Non
         merged |= batch
     assert set(merged) >= {"R-101.level", "R-101.totalizer", "R-101.inlet_valve"}
     assert merged["R-101.level"] == runtime.io.latest["R-101.level"].value, "the last value written is the current one"
+
+
+@pytest.mark.requirement("URS-EQP-003")
+def test_a_trip_while_the_start_writes_are_under_way_leaves_the_valve_and_pump_closed() -> None:
+    """The high-high arrives while the valve-open write is answered: the start must not go on to the pump."""
+
+    async def scenario() -> tuple[ModelPlant, DosingPhase]:
+        plant = ModelPlant()
+        io = plant.io()
+        await io.subscribe(list(plant.values()))
+        await io.connect()
+        cfg = model_config().dosing["R-101"]
+        phase = DosingPhase(
+            io=io,
+            cfg=cfg,
+            phase_ref="R1",
+            source="T-100",
+            target=Decimal(10),
+            tolerance=Decimal(1),
+            quantity_unit="L",
+            requires_agitator=False,
+            report=lambda r: None,
+        )
+        written = plant.driver.write
+
+        async def slow_write(tag: str, value: Any) -> None:
+            await written(tag, value)  # the request reached the plant; its answer is slow
+            if tag == cfg.inlet_valve and value:
+                phase.trip_now(Trip(TripKind.HIGH_HIGH, "level reached high-high"))  # arrives meanwhile
+                await asyncio.sleep(0.01)
+
+        plant.driver.write = slow_write  # type: ignore[method-assign]
+        await phase.start()
+        await asyncio.sleep(0.05)
+        plant.step(0.05)
+        return plant, phase
+
+    plant, phase = asyncio.run(scenario())
+    assert phase.state.value == "held"
+    assert plant.pump_cmd is False, "the pump was not started after the trip"
+    assert plant.valve_cmd is False
