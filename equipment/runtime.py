@@ -9,7 +9,7 @@ After a restart, phases the database still shows RUNNING are put on HELD with th
 outputs driven safe: their plant state is uncertain (DESIGN.md: never silently on).
 Outputs that no running phase owns are kept in their declared safe state by
 :class:`~equipment.safety.OutputGuard`; flow or a high-high level on a unit with no
-running phase is watched on every notification and periodically.
+running phase is watched by :class:`~equipment.idle.IdleWatch`.
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ from ebr.errors import EquipmentError
 from ebr.ids import new_id
 from equipment.commands import COMMAND_CHANNEL, START_KINDS, CommandKind, PhaseStatus
 from equipment.compensation import StopLead
-from equipment.config import DosingConfig, PlantConfig
+from equipment.config import PlantConfig
 from equipment.dosing import DosingPhase, PhaseReport
 from equipment.drivers.base import TagValue
 from equipment.drivers.plantio import PlantIO, build_plant_io
 from equipment.errors import CommandRefused, DriverError, PermissiveFailed
-from equipment.interlocks import Trip, TripKind, trip_on_value
+from equipment.idle import IdleWatch, owned_outputs
+from equipment.interlocks import Trip
 from equipment.models import TrendPoint
 from equipment.pli import PlcPhase
 from equipment.recorder import CommandData, Recorder
@@ -86,8 +87,6 @@ class EquipmentRuntime:
         self._reports: asyncio.Queue[PhaseReport] = asyncio.Queue()
         self._dirty: dict[str, TagValue] = {}
         self._wake = asyncio.Event()
-        self._idle_flow_alarmed: set[str] = set()
-        self._phase_ended_at: dict[str, float] = {}
         self._inflight: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._pending_points: list[TrendPoint] = []
@@ -100,6 +99,9 @@ class EquipmentRuntime:
             alarm=self._raise_alarm,
             note=self._note,
             period_s=reconcile_s,
+        )
+        self.idle = IdleWatch(
+            io=self.io, config=config, phases=self.phases.values, alarm=self._raise_alarm, guard=self.guard
         )
 
     # -- life cycle ----------------------------------------------------------------------
@@ -114,7 +116,7 @@ class EquipmentRuntime:
             self._spawn(self._connect_later(endpoint))
         await self._recover()
         loops = (self._record_loop, self._command_loop, self._heartbeat_loop, self._tick_loop, self._readings_loop)
-        for loop in (*loops, self.guard.run, self._idle_watch_loop):
+        for loop in (*loops, self.guard.run, self.idle.run):
             self._spawn(loop())
         if self.database_url and self.database_url.startswith("postgresql"):
             self._spawn(self._listen_loop())
@@ -168,78 +170,17 @@ class EquipmentRuntime:
             phase.on_value(item)
         self._dirty[item.tag] = item
         self.trend.add(item, active_units={p.cfg.unit for p in self.phases.values()})
-        self._watch_idle_flow(item)
+        self.idle.on_value(item)
 
     def owned_outputs(self) -> set[str]:
         """Outputs that a running phase owns now (everything else belongs in its safe state)."""
-        owned: set[str] = set()
-        for phase in self.phases.values():
-            if isinstance(phase, DosingPhase) and phase.state in (PhaseStatus.PENDING, PhaseStatus.RUNNING):
-                owned |= {t for t in (phase.cfg.inlet_valve, phase.cfg.pump, phase.cfg.pump_speed) if t}
-            elif isinstance(phase, PlcPhase) and not phase.state.final:
-                # The PLC runs the phase (also HELD): its handshake outputs stay with it.
-                owned |= {t for t in (phase.cfg.command, phase.cfg.watchdog_write) if t}
-                owned |= set(phase.cfg.setpoints.values())
-        return owned
-
-    def _running_unit(self, unit: str) -> bool:
-        return any(
-            p.cfg.unit == unit and p.state in (PhaseStatus.PENDING, PhaseStatus.RUNNING) for p in self.phases.values()
-        )
-
-    def _watch_idle_flow(self, item: TagValue) -> None:
-        """Flow into (or high-high level of) a unit that no running phase doses: stop it, alarm once."""
-        for cfg in self.config.dosing.values():
-            if item.tag in (cfg.flow, cfg.level):
-                self._watch_idle(cfg, item)
-
-    def _watch_idle(self, cfg: DosingConfig, item: TagValue) -> None:
-        if self._running_unit(cfg.unit) or not item.good:
-            return
-        if (time.monotonic() - self._phase_ended_at.get(cfg.unit, 0.0)) * 1000 < cfg.valve_follow_ms:
-            return  # the meter still runs down after a phase of ours ended
-        trip = trip_on_value(cfg, item, pump_commanded=False)
-        if trip is not None and trip.kind is TripKind.HIGH_HIGH and self._held_for(cfg.unit, TripKind.HIGH_HIGH):
-            trip = None  # that phase's own high-high alarm stands; the guard keeps its outputs safe
-        key = f"{cfg.unit}:{item.tag}"
-        if trip is None:
-            self._idle_flow_alarmed.discard(key)
-        elif key not in self._idle_flow_alarmed:
-            self._idle_flow_alarmed.add(key)
-            for tag in (cfg.inlet_valve, cfg.pump):
-                self._spawn(self._write_safe(tag))
-            self.guard.wake()
-            message = f"{trip.message} (no phase is running on {cfg.unit})"
-            self._raise_alarm(cfg.unit, Trip(trip.kind, message, trip.tag, trip.value))
-
-    def _held_for(self, unit: str, kind: TripKind) -> bool:
-        return any(
-            isinstance(p, DosingPhase) and p.cfg.unit == unit and p.trip is not None and p.trip.kind is kind
-            for p in self.phases.values()
-        )
-
-    async def _idle_watch_loop(self) -> None:
-        """A steady flow sends no new notification: look at the latest values periodically too."""
-        while True:
-            await asyncio.sleep(self.tick_s * 10)
-            for cfg in self.config.dosing.values():
-                for tag in (cfg.flow, cfg.level):
-                    item = self.io.latest.get(tag)
-                    if item is not None and self.io.connected.get(self.io.endpoint_of(tag), False):
-                        self._watch_idle(cfg, item)
+        return owned_outputs(self.phases.values())
 
     def _raise_alarm(self, unit: str, trip: Trip) -> None:
         self._spawn(self._retry(lambda: self.recorder.alarm(unit, trip)))
 
     def _note(self, unit: str, message: str) -> None:
         self._spawn(self._retry(lambda: self.recorder.log_event("safety", message, unit=unit)))
-
-    async def _write_safe(self, tag: str) -> None:
-        try:
-            await self.io.write(tag, False)
-        except DriverError as exc:
-            # The output guard keeps trying until the feedback confirms it (and alarms if it cannot).
-            log.warning("idle-flow stop write to %s failed: %s", tag, exc)
 
     def _on_connection(self, endpoint: str, connected: bool, reason: str) -> None:
         for phase in list(self.phases.values()):
@@ -251,12 +192,12 @@ class EquipmentRuntime:
     def _report(self, report: PhaseReport) -> None:
         self._reports.put_nowait(report)
         if report.state is PhaseStatus.HELD or report.state.final:
-            self._phase_ended_at[report.unit] = time.monotonic()
+            self.idle.phase_ended(report.unit)
             self.guard.wake()
         if report.state.final:
             phase = self.phases.get(report.phase_ref)
             if phase is not None and phase.state.final:
-                self._phase_ended_at[report.unit] = time.monotonic()
+                self.idle.phase_ended(report.unit)
                 self.phases.pop(report.phase_ref, None)
                 self._spawn(phase.close())
 

@@ -61,6 +61,9 @@ class MemoryRecorder:
 class SafetyMachine(RuleBasedStateMachine):
     """One runtime, one plant, random commands and faults."""
 
+    #: Plant steps of 50 ms after a link or device fault (a real link needs ~1 s to be called lost).
+    FAULT_STEPS = 1
+
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
@@ -86,6 +89,9 @@ class SafetyMachine(RuleBasedStateMachine):
         self.plant = ModelPlant()
         return model_config(), self.plant.io(), 0.0
 
+    async def _ready(self) -> None:
+        """Wait until the runtime has a value of every tag (in memory: at once)."""
+
     async def _subscribe(self) -> None:
         await self.runtime.io.subscribe(list(self.plant.values()), self.runtime._on_value)
 
@@ -110,7 +116,7 @@ class SafetyMachine(RuleBasedStateMachine):
             for tag in (cfg.flow, cfg.level):
                 item = self.runtime.io.latest.get(tag)
                 if item is not None:
-                    self.runtime._watch_idle(cfg, item)
+                    self.runtime.idle.check(cfg, item)
         await self.runtime.guard.reconcile()
         await asyncio.sleep(0.001)  # the alarm tasks run in worker threads
         await self._drain()
@@ -134,6 +140,7 @@ class SafetyMachine(RuleBasedStateMachine):
             self.runtime.io.add_connection_listener(self.runtime._on_connection)
             await self._subscribe()
             await self.runtime.io.connect()
+            await self._ready()
             await self._settle(1)
 
         self.run(go())
@@ -169,17 +176,17 @@ class SafetyMachine(RuleBasedStateMachine):
     @rule()
     def link_cut(self) -> None:
         self.run(self.plant.cut())
-        self.run(self._settle(1))
+        self.run(self._settle(self.FAULT_STEPS))
 
     @rule()
     def link_restore(self) -> None:
         self.run(self.plant.restore())
-        self.run(self._settle(1))
+        self.run(self._settle(self.FAULT_STEPS))
 
     @rule()
     def device_restart_with_totalizer_reset(self) -> None:
         self.run(self.plant.restart_device())
-        self.run(self._settle(1))
+        self.run(self._settle(self.FAULT_STEPS))
 
     @rule(stuck=st.booleans())
     def stuck_valve(self, stuck: bool) -> None:

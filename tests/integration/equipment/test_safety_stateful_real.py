@@ -82,6 +82,8 @@ class VendorBackend:
 class VendorSafetyMachine(SafetyMachine):
     """The machine against node-opcua, in real time."""
 
+    FAULT_STEPS = 30  # 1.5 s: the link watch calls a cut lost after ~1 s; reconnection within ~1 s
+
     def _build(self) -> tuple[PlantConfig, PlantIO, float]:
         backend = VendorBackend()
         self.plant = backend
@@ -95,28 +97,12 @@ class VendorSafetyMachine(SafetyMachine):
     async def _advance(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
-    def connect(self) -> None:
-        super().connect()
-
-        async def values() -> None:
-            for _ in range(200):
-                if all(tag in self.runtime.io.latest for tag in self.config.tags):
-                    return
-                await asyncio.sleep(0.02)
-
-        self.run(values())
-
-    def link_cut(self) -> None:
-        super().link_cut()
-        self.run(self._settle(25))  # the link watch needs ~1 s to call it lost
-
-    def link_restore(self) -> None:
-        super().link_restore()
-        self.run(self._settle(25))  # reconnection within ~1 s
-
-    def device_restart_with_totalizer_reset(self) -> None:
-        super().device_restart_with_totalizer_reset()
-        self.run(self._settle(30))
+    async def _ready(self) -> None:
+        for _ in range(250):
+            if all(tag in self.runtime.io.latest for tag in self.config.tags):
+                return
+            await asyncio.sleep(0.02)
+        raise TimeoutError("node-opcua did not deliver every tag within 5 s")
 
     def teardown(self) -> None:
         try:
