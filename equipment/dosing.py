@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from equipment.interlocks import TimerInputs, Trip, TripKind, check_permissives,
 
 log = logging.getLogger(__name__)
 JUMP_SLACK_S = 1.0  # a notification may carry up to this much more than its own interval of flow
+MAX_EXTRAPOLATION_S = 0.3  # a meter value older than this is not extrapolated further (clock skew)
 
 
 @dataclass(frozen=True)
@@ -299,6 +301,18 @@ class DosingPhase:
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
         await asyncio.sleep(self.settle_s)
+        if self.settle_s <= 0 or not self.io.connected.get(self.io.endpoint_of(self.cfg.flow), False):
+            return
+        # A valve that travels (or a pump that runs down) keeps the meter counting after the stop:
+        # wait until the flow reads zero, then for the meter's last notification.
+        deadline = time.monotonic() + self.cfg.valve_follow_ms / 1000 + 1.0
+        while self._flowing() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(min(self.settle_s, 0.15))
+
+    def _flowing(self) -> bool:
+        flow = self.io.latest.get(self.cfg.flow)
+        return flow is not None and flow.good and flow.number() > self.cfg.flow_without_command
 
     def _enter(self, state: PhaseStatus, reason: str, trip: Trip | None = None) -> None:
         self.state = state
@@ -355,6 +369,10 @@ class DosingPhase:
             flowing_since=self._flowing_since if self._valve_feedback_open() else None,
             level_changed_at=self._level_changed_at,
         )
+        if not self._finishing:
+            self._follow_target()
+            if self._finishing:
+                return
         trip = trip_on_time(self.cfg, inputs)
         stale = self._stale(inputs.now) if trip is None else []
         if stale:
@@ -367,17 +385,36 @@ class DosingPhase:
         return feedback is not None and bool(feedback.value)
 
     def _follow_target(self) -> None:
-        remaining = float(self._target_q - self._delivered)
+        """Stop when the remaining amount is what is still in flight; slow down within the fine band.
+
+        The meter's last value is already old when it is seen (publishing interval, network,
+        a busy event loop): the delivered amount is extrapolated at the current flow over the
+        value's age (at most ``MAX_EXTRAPOLATION_S``), and the check also runs from the timer,
+        between notifications. What is left after the close is the valve's travel (``lead``).
+        """
         flow = self.io.latest.get(self.cfg.flow)
         rate = flow.number() * self.cfg.flow_factor if flow is not None and flow.good else 0.0
+        estimate = self.delivered() + rate * self._meter_age()
+        remaining = float(self._target_q) - estimate
         if remaining <= self.lead.in_flight(rate):
             self._finishing = True
-            self._stop_decided = (self._delivered, rate)
+            self._stop_decided = (Decimal(repr(estimate)), rate)
             self._safe_now()
             self._spawn(self._complete())
         elif not self._fine and self.cfg.pump_speed and remaining <= self.cfg.fine_band:
             self._fine = True
             self._spawn(self._write_quietly_value(self.cfg.pump_speed, self.cfg.fine_speed_pct))
+
+    def _meter_age(self) -> float:
+        """Seconds since the totalizer measured its last value (source timestamp; arrival if none)."""
+        total = self.io.latest.get(self.cfg.totalizer)
+        if total is None:
+            return 0.0
+        if total.source_ts is not None:
+            age = (dt.datetime.now(dt.UTC) - total.source_ts).total_seconds()
+        else:
+            age = time.monotonic() - total.received
+        return min(MAX_EXTRAPOLATION_S, max(0.0, age))
 
     async def _write_quietly_value(self, tag: str, value: float) -> None:
         with contextlib.suppress(DriverError):

@@ -120,7 +120,7 @@ async def run_phase(actions: list[tuple[str, Value]]) -> tuple[DosingPhase, Simu
     for tag, value in actions:
         driver.set(tag, value)
         await asyncio.sleep(0)
-    await asyncio.sleep(0.35)
+    await asyncio.sleep(0.6)  # settle: 0.3 s, then the meter's last notification
     await phase.close()
     return phase, driver, reports
 
