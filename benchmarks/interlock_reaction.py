@@ -143,7 +143,14 @@ async def runtime_trips(target: Target, count: int) -> list[float]:
             crossings.clear()
             started = time.time()
             target.set_level(target.near_level)
-            await _until(lambda p=phase: p.state is PhaseStatus.HELD and not p._tasks)  # type: ignore[misc]
+            try:
+                await _until(lambda p=phase: p.state is PhaseStatus.HELD and not p._tasks)  # type: ignore[misc]
+            except TimeoutError:
+                level = _value(io, "R-101.level")
+                raise RuntimeError(
+                    f"{target.name} trip {i}: phase {phase.state.value} (trip {phase.trip}), "
+                    f"tasks {phase._tasks}, level {level}"
+                ) from None
             closed_at = _close_write_after(target, started)
             latencies.append((closed_at - _stamp(crossings[0])) * 1000)
             target.clear_writes()

@@ -101,7 +101,7 @@ class EquipmentRuntime:
             period_s=reconcile_s,
         )
         self.idle = IdleWatch(
-            io=self.io, config=config, phases=self.phases.values, alarm=self._raise_alarm, guard=self.guard
+            io=self.io, config=config, phases=lambda: self.phases.values(), alarm=self._raise_alarm, guard=self.guard
         )
 
     # -- life cycle ----------------------------------------------------------------------
