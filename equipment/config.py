@@ -11,14 +11,18 @@ the file: ``password_env`` names the environment variable that holds it.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ebr import units
+from ebr.errors import ValidationError
 from equipment.config_reader import Reader
 from equipment.errors import PlantConfigError
 
@@ -60,7 +64,13 @@ class Endpoint:
     timeout_s: float = 4.0
     publishing_interval_ms: float = 0.0
     poll_ms: float = 100.0
+    # Link watch: a probe every ``watchdog_ms``; the link counts as lost after ``watchdog_missed``
+    # probes in a row went unanswered (within their period). See docs/equipment.md for the trade-off.
     watchdog_ms: float = 250.0
+    watchdog_missed: int = 3
+    # The runtime reports itself not connected (so the scale and dosing refuse its values) when
+    # this endpoint has not answered for longer than this.
+    max_data_age_ms: float = 3000.0
 
     def password(self) -> str | None:
         """The password from the named environment variable (None when not configured)."""
@@ -97,6 +107,18 @@ class TagSpec:
     high: float | None = None
     writable: bool = False
     decimals: int = 3
+    # OPC UA: engineering value = raw * scale + offset (``raw_range`` + ``range`` are turned into these).
+    scale: float = 1.0
+    offset: float = 0.0
+    # Writable outputs: the value the runtime drives the output to when no running phase owns it
+    # (None: ``safe_state: manual``, an output people run by hand that the runtime never forces).
+    safe_state: bool | float | int | None = None
+    # The tag that confirms the output's state (default: the output's own value, read back).
+    feedback: str | None = None
+
+    @property
+    def scaled(self) -> bool:
+        return self.scale != 1.0 or self.offset != 0.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +144,17 @@ class DosingConfig:
     flow_without_command: float = 0.5
     fine_band: float = 0.0
     fine_speed_pct: float = 100.0
+    # Valve travel compensation: the valve closes this long before the target (learned after each dosing).
+    valve_travel_ms: float = 0.0
+    # Values older than this (no answer from their endpoint since) are not used to start or run a dosing.
+    max_data_age_ms: float = 2000.0
+    # Derived from the tags' declared units: flow tag value × flow_factor = totalizer units per second;
+    # a level tag value × level_factor = totalizer units.
+    quantity_unit: str = "L"
+    flow_factor: float = 1.0
+    level_factor: float = 1.0
+    # The largest flow the meter can show (totalizer units/s; 0: not declared): bounds a plausible increment.
+    max_flow: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -178,7 +211,17 @@ def _endpoint(r: Reader, name: str, data: Mapping[str, Any]) -> Endpoint:
     common: dict[str, Any] = {
         "timeout_s": float(r.get(data, "timeout_s", path, (int, float), 4.0)),
         "watchdog_ms": float(r.get(data, "watchdog_ms", path, (int, float), 250.0)),
+        "watchdog_missed": r.get(data, "watchdog_missed", path, int, 3),
+        "max_data_age_ms": float(r.get(data, "max_data_age_ms", path, (int, float), 3000.0)),
     }
+    if not 0 < common["max_data_age_ms"] < float("inf"):
+        r.problems.append(f"{path}.max_data_age_ms: must be a positive number of ms (e.g. 3000)")
+    if common["watchdog_ms"] <= 0:
+        r.problems.append(f"{path}.watchdog_ms: must be above 0 (the probe period, e.g. 250)")
+    if common["watchdog_missed"] is not None and common["watchdog_missed"] < 1:
+        r.problems.append(
+            f"{path}.watchdog_missed: must be at least 1 (probes missed in a row before the link is lost)"
+        )
     if kind == "modbus":
         return Endpoint(
             name=name,
@@ -224,6 +267,80 @@ def _modbus(r: Reader, data: Mapping[str, Any], path: str) -> ModbusAddress:
     )
 
 
+def _range(r: Reader, data: Mapping[str, Any], key: str, path: str) -> tuple[float, float] | None:
+    value_range = r.get(data, key, path, list, None)
+    if value_range is None:
+        return None
+    if (
+        len(value_range) != 2
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value_range)
+        or value_range[0] >= value_range[1]
+    ):
+        r.problems.append(f"{path}.{key}: expected [low, high] with low < high, got {value_range!r}")
+        return None
+    return float(value_range[0]), float(value_range[1])
+
+
+def _scaling(
+    r: Reader, data: Mapping[str, Any], path: str, kind: str, eng: tuple[float, float] | None
+) -> tuple[float, float]:
+    """OPC UA scaling: ``scale``/``offset``, or ``raw_range`` mapped linearly onto ``range``."""
+    raw = _range(r, data, "raw_range", path)
+    has_scale = "scale" in data or "offset" in data
+    if kind != "opcua":
+        if has_scale or raw is not None:
+            r.problems.append(f"{path}: scale, offset and raw_range of a Modbus tag go under modbus: (modbus.scale)")
+        return 1.0, 0.0
+    if raw is not None and has_scale:
+        r.problems.append(f"{path}.raw_range: give either raw_range (with range) or scale/offset, not both")
+        return 1.0, 0.0
+    if raw is not None:
+        if eng is None:
+            r.problems.append(f"{path}.raw_range: needs range: [low, high] in the engineering unit it maps onto")
+            return 1.0, 0.0
+        scale = (eng[1] - eng[0]) / (raw[1] - raw[0])
+        return scale, eng[0] - raw[0] * scale
+    scale = float(r.get(data, "scale", path, (int, float), 1.0))
+    offset = float(r.get(data, "offset", path, (int, float), 0.0))
+    if scale == 0 or not math.isfinite(scale):
+        r.problems.append(f"{path}.scale: {scale:g} cannot scale a value; give the finite factor raw → engineering")
+        scale = 1.0
+    if not math.isfinite(offset):
+        r.problems.append(f"{path}.offset: {offset:g} is not a finite number; give the offset in the engineering unit")
+        offset = 0.0
+    return scale, offset
+
+
+def _unit(r: Reader, data: Mapping[str, Any], path: str) -> str:
+    unit = r.get(data, "unit", path, str, "")
+    if unit:
+        try:
+            units.check(unit)
+        except ValidationError as exc:
+            r.problems.append(f"{path}.unit: {exc}")
+    return str(unit or "")
+
+
+def _safe_state(r: Reader, data: Mapping[str, Any], path: str, kind: str, writable: bool) -> bool | float | int | None:
+    if "safe_state" not in data:
+        return (False if kind == "bool" else 0) if writable else None
+    value = data["safe_state"]
+    if not writable:
+        r.problems.append(
+            f"{path}.safe_state: only a writable output has a safe state; remove it or add writable: true"
+        )
+        return None
+    if value == "manual":
+        return None
+    if kind == "bool" and not isinstance(value, bool):
+        r.problems.append(f"{path}.safe_state: {value!r} is not a state of a bool output; write false, true or manual")
+        return False
+    if kind != "bool" and (isinstance(value, bool) or not isinstance(value, int | float)):
+        r.problems.append(f"{path}.safe_state: {value!r} is not a number; write the safe value (e.g. 0) or manual")
+        return 0
+    return value  # type: ignore[no-any-return]
+
+
 def _tag(r: Reader, name: str, data: Mapping[str, Any], path: str, endpoints: Mapping[str, Endpoint]) -> TagSpec:
     endpoint = r.get(data, "endpoint", path, str) or ""
     if endpoint and endpoint not in endpoints:
@@ -233,29 +350,54 @@ def _tag(r: Reader, name: str, data: Mapping[str, Any], path: str, endpoints: Ma
     modbus = (
         _modbus(r, r.mapping(data.get("modbus", {}), f"{path}.modbus"), f"{path}.modbus") if kind == "modbus" else None
     )
-    value_range = r.get(data, "range", path, list, None)
-    low = high = None
-    if value_range is not None:
-        if (
-            len(value_range) != 2
-            or not all(isinstance(v, int | float) for v in value_range)
-            or value_range[0] >= value_range[1]
-        ):
-            r.problems.append(f"{path}.range: expected [low, high] with low < high, got {value_range!r}")
-        else:
-            low, high = float(value_range[0]), float(value_range[1])
+    eng = _range(r, data, "range", path)
+    value_type = r.choice(data, "type", path, VALUE_TYPES, "float")
+    scale, offset = _scaling(r, data, path, kind, eng)
+    if (scale, offset) != (1.0, 0.0) and value_type != "float":
+        r.problems.append(f"{path}: scaling needs type: float (a {value_type} value is not scaled)")
+    writable = r.get(data, "writable", path, bool, False)
+    feedback = r.get(data, "feedback", path, str, None)
     return TagSpec(
         name=name,
         endpoint=endpoint,
-        type=r.choice(data, "type", path, VALUE_TYPES, "float"),
+        type=value_type,
         node=node,
         modbus=modbus,
-        unit=r.get(data, "unit", path, str, ""),
-        low=low,
-        high=high,
-        writable=r.get(data, "writable", path, bool, False),
+        unit=_unit(r, data, path),
+        low=eng[0] if eng else None,
+        high=eng[1] if eng else None,
+        writable=writable,
         decimals=r.get(data, "decimals", path, int, 3),
+        scale=scale,
+        offset=offset,
+        safe_state=_safe_state(r, data, path, value_type, writable),
+        feedback=feedback if feedback is None or "." in feedback else f"{name.split('.', 1)[0]}.{feedback}",
     )
+
+
+def _check_tags(r: Reader, tags: Mapping[str, TagSpec]) -> None:
+    """Feedback tags exist; tags sharing one node agree on what the node is."""
+    by_node: dict[tuple[str, str], list[TagSpec]] = {}
+    for tag in tags.values():
+        path = f"equipment.{tag.name.replace('.', '.tags.', 1)}"
+        if tag.feedback is not None and tag.feedback not in tags:
+            r.problems.append(f"{path}.feedback: tag {tag.feedback!r} is not declared under equipment")
+        if tag.node:
+            by_node.setdefault((tag.endpoint, tag.node), []).append(tag)
+    for (endpoint, node), shared in by_node.items():
+        first = shared[0]
+        for other in shared[1:]:
+            where = f"equipment.{other.name.replace('.', '.tags.', 1)}"
+            if other.type != first.type:
+                r.problems.append(
+                    f"{where}.type: {other.name} and {first.name} share node {node} on {endpoint} but declare "
+                    f"types {other.type} and {first.type}; one node has one type"
+                )
+            if other.writable and first.writable and other.safe_state != first.safe_state:
+                r.problems.append(
+                    f"{where}.safe_state: {other.name} and {first.name} share node {node} but declare different "
+                    "safe states; give both the same"
+                )
 
 
 _DOSING_NUMBERS: tuple[tuple[str, Any], ...] = (
@@ -267,7 +409,43 @@ _DOSING_NUMBERS: tuple[tuple[str, Any], ...] = (
     ("flow_without_command", 0.5),
     ("fine_band", 0.0),
     ("fine_speed_pct", 100.0),
+    ("valve_travel_ms", 0.0),
+    ("max_data_age_ms", 2000.0),
 )
+
+
+def _dosing_units(r: Reader, path: str, refs: Mapping[str, Any], tags: Mapping[str, TagSpec]) -> dict[str, Any]:
+    """Factors from the declared units: flow → totalizer units per second, level → totalizer units."""
+    if not all(refs.get(k) in tags for k in ("totalizer", "flow", "level")):
+        return {}
+    total, flow, level = tags[refs["totalizer"]], tags[refs["flow"]], tags[refs["level"]]
+    found: dict[str, Any] = {}
+    if not total.unit:
+        r.problems.append(f"{path}.totalizer: tag {total.name} has no unit; declare unit: L (or kg, m³) on it")
+        return found
+    found["quantity_unit"] = total.unit
+    try:
+        per_second = f"{total.unit}/s"
+        if not flow.unit or not units.compatible(flow.unit, per_second):
+            r.problems.append(
+                f"{path}.flow: tag {flow.name} has unit {flow.unit or '(none)'}, not a flow of {total.unit}; "
+                f"declare unit: {total.unit}/s, {total.unit}/min or {total.unit}/h on it"
+            )
+        else:
+            found["flow_factor"] = float(units.convert(Decimal(1), flow.unit, per_second))
+            if flow.high is not None:
+                found["max_flow"] = flow.high * found["flow_factor"]
+        if not level.unit or not units.compatible(level.unit, total.unit):
+            r.problems.append(
+                f"{path}.level: tag {level.name} has unit {level.unit or '(none)'}, which cannot be compared with "
+                f"the totalizer's {total.unit}; map it to {total.unit} (e.g. raw_range: [0, 100] with range: "
+                "[0, capacity]) and declare that unit"
+            )
+        else:
+            found["level_factor"] = float(units.convert(Decimal(1), level.unit, total.unit))
+    except ValidationError as exc:
+        r.problems.append(f"{path}: {exc}")
+    return found
 
 
 def _dosing(r: Reader, unit: str, data: Mapping[str, Any], tags: Mapping[str, TagSpec]) -> DosingConfig:
@@ -291,7 +469,13 @@ def _dosing(r: Reader, unit: str, data: Mapping[str, Any], tags: Mapping[str, Ta
             numbers[key] = float(value)
     if numbers.get("level_permissive_max", 0) >= numbers.get("level_high_high", float("inf")):
         r.problems.append(f"{path}.level_permissive_max: must be below level_high_high")
-    return DosingConfig(unit=unit, source_levels=sources, **refs, **numbers)
+    for key in ("inlet_valve", "pump", "pump_speed"):
+        if refs.get(key) in tags and tags[refs[key]].writable and tags[refs[key]].safe_state is None:
+            r.problems.append(
+                f"{path}.{key}: tag {refs[key]!r} is commanded by dosing and cannot be safe_state: manual; "
+                "declare its safe state (false or 0)"
+            )
+    return DosingConfig(unit=unit, source_levels=sources, **refs, **numbers, **_dosing_units(r, path, refs, tags))
 
 
 def _plc_phase(r: Reader, name: str, data: Mapping[str, Any], tags: Mapping[str, TagSpec]) -> PlcPhaseConfig:
@@ -343,6 +527,7 @@ def parse_plant_config(data: Any, *, path: Path | None = None) -> PlantConfig:
             full = f"{unit}.{tag_name}"
             tag_path = f"equipment.{unit}.tags.{tag_name}"
             tags[full] = _tag(r, full, r.mapping(tag_spec, tag_path), tag_path, endpoints)
+    _check_tags(r, tags)
     dosing = {
         str(unit): _dosing(r, str(unit), r.mapping(spec, f"dosing.{unit}"), tags)
         for unit, spec in r.mapping(root.get("dosing", {}), "dosing").items()

@@ -24,6 +24,9 @@ class TripKind(StrEnum):
     STALE_DATA = "stale_data"
     COMMUNICATION_LOST = "communication_lost"
     BAD_QUALITY = "bad_quality"
+    TOTALIZER_DISCONTINUITY = "totalizer_discontinuity"
+    OVERDOSE = "overdose"
+    OUTPUT_NOT_SAFE = "output_not_safe"
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,10 @@ def check_permissives(
     if level is not None:
         if level >= cfg.level_permissive_max:
             problems.append(f"{cfg.level} is {level:g}, not below its start limit {cfg.level_permissive_max:g}")
-        elif level + quantity >= cfg.level_high_high:
+        elif level + quantity / cfg.level_factor >= cfg.level_high_high:
             problems.append(
-                f"{cfg.unit} has no room: {level:g} + {quantity:g} reaches high-high {cfg.level_high_high:g}"
+                f"{cfg.unit} has no room: {level:g} + {quantity / cfg.level_factor:g} reaches high-high "
+                f"{cfg.level_high_high:g}"
             )
     if source not in cfg.source_levels:
         problems.append(f"{source} is not a declared source of {cfg.unit} ({', '.join(cfg.source_levels) or 'none'})")

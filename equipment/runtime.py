@@ -7,6 +7,9 @@ data-change notification → :class:`DosingPhase` → stop writes — never touc
 database; reports are queued and recorded by a separate task in a worker thread.
 After a restart, phases the database still shows RUNNING are put on HELD with their
 outputs driven safe: their plant state is uncertain (DESIGN.md: never silently on).
+Outputs that no running phase owns are kept in their declared safe state by
+:class:`~equipment.safety.OutputGuard`; flow or a high-high level on a unit with no
+running phase is watched by :class:`~equipment.idle.IdleWatch`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Any
@@ -27,14 +31,18 @@ from ebr.clock import Clock
 from ebr.errors import EquipmentError
 from ebr.ids import new_id
 from equipment.commands import COMMAND_CHANNEL, START_KINDS, CommandKind, PhaseStatus
+from equipment.compensation import StopLead
 from equipment.config import PlantConfig
 from equipment.dosing import DosingPhase, PhaseReport
 from equipment.drivers.base import TagValue
 from equipment.drivers.plantio import PlantIO, build_plant_io
 from equipment.errors import CommandRefused, DriverError, PermissiveFailed
-from equipment.interlocks import trip_on_value
+from equipment.idle import IdleWatch, owned_outputs
+from equipment.interlocks import Trip
+from equipment.models import TrendPoint
 from equipment.pli import PlcPhase
 from equipment.recorder import CommandData, Recorder
+from equipment.safety import OutputGuard, safe_outputs
 from equipment.subscriptions import subscribe_plant
 from equipment.trend import TrendBuffer
 
@@ -59,6 +67,8 @@ class EquipmentRuntime:
         readings_s: float = 0.5,
         tick_s: float = 0.02,
         start_max_age_s: float = 30.0,
+        reconcile_s: float = 1.0,
+        settle_s: float = 0.3,
     ) -> None:
         self.config = config
         self.io = io or build_plant_io(config)
@@ -70,16 +80,29 @@ class EquipmentRuntime:
         self.database_url = database_url
         self.poll_s, self.heartbeat_s, self.readings_s, self.tick_s = poll_s, heartbeat_s, readings_s, tick_s
         self.start_max_age_s = start_max_age_s
+        self.settle_s = settle_s
         self.phases: dict[str, DosingPhase | PlcPhase] = {}
         self.units = sorted({tag.split(".", 1)[0] for tag in config.tags} | set(config.dosing))
         self.trend = TrendBuffer(config)
         self._reports: asyncio.Queue[PhaseReport] = asyncio.Queue()
         self._dirty: dict[str, TagValue] = {}
         self._wake = asyncio.Event()
-        self._idle_flow_alarmed: set[str] = set()
-        self._phase_ended_at: dict[str, float] = {}
         self._inflight: asyncio.Future[None] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._pending_points: list[TrendPoint] = []
+        self.counters: Counter[str] = Counter()
+        self.leads = {unit: StopLead(cfg.valve_travel_ms / 1000) for unit, cfg in config.dosing.items()}
+        self.guard = OutputGuard(
+            io=self.io,
+            outputs=safe_outputs(config),
+            owned=self.owned_outputs,
+            alarm=self._raise_alarm,
+            note=self._note,
+            period_s=reconcile_s,
+        )
+        self.idle = IdleWatch(
+            io=self.io, config=config, phases=lambda: self.phases.values(), alarm=self._raise_alarm, guard=self.guard
+        )
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -92,7 +115,8 @@ class EquipmentRuntime:
             log.warning("endpoint %s not reachable yet (%s); retrying in the background", endpoint, reason)
             self._spawn(self._connect_later(endpoint))
         await self._recover()
-        for loop in (self._record_loop, self._command_loop, self._heartbeat_loop, self._tick_loop, self._readings_loop):
+        loops = (self._record_loop, self._command_loop, self._heartbeat_loop, self._tick_loop, self._readings_loop)
+        for loop in (*loops, self.guard.run, self.idle.run):
             self._spawn(loop())
         if self.database_url and self.database_url.startswith("postgresql"):
             self._spawn(self._listen_loop())
@@ -137,7 +161,7 @@ class EquipmentRuntime:
                 await self.io.drivers[endpoint].connect()
                 return
             except DriverError:
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 1.0)
 
     # -- the fast path -------------------------------------------------------------------
 
@@ -146,49 +170,34 @@ class EquipmentRuntime:
             phase.on_value(item)
         self._dirty[item.tag] = item
         self.trend.add(item, active_units={p.cfg.unit for p in self.phases.values()})
-        self._watch_idle_flow(item)
+        self.idle.on_value(item)
 
-    def _watch_idle_flow(self, item: TagValue) -> None:
-        """Flow into a unit that no phase of ours is dosing: stop it and raise an alarm (once)."""
-        for cfg in self.config.dosing.values():
-            if item.tag != cfg.flow or any(p.cfg.unit == cfg.unit for p in self.phases.values()):
-                continue
-            if (time.monotonic() - self._phase_ended_at.get(cfg.unit, 0.0)) * 1000 < cfg.valve_follow_ms:
-                continue  # the meter still runs down after a phase of ours ended
-            trip = trip_on_value(cfg, item, pump_commanded=False)
-            if trip is None:
-                self._idle_flow_alarmed.discard(cfg.unit)
-            elif cfg.unit not in self._idle_flow_alarmed:
-                self._idle_flow_alarmed.add(cfg.unit)
-                for tag in (cfg.inlet_valve, cfg.pump):
-                    self._spawn(self._write_safe(tag))
-                self._spawn(self._retry(lambda c=cfg, t=trip: self.recorder.alarm(c.unit, t)))  # type: ignore[misc]
+    def owned_outputs(self) -> set[str]:
+        """Outputs that a running phase owns now (everything else belongs in its safe state)."""
+        return owned_outputs(self.phases.values())
 
-    async def _write_safe(self, tag: str) -> None:
-        with contextlib.suppress(DriverError):
-            await self.io.write(tag, False)
+    def _raise_alarm(self, unit: str, trip: Trip) -> None:
+        self._spawn(self._retry(lambda: self.recorder.alarm(unit, trip)))
+
+    def _note(self, unit: str, message: str) -> None:
+        self._spawn(self._retry(lambda: self.recorder.log_event("safety", message, unit=unit)))
 
     def _on_connection(self, endpoint: str, connected: bool, reason: str) -> None:
         for phase in list(self.phases.values()):
             phase.on_connection(endpoint, connected, reason)
         if connected:
-            self._spawn(self._drive_safe_held())
+            self.guard.wake()
         self._spawn(asyncio.to_thread(self.recorder.log_event, "connection", f"{endpoint}: {reason}"))
-
-    async def _drive_safe_held(self) -> None:
-        """After a reconnection, make sure held phases really have their outputs off."""
-        for phase in list(self.phases.values()):
-            if isinstance(phase, DosingPhase) and phase.state is PhaseStatus.HELD:
-                for tag in (phase.cfg.pump, phase.cfg.inlet_valve):
-                    with contextlib.suppress(DriverError):
-                        await self.io.write(tag, False)
 
     def _report(self, report: PhaseReport) -> None:
         self._reports.put_nowait(report)
+        if report.state is PhaseStatus.HELD or report.state.final:
+            self.idle.phase_ended(report.unit)
+            self.guard.wake()
         if report.state.final:
             phase = self.phases.get(report.phase_ref)
             if phase is not None and phase.state.final:
-                self._phase_ended_at[report.unit] = time.monotonic()
+                self.idle.phase_ended(report.unit)
                 self.phases.pop(report.phase_ref, None)
                 self._spawn(phase.close())
 
@@ -226,23 +235,65 @@ class EquipmentRuntime:
             waiting = [tag for tag in self.config.tags if tag not in self.io.latest]
             if waiting:
                 detail += f"; waiting for first values of {len(waiting)} tag(s), e.g. {waiting[0]}"
-            connected = all(self.io.connected.values()) and not waiting
-            with contextlib.suppress(Exception):
+            silent = self._silent_endpoints()
+            if silent:
+                detail += "; no answer from " + ", ".join(silent)
+            if self.counters:
+                detail += "; " + ", ".join(f"{name}: {count}" for name, count in sorted(self.counters.items()))
+            connected = all(self.io.connected.values()) and not waiting and not silent
+            try:
                 await asyncio.to_thread(self.recorder.heartbeat, connected=connected, detail=detail)
+            except Exception as exc:  # noqa: BLE001 - a missed heartbeat shows as a stale one; the next try follows
+                self.counters["heartbeat write failures"] += 1
+                log.error("heartbeat write failed: %s", exc)
             await asyncio.sleep(self.heartbeat_s)
+
+    def _silent_endpoints(self) -> list[str]:
+        """Connected endpoints that have not answered (probe, poll or value) within their ``max_data_age_ms``."""
+        now = time.monotonic()
+        silent = []
+        for name, driver in self.io.drivers.items():
+            alive = getattr(driver, "last_alive", now)
+            limit_s = self.config.endpoints[name].max_data_age_ms / 1000 if name in self.config.endpoints else 3.0
+            if self.io.connected.get(name) and alive and now - alive > limit_s:
+                silent.append(f"{name} ({now - alive:.1f} s)")
+        return silent
 
     async def _readings_loop(self) -> None:
         units = {t.name: t.unit for t in self.config.tags.values()}
         decimals = {t.name: t.decimals for t in self.config.tags.values()}
+        delay = self.readings_s
         while True:
-            await asyncio.sleep(self.readings_s)
-            items, self._dirty = list(self._dirty.values()), {}
-            points = self.trend.flush(self.clock.now(), {p.cfg.unit: ref for ref, p in self.phases.items()})
-            with contextlib.suppress(Exception):
+            await asyncio.sleep(delay)
+            # Cleared only after the write succeeded, and only what was not replaced meanwhile:
+            # a failed write never loses a value nor leaves an old one shown as current.
+            items = dict(self._dirty)
+            self._pending_points += self.trend.flush(self.clock.now(), {p.cfg.unit: r for r, p in self.phases.items()})
+            try:
                 if items:
-                    await asyncio.to_thread(self.recorder.readings, items, units, decimals)
-                if points:
-                    await asyncio.to_thread(self.recorder.trend, points)
+                    await asyncio.to_thread(self.recorder.readings, list(items.values()), units, decimals)
+                    for tag, item in items.items():
+                        if self._dirty.get(tag) is item:
+                            del self._dirty[tag]
+                if self._pending_points:
+                    points, self._pending_points = self._pending_points, []
+                    try:
+                        await asyncio.to_thread(self.recorder.trend, points)
+                    except BaseException:
+                        self._pending_points = points + self._pending_points
+                        raise
+                delay = self.readings_s
+            except Exception as exc:  # noqa: BLE001 - any database failure: keep every value, retry with backoff
+                self.counters["readings write failures"] += 1
+                delay = min(delay * 2, 5.0)
+                log.error(
+                    "writing %d reading(s) (e.g. %s) and %d trend point(s) failed: %s; retrying in %.1f s",
+                    len(items),
+                    next(iter(items), "-"),
+                    len(self._pending_points),
+                    exc,
+                    delay,
+                )
 
     # -- commands ------------------------------------------------------------------------
 
@@ -358,6 +409,8 @@ class EquipmentRuntime:
             report=self._report,
             decimals=self.config.tags[cfg.totalizer].decimals,
             delivered_before=delivered,
+            lead=self.leads.get(unit),
+            settle_s=self.settle_s,
         )
 
     async def _rebuild(self, phase_ref: str) -> DosingPhase | PlcPhase:
@@ -379,8 +432,7 @@ class EquipmentRuntime:
             raise CommandRefused(f"phase {phase_ref} is not an active dosing phase of this runtime")
         phase = self._phase(phase_ref, state.unit, params, state.actual or Decimal(0))
         phase.state = PhaseStatus.HELD
-        total = self.io.latest.get(phase.cfg.totalizer)
-        phase._start_total = total.number() if total is not None and total.value is not None else 0.0
+        phase.rebaseline()
         self.phases[phase_ref] = phase
         return phase
 
@@ -399,7 +451,10 @@ class EquipmentRuntime:
         stranded = await asyncio.to_thread(self.recorder.phases_to_recover, units)
         for row in stranded:
             phase = await self._rebuild(row.phase_ref)
-            await self._drive_safe_held()
+            try:
+                await self.guard.reconcile()
+            except DriverError as exc:
+                log.warning("outputs of %s not yet confirmed safe (%s); the guard keeps trying", row.phase_ref, exc)
             if isinstance(phase, PlcPhase):
                 await phase.ask_hold()
             reason = "equipment runtime restarted while the phase was running: equipment state uncertain"

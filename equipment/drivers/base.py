@@ -72,6 +72,11 @@ class EquipmentDriver(Protocol):
     @property
     def connected(self) -> bool: ...
 
+    @property
+    def last_alive(self) -> float:
+        """``time.monotonic()`` of the last answer from the device (0.0: none yet)."""
+        ...
+
     async def connect(self) -> None:
         """Open the connection; raise DriverError when the endpoint cannot be reached."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,7 +32,7 @@ class ModbusDriver:
     """A Modbus TCP client for one device of the plant configuration."""
 
     def __init__(
-        self, endpoint: Endpoint, tags: Sequence[TagSpec], *, min_backoff: float = 0.2, max_backoff: float = 5.0
+        self, endpoint: Endpoint, tags: Sequence[TagSpec], *, min_backoff: float = 0.2, max_backoff: float = 1.0
     ) -> None:
         self.name = endpoint.name
         self.endpoint = endpoint
@@ -44,6 +45,8 @@ class ModbusDriver:
         self._connected = False
         self._poller: asyncio.Task[None] | None = None
         self._closing = False
+        self.last_alive = 0.0
+        """``time.monotonic()`` of the last successful poll."""
 
     @property
     def connected(self) -> bool:
@@ -164,6 +167,7 @@ class ModbusDriver:
         if not wanted:
             return
         values = await self.read(wanted)
+        self.last_alive = time.monotonic()
         for tags, callback in self._subscribers:
             for tag in tags:
                 item = values[tag]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,8 +37,8 @@ _FAILURES = (OSError, asyncio.TimeoutError, ConnectionError, UaError)
 _VARIANTS = {"float": ua.VariantType.Double, "bool": ua.VariantType.Boolean, "int": ua.VariantType.Int32}
 
 
-def to_tag_value(tag: str, data: ua.DataValue) -> TagValue:
-    """A TagValue from an OPC UA DataValue, keeping status and timestamps."""
+def to_tag_value(tag: str, data: ua.DataValue, spec: TagSpec | None = None) -> TagValue:
+    """A TagValue from an OPC UA DataValue, keeping status and timestamps (scaled as ``spec`` says)."""
     status = data.StatusCode or ua.StatusCode()
     if status.is_good():
         quality = Quality.GOOD
@@ -46,6 +47,8 @@ def to_tag_value(tag: str, data: ua.DataValue) -> TagValue:
     else:
         quality = Quality.UNCERTAIN
     value = data.Value.Value if data.Value is not None else None
+    if spec is not None and spec.scaled and isinstance(value, int | float) and not isinstance(value, bool):
+        value = value * spec.scale + spec.offset
     return TagValue(tag, value, quality, status.name, aware(data.SourceTimestamp), aware(data.ServerTimestamp))
 
 
@@ -63,14 +66,18 @@ def _application_uri(certificate: bytes) -> str | None:
 
 
 class _Handler:
-    def __init__(self, driver: OpcUaDriver, callback: ValueCallback) -> None:
+    """One subscription's notifications, fanned out to every logical tag of the node."""
+
+    def __init__(self, driver: OpcUaDriver, callback: ValueCallback, tags: Sequence[str]) -> None:
         self.driver = driver
         self.callback = callback
+        self.tags = frozenset(tags)
 
     def datachange_notification(self, node: Node, val: Any, data: Any) -> None:
-        tag = self.driver.tag_of(node)
-        if tag is not None:
-            self.callback(to_tag_value(tag, data.monitored_item.Value))
+        self.driver.last_alive = time.monotonic()
+        for tag in self.driver.tags_of(node):
+            if tag in self.tags:
+                self.callback(to_tag_value(tag, data.monitored_item.Value, self.driver.specs[tag]))
 
     def status_change_notification(self, status: Any) -> None:
         log.warning("%s: subscription status changed: %s", self.driver.name, status)
@@ -80,7 +87,7 @@ class OpcUaDriver:
     """An OPC UA client for one endpoint of the plant configuration."""
 
     def __init__(
-        self, endpoint: Endpoint, tags: Sequence[TagSpec], *, min_backoff: float = 0.2, max_backoff: float = 5.0
+        self, endpoint: Endpoint, tags: Sequence[TagSpec], *, min_backoff: float = 0.2, max_backoff: float = 1.0
     ) -> None:
         self.name = endpoint.name
         self.endpoint = endpoint
@@ -88,20 +95,24 @@ class OpcUaDriver:
         self._min_backoff, self._max_backoff = min_backoff, max_backoff
         self._client: Client | None = None
         self._nodes: dict[str, Node] = {}
-        self._tags_by_node: dict[str, str] = {}
+        self._tags_by_node: dict[str, list[str]] = {}
         self._variants: dict[str, ua.VariantType] = {}
         self._subscriptions: list[tuple[list[str], ValueCallback, float]] = []
         self._listeners: list[ConnectionListener] = []
         self._connected = False
         self._closing = False
         self._reconnect: asyncio.Task[None] | None = None
+        self._probe: asyncio.Task[None] | None = None
+        self.last_alive = 0.0
+        """``time.monotonic()`` of the last answer from the server (probe or notification)."""
 
     @property
     def connected(self) -> bool:
         return self._connected
 
-    def tag_of(self, node: Node) -> str | None:
-        return self._tags_by_node.get(node.nodeid.to_string())
+    def tags_of(self, node: Node) -> list[str]:
+        """Every logical tag mapped to ``node`` (several tags may share one node)."""
+        return self._tags_by_node.get(node.nodeid.to_string(), [])
 
     def add_connection_listener(self, listener: ConnectionListener) -> None:
         self._listeners.append(listener)
@@ -123,7 +134,10 @@ class OpcUaDriver:
 
     async def _open(self) -> None:
         ep = self.endpoint
-        client = Client(ep.url, timeout=ep.timeout_s, watchdog_intervall=ep.watchdog_ms / 1000)
+        # Our own probe (below) watches the link with a missed-probe count; asyncua's single-probe
+        # watchdog stays as a slower backstop.
+        backstop = ep.watchdog_ms * ep.watchdog_missed * 2 / 1000
+        client = Client(ep.url, timeout=ep.timeout_s, watchdog_intervall=backstop)
         client.session_timeout = 600_000  # what most servers grant; asking for more only logs a warning
         if ep.publishing_interval_ms == 0:
             # A 0 ms interval publishes on every change but carries no keep-alive period, so
@@ -134,7 +148,7 @@ class OpcUaDriver:
         if ep.username:
             client.set_user(ep.username)
             client.set_password(ep.password() or "")
-        client.connection_lost_callback = self._on_connection_lost
+        client.connection_lost_callback = lambda exc: self._on_connection_lost(exc, client)
         try:
             await client.connect()
         except BaseException:
@@ -142,10 +156,39 @@ class OpcUaDriver:
                 await client.disconnect()
             raise
         self._client = client
+        self.last_alive = time.monotonic()
         self._nodes = {tag: client.get_node(spec.node) for tag, spec in self.specs.items() if spec.node}
-        self._tags_by_node = {node.nodeid.to_string(): tag for tag, node in self._nodes.items()}
+        self._tags_by_node = {}
+        for tag, node in self._nodes.items():
+            self._tags_by_node.setdefault(node.nodeid.to_string(), []).append(tag)
         for tags, callback, interval in self._subscriptions:
             await self._create_subscription(tags, callback, interval)
+        self._probe = asyncio.create_task(self._probe_loop(client))
+
+    async def _probe_loop(self, client: Client) -> None:
+        """Read the server state every ``watchdog_ms``; ``watchdog_missed`` misses in a row = link lost.
+
+        One slow answer on a loaded machine is not a lost link; a cut link (no FIN, no RST)
+        is found after about ``watchdog_ms × watchdog_missed``.
+        """
+        period = self.endpoint.watchdog_ms / 1000
+        missed = 0
+        while client is self._client:
+            started = time.monotonic()
+            try:
+                await asyncio.wait_for(client.nodes.server_state.read_value(), timeout=period)
+                missed = 0
+                self.last_alive = time.monotonic()
+            except (*_FAILURES, RuntimeError) as exc:
+                missed += 1
+                log.info("%s: probe %d unanswered (%s)", self.name, missed, exc or type(exc).__name__)
+                if missed >= self.endpoint.watchdog_missed:
+                    lost = CommunicationLost(
+                        f"{missed} probes in a row unanswered within {self.endpoint.watchdog_ms:g} ms"
+                    )
+                    await self._on_connection_lost(lost, client)
+                    return
+            await asyncio.sleep(max(0.0, period - (time.monotonic() - started)))
 
     async def _apply_security(self, client: Client) -> None:
         sec = self.endpoint.security
@@ -172,8 +215,9 @@ class OpcUaDriver:
 
     async def _create_subscription(self, tags: list[str], callback: ValueCallback, interval: float) -> None:
         assert self._client is not None
-        nodes = [self._node(tag) for tag in tags]
-        sub = await self._client.create_subscription(interval, _Handler(self, callback))
+        # One monitored item per node; the handler fans a notification out to every tag of it.
+        nodes = list({node.nodeid.to_string(): node for node in (self._node(tag) for tag in tags)}.values())
+        sub = await self._client.create_subscription(interval, _Handler(self, callback, tags))
         await sub.subscribe_data_change(nodes, sampling_interval=ua.Double(0.0))
 
     def _node(self, tag: str) -> Node:
@@ -189,7 +233,8 @@ class OpcUaDriver:
             values = await client.uaclient.read_attributes([n.nodeid for n in nodes], AttributeIds.Value)
         except _FAILURES as exc:
             raise CommunicationLost(f"{self.name}: read failed: {exc or type(exc).__name__}") from exc
-        return {tag: to_tag_value(tag, dv) for tag, dv in zip(tags, values, strict=True)}
+        self.last_alive = time.monotonic()
+        return {tag: to_tag_value(tag, dv, self.specs[tag]) for tag, dv in zip(tags, values, strict=True)}
 
     async def write(self, tag: str, value: Value) -> None:
         node = self._node(tag)
@@ -197,6 +242,9 @@ class OpcUaDriver:
         if not self.specs[tag].writable:
             raise DriverError(f"{tag} is not writable in the plant configuration")
         variant = await self._variant_type(tag, node)
+        spec = self.specs[tag]
+        if spec.scaled and not isinstance(value, bool):
+            value = (float(value) - spec.offset) / spec.scale
         try:
             await node.write_value(ua.DataValue(ua.Variant(value, variant)))
         except UaStatusCodeError as exc:
@@ -225,9 +273,9 @@ class OpcUaDriver:
             raise CommunicationLost(f"{self.name}: not connected to {self.endpoint.url}")
         return self._client
 
-    async def _on_connection_lost(self, exc: Exception) -> None:
-        if self._closing:
-            return
+    async def _on_connection_lost(self, exc: Exception, client: Client | None = None) -> None:
+        if self._closing or (client is not None and client is not self._client) or not self._connected:
+            return  # an old client's late callback, or a loss already announced
         self._announce(False, f"connection lost: {exc or type(exc).__name__}")
         if self._reconnect is None or self._reconnect.done():
             self._reconnect = asyncio.create_task(self._reconnect_loop())
@@ -249,6 +297,9 @@ class OpcUaDriver:
 
     async def _drop_client(self) -> None:
         client, self._client = self._client, None
+        probe, self._probe = self._probe, None
+        if probe is not None and probe is not asyncio.current_task():
+            probe.cancel()
         if client is not None:
             with contextlib.suppress(*_FAILURES, RuntimeError):
                 await asyncio.wait_for(client.disconnect(), timeout=1.0)

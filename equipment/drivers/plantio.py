@@ -6,6 +6,7 @@ commands through :meth:`PlantIO.write`, which routes a tag to its endpoint's dri
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 
 from equipment.config import PlantConfig
@@ -33,6 +34,21 @@ class PlantIO:
 
     def endpoint_of(self, tag: str) -> str:
         return self.routes.get(tag, "")
+
+    def age(self, tag: str, now: float | None = None) -> float:
+        """Seconds since ``tag``'s value was last confirmed current: its own arrival or its endpoint's last answer.
+
+        OPC UA publishes on change only, so a steady value stays current while its endpoint answers.
+        """
+        item = self.latest.get(tag)
+        if item is None:
+            return float("inf")
+        now = time.monotonic() if now is None else now
+        endpoint = self.routes.get(tag, "")
+        if not self.connected.get(endpoint, False):
+            return now - item.received
+        alive = getattr(self.drivers.get(endpoint), "last_alive", 0.0)
+        return now - max(item.received, alive)
 
     async def connect(self) -> dict[str, str]:
         """Connect every driver; return the endpoints that failed with their reason."""

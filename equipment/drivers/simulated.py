@@ -6,6 +6,7 @@ behaviour is a plain function (``on_write``) that the test supplies.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 
@@ -32,6 +33,11 @@ class SimulatedDriver:
     @property
     def connected(self) -> bool:
         return self._connected
+
+    @property
+    def last_alive(self) -> float:
+        """In memory, a connected driver is always current."""
+        return time.monotonic() if self._connected else 0.0
 
     async def connect(self) -> None:
         self._connected = True

@@ -13,25 +13,11 @@ import pytest
 from equipment.config import parse_plant_config
 from equipment.drivers.base import TagValue
 from equipment.drivers.plantio import build_plant_io
-from tests.support.components import missing, require_executable
+from tests.support.components import require_executable
 from tests.support.plant import free_port
+from tests.support.vendor import node_modules
 
-ROOT = Path(__file__).resolve().parents[3]
-SERVER = ROOT / "tests" / "support" / "node_opcua_server.js"
-
-
-def node_modules() -> Path:
-    """node-opcua installed under var/ (installed with npm on first use, as REAL-PARTS.md describes)."""
-    folder = Path(os.environ.get("EBR_NODE_OPCUA_DIR", ROOT / "var" / "node-opcua"))
-    if not (folder / "node_modules" / "node-opcua").is_dir():
-        npm = require_executable("npm", "npm")
-        folder.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "node-opcua@2"], cwd=folder, capture_output=True, timeout=300
-        )
-        if result.returncode != 0:
-            missing("node-opcua", f"npm install failed in {folder}: {result.stderr.decode()[-300:]}")
-    return folder / "node_modules"
+SERVER = Path(__file__).resolve().parents[3] / "tests" / "support" / "node_opcua_server.js"
 
 
 @pytest.fixture
@@ -72,6 +58,12 @@ def test_the_driver_reads_writes_and_subscribes_on_a_node_opcua_server(vendor_se
                             "type": "bool",
                             "writable": True,
                         },
+                        "pump": {
+                            "endpoint": "vendor",
+                            "node": "ns=1;s=Transfer.Pump",
+                            "type": "bool",
+                            "writable": True,
+                        },
                     },
                 }
             },
@@ -86,11 +78,13 @@ def test_the_driver_reads_writes_and_subscribes_on_a_node_opcua_server(vendor_se
             assert await io.connect() == {}
             first = await io.read(["R-101.level", "R-101.inlet_valve"])
             await io.write("R-101.inlet_valve", True)
+            await io.write("R-101.pump", True)
             for _ in range(100):  # node-opcua grants its own (slower) intervals
                 if seen and seen[-1].number() > first["R-101.level"].number():
                     break
                 await asyncio.sleep(0.1)
             await io.write("R-101.inlet_valve", False)
+            await io.write("R-101.pump", False)
             return first
         finally:
             await io.close()

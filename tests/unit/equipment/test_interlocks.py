@@ -120,7 +120,7 @@ async def run_phase(actions: list[tuple[str, Value]]) -> tuple[DosingPhase, Simu
     for tag, value in actions:
         driver.set(tag, value)
         await asyncio.sleep(0)
-    await asyncio.sleep(0.35)
+    await asyncio.sleep(0.6)  # settle: 0.3 s, then the meter's last notification
     await phase.close()
     return phase, driver, reports
 
@@ -138,7 +138,8 @@ def test_high_high_stops_the_valve_and_pump_and_holds_without_any_database() -> 
 
 
 def test_the_phase_stops_at_its_target_and_reports_the_metered_quantity() -> None:
-    phase, driver, reports = asyncio.run(run_phase([("R-101.totalizer", 130.0), ("R-101.totalizer", 140.0)]))
+    steps = [("R-101.totalizer", total) for total in (80.0, 120.0, 130.0, 140.0)]
+    phase, driver, reports = asyncio.run(run_phase(steps))
     assert phase.state is PhaseStatus.COMPLETE
     assert driver.value("R-101.pump") is False
     assert reports[-1].actual == Decimal("100.000")
