@@ -138,7 +138,16 @@ class OutputGuard:
                 continue
             why = f"{output.feedback} shows {None if feedback is None else feedback.value}"
             if output.tag not in self.owned():  # ownership is checked again right before the write
-                why = await self._write(output) or why
+                failed = await self._write(output)
+                why = failed or why
+                if not failed and not output.confirms(command):
+                    # Commanded out of its safe state with no phase owning it (a local panel, a
+                    # command lost in a cut): the record must say that the runtime overrode it.
+                    shown = None if command is None else command.value
+                    self.note(
+                        output.unit,
+                        f"{output.tag} was {shown!r} with no running phase owning it: written {output.describe()}",
+                    )
             result[output.tag] = self._unconfirmed(output, why)
         self.last_pass = time.monotonic()
         return result
