@@ -15,11 +15,13 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from ebr.inputs import number_problem
 from recipes.phases import EQUIPMENT_CHECKS, MEANINGS, EntryKind, PhaseType
 
 ID = validate.Regexp(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$", error="not an id (a letter, then letters, digits, _ or -)")
 NAME = validate.Length(min=1, max=200, error="must be 1 to 200 characters")
-TEXT = validate.Length(max=4000, error="must be at most 4000 characters")
+TEXT_MAX = 4000
+TEXT = validate.Length(max=TEXT_MAX, error=f"must be at most {TEXT_MAX} characters")
 PARAM_NAME = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="not a parameter name (lower_snake_case)")
 RECIPE_NAME = validate.Regexp(
     r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", error="not a recipe name (letters, digits, _ . -; no spaces or @)"
@@ -29,13 +31,17 @@ RECIPE_NAME = validate.Regexp(
 def _decimal(value: Any) -> Decimal:
     if isinstance(value, bool | float) or not isinstance(value, Decimal | int | str):
         raise ValidationError("not a decimal")
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise ValidationError("not a finite decimal")
+    # Text must be a plain decimal as people write it: no exponent, hex, _ or non-ASCII digits.
+    text = str(value).strip() if not isinstance(value, Decimal) else format(value, "f")
+    problem = number_problem(text)
+    if problem:
+        raise ValidationError(problem)
     try:
-        number = Decimal(str(value).strip())
+        return Decimal(text) if not isinstance(value, Decimal) else value
     except InvalidOperation:
         raise ValidationError("not a decimal") from None
-    if not number.is_finite():
-        raise ValidationError("not a finite decimal")
-    return number
 
 
 class DecimalField(fields.Field[Decimal]):
