@@ -91,6 +91,7 @@ class LevelLogic:
     def __init__(self, logic: etree._Element, where: str, report: Report) -> None:
         self.where, self.report = where, report
         self.steps: dict[str, str | None] = {}
+        self.elements: dict[str, str] = {}
         self.step_order: list[str] = []
         self.conditions: dict[str, str | None] = {}
         self.links: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {}
@@ -104,7 +105,8 @@ class LevelLogic:
         """The graph; ``element_of_step(step id, element id)`` gives our local id, None for Begin/End."""
         for step in kids(self.logic, "Step"):
             sid = text(step, "ID") or ""
-            local_id = element_of_step(sid, text(step, "RecipeElementID") or "")
+            self.elements[sid] = text(step, "RecipeElementID") or ""
+            local_id = element_of_step(sid, self.elements[sid])
             if sid in self.steps:
                 self.report.problem(f"{self.where}/Step[{sid}]", "two steps with this ID; step IDs must be unique")
             self.steps[sid] = local_id
@@ -240,15 +242,15 @@ class LevelLogic:
         return Graph([s for s in order if s is not None], result)
 
     def _implied(self, condition: str, sources: Sequence[str]) -> bool:
+        """``<source>.State = Complete``, the source named by step id, element id (or its last part) or ours."""
         found = _STATE_COMPLETE.match(condition)
         if not found:
             return False
-        name = found.group(1)
-        return (
-            name in sources
-            or name in {self.steps[s] for s in sources}
-            or name.rsplit(".", 1)[-1] in {self.steps[s] for s in sources}
-        )
+        names = set(sources)
+        for s in sources:
+            element = self.elements.get(s, "")
+            names |= {element, element.rsplit(".", 1)[-1], str(self.steps.get(s))}
+        return found.group(1) in names
 
     def _condition(
         self,

@@ -25,7 +25,10 @@ from recipes.batchml_logic import Report, kids, local, text
 from recipes.schema import PHASE_SCHEMAS, TEXT_MAX, phase_schema
 from recipes.units import problem as unit_problem
 
-NUMERIC = {"decimal", "real", "float", "double", "integer", "int", "long", "short", "number", "numeric"}
+NUMERIC = {
+    *("decimal", "real", "float", "double", "integer", "int", "long", "short", "number", "numeric"),
+    *("measure", "quantity", "amount", "positiveinteger", "nonnegativeinteger", "unsignedint", "unsignedshort"),
+}
 SILENT = {"Version", "VersionDate", "RecipeElementType", "ID", "Description"}
 
 
