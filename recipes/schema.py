@@ -196,7 +196,7 @@ class PhaseField(fields.Field[dict[str, Any]]):
         if not isinstance(value, Mapping):
             raise ValidationError("a phase must be a mapping of its fields")
         kind = value.get("type")
-        if kind not in PHASE_SCHEMAS:
+        if not isinstance(kind, str) or kind not in PHASE_SCHEMAS:
             known = ", ".join(PHASE_SCHEMAS)
             raise ValidationError({"type": [f"unknown phase type {kind!r} (known: {known})"]})
         loaded: dict[str, Any] = phase_schema(kind).load(value)

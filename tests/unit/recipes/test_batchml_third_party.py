@@ -11,7 +11,7 @@ import pytest
 from recipes.authoring import RecipeInvalid
 from recipes.batchml import export_batchml
 from recipes.batchml_import import Imported, read_batchml
-from recipes.model import Recipe, Transition
+from recipes.model import Instruction, Recipe, Transition
 from recipes.reading import read_recipes
 from tests.data.batchml.generate import document
 
@@ -74,7 +74,8 @@ def test_all_51_phase_parameters_survive_with_name_value_and_unit(file: str) -> 
         "Start agitator: Agitator speed (integer)",
     )
     heat = recipe.phase("UP_PREP.OP01.PH03").params
-    assert getattr(heat, "text") == (
+    assert isinstance(heat, Instruction)
+    assert heat.text == (
         "Heat jacket\nJacket temperature: 25.0 °C (formula parameter ph03_setpoint)\n"
         "Heating rate: 0.5 K/min (formula parameter ph03_rate)"
     )
