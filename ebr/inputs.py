@@ -222,6 +222,13 @@ class _StrictLoader(_SafeBase):  # type: ignore[valid-type,misc]
             return float(text) if "." in text else int(text)
         return Decimal(text)
 
+    def construct_text(self, node: yaml.ScalarNode) -> str:
+        text = str(self.construct_scalar(node))
+        bad = _FORBIDDEN.search(text)
+        if bad:  # written as an escape ("\0", "\e") it passed the reader
+            raise _refuse(node, f"control character U+{ord(bad.group()):04X} is not allowed in a text: remove it")
+        return text
+
 
 def _refuse(node: yaml.Node, problem: str) -> yaml.MarkedYAMLError:
     return yaml.constructor.ConstructorError(None, None, problem, node.start_mark)
@@ -229,6 +236,7 @@ def _refuse(node: yaml.Node, problem: str) -> yaml.MarkedYAMLError:
 
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_plain_number)
 _StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct_plain_number)
+_StrictLoader.add_constructor("tag:yaml.org,2002:str", _StrictLoader.construct_text)
 
 
 def load_yaml(data: bytes | str, source: str, *, limits: Limits = DEFAULT, floats: bool = False) -> Any:

@@ -8,6 +8,7 @@ Cross-references, units and the step graph are checked afterwards by
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -19,7 +20,11 @@ from ebr.inputs import number_problem
 from recipes.phases import EQUIPMENT_CHECKS, MEANINGS, EntryKind, PhaseType
 
 ID = validate.Regexp(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$", error="not an id (a letter, then letters, digits, _ or -)")
-NAME = validate.Length(min=1, max=200, error="must be 1 to 200 characters")
+NAME = validate.And(
+    validate.Length(min=1, max=200, error="must be 1 to 200 characters"),
+    # BatchML and the pages trim names: " x " would not come back as written.
+    validate.Regexp(r"^\S(.*\S)?$", flags=re.DOTALL, error="must not be blank or start or end with a space"),
+)
 TEXT_MAX = 4000
 TEXT = validate.Length(max=TEXT_MAX, error=f"must be at most {TEXT_MAX} characters")
 PARAM_NAME = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="not a parameter name (lower_snake_case)")
