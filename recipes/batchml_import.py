@@ -208,6 +208,7 @@ class _Reader:
             )
             return [self.wrapper(container, where, depth)], []
         ids: dict[str, str] = {}
+        taken: set[str] = set()
         elements: dict[str, etree._Element] = {}
         for e in children:
             eid = text(e, "ID") or ""
@@ -215,10 +216,13 @@ class _Reader:
                 self.report.problem(
                     f"{where}/RecipeElement[{eid}]", "two RecipeElements with this ID; IDs must be unique"
                 )
-            lid = local_id(eid or "X")
-            while lid in ids.values():
-                lid = f"{lid}_"[:40] if len(lid) < 40 else f"S{len(ids)}"
+            base = lid = local_id(eid or "X")
+            for n in itertools.count(2):
+                if lid not in taken:
+                    break
+                lid = f"{base[:32]}_{n}"
             ids[eid], elements[eid] = lid, e
+            taken.add(lid)
             if _kind(e) != wanted:
                 self.report.note(
                     f"{where}/RecipeElement[{eid}]",

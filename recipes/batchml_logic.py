@@ -95,6 +95,7 @@ class LevelLogic:
         self.step_order: list[str] = []
         self.conditions: dict[str, str | None] = {}
         self.links: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {}
+        self.resolved: dict[tuple[str, int], tuple[str, str] | None] = {}
         self.logic = logic
 
     def read(
@@ -155,43 +156,53 @@ class LevelLogic:
         )
         return None
 
-    def _resolve(self, lid: str, index: int, seen: frozenset[str]) -> tuple[str, str] | None:
+    def _resolve(self, lid: str, index: int) -> tuple[str, str] | None:
         """Where link ``lid`` starts (index 0) or ends (1), following junctions through other links."""
-        kind, value = self.links[lid][index]
-        node = self._node(kind, value, lid, ("From", "To")[index])
-        if node is None:
-            return None
-        if node[0] != "Link":
-            return node
-        if node[1] in seen:
-            self.report.problem(f"{self.where}/Link[{lid}]", "its junctions form a loop of links")
-            return None
-        return self._resolve(node[1], index, seen | {node[1]})
+        path = [lid]
+        result: tuple[str, str] | None
+        while True:
+            if (path[-1], index) in self.resolved:
+                result = self.resolved[(path[-1], index)]
+                break
+            kind, value = self.links[path[-1]][index]
+            node = self._node(kind, value, path[-1], ("From", "To")[index])
+            if node is None or node[0] != "Link":
+                result = node
+                break
+            if node[1] in path:
+                self.report.problem(f"{self.where}/Link[{lid}]", "its junctions form a loop of links")
+                result = None
+                break
+            path.append(node[1])
+        for step in path:  # a long chain of junctions is followed once, not once per link
+            self.resolved[(step, index)] = result
+        return result
 
     def _edges(self) -> list[tuple[tuple[str, str], tuple[str, str], str]]:
         edges = []
         for lid in self.links:
-            source, target = self._resolve(lid, 0, frozenset({lid})), self._resolve(lid, 1, frozenset({lid}))
+            source, target = self._resolve(lid, 0), self._resolve(lid, 1)
             if source and target:
                 edges.append((source, target, lid))
         return edges
 
     def _graph(self, edges: list[tuple[tuple[str, str], tuple[str, str], str]], known: Callable[[], set[str]]) -> Graph:
-        into: dict[str, list[str]] = {t: [] for t in self.conditions}
-        out_of: dict[str, list[str]] = {t: [] for t in self.conditions}
+        # Ordered sets (dicts): a transition may have thousands of links.
+        into: dict[str, dict[str, None]] = {t: {} for t in self.conditions}
+        out_of: dict[str, dict[str, None]] = {t: {} for t in self.conditions}
         direct: list[tuple[str, str]] = []
         for (skind, sval), (tkind, tval), lid in edges:
             if skind == "Step" and tkind == "Transition":
-                _add(into[tval], sval)
+                into[tval][sval] = None
             elif skind == "Transition" and tkind == "Step":
-                _add(out_of[sval], tval)
+                out_of[sval][tval] = None
             elif skind == "Step" and tkind == "Step":
                 direct.append((sval, tval))
             else:
                 self.report.problem(
                     f"{self.where}/Link[{lid}]", f"joins a {skind} to a {tkind}; links join steps and transitions"
                 )
-        raw = [(tid, into[tid], out_of[tid], self.conditions[tid]) for tid in self.conditions]
+        raw = [(tid, list(into[tid]), list(out_of[tid]), self.conditions[tid]) for tid in self.conditions]
         raw += [(f"link {a}→{b}", [a], [b], None) for a, b in direct]
         return self._transitions(raw, known)
 
@@ -294,8 +305,3 @@ class LevelLogic:
             if lid is not None and sid != lid and re.fullmatch(r"[A-Za-z_][\w]*", sid):
                 out = re.sub(rf"\b{re.escape(sid)}\b", lid, out)
         return " ".join(out.split())
-
-
-def _add(items: list[str], item: str) -> None:
-    if item not in items:
-        items.append(item)
