@@ -181,24 +181,38 @@ def plain_decimal(text: str, *, limits: Limits = DEFAULT) -> Decimal:
 _SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+_NO_ALIAS = "aliases are not allowed: write it out"
+
+
 class _StrictLoader(_SafeBase):  # type: ignore[valid-type,misc]
     """Safe loading that refuses duplicate keys, aliases, non-plain numbers and too many nodes."""
 
     limits: Limits = DEFAULT
     floats: bool = False
     nodes: int = 0
+    seen: set[int]
 
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        if node in self.constructed_objects:
-            raise _refuse(node, "YAML aliases (*name) are not allowed: write the value out in full")
-        self.nodes += 1
+    def _children(self, node: yaml.Node, children: list[yaml.Node]) -> None:
+        """Count ``children`` against the limit; one already built is an alias (``*name``) of it."""
+        self.nodes += len(children)
         if self.nodes > self.limits.max_nodes:
             raise _refuse(node, f"more than {self.limits.max_nodes:,} values (EBR_INPUT_MAX_NODES)")
-        return super().construct_object(node, deep=deep)
+        seen = self.seen
+        for child in children:
+            if id(child) in seen:
+                raise _refuse(child, f"this value is used again by an alias (*name); {_NO_ALIAS}")
+            seen.add(id(child))
+
+    def construct_sequence(self, node: yaml.Node, deep: bool = False) -> list[Any]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise _refuse(node, "expected a sequence")
+        self._children(node, node.value)
+        return [self.construct_object(child, deep=deep) for child in node.value]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         if not isinstance(node, yaml.MappingNode):
             raise _refuse(node, "expected a mapping")
+        self._children(node, [n for pair in node.value for n in pair])
         seen: dict[Any, yaml.Node] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -239,19 +253,21 @@ _StrictLoader.add_constructor("tag:yaml.org,2002:float", _StrictLoader.construct
 _StrictLoader.add_constructor("tag:yaml.org,2002:str", _StrictLoader.construct_text)
 
 
-def load_yaml(data: bytes | str, source: str, *, limits: Limits = DEFAULT, floats: bool = False) -> Any:
+def load_yaml(
+    data: bytes | str, source: str, *, limits: Limits = DEFAULT, floats: bool = False, checked: bool = False
+) -> Any:
     """The document in ``data`` (safe types; numbers as Decimal, or int/float with ``floats``).
 
     Refuses, each in one line with its line and column: bad encoding, control
     characters, duplicate keys, aliases and merge keys, numbers that are not plain
     decimals (``0x10``, ``1_000``, ``1.0e+400``, ``.inf``, ``017``, ``1:30``), more
-    than ``limits.max_nodes`` values.
+    than ``limits.max_nodes`` values. ``checked``: ``data`` is text that came from :func:`decode`.
     """
     text = data if isinstance(data, str) else decode(data, source, limits=limits)
-    if isinstance(data, str):
+    if isinstance(data, str) and not checked:
         check_characters(text, source)
     loader = _StrictLoader(text)
-    loader.limits, loader.floats, loader.nodes = limits, floats, 0
+    loader.limits, loader.floats, loader.nodes, loader.seen = limits, floats, 0, set()
     try:
         return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:

@@ -32,10 +32,10 @@ class RecipeInvalid(RecipeError, ValidationError):
 _Composer: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def load_yaml(data: str | bytes, *, source: str = "recipe", limits: Limits = DEFAULT) -> Any:
+def load_yaml(data: str | bytes, *, source: str = "recipe", limits: Limits = DEFAULT, checked: bool = False) -> Any:
     """Parse YAML (``ebr.inputs``: strict, Decimals for numbers); raises :class:`RecipeInvalid` in one line."""
     try:
-        return inputs.load_yaml(data, source, limits=limits)
+        return inputs.load_yaml(data, source, limits=limits, checked=checked)
     except inputs.InputError as exc:
         raise RecipeInvalid(str(exc)) from None
 
@@ -140,7 +140,8 @@ def parse_yaml(data: str | bytes, *, source: str = "recipe", limits: Limits = DE
     """Parse and validate YAML authoring text (or bytes) into a :class:`Recipe`; problems name their line."""
     text = data if isinstance(data, str) else _decode(data, source, limits)
     try:
-        return parse_document(load_yaml(text, source=source, limits=limits), source=source)
+        document = load_yaml(text, source=source, limits=limits, checked=not isinstance(data, str))
+        return parse_document(document, source=source)
     except RecipeInvalid as exc:
         if not exc.problems or "line" in exc.summary:
             raise

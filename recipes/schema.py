@@ -16,7 +16,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from ebr.inputs import number_problem
+from ebr.inputs import DEFAULT, number_problem
 from recipes.phases import EQUIPMENT_CHECKS, MEANINGS, EntryKind, PhaseType
 
 ID = validate.Regexp(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$", error="not an id (a letter, then letters, digits, _ or -)")
@@ -33,18 +33,25 @@ RECIPE_NAME = validate.Regexp(
 )
 
 
+MAX_DIGITS = DEFAULT.max_digits
+
+
 def _decimal(value: Any) -> Decimal:
     if isinstance(value, bool | float) or not isinstance(value, Decimal | int | str):
         raise ValidationError("not a decimal")
-    if isinstance(value, Decimal) and not value.is_finite():
-        raise ValidationError("not a finite decimal")
+    if isinstance(value, Decimal):  # read by ebr.inputs from plain text; only its size is left to check
+        if not value.is_finite():
+            raise ValidationError("not a finite decimal")
+        if max(len(value.as_tuple().digits), value.adjusted() + 1) > MAX_DIGITS:
+            raise ValidationError(f"a number longer than the {MAX_DIGITS} digits a quantity can have")
+        return value
     # Text must be a plain decimal as people write it: no exponent, hex, _ or non-ASCII digits.
-    text = str(value).strip() if not isinstance(value, Decimal) else format(value, "f")
+    text = str(value).strip()
     problem = number_problem(text)
     if problem:
         raise ValidationError(problem)
     try:
-        return Decimal(text) if not isinstance(value, Decimal) else value
+        return Decimal(text)
     except InvalidOperation:
         raise ValidationError("not a decimal") from None
 

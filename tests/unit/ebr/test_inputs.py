@@ -46,8 +46,10 @@ def test_yaml_numbers_are_exact_decimals_and_only_plain_ones() -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
-        (b"a: &x [1]\nb: *x\n", "line 1, column 4: YAML aliases (*name) are not allowed"),
-        (b"a: &x {c: 1}\nb: {<<: *x}\n", "line 2, column 5: merge keys (<<) are not allowed"),
+        (b"a: &x [1]\nb: *x\n", "line 1, column 4: this value is used again by an alias"),
+        (b"a: &x {c: 1}\nb: {<<: *x}\n", "line 1, column 4: this value is used again by an alias"),
+        (b"b: {<<: {c: 1}}\n", "line 1, column 5: merge keys (<<) are not allowed"),
+        (b"- &x [1]\n- *x\n", "line 1, column 3: this value is used again by an alias"),
         (b"? [1]\n: 2\n", "line 1, column 3: a key must be a plain value"),
         (b"a: !!python/object:os.system x\n", "could not determine a constructor"),
         (b"a: [1\n", "not valid YAML"),
