@@ -7,7 +7,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from ebr.cli import main
 from recipes.authoring import RecipeInvalid
 from recipes.batchml import export_batchml
 from recipes.batchml_import import Imported, read_batchml
@@ -186,3 +188,19 @@ def test_conditions_that_read_in_our_language_are_kept_translated() -> None:
     [result] = read_batchml(_alternative(("1 = 1 AND NOT 2 &lt;&gt; 2", "FALSE")))
     [op] = result.recipe.unit_procedures[0].operations
     assert [t.condition for t in op.transitions] == ["1 == 1 and not 2 != 2", "False"]
+
+
+@pytest.mark.requirement("URS-REC-005")
+def test_validate_prints_the_recipe_and_its_report_and_takes_a_name() -> None:
+    path = str(DATA / FILES[0])
+    result = CliRunner().invoke(main, ["recipe", "validate", path], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert (
+        lines[0]
+        == "ok: BUF-PB74 (Phosphate buffer pH 7.4, 1000 L (exported by RecipeTool 5.2)): 2 unit procedures, 36 phases"
+    )
+    assert len(lines) == 10
+    assert all(line.startswith("  not mapped: ") for line in lines[1:])
+    named = CliRunner().invoke(main, ["recipe", "validate", path, "--name", "PB74"], catch_exceptions=False)
+    assert named.output.startswith("ok: PB74 (")
