@@ -38,7 +38,8 @@ from recipes.schema import RECIPE_NAME
 
 FORMATS = {NS: "BatchML V0701", NS_V02: "BatchML V02"}
 LEVELS = ("UnitProcedure", "Operation", "Phase")
-SILENT = {"Version", "VersionDate", "RecipeElementType", "ID", "Description"}
+MASTER_KNOWN = {"ID", "Version", "Description", "Header", "Formula", "ProcedureLogic", "RecipeElement"}
+ELEMENT_KNOWN = {"ID", "Description", "RecipeElementType", "ProcedureLogic", "RecipeElement"}
 MAX_LISTED = 20
 
 
@@ -139,12 +140,9 @@ class _Reader:
         doc["title"] = descriptions[0] if descriptions and descriptions[0].strip() else doc["product"]["name"]
         if len(descriptions) > 1:
             doc["description"] = "\n".join(descriptions[1:])
-        for child in kids(self.master):
-            tag = _local_tag(child)
-            if tag == "Formula":
-                self.phases.formula(child, f"{self.where}/Formula")
-            elif tag not in SILENT | {"ProcedureLogic", "RecipeElement", "Header"}:
-                self.report.note(f"{self.where}/{tag}", "not mapped")
+        for child in kids(self.master, "Formula"):
+            self.phases.formula(child, f"{self.where}/Formula")
+        self.report.others(self.master, self.where, MASTER_KNOWN, descriptions=len(descriptions))
         container, level = self.procedure()
         doc["unit_procedures"], doc["transitions"] = self.level(container, self.where, level)
         doc["formula"] = {"parameters": self.phases.parameters}
@@ -174,6 +172,8 @@ class _Reader:
         procedures = [e for e in elements if _kind(e) == "Procedure"]
         if len(procedures) == 1 and len(elements) == 1:
             self.procedure_logic(procedures[0])
+            where = f"{self.where}/RecipeElement[{text(procedures[0], 'ID')}]"
+            self.report.others(procedures[0], where, ELEMENT_KNOWN)
             return procedures[0], 0
         if len(procedures) > 1:
             self.report.problem(self.where, f"{len(procedures)} Procedure elements; a master recipe has one")
@@ -282,8 +282,9 @@ class _Reader:
                 self.report.note(
                     f"{where}/Parameter[{text(child, 'ID')}]", f"parameter of a {LEVELS[depth]} not mapped"
                 )
-            elif tag not in SILENT | {"ProcedureLogic", "RecipeElement"}:
-                self.report.note(f"{where}/{tag}", "not mapped")
+            elif tag == "EquipmentRequirement":
+                self.report.note(f"{where}/EquipmentRequirement[{text(child, 'ID')}]", "not mapped")
+        self.report.others(element, where, ELEMENT_KNOWN | {"Parameter", "EquipmentRequirement"})
         if depth == 0 and "equipment" not in out:
             self.report.note(where, "no EquipmentRequirement: unit class 'unspecified'")
             out["equipment"] = {"unit_class": "unspecified"}
@@ -293,12 +294,10 @@ class _Reader:
 
     def equipment(self, element: etree._Element, where: str) -> dict[str, Any]:
         out: dict[str, Any] = {"unit_class": text(element, "ID") or "unspecified", "capabilities": []}
-        for child in kids(element):
-            tag = _local_tag(child)
-            if tag == "Constraint":
-                self.constraint(child, out, where)
-            elif tag != "ID":
-                self.report.note(f"{where}/{tag}", "not mapped")
+        for constraint in kids(element, "Constraint"):
+            self.constraint(constraint, out, where)
+            self.report.others(constraint, f"{where}/Constraint[{text(constraint, 'ID')}]", {"ID", "Condition"})
+        self.report.others(element, where, {"ID", "Constraint"})
         return out
 
     def constraint(self, constraint: etree._Element, out: dict[str, Any], where: str) -> None:

@@ -36,6 +36,8 @@ from recipes import formula
 TRUE = "TRUE"
 IMPLIED = "condition '<step>.State = Complete' implied: a transition fires when its sources are complete"
 KINDS = ("Step", "Transition", "Link")
+STEP_KNOWN = {"ID", "RecipeElementID", "RecipeElementVersion"}
+LINK_KNOWN = {"ID", "FromID", "ToID", "LinkType", "Depiction"}
 
 
 def local(element: etree._Element) -> str:
@@ -70,6 +72,15 @@ class Report:
 
     def problem(self, where: str, what: str) -> None:
         self.problems.append(f"{where}: {what}")
+
+    def others(self, element: etree._Element, where: str, known: set[str], *, descriptions: int = 1) -> None:
+        """A line for each child of ``element`` not in ``known``, and each ``Description`` after ``descriptions``."""
+        seen = 0
+        for child in kids(element):
+            tag = local(child)
+            seen += tag == "Description"
+            if tag not in known or (tag == "Description" and seen > descriptions):
+                self.note(f"{where}/{tag}", "not mapped")
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,7 @@ class LevelLogic:
         """The graph; ``element_of_step(step id, element id)`` gives our local id, None for Begin/End."""
         for step in kids(self.logic, "Step"):
             sid = text(step, "ID") or ""
+            self.report.others(step, f"{self.where}/Step[{sid}]", STEP_KNOWN)
             self.elements[sid] = text(step, "RecipeElementID") or ""
             local_id = element_of_step(sid, self.elements[sid])
             if sid in self.steps:
@@ -114,6 +126,7 @@ class LevelLogic:
             self.step_order.append(sid)
         for transition in kids(self.logic, "Transition"):
             tid = text(transition, "ID") or ""
+            self.report.others(transition, f"{self.where}/Transition[{tid}]", {"ID", "Condition"})
             if tid in self.conditions:
                 self.report.problem(f"{self.where}/Transition[{tid}]", "two transitions with this ID")
             self.conditions[tid] = text(transition, "Condition")
@@ -137,6 +150,7 @@ class LevelLogic:
 
     def _link(self, link: etree._Element) -> None:
         lid = text(link, "ID") or ""
+        self.report.others(link, f"{self.where}/Link[{lid}]", LINK_KNOWN)
         source, target = self._end(link, "From"), self._end(link, "To")
         if lid in self.links:
             self.report.problem(f"{self.where}/Link[{lid}]", "two links with this ID; link IDs must be unique")

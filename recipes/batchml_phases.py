@@ -29,7 +29,8 @@ NUMERIC = {
     *("decimal", "real", "float", "double", "integer", "int", "long", "short", "number", "numeric"),
     *("measure", "quantity", "amount", "positiveinteger", "nonnegativeinteger", "unsignedint", "unsignedshort"),
 }
-SILENT = {"Version", "VersionDate", "RecipeElementType", "ID", "Description"}
+PHASE_KNOWN = {"ID", "Description", "RecipeElementType", "Parameter"}
+PARAMETER_KNOWN = {"ID", "Description", "ParameterType", "Value", "Scaled", "Parameter"}
 
 
 def snake(raw: str) -> str:
@@ -61,6 +62,7 @@ class PhaseReader:
             kind = text(child, "ParameterType")
             value, unit = self.first_value(child, f"{where}/Parameter[{ident}]")
             at = f"{where}/Parameter[{ident}]"
+            self.report.others(child, at, PARAMETER_KNOWN)
             if kind == "ProcessInput":
                 line: dict[str, Any] = {"code": ident, "name": text(child, "Description") or ident}
                 line.update(quantity=value, unit=unit, scaled=text(child, "Scaled") != "No")
@@ -105,9 +107,7 @@ class PhaseReader:
             if pid in by_id:
                 self.report.problem(f"{where}/Parameter[{pid}]", "two parameters with this ID")
             by_id[pid] = p
-        for child in kids(element):
-            if local(child) not in SILENT | {"Parameter"}:
-                self.report.note(f"{where}/{local(child)}", "not mapped")
+        self.report.others(element, where, PHASE_KNOWN)
         type_param = by_id.get("type")
         kind = self.first_value(type_param, where)[0] if type_param is not None else None
         if kind in PHASE_SCHEMAS:
@@ -129,6 +129,9 @@ class PhaseReader:
         """One parameter of another system's phase, kept somewhere; the line it adds to the instruction."""
         label = text(parameter, "Description") or pid
         values = kids(parameter, "Value")
+        self.report.others(parameter, at, PARAMETER_KNOWN - {"Scaled"})
+        for _ in values[1:]:
+            self.report.note(f"{at}/Value", "further Value not mapped")
         for child in kids(parameter, "Parameter"):
             self.report.note(f"{at}/Parameter[{text(child, 'ID')}]", "nested parameter not mapped")
         strings = [(v.text or "").strip() for v in kids(values[0], "ValueString")] if values else []
@@ -136,6 +139,8 @@ class PhaseReader:
             self.report.note(at, "parameter without a value not mapped")
             return None
         value, unit = strings[0], (text(values[0], "UnitOfMeasure") or None)
+        if len(strings) > 1:
+            self.report.note(f"{at}/Value/ValueString", f"{len(strings) - 1} further ValueString(s) not mapped")
         data_type = (text(values[0], "DataType") or "").strip()
         if text(values[0], "DataInterpretation") == "Reference":
             if snake(value) in self.parameter_names() or value in {m["code"] for m in self.materials}:

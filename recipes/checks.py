@@ -53,6 +53,8 @@ def check(recipe: Recipe) -> list[str]:
         where = f"unit_procedures[{i}]"
         if up.equipment.min_capacity is not None and not up.equipment.capacity_unit:
             problems.append(f"{where}.equipment.capacity_unit: required with min_capacity")
+        if up.equipment.min_capacity is None and up.equipment.capacity_unit is not None:
+            problems.append(f"{where}.equipment.capacity_unit: a unit without min_capacity; give both or neither")
         if up.equipment.capacity_unit is not None:
             problems += _unit(f"{where}.equipment.capacity_unit", up.equipment.capacity_unit)
         if up.equipment.min_capacity is not None and up.equipment.min_capacity <= 0:

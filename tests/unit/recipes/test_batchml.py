@@ -24,6 +24,7 @@ FOREIGN_UNMAPPED = [
     "MasterRecipe[BUFFER-A]/Formula/Parameter[RM-NA2HPO4]/Parameter[Supplier]: not mapped",
     "MasterRecipe[BUFFER-A]/Formula/Parameter[Buffer]: ParameterType ProcessOutput not mapped (only ProcessInput, "
     "ProcessParameter)",
+    "MasterRecipe[BUFFER-A]/VersionDate: not mapped",
     "MasterRecipe[BUFFER-A]/OtherInformation: not mapped",
     "MasterRecipe[BUFFER-A]/ProcedureLogic/Transition[T1]: condition '<step>.State = Complete' implied: a transition "
     "fires when its sources are complete",

@@ -204,3 +204,23 @@ def test_validate_prints_the_recipe_and_its_report_and_takes_a_name() -> None:
     assert all(line.startswith("  not mapped: ") for line in lines[1:])
     named = CliRunner().invoke(main, ["recipe", "validate", path, "--name", "PB74"], catch_exceptions=False)
     assert named.output.startswith("ok: PB74 (")
+
+
+@pytest.mark.requirement("URS-REC-005")
+def test_nothing_a_foreign_file_holds_is_dropped_without_a_line() -> None:
+    text = (DATA / FILES[0]).read_text(encoding="utf-8")
+    for anchor in (
+        "<RecipeElementVersion>1</RecipeElementVersion>",  # in a Step
+        "<Depiction>LineAndArrow</Depiction>",  # in a Link
+        "<Condition>TRUE</Condition>",  # in a Transition
+        "<RecipeElementType>Phase</RecipeElementType>",  # in a phase
+        "<ParameterType>ProcessParameter</ParameterType>",  # in a parameter
+        "<Condition>T-200</Condition>",  # in a constraint
+        "<RecipeElementType>Procedure</RecipeElementType>",  # in the procedure
+    ):
+        assert anchor in text
+        text = text.replace(anchor, f"{anchor}<Vendor>x</Vendor>", 1)
+    [result] = read_batchml(text.encode("utf-8"))
+    vendor = [line for line in result.unmapped if "/Vendor" in line]
+    assert len(vendor) == 7, vendor
+    assert result.recipe == imported(FILES[0]).recipe
