@@ -143,8 +143,8 @@ class _Reader:
         for child in kids(self.master, "Formula"):
             self.phases.formula(child, f"{self.where}/Formula")
         self.report.others(self.master, self.where, MASTER_KNOWN, descriptions=len(descriptions))
-        container, level = self.procedure()
-        doc["unit_procedures"], doc["transitions"] = self.level(container, self.where, level)
+        container, where = self.procedure()
+        doc["unit_procedures"], doc["transitions"] = self.level(container, where, 0)
         doc["formula"] = {"parameters": self.phases.parameters}
         doc["bill_of_materials"] = {"materials": self.phases.materials}
         return doc
@@ -166,7 +166,7 @@ class _Reader:
         )
         return "unnamed"
 
-    def procedure(self) -> tuple[etree._Element, int]:
+    def procedure(self) -> tuple[etree._Element, str]:
         """The element whose children are the unit procedures (the master or its Procedure), and their level."""
         elements = [e for e in kids(self.master, "RecipeElement") if _kind(e) not in ("Begin", "End")]
         procedures = [e for e in elements if _kind(e) == "Procedure"]
@@ -174,10 +174,10 @@ class _Reader:
             self.procedure_logic(procedures[0])
             where = f"{self.where}/RecipeElement[{text(procedures[0], 'ID')}]"
             self.report.others(procedures[0], where, ELEMENT_KNOWN)
-            return procedures[0], 0
+            return procedures[0], where
         if len(procedures) > 1:
             self.report.problem(self.where, f"{len(procedures)} Procedure elements; a master recipe has one")
-        return self.master, 0
+        return self.master, self.where
 
     def procedure_logic(self, procedure: etree._Element) -> None:
         """The master's own logic around its one Procedure: Begin → Procedure → End, nothing to keep."""
@@ -204,7 +204,9 @@ class _Reader:
         deeper = LEVELS[depth + 1 :]
         if children and depth < 2 and kinds and kinds <= set(deeper):
             self.report.note(
-                where, f"{', '.join(sorted(kinds))} where a {wanted} belongs: put in a {wanted} of its own"
+                where,
+                f"{', '.join(sorted(kinds))} where a {wanted} belongs: put in a {wanted} of its own"
+                + (" (unit class 'unspecified')" if depth == 0 else ""),
             )
             return [self.wrapper(container, where, depth)], []
         ids: dict[str, str] = {}
@@ -322,9 +324,7 @@ class _Reader:
             self.report.note(f"{where}/ProductName", f"empty: product name taken as {name!r}")
         out: dict[str, Any] = {"product": {"code": code, "name": name[:200]}}
         if header is not None:
-            for child in kids(header):
-                if _local_tag(child) not in ("ProductID", "ProductName", "BatchSize"):
-                    self.report.note(f"{where}/{_local_tag(child)}", "not mapped")
+            self.report.others(header, where, {"ProductID", "ProductName", "BatchSize"})
         sizes = kids(header, "BatchSize") if header is not None else []
         out["batch_size"] = self.batch_size(sizes[0] if sizes else None, f"{where}/BatchSize")
         return out
@@ -350,9 +350,7 @@ class _Reader:
         if not unit:
             self.report.note(f"{where}/UnitOfMeasure", "empty: batch size in pcs")
         if size is not None:
-            for child in kids(size):
-                if _local_tag(child) not in ("Nominal", "Min", "Max", "UnitOfMeasure"):
-                    self.report.note(f"{where}/{_local_tag(child)}", "not mapped")
+            self.report.others(size, where, {"Nominal", "Min", "Max", "UnitOfMeasure"})
         return {
             "nominal": nominal,
             "min": values["Min"] or nominal,

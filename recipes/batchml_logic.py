@@ -76,10 +76,13 @@ class Report:
     def others(self, element: etree._Element, where: str, known: set[str], *, descriptions: int = 1) -> None:
         """A line for each child of ``element`` not in ``known``, and each ``Description`` after ``descriptions``."""
         seen = 0
+        namespace = etree.QName(element).namespace
         for child in kids(element):
             tag = local(child)
             seen += tag == "Description"
-            if tag not in known or (tag == "Description" and seen > descriptions):
+            if etree.QName(child).namespace != namespace:  # another vendor's extension: say whose
+                self.note(f"{where}/{child.prefix or etree.QName(child).namespace}:{tag}", "not mapped")
+            elif tag not in known or (tag == "Description" and seen > descriptions):
                 self.note(f"{where}/{tag}", "not mapped")
 
 

@@ -71,7 +71,7 @@ def test_the_third_party_recipe_imports_with_its_report_stored_and_audited(
         )
         label, unmapped = row.label, json.loads(row.unmapped or "[]")
     assert label == "BUF-PB74@1"
-    assert len(unmapped) == 9
+    assert len(unmapped) == 10
     with svc.session_factory() as session:
         event = session.scalars(select(AuditEvent).where(AuditEvent.action == "recipe.version.created")).one()
     assert "BUF-PB74@1" in event.entity_id

@@ -102,11 +102,14 @@ def test_the_recipe_is_named_after_its_product_not_the_tools_number_and_fallback
 def test_repeats_in_the_report_are_one_line_with_their_count_and_every_place() -> None:
     lines = imported("third-party-v0701.xml").unmapped
     [foreign] = [line for line in lines if line.startswith("phase of another system")]
-    assert "(36×): MasterRecipe[1]/RecipeElement[UP_PREP]/RecipeElement[OP01]/RecipeElement[PH01], " in foreign
+    assert (
+        "(36×): MasterRecipe[1]/RecipeElement[1.P]/RecipeElement[UP_PREP]/RecipeElement[OP01]/RecipeElement[PH01], "
+        in (foreign)
+    )
     assert foreign.endswith("and 16 more")
     [other] = [line for line in lines if line.startswith("not mapped (4×)")]
     assert "RecipeElement[PH05]/OtherInformation" in other
-    assert len(lines) == 9
+    assert len(lines) == 10
 
 
 @pytest.mark.requirement("URS-REC-005")
@@ -200,7 +203,7 @@ def test_validate_prints_the_recipe_and_its_report_and_takes_a_name() -> None:
         lines[0]
         == "ok: BUF-PB74 (Phosphate buffer pH 7.4, 1000 L (exported by RecipeTool 5.2)): 2 unit procedures, 36 phases"
     )
-    assert len(lines) == 10
+    assert len(lines) == 11
     assert all(line.startswith("  not mapped: ") for line in lines[1:])
     named = CliRunner().invoke(main, ["recipe", "validate", path, "--name", "PB74"], catch_exceptions=False)
     assert named.output.startswith("ok: PB74 (")
@@ -224,3 +227,38 @@ def test_nothing_a_foreign_file_holds_is_dropped_without_a_line() -> None:
     vendor = [line for line in result.unmapped if "/Vendor" in line]
     assert len(vendor) == 7, vendor
     assert result.recipe == imported(FILES[0]).recipe
+
+
+@pytest.mark.requirement("URS-REC-005")
+def test_a_prefixed_v02_file_with_vendor_extensions_and_no_unit_procedures_imports() -> None:
+    [result] = read_batchml((DATA / "prefixed-v02-extensions.xml").read_bytes(), source="p.xml")
+    recipe = result.recipe
+    assert (recipe.name, recipe.product.code, recipe.batch_size.max) == ("Example-MR-7", "BAR-DOUGH-01", 250)
+    [up] = recipe.unit_procedures
+    assert (up.id, up.name, up.equipment.unit_class) == ("UP1", "Mix and form", "unspecified")
+    assert [[ph.id for ph in op.phases] for op in up.operations] == [
+        ["PH-DOSE-OATS", "PH-DOSE-WHEY", "PH-KNEAD"],
+        ["PH-EXTRUDE"],
+    ]
+    assert [(m.code, m.quantity, m.unit) for m in recipe.bill_of_materials.materials] == [
+        ("Oats", Decimal("120.0"), "kg"),
+        ("Whey", Decimal("60.0"), "kg"),
+    ]
+    assert [(p.name, p.value, p.unit) for p in recipe.formula.parameters] == [
+        ("ph_knead_knead_time", Decimal(8), "min"),
+        ("ph_extrude_pressure", Decimal("12.5"), "bar"),
+    ]
+    knead = recipe.phase("UP1.OP-MIX.PH-KNEAD").params
+    assert isinstance(knead, Instruction)
+    assert knead.text == "Knead\nKneadTime: 8 min (formula parameter ph_knead_knead_time)\nMode: gentle"
+    where = "MasterRecipe[Example-MR-7]"
+    assert f"{where}/Header/ext:Plant: not mapped" in result.unmapped
+    assert f"{where}/RecipeElement[PROC]/RecipeElement[OP-MIX]/RecipeElement[PH-DOSE-OATS]/ext:Hopper: not mapped" in (
+        result.unmapped
+    )
+    assert (
+        f"{where}/RecipeElement[PROC]: Operation where a UnitProcedure belongs: put in a UnitProcedure of its own "
+        "(unit class 'unspecified')"
+    ) in result.unmapped
+    [again] = read_batchml(export_batchml(recipe))
+    assert again.recipe == recipe
