@@ -33,7 +33,8 @@ from ebr.inputs import DEFAULT, Limits
 from recipes.authoring import RecipeInvalid, parse_document
 from recipes.batchml import NS, NS_V02, schema_problems
 from recipes.batchml_logic import LevelLogic, Report, kids, local, text
-from recipes.batchml_phases import PhaseReader, snake
+from recipes.batchml_phases import PhaseReader
+from recipes.model import Recipe
 from recipes.schema import RECIPE_NAME
 
 FORMATS = {NS: "BatchML V0701", NS_V02: "BatchML V02"}
@@ -47,7 +48,7 @@ MAX_LISTED = 20
 class Imported:
     """One master recipe read from BatchML, with what could not be mapped."""
 
-    recipe: Any
+    recipe: Recipe
     version: str | None
     format: str
     unmapped: tuple[str, ...]
@@ -181,17 +182,23 @@ class _Reader:
 
     def procedure_logic(self, procedure: etree._Element) -> None:
         """The master's own logic around its one Procedure: Begin → Procedure → End, nothing to keep."""
-        for logic in kids(self.master, "ProcedureLogic"):
-            graph = LevelLogic(logic, f"{self.where}/ProcedureLogic", self.report).read(
-                lambda _sid, eid: self._begin_end_or(eid, {text(procedure, "ID") or "": "PROCEDURE"}), set
-            )
-            if graph.transitions:
-                self.report.note(f"{self.where}/ProcedureLogic", "transitions around the Procedure not mapped")
+        ident = text(procedure, "ID") or ""
+        ends = {text(e, "ID") or "" for e in kids(self.master, "RecipeElement") if _kind(e) in ("Begin", "End")}
+        where = f"{self.where}/ProcedureLogic"
 
-    def _begin_end_or(self, element_id: str, ids: dict[str, str]) -> str | None:
-        if element_id in ids:
-            return ids[element_id]
-        return None
+        def element_of_step(step_id: str, element_id: str) -> str | None:
+            if element_id == ident:
+                return "PROCEDURE"
+            if element_id not in ends | {"Begin", "End"}:
+                self.report.problem(
+                    f"{where}/Step[{step_id}]", f"RecipeElementID {element_id!r} names no RecipeElement"
+                )
+            return None
+
+        for logic in kids(self.master, "ProcedureLogic"):
+            graph = LevelLogic(logic, where, self.report).read(element_of_step, set)
+            if graph.transitions:
+                self.report.note(where, "transitions around the Procedure not mapped")
 
     def level(self, container: etree._Element, where: str, depth: int) -> tuple[list[dict[str, Any]], list[Any]]:
         """The children of ``container`` that sit at ``depth`` (0 unit procedures, 1 operations, 2 phases)."""
@@ -371,4 +378,4 @@ def _is_name(value: str) -> bool:
     return True
 
 
-__all__ = ["FORMATS", "Imported", "grouped", "local_id", "read_batchml", "snake"]
+__all__ = ["FORMATS", "Imported", "grouped", "local_id", "read_batchml"]
