@@ -32,7 +32,7 @@ from ebr import inputs
 from ebr.inputs import DEFAULT, Limits
 from recipes.authoring import RecipeInvalid, parse_document
 from recipes.batchml import NS, NS_V02, schema_problems
-from recipes.batchml_logic import LevelLogic, Report, kids, local, text
+from recipes.batchml_logic import LevelLogic, Report, kids, local, not_mapped, text
 from recipes.batchml_phases import PhaseReader
 from recipes.model import Recipe
 from recipes.schema import RECIPE_NAME
@@ -74,7 +74,7 @@ def read_batchml(data: bytes, *, source: str = "document", limits: Limits = DEFA
     masters = [root] if local(root) == "MasterRecipe" else kids(root, "MasterRecipe")
     if not masters:
         raise RecipeInvalid(f"{source} holds no MasterRecipe", [f"{local(root)}: no MasterRecipe element"])
-    outer = [(f"{local(root)}/{local(c)}", "not mapped") for c in kids(root) if local(c) != "MasterRecipe"]
+    outer = [(f"{local(root)}/{local(c)}", not_mapped(c)) for c in kids(root) if local(c) != "MasterRecipe"]
     results, problems = [], []
     for master in masters:
         reader = _Reader(master)
@@ -289,7 +289,7 @@ class _Reader:
                 out["equipment"] = self.equipment(child, f"{where}/EquipmentRequirement")
             elif tag == "Parameter":
                 self.report.note(
-                    f"{where}/Parameter[{text(child, 'ID')}]", f"parameter of a {LEVELS[depth]} not mapped"
+                    f"{where}/Parameter[{text(child, 'ID')}]", f"parameter of a {LEVELS[depth]} {not_mapped(child)}"
                 )
             elif tag == "EquipmentRequirement":
                 self.report.note(f"{where}/EquipmentRequirement[{text(child, 'ID')}]", "not mapped")

@@ -60,6 +60,18 @@ def text(element: etree._Element, name: str) -> str | None:
     return (found[0].text or "").strip() if found else None
 
 
+def not_mapped(element: etree._Element) -> str:
+    """``not mapped``, with the element's value when it has one (a parameter: name, value and unit)."""
+    if local(element) == "Parameter":
+        values = kids(element, "Value")
+        parts = [text(values[0], "ValueString"), text(values[0], "UnitOfMeasure")] if values else []
+        value = " ".join(p for p in parts if p)
+        name = text(element, "Description") or text(element, "ID") or "?"
+        return f"not mapped: {name} = {value!r}" if value else f"not mapped: {name} (no value)"
+    content = " ".join(t.strip() for t in element.itertext() if isinstance(t, str) and t.strip())
+    return f"not mapped: {content[:80]!r}" if content else "not mapped"
+
+
 @dataclass
 class Report:
     """What a reader could not map (``where``, ``what``) and the problems that refuse the import."""
@@ -81,9 +93,9 @@ class Report:
             tag = local(child)
             seen += tag == "Description"
             if etree.QName(child).namespace != namespace:  # another vendor's extension: say whose
-                self.note(f"{where}/{child.prefix or etree.QName(child).namespace}:{tag}", "not mapped")
+                self.note(f"{where}/{child.prefix or etree.QName(child).namespace}:{tag}", not_mapped(child))
             elif tag not in known or (tag == "Description" and seen > descriptions):
-                self.note(f"{where}/{tag}", "not mapped")
+                self.note(f"{where}/{tag}", not_mapped(child))
 
 
 @dataclass(frozen=True)
@@ -137,7 +149,7 @@ class LevelLogic:
             self._link(link)
         for child in kids(self.logic):
             if local(child) not in KINDS:
-                self.report.note(f"{self.where}/{local(child)}", "not mapped")
+                self.report.note(f"{self.where}/{local(child)}", not_mapped(child))
         edges = self._edges()
         return self._graph(edges, known_names)
 

@@ -21,7 +21,7 @@ from lxml import etree
 from marshmallow import fields
 
 from ebr.inputs import number_problem
-from recipes.batchml_logic import Report, kids, local, text
+from recipes.batchml_logic import Report, kids, local, not_mapped, text
 from recipes.schema import PHASE_SCHEMAS, TEXT_MAX, phase_schema
 from recipes.units import problem as unit_problem
 
@@ -56,7 +56,7 @@ class PhaseReader:
     def formula(self, formula: etree._Element, where: str) -> None:
         for child in kids(formula):
             if local(child) != "Parameter":
-                self.report.note(f"{where}/{local(child)}", "not mapped")
+                self.report.note(f"{where}/{local(child)}", not_mapped(child))
                 continue
             ident = text(child, "ID") or "?"
             kind = text(child, "ParameterType")
@@ -78,7 +78,9 @@ class PhaseReader:
                 entry.update(self.children(child, at, ("low", "high", "precision")))
                 self.parameters.append(entry)
             else:
-                self.report.note(at, f"ParameterType {kind} not mapped (only ProcessInput, ProcessParameter)")
+                self.report.note(
+                    at, f"ParameterType {kind}: {not_mapped(child)} (only ProcessInput, ProcessParameter map)"
+                )
 
     def first_value(self, parameter: etree._Element, where: str) -> tuple[str | None, str | None]:
         values = kids(parameter, "Value")
@@ -95,7 +97,7 @@ class PhaseReader:
             if ident in known:
                 out[ident] = self.first_value(child, f"{where}/Parameter[{ident}]")[0]
             else:
-                self.report.note(f"{where}/Parameter[{ident}]", "not mapped")
+                self.report.note(f"{where}/Parameter[{ident}]", not_mapped(child))
         return out
 
     # -- phases -----------------------------------------------------------------------------
@@ -133,10 +135,10 @@ class PhaseReader:
         for _ in values[1:]:
             self.report.note(f"{at}/Value", "further Value not mapped")
         for child in kids(parameter, "Parameter"):
-            self.report.note(f"{at}/Parameter[{text(child, 'ID')}]", "nested parameter not mapped")
+            self.report.note(f"{at}/Parameter[{text(child, 'ID')}]", f"nested parameter {not_mapped(child)}")
         strings = [(v.text or "").strip() for v in kids(values[0], "ValueString")] if values else []
         if not strings:
-            self.report.note(at, "parameter without a value not mapped")
+            self.report.note(at, not_mapped(parameter))
             return None
         value, unit = strings[0], (text(values[0], "UnitOfMeasure") or None)
         if len(strings) > 1:

@@ -17,15 +17,15 @@ from tests.unit.recipes.helpers import LIQUID, SOLID, example
 DATA = Path(__file__).parent / "data"
 
 FOREIGN_UNMAPPED = [
-    "BatchInformation/ListHeader: not mapped",
-    "MasterRecipe[BUFFER-A]/Header/EffectiveDate: not mapped",
+    "BatchInformation/ListHeader: not mapped: 'export-2019-07'",
+    "MasterRecipe[BUFFER-A]/Header/EffectiveDate: not mapped: '2019-07-15T00:00:00Z'",
     "MasterRecipe[BUFFER-A]/Formula/Parameter[WaterVolume]: renamed to water_volume (parameter names are "
     "lower_snake_case)",
-    "MasterRecipe[BUFFER-A]/Formula/Parameter[RM-NA2HPO4]/Parameter[Supplier]: not mapped",
-    "MasterRecipe[BUFFER-A]/Formula/Parameter[Buffer]: ParameterType ProcessOutput not mapped (only ProcessInput, "
-    "ProcessParameter)",
-    "MasterRecipe[BUFFER-A]/VersionDate: not mapped",
-    "MasterRecipe[BUFFER-A]/OtherInformation: not mapped",
+    "MasterRecipe[BUFFER-A]/Formula/Parameter[RM-NA2HPO4]/Parameter[Supplier]: not mapped: Supplier = 'ACME'",
+    "MasterRecipe[BUFFER-A]/Formula/Parameter[Buffer]: ParameterType ProcessOutput: not mapped: Buffer (no value) "
+    "(only ProcessInput, ProcessParameter map)",
+    "MasterRecipe[BUFFER-A]/VersionDate: not mapped: '2019-07-01T08:00:00Z'",
+    "MasterRecipe[BUFFER-A]/OtherInformation: not mapped: 'Comment Migrated from the old system'",
     "MasterRecipe[BUFFER-A]/ProcedureLogic/Transition[T1]: condition '<step>.State = Complete' implied: a transition "
     "fires when its sources are complete",
     "phase of another system read as an instruction; its parameters as listed in it (2×): "

@@ -107,7 +107,7 @@ def test_repeats_in_the_report_are_one_line_with_their_count_and_every_place() -
         in (foreign)
     )
     assert foreign.endswith("and 16 more")
-    [other] = [line for line in lines if line.startswith("not mapped (4×)")]
+    [other] = [line for line in lines if line.startswith("not mapped: 'Comment Reviewed 2019' (4×)")]
     assert "RecipeElement[PH05]/OtherInformation" in other
     assert len(lines) == 10
 
@@ -252,10 +252,9 @@ def test_a_prefixed_v02_file_with_vendor_extensions_and_no_unit_procedures_impor
     assert isinstance(knead, Instruction)
     assert knead.text == "Knead\nKneadTime: 8 min (formula parameter ph_knead_knead_time)\nMode: gentle"
     where = "MasterRecipe[Example-MR-7]"
-    assert f"{where}/Header/ext:Plant: not mapped" in result.unmapped
-    assert f"{where}/RecipeElement[PROC]/RecipeElement[OP-MIX]/RecipeElement[PH-DOSE-OATS]/ext:Hopper: not mapped" in (
-        result.unmapped
-    )
+    assert f"{where}/Header/ext:Plant: not mapped: 'Line 3'" in result.unmapped
+    hopper = f"{where}/RecipeElement[PROC]/RecipeElement[OP-MIX]/RecipeElement[PH-DOSE-OATS]/ext:Hopper"
+    assert f"{hopper}: not mapped: 'H-2'" in result.unmapped
     assert (
         f"{where}/RecipeElement[PROC]: Operation where a UnitProcedure belongs: put in a UnitProcedure of its own "
         "(unit class 'unspecified')"
