@@ -129,7 +129,7 @@ def parse_document(data: Any, *, source: str = "recipe") -> Recipe:
         problems = flatten(exc.messages) + raw_graph_problems(data)
         raise RecipeInvalid(f"{source} has {len(problems)} problem(s); nothing was imported", problems) from None
     _default_ids(loaded)
-    recipe: Recipe = codec.decode_dataclass(Recipe, codec.encode(loaded))
+    recipe: Recipe = codec.decode_dataclass(Recipe, loaded)
     problems = checks.check(recipe)
     if problems:
         raise RecipeInvalid(f"{source} has {len(problems)} problem(s); nothing was imported", problems)

@@ -73,8 +73,9 @@ class PhaseReader:
                 if name != ident:
                     self.report.note(at, f"renamed to {name} (parameter names are lower_snake_case)")
                 entry = {"name": name, "value": value, "unit": unit, "scaled": text(child, "Scaled") == "Yes"}
-                if text(child, "Description"):
-                    entry["description"] = text(child, "Description")
+                described = kids(child, "Description")
+                if described and described[0].text:  # free text: kept exactly as written
+                    entry["description"] = described[0].text
                 entry.update(self.children(child, at, ("low", "high", "precision")))
                 self.parameters.append(entry)
             else:
