@@ -6,21 +6,31 @@ Measured, each the median of a few runs in one process:
 * validate + import: the same plus storing the draft version with its audit event
   (``services.recipes.import_text`` on SQLite, its own transaction);
 * BatchML export: ``Recipe`` → V0701 document, including its validation;
-* BatchML import: document → schema validation → checked ``Recipe``.
+* BatchML import: document → schema validation → checked ``Recipe``, from V0701
+  and from the same document in the V02 namespace (no schema: read by element type);
 
 Each beside the bare schema validation of the same BatchML document by lxml and by
 xmlschema, measured in the same run: the ratio says how much our work costs on top
 of what merely checking the XML costs.
+
+Then the input boundary (issue 19): fuzz throughput (byte mutations of the
+example recipes and BatchML documents through ``recipes.reading.read_recipes``,
+inputs per second), and a 50 MB file refused: seconds and peak memory (tracemalloc)
+from the path to the error. Goals: validation of the 2,000-phase recipe < 0.5 s;
+the 50 MB file refused in < 1 s with < 100 MB.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import statistics
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import xmlschema
@@ -28,15 +38,19 @@ import yaml
 from lxml import etree
 
 from benchmarks.table import Row, print_table
+from ebr import inputs
 from ebr import schema as db_schema
 from ebr.bootstrap import build_services
 from ebr.config import load_settings
-from recipes.authoring import parse_yaml
-from recipes.batchml import export_batchml, schema, schema_path
+from recipes.authoring import RecipeInvalid, parse_yaml
+from recipes.batchml import NS, NS_V02, export_batchml, schema, schema_path
 from recipes.batchml_import import read_batchml
+from recipes.reading import read_recipes
 
 PHASES = int(os.environ.get("EBR_BENCH_RECIPE_PHASES", "2000"))
 RUNS = int(os.environ.get("EBR_BENCH_RECIPE_RUNS", "3"))
+FUZZ_INPUTS = int(os.environ.get("EBR_BENCH_FUZZ_INPUTS", "300"))
+HUGE_MB = 50
 PASSWORD = "Timing-Run-Pass-42"
 
 
@@ -86,12 +100,14 @@ def generated_document(phases: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _median_seconds(fn: Callable[[], object], runs: int = RUNS) -> float:
+def _median_seconds(
+    fn: Callable[[], object], runs: int = RUNS, clock: Callable[[], float] = time.perf_counter
+) -> float:
     samples = []
     for _ in range(runs):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        samples.append(time.perf_counter() - start)
+        samples.append(clock() - start)
     return statistics.median(samples)
 
 
@@ -130,19 +146,81 @@ def main() -> None:
         imported = _import_seconds(text, tmp)
     export = _median_seconds(lambda: export_batchml(recipe, version="1"))
     read = _median_seconds(lambda: read_batchml(xml))
+    v02 = xml.replace(NS.encode(), NS_V02.encode())
+    read_v02 = _median_seconds(lambda: read_batchml(v02))
+    # The machines are shared: CPU time of this process says what the work costs without the neighbours.
+    validate_cpu = _median_seconds(lambda: parse_yaml(text), clock=time.process_time)
+    read_cpu = _median_seconds(lambda: read_batchml(xml), clock=time.process_time)
     cases = [
-        (f"validate YAML ({PHASES} phases)", validate),
-        ("validate + import (SQLite, audited)", imported),
-        (f"BatchML export ({len(xml) // 1024} KiB, validated)", export),
-        ("BatchML import (validated, checked)", read),
+        (f"validate YAML ({PHASES} phases)", validate, "< 0.5 s"),
+        (f"validate YAML ({PHASES} phases), CPU time", validate_cpu, "< 0.5 s"),
+        ("BatchML V0701 import, CPU time", read_cpu, ""),
+        ("validate + import (SQLite, audited)", imported, ""),
+        (f"BatchML export ({len(xml) // 1024} KiB, validated)", export, ""),
+        ("BatchML V0701 import (validated, checked)", read, ""),
+        ("BatchML V02 import (checked)", read_v02, ""),
     ]
     for baseline_name, baseline in (("lxml bare", bare_lxml), ("xmlschema bare", bare_xmlschema)):
-        rows = [Row(name, seconds, baseline, "s") for name, seconds in cases]
+        rows = [Row(name, seconds, baseline, "s", goal) for name, seconds, goal in cases]
         print_table(
             f"Recipes: {PHASES}-phase recipe vs {baseline_name} validation of its BatchML ({baseline:.3f} s)",
             rows,
             baseline_name=baseline_name,
         )
+    boundary()
+
+
+def fuzz_throughput(count: int = FUZZ_INPUTS) -> tuple[float, float]:
+    """Inputs per second through ``read_recipes`` (byte mutations of the examples), and the share refused."""
+    from recipes.library import example_text
+
+    seeds = [example_text("PCM-SOL-24").encode("utf-8"), export_batchml(parse_yaml(example_text("PCM-SOL-24")))]
+    rng = random.Random(19)
+    refused = 0
+    start = time.perf_counter()
+    for n in range(count):
+        data = bytearray(seeds[n % len(seeds)])
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(data))
+            data[at : at + rng.randint(0, 4)] = rng.randbytes(rng.randint(0, 4))
+        try:
+            read_recipes(bytes(data), source="fuzz")
+        except RecipeInvalid:
+            refused += 1
+    return count / (time.perf_counter() - start), refused / count
+
+
+def refuse_huge() -> tuple[float, float]:
+    """Seconds and peak MiB from a 50 MB file's path to its refusal."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "huge.xml"
+        row = b"<Description>not mapped</Description>\n"
+        with path.open("wb") as out:
+            out.write(b'<BatchInformation xmlns="http://www.wbf.org/xml/BatchML-V02"><MasterRecipe>\n')
+            out.write(row * (HUGE_MB * 1024 * 1024 // len(row)))
+            out.write(b"</MasterRecipe></BatchInformation>\n")
+        tracemalloc.start()
+        start = time.perf_counter()
+        try:
+            read_recipes(inputs.read_file(path), source=str(path))
+        except (inputs.InputError, RecipeInvalid):
+            pass
+        else:
+            raise AssertionError("a 50 MB file was accepted")
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1] / 1024 / 1024
+        tracemalloc.stop()
+    return seconds, peak
+
+
+def boundary() -> None:
+    rate, refused = fuzz_throughput()
+    seconds, peak = refuse_huge()
+    print(f"\n## Input boundary\n\n| {'case':<44} | {'measured':>14} | {'goal':<12} |")
+    print("|" + "-" * 46 + "|" + "-" * 16 + "|" + "-" * 14 + "|")
+    print(f"| {f'fuzz throughput ({refused:.0%} refused)':<44} | {rate:>10.1f} in/s | {'':<12} |")
+    print(f"| {f'{HUGE_MB} MB file refused: time':<44} | {seconds:>12.3f} s | {'< 1 s':<12} |")
+    print(f"| {f'{HUGE_MB} MB file refused: peak memory':<44} | {peak:>10.1f} MiB | {'< 100 MB':<12} |")
 
 
 def _plain(value: Any) -> Any:

@@ -17,6 +17,7 @@ from audit.trail import AuditTrail
 from ebr.clock import Clock, SystemClock
 from ebr.config import Settings, load_settings
 from ebr.db import make_engine, make_session_factory
+from ebr.inputs import Limits
 from ebr.ops import images
 from equipment.services import EquipmentService
 from recipes.services import RecipeService
@@ -67,5 +68,10 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
         equipment=EquipmentService(audit=audit, clock=clock),
         users=users,
         signing=signing,
-        recipes=RecipeService(audit=audit, clock=clock, signing=signing, users=users),
+        recipes=RecipeService(audit=audit, clock=clock, signing=signing, users=users, limits=input_limits(settings)),
     )
+
+
+def input_limits(settings: Settings) -> Limits:
+    """The limits of every file read (``EBR_INPUT_MAX_BYTES``, ``EBR_INPUT_MAX_NODES``)."""
+    return Limits(max_bytes=settings.input_max_bytes, max_nodes=settings.input_max_nodes)

@@ -50,6 +50,8 @@ class Settings:
     alert_email_to: tuple[str, ...] = ()
     alert_email_from: str = "ebr@localhost"
     equipment_config: Path | None = None
+    input_max_bytes: int = 16 * 1024 * 1024
+    input_max_nodes: int = 500_000
     secure_cookies: bool = True
     # "production" makes the web app, runtime and scheduler refuse a PostgreSQL role that
     # owns the tables or is a superuser (ebr.ops.roles); "development" only reports it.
@@ -213,6 +215,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         trend_retention_days=_int(env, "EBR_TREND_RETENTION_DAYS", 90, minimum=1),
         **_alert_email(env),
         equipment_config=Path(equipment) if equipment else None,
+        input_max_bytes=_int(env, "EBR_INPUT_MAX_BYTES", 16 * 1024 * 1024, minimum=1024),
+        input_max_nodes=_int(env, "EBR_INPUT_MAX_NODES", 500_000, minimum=100),
         secure_cookies=_bool(env, "EBR_SECURE_COOKIES", True),
         environment=_environment(env),
         migration_database_url=_migration_url(env, data_dir),

@@ -31,7 +31,7 @@ from ebr.errors import ValidationError
 ALLOWED_UNITS = frozenset(
     {
         "microgram", "milligram", "gram", "kilogram", "metric_ton",
-        "microliter", "milliliter", "centiliter", "deciliter", "liter", "hectoliter", "meter",
+        "microliter", "milliliter", "centiliter", "deciliter", "liter", "hectoliter", "kiloliter", "meter",
         "millisecond", "second", "minute", "hour", "day",
         "degree_Celsius", "kelvin",
         "millibar", "bar", "pascal", "hectopascal", "kilopascal", "megapascal", "millipascal",
@@ -91,8 +91,13 @@ def check(symbol: str) -> str:
 
 
 def dimension(symbol: str) -> str:
-    """A readable name of what ``symbol`` measures (``[mass] / [time]``)."""
-    return str(parse(symbol).dimensionality)
+    """A readable name of what ``symbol`` measures (``[mass] / [time]``, ``[length] ** 3``)."""
+    # pint's own formatting fails on the Fraction exponents of a rational registry.
+    items = [(name, Fraction(str(power))) for name, power in sorted(parse(symbol).dimensionality.items())]
+    up = [name if power == 1 else f"{name} ** {power}" for name, power in items if power > 0]
+    down = [name if power == -1 else f"{name} ** {-power}" for name, power in items if power < 0]
+    text = " * ".join(up) or ("1" if down else "dimensionless")
+    return text + "".join(f" / {d}" for d in down)
 
 
 def compatible(a: str, b: str) -> bool:

@@ -19,9 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ebr import units
+from ebr import inputs, units
 from ebr.errors import ValidationError
 from equipment.config_reader import Reader
 from equipment.errors import PlantConfigError
@@ -544,12 +542,9 @@ def parse_plant_config(data: Any, *, path: Path | None = None) -> PlantConfig:
 
 def load_plant_config(path: Path) -> PlantConfig:
     """Read and validate the YAML file at ``path``; raise PlantConfigError naming every problem."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PlantConfigError(f"cannot read the plant configuration {path}: {exc.strerror}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PlantConfigError(f"{path} is not valid YAML: {exc}") from exc
+    try:  # the one input boundary: size, encoding, duplicate keys, plain numbers (ebr.inputs)
+        data = inputs.load_yaml(inputs.read_file(path), str(path), floats=True)
+    except inputs.InputError as exc:
+        problem = exc.problem.removeprefix("not valid YAML: ")
+        raise PlantConfigError(f"{path} is not valid YAML: {exc.where}: {problem}") from None
     return parse_plant_config(data, path=path)

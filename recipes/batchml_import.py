@@ -1,12 +1,21 @@
 """BatchML master recipes in: V0701 (validated against its schema) and the older V02 namespace.
 
-The document is read by element names (the two versions share the master-recipe
-vocabulary), turned into the YAML authoring form and validated like any authored
-recipe (``recipes.authoring.parse_document``). What has no place in our model is
-listed in :attr:`Imported.unmapped`, one line per element, with its location
-(``MasterRecipe[X]/RecipeElement[UP1]/OtherInformation: not mapped``); nothing
-is dropped silently. Phases written by other systems (without our ``type``
-parameter) become instructions that carry their description, and say so.
+The document passes the input boundary (``ebr.inputs.parse_xml``: no DTD, no
+entities, no network, size and element limits) and is read by element type, not by
+nesting depth: a ``Procedure`` element may stand beside Begin and End steps, unit
+procedures, operations and phases are found by their ``RecipeElementType``, and a
+level that skips one (phases right under a unit procedure) gets a container of its
+own, said in the report. The step graph of every level is read by
+``recipes.batchml_logic`` (Begin/End steps, link junctions, conditions).
+
+Phases written by other systems (without our ``type`` parameter) become
+instructions; their numeric parameters become formula parameters (name, value,
+data type, unit), their material inputs lines of the bill of materials, and their
+text parameters lines of the instruction. The result goes through the same checks
+as YAML (``recipes.authoring.parse_document``). What has no place in our model is
+listed in :attr:`Imported.unmapped`, one line per kind of thing with the path and
+id of each element (``MasterRecipe[X]/RecipeElement[UP1]/OtherInformation: not
+mapped``), repeats grouped with their count; nothing is dropped without a line.
 """
 
 from __future__ import annotations
@@ -17,16 +26,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
-from marshmallow import fields
+from marshmallow import ValidationError as SchemaError
 
+from ebr import inputs
+from ebr.inputs import DEFAULT, Limits
 from recipes.authoring import RecipeInvalid, parse_document
-from recipes.batchml import NS, NS_V02, TRUE, schema_problems
+from recipes.batchml import NS, NS_V02, schema_problems
+from recipes.batchml_logic import LevelLogic, Report, kids, local, not_mapped, text
+from recipes.batchml_phases import PhaseReader
 from recipes.model import Recipe
-from recipes.schema import PHASE_SCHEMAS, phase_schema
+from recipes.schema import RECIPE_NAME
 
 FORMATS = {NS: "BatchML V0701", NS_V02: "BatchML V02"}
 LEVELS = ("UnitProcedure", "Operation", "Phase")
-SILENT = {"Version", "VersionDate", "RecipeElementType", "ID", "Description"}
+MASTER_KNOWN = {"ID", "Version", "Description", "Header", "Formula", "ProcedureLogic", "RecipeElement"}
+ELEMENT_KNOWN = {"ID", "Description", "RecipeElementType", "ProcedureLogic", "RecipeElement"}
+MAX_LISTED = 20
 
 
 @dataclass(frozen=True)
@@ -39,35 +54,12 @@ class Imported:
     unmapped: tuple[str, ...]
 
 
-def _local(element: etree._Element) -> str:
-    tag: str = element.tag
-    return tag.rpartition("}")[2]
-
-
-def _kids(element: etree._Element, name: str | None = None) -> list[etree._Element]:
-    if name is None:
-        return [c for c in element if isinstance(c.tag, str)]
-    # Children share the parent's namespace in BatchML; lxml filters by tag in C.
-    tag: str = element.tag
-    return list(element.iterchildren(tag[: tag.rfind("}") + 1] + name))
-
-
-def _text(element: etree._Element, name: str) -> str | None:
-    found = _kids(element, name)
-    return (found[0].text or "").strip() if found else None
-
-
-def _parse(data: bytes, source: str) -> etree._ElementTree:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
-    try:
-        return etree.ElementTree(etree.fromstring(data, parser))
-    except etree.XMLSyntaxError as exc:
-        raise RecipeInvalid(f"{source} is not well-formed XML", [f"line {exc.lineno}: {exc.msg}"]) from None
-
-
-def read_batchml(data: bytes, *, source: str = "document") -> list[Imported]:
+def read_batchml(data: bytes, *, source: str = "document", limits: Limits = DEFAULT) -> list[Imported]:
     """Every master recipe in a BatchML document; raises ``RecipeInvalid`` listing every problem."""
-    tree = _parse(data, source)
+    try:
+        tree = inputs.parse_xml(data, source, limits=limits)
+    except inputs.InputError as exc:
+        raise RecipeInvalid(str(exc)) from None
     root = tree.getroot()
     namespace = etree.QName(root).namespace
     if namespace not in FORMATS:
@@ -79,32 +71,55 @@ def read_batchml(data: bytes, *, source: str = "document") -> list[Imported]:
         problems = schema_problems(tree)
         if problems:
             raise RecipeInvalid(f"{source} fails the BatchML V0701 schema; nothing was imported", problems)
-    masters = [root] if _local(root) == "MasterRecipe" else _kids(root, "MasterRecipe")
+    masters = [root] if local(root) == "MasterRecipe" else kids(root, "MasterRecipe")
     if not masters:
-        raise RecipeInvalid(f"{source} holds no MasterRecipe", [f"{_local(root)}: no MasterRecipe element"])
-    unmapped = [f"{_local(root)}/{_local(c)}: not mapped" for c in _kids(root) if _local(c) != "MasterRecipe"]
+        raise RecipeInvalid(f"{source} holds no MasterRecipe", [f"{local(root)}: no MasterRecipe element"])
+    outer = [(f"{local(root)}/{local(c)}", not_mapped(c)) for c in kids(root) if local(c) != "MasterRecipe"]
     results, problems = [], []
     for master in masters:
         reader = _Reader(master)
         document = reader.document()
-        if reader.errors:
-            problems += reader.errors
+        if reader.report.problems:
+            problems += reader.report.problems
             continue
         try:
-            recipe = parse_document(document, source=f"{source} MasterRecipe[{reader.name}]")
+            recipe = parse_document(document, source=f"{source} MasterRecipe[{reader.ident}]")
         except RecipeInvalid as exc:
-            problems += [f"MasterRecipe[{reader.name}]: {p}" for p in exc.problems]
+            problems += [f"MasterRecipe[{reader.ident}]: {p}" for p in exc.problems] or [exc.summary]
             continue
-        results.append(Imported(recipe, _text(master, "Version"), FORMATS[namespace], (*unmapped, *reader.unmapped)))
+        lines = grouped([*outer, *reader.report.unmapped])
+        results.append(Imported(recipe, text(master, "Version"), FORMATS[namespace], lines))
     if problems:
         raise RecipeInvalid(f"{source} has {len(problems)} problem(s); nothing was imported", problems)
     return results
 
 
-def _id(raw: str) -> str:
+def grouped(entries: list[tuple[str, str]]) -> tuple[str, ...]:
+    """``where: what`` lines; a ``what`` said of several places is one line with the count and the places."""
+    by_what: dict[tuple[str, str], list[str]] = {}
+    for where, what in entries:
+        # Repeats: the same finding on elements of the same kind (ids aside).
+        by_what.setdefault((re.sub(r"\[[^\]]*\]", "[]", where), what), []).append(where)
+    lines = []
+    for (_, what), wheres in by_what.items():
+        if len(wheres) == 1:
+            lines.append(f"{wheres[0]}: {what}")
+            continue
+        listed = ", ".join(wheres[:MAX_LISTED])
+        more = f" and {len(wheres) - MAX_LISTED} more" if len(wheres) > MAX_LISTED else ""
+        lines.append(f"{what} ({len(wheres)}×): {listed}{more}")
+    return tuple(lines)
+
+
+def local_id(raw: str) -> str:
     """A step id of ours from a foreign id: its last dotted segment, other characters made ``_``."""
-    cleaned = re.sub(r"[^A-Za-z0-9_-]", "_", raw.rsplit(".", 1)[-1])
-    return cleaned if re.match(r"^[A-Za-z]", cleaned) else f"S{cleaned}"
+    cleaned = re.sub(r"[^A-Za-z0-9_-]", "_", raw.rsplit(".", 1)[-1])[:39]
+    return cleaned if re.match(r"^[A-Za-z]", cleaned) else f"S{cleaned}"[:40]
+
+
+def _kind(element: etree._Element) -> str:
+    kind = text(element, "RecipeElementType") or ""
+    return "UnitProcedure" if kind == "UnitRecipe" else kind
 
 
 class _Reader:
@@ -112,236 +127,255 @@ class _Reader:
 
     def __init__(self, master: etree._Element) -> None:
         self.master = master
-        self.name = _text(master, "ID") or "?"
-        self.unmapped: list[str] = []
-        self.errors: list[str] = []
-
-    def skip(self, where: str, element: etree._Element, why: str = "not mapped") -> None:
-        self.unmapped.append(f"{where}/{_local(element)}: {why}")
+        self.ident = text(master, "ID") or "?"
+        self.where = f"MasterRecipe[{self.ident}]"
+        self.report = Report()
+        self.phases = PhaseReader(self.report)
+        self.names: set[str] = set()
 
     def document(self) -> dict[str, Any]:
-        where = f"MasterRecipe[{self.name}]"
-        # Kept exactly as written (free text; the round trip must be lossless).
-        descriptions = [d.text or "" for d in _kids(self.master, "Description")]
-        doc: dict[str, Any] = {"name": self.name, "title": descriptions[0] if descriptions else self.name}
+        descriptions = [d.text or "" for d in kids(self.master, "Description")]
+        header = kids(self.master, "Header")
+        doc: dict[str, Any] = self.header(header[0] if header else None, f"{self.where}/Header")
+        doc["name"] = self.identity(doc["product"])
+        doc["title"] = descriptions[0] if descriptions and descriptions[0].strip() else doc["product"]["name"]
         if len(descriptions) > 1:
             doc["description"] = "\n".join(descriptions[1:])
-        for child in _kids(self.master):
-            tag = _local(child)
-            if tag == "Header":
-                doc.update(self.header(child, f"{where}/Header"))
-            elif tag == "Formula":
-                doc.update(self.formula(child, f"{where}/Formula"))
-            elif tag not in SILENT | {"ProcedureLogic", "RecipeElement"}:
-                self.skip(where, child)
-        elements = _kids(self.master, "RecipeElement")
-        container = self.master
-        if len(elements) == 1 and _text(elements[0], "RecipeElementType") == "Procedure":
-            container, elements = elements[0], _kids(elements[0], "RecipeElement")
+        for child in kids(self.master, "Formula"):
+            self.phases.formula(child, f"{self.where}/Formula")
+        self.report.others(self.master, self.where, MASTER_KNOWN, descriptions=len(descriptions))
+        container, where = self.procedure()
         doc["unit_procedures"], doc["transitions"] = self.level(container, where, 0)
+        doc["formula"] = {"parameters": self.phases.parameters}
+        doc["bill_of_materials"] = {"materials": self.phases.materials}
         return doc
 
-    def header(self, header: etree._Element, where: str) -> dict[str, Any]:
-        out: dict[str, Any] = {"product": {"code": _text(header, "ProductID"), "name": _text(header, "ProductName")}}
-        if out["product"]["name"] is None:
-            out["product"]["name"] = out["product"]["code"]
-        for child in _kids(header):
-            if _local(child) not in ("ProductID", "ProductName", "BatchSize"):
-                self.skip(where, child)
-        sizes = _kids(header, "BatchSize")
-        if sizes:
-            size = sizes[0]
-            nominal = _text(size, "Nominal")
-            unit = _text(size, "UnitOfMeasure") or next((c.get("unitCode") for c in _kids(size, "Nominal")), None)
-            out["batch_size"] = {
-                "nominal": nominal,
-                "min": _text(size, "Min") or nominal,
-                "max": _text(size, "Max") or nominal,
-                "unit": unit,
-            }
-            for child in _kids(size):
-                if _local(child) not in ("Nominal", "Min", "Max", "UnitOfMeasure"):
-                    self.skip(f"{where}/BatchSize", child)
-        return out
+    def identity(self, product: dict[str, str]) -> str:
+        """Our name: the MasterRecipe ID when it is a name (not a number), else the product's code."""
+        if _is_name(self.ident) and re.search(r"[A-Za-z]", self.ident):
+            return self.ident
+        for field, value in (("Header/ProductID", product["code"]), ("Header/ProductName", product["name"])):
+            candidate = re.sub(r"[^A-Za-z0-9_.-]+", "-", value).strip("-.")[:100]
+            if _is_name(candidate):
+                self.report.note(
+                    f"{self.where}/ID",
+                    f"{self.ident!r} is not a recipe name; named {candidate!r} after {field} (choose with --name)",
+                )
+                return candidate
+        self.report.problem(
+            f"{self.where}/ID", f"{self.ident!r} is not a recipe name and there is no product: use --name"
+        )
+        return "unnamed"
 
-    def formula(self, formula: etree._Element, where: str) -> dict[str, Any]:
-        parameters, materials = [], []
-        for p in _kids(formula, "Parameter"):
-            ident = _text(p, "ID") or "?"
-            kind = _text(p, "ParameterType")
-            value, unit = self.first_value(p)
-            at = f"{where}/Parameter[{ident}]"
-            if kind == "ProcessInput":
-                line: dict[str, Any] = {
-                    "code": ident,
-                    "name": _text(p, "Description") or ident,
-                    "quantity": value,
-                    "unit": unit,
-                }
-                line["scaled"] = _text(p, "Scaled") != "No"
-                line.update(self.children(p, at, ("tolerance", "tolerance_unit", "precision")))
-                materials.append(line)
-            elif kind == "ProcessParameter":
-                name = re.sub(r"[^a-z0-9_]", "_", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", ident).lower())
-                if name != ident:
-                    self.unmapped.append(f"{at}: renamed to {name} (parameter names are lower_snake_case)")
-                entry = {"name": name, "value": value, "unit": unit, "scaled": _text(p, "Scaled") == "Yes"}
-                if _text(p, "Description"):
-                    entry["description"] = _text(p, "Description")
-                entry.update(self.children(p, at, ("low", "high", "precision")))
-                parameters.append(entry)
-            else:
-                self.unmapped.append(f"{at}: ParameterType {kind} not mapped (only ProcessInput, ProcessParameter)")
-        return {"formula": {"parameters": parameters}, "bill_of_materials": {"materials": materials}}
+    def procedure(self) -> tuple[etree._Element, str]:
+        """The element whose children are the unit procedures (the master or its Procedure), and their level."""
+        elements = [e for e in kids(self.master, "RecipeElement") if _kind(e) not in ("Begin", "End")]
+        procedures = [e for e in elements if _kind(e) == "Procedure"]
+        if len(procedures) == 1 and len(elements) == 1:
+            self.procedure_logic(procedures[0])
+            where = f"{self.where}/RecipeElement[{text(procedures[0], 'ID')}]"
+            self.report.others(procedures[0], where, ELEMENT_KNOWN)
+            return procedures[0], where
+        if len(procedures) > 1:
+            self.report.problem(self.where, f"{len(procedures)} Procedure elements; a master recipe has one")
+        return self.master, self.where
 
-    def first_value(self, parameter: etree._Element) -> tuple[str | None, str | None]:
-        values = _kids(parameter, "Value")
-        if not values:
-            return None, None
-        return _text(values[0], "ValueString"), _text(values[0], "UnitOfMeasure") or None
+    def procedure_logic(self, procedure: etree._Element) -> None:
+        """The master's own logic around its one Procedure: Begin → Procedure → End, nothing to keep."""
+        ident = text(procedure, "ID") or ""
+        ends = {text(e, "ID") or "" for e in kids(self.master, "RecipeElement") if _kind(e) in ("Begin", "End")}
+        where = f"{self.where}/ProcedureLogic"
 
-    def children(self, parameter: etree._Element, where: str, known: tuple[str, ...]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for child in _kids(parameter, "Parameter"):
-            ident = _text(child, "ID") or "?"
-            if ident in known:
-                out[ident] = self.first_value(child)[0]
-            else:
-                self.unmapped.append(f"{where}/Parameter[{ident}]: not mapped")
-        return out
+        def element_of_step(step_id: str, element_id: str) -> str | None:
+            if element_id == ident:
+                return "PROCEDURE"
+            if element_id not in ends | {"Begin", "End"}:
+                self.report.problem(
+                    f"{where}/Step[{step_id}]", f"RecipeElementID {element_id!r} names no RecipeElement"
+                )
+            return None
+
+        for logic in kids(self.master, "ProcedureLogic"):
+            graph = LevelLogic(logic, where, self.report).read(element_of_step, set)
+            if graph.transitions:
+                self.report.note(where, "transitions around the Procedure not mapped")
 
     def level(self, container: etree._Element, where: str, depth: int) -> tuple[list[dict[str, Any]], list[Any]]:
-        """The child elements of ``container`` in step order, and the transitions between them."""
-        nested: dict[str, etree._Element] = {}
-        for e in _kids(container, "RecipeElement"):
-            ident = _text(e, "ID") or ""
-            if ident in nested:
-                self.errors.append(f"{where}: two RecipeElements with ID {ident!r}; IDs must be unique")
-            nested[ident] = e
-        logic = _kids(container, "ProcedureLogic")
-        steps = [(s, _text(s, "RecipeElementID") or "") for s in _kids(logic[0], "Step")] if logic else []
-        # (step id, our local id, element); the local id comes from the element's own id.
-        order: list[tuple[str, str, etree._Element]] = []
-        ends: set[str] = set()
-        for step, element_id in steps:
-            element = nested.get(element_id)
-            step_id = _text(step, "ID") or element_id
-            if element is None or _text(element, "RecipeElementType") in ("Begin", "End"):
-                ends.add(step_id)
-                if element is None and element_id not in ("", "Begin", "End"):
-                    self.unmapped.append(f"{where}/ProcedureLogic/Step[{step_id}]: element {element_id} not found")
-                continue
-            order.append((step_id, _id(element_id), element))
-        listed = {id(e) for _, _, e in order}
-        order += [
-            (_text(e, "ID") or "", _id(_text(e, "ID") or "X"), e)
-            for e in nested.values()
-            if id(e) not in listed and _text(e, "RecipeElementType") not in ("Begin", "End")
+        """The children of ``container`` that sit at ``depth`` (0 unit procedures, 1 operations, 2 phases)."""
+        children = [e for e in kids(container, "RecipeElement") if _kind(e) not in ("Begin", "End")]
+        begin_end = {
+            text(e, "ID") or "": _kind(e) for e in kids(container, "RecipeElement") if _kind(e) in ("Begin", "End")
+        }
+        wanted = LEVELS[depth]
+        kinds = {_kind(e) for e in children}
+        deeper = LEVELS[depth + 1 :]
+        if children and depth < 2 and kinds and kinds <= set(deeper):
+            self.report.note(
+                where,
+                f"{', '.join(sorted(kinds))} where a {wanted} belongs: put in a {wanted} of its own"
+                + (" (unit class 'unspecified')" if depth == 0 else ""),
+            )
+            return [self.wrapper(container, where, depth)], []
+        ids: dict[str, str] = {}
+        taken: set[str] = set()
+        elements: dict[str, etree._Element] = {}
+        for e in children:
+            eid = text(e, "ID") or ""
+            if eid in elements:
+                self.report.problem(
+                    f"{where}/RecipeElement[{eid}]", "two RecipeElements with this ID; IDs must be unique"
+                )
+            base = lid = local_id(eid or "X")
+            for n in itertools.count(2):
+                if lid not in taken:
+                    break
+                lid = f"{base[:32]}_{n}"
+            ids[eid], elements[eid] = lid, e
+            taken.add(lid)
+            if _kind(e) != wanted:
+                self.report.note(
+                    f"{where}/RecipeElement[{eid}]",
+                    f"a {_kind(e) or 'element without type'} where a {wanted} belongs; read as a {wanted}",
+                )
+
+        def element_of_step(step_id: str, element_id: str) -> str | None:
+            if element_id in ids:
+                return ids[element_id]
+            if element_id in begin_end or element_id in ("Begin", "End"):
+                return None
+            self.report.problem(
+                f"{where}/ProcedureLogic/Step[{step_id}]", f"RecipeElementID {element_id!r} names no RecipeElement here"
+            )
+            return None
+
+        logic = kids(container, "ProcedureLogic")
+        if logic:
+            graph = LevelLogic(logic[0], f"{where}/ProcedureLogic", self.report).read(
+                element_of_step, lambda: self.names | set(ids.values()) | self.phases.parameter_names()
+            )
+            order, transitions = graph.order, graph.transitions
+        else:
+            order, transitions = [], []
+        order += [lid for lid in ids.values() if lid not in order]
+        by_local = {ids[eid]: eid for eid in ids}
+        items = [
+            self.element(elements[by_local[lid]], lid, f"{where}/RecipeElement[{by_local[lid]}]", depth)
+            for lid in order
         ]
-        items = [self.element(e, local, f"{where}/RecipeElement[{_text(e, 'ID')}]", depth) for _, local, e in order]
-        ids = {step: local for step, local, _ in order}
-        transitions = self.transitions(logic[0], ids, ends, f"{where}/ProcedureLogic") if logic else []
         if transitions == [{"from": [a["id"]], "to": [b["id"]]} for a, b in itertools.pairwise(items)]:
             transitions = []  # the implicit sequence, written out
         return items, transitions
 
-    def element(self, element: etree._Element, local_id: str, where: str, depth: int) -> dict[str, Any]:
-        kind = _text(element, "RecipeElementType")
-        if kind != LEVELS[depth] and not (depth == 0 and kind == "UnitRecipe"):
-            self.unmapped.append(f"{where}: a {kind} where a {LEVELS[depth]} belongs; read as a {LEVELS[depth]}")
-        name = _text(element, "Description") or _text(element, "ID") or local_id
-        if depth == 2:
-            return self.phase(element, local_id, name, where)
-        out: dict[str, Any] = {"id": local_id, "name": name}
-        for child in _kids(element):
-            tag = _local(child)
-            if tag == "EquipmentRequirement" and depth == 0 and "equipment" not in out:
-                out["equipment"] = self.equipment(child)
-            elif tag not in SILENT | {"ProcedureLogic", "RecipeElement"}:
-                self.skip(where, child)
+    def wrapper(self, container: etree._Element, where: str, depth: int) -> dict[str, Any]:
+        name = text(container, "Description") or text(container, "ID") or LEVELS[depth]
+        ident = f"{'UP' if depth == 0 else 'OP'}1"
+        out: dict[str, Any] = {"id": ident, "name": name}
         if depth == 0:
-            out.setdefault("equipment", {"unit_class": "unspecified"})
+            out["equipment"] = {"unit_class": "unspecified"}
+        key = "operations" if depth == 0 else "phases"
+        out[key], out["transitions"] = self.level(container, where, depth + 1)
+        return out
+
+    def element(self, element: etree._Element, lid: str, where: str, depth: int) -> dict[str, Any]:
+        name = (text(element, "Description") or text(element, "ID") or lid)[:200]
+        if depth == 2:
+            phase = self.phases.phase(element, lid, name, where)
+            self.names.add(lid)
+            return phase
+        out: dict[str, Any] = {"id": lid, "name": name}
+        for child in kids(element):
+            tag = _local_tag(child)
+            if tag == "EquipmentRequirement" and depth == 0 and "equipment" not in out:
+                out["equipment"] = self.equipment(child, f"{where}/EquipmentRequirement")
+            elif tag == "Parameter":
+                self.report.note(
+                    f"{where}/Parameter[{text(child, 'ID')}]", f"parameter of a {LEVELS[depth]} {not_mapped(child)}"
+                )
+            elif tag == "EquipmentRequirement":
+                self.report.note(f"{where}/EquipmentRequirement[{text(child, 'ID')}]", "not mapped")
+        self.report.others(element, where, ELEMENT_KNOWN | {"Parameter", "EquipmentRequirement"})
+        if depth == 0 and "equipment" not in out:
+            self.report.note(where, "no EquipmentRequirement: unit class 'unspecified'")
+            out["equipment"] = {"unit_class": "unspecified"}
         key = "operations" if depth == 0 else "phases"
         out[key], out["transitions"] = self.level(element, where, depth + 1)
         return out
 
-    def equipment(self, element: etree._Element) -> dict[str, Any]:
-        out: dict[str, Any] = {"unit_class": _text(element, "ID") or "unspecified", "capabilities": []}
-        for constraint in _kids(element, "Constraint"):
-            key, condition = _text(constraint, "ID"), _text(constraint, "Condition") or ""
-            if key == "unit":
-                out["unit"] = condition
-            elif key == "min_capacity":
-                amount, _, unit = condition.partition(" ")
-                out["min_capacity"], out["capacity_unit"] = amount, unit or None
-            else:
-                out["capabilities"].append(condition if key == "capability" else f"{key}: {condition}")
+    def equipment(self, element: etree._Element, where: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"unit_class": text(element, "ID") or "unspecified", "capabilities": []}
+        for constraint in kids(element, "Constraint"):
+            self.constraint(constraint, out, where)
+            self.report.others(constraint, f"{where}/Constraint[{text(constraint, 'ID')}]", {"ID", "Condition"})
+        self.report.others(element, where, {"ID", "Constraint"})
         return out
 
-    def phase(self, element: etree._Element, local_id: str, name: str, where: str) -> dict[str, Any]:
-        fields_by_id = {(_text(p, "ID") or ""): p for p in _kids(element, "Parameter")}
-        for child in _kids(element):
-            if _local(child) not in SILENT | {"Parameter"}:
-                self.skip(where, child)
-        type_param = fields_by_id.pop("type", None)
-        kind = self.first_value(type_param)[0] if type_param is not None else None
-        if kind not in PHASE_SCHEMAS:
-            self.unmapped.append(
-                f"{where}: phase type {kind or 'not given'}: read as an instruction; parameters not mapped: "
-                + (", ".join(sorted(fields_by_id)) or "none")
-            )
-            return {"id": local_id, "name": name, "type": "instruction", "text": name}
-        schema = phase_schema(kind)
-        out: dict[str, Any] = {"id": local_id, "name": name, "type": kind}
-        for ident, parameter in fields_by_id.items():
-            out[ident] = self.field_value(parameter, schema.fields.get(ident))
+    def constraint(self, constraint: etree._Element, out: dict[str, Any], where: str) -> None:
+        key, condition = text(constraint, "ID") or "", text(constraint, "Condition") or ""
+        if key == "unit":
+            out["unit"] = condition
+        elif key == "min_capacity":
+            amount, _, unit = condition.partition(" ")
+            out["min_capacity"], out["capacity_unit"] = amount, unit or None
+        else:
+            out["capabilities"].append(condition if key == "capability" else f"{key}: {condition}"[:200])
+
+    def header(self, header: etree._Element | None, where: str) -> dict[str, Any]:
+        code = (text(header, "ProductID") if header is not None else None) or ""
+        name = (text(header, "ProductName") if header is not None else None) or ""
+        fallback = text(self.master, "Description") or self.ident
+        if not code:
+            code = (name or fallback)[:200]
+            self.report.note(f"{where}/ProductID", f"empty: product code taken as {code!r}")
+        if not name:
+            name = code
+            self.report.note(f"{where}/ProductName", f"empty: product name taken as {name!r}")
+        out: dict[str, Any] = {"product": {"code": code, "name": name[:200]}}
+        if header is not None:
+            self.report.others(header, where, {"ProductID", "ProductName", "BatchSize"})
+        sizes = kids(header, "BatchSize") if header is not None else []
+        out["batch_size"] = self.batch_size(sizes[0] if sizes else None, f"{where}/BatchSize")
         return out
 
-    def field_value(self, parameter: etree._Element, field: fields.Field[Any] | None) -> Any:
-        items = _kids(parameter, "Parameter")
-        values = _kids(parameter, "Value")
-        if items and not values:
-            return [
-                {(_text(f, "ID") or ""): self.field_value(f, None) for f in _kids(item, "Parameter")} for item in items
-            ]
-        if not values:
-            return [] if isinstance(field, fields.List) else None
-        texts = [(v.text or "") for v in _kids(values[0], "ValueString")]
-        if _text(values[0], "DataInterpretation") == "Reference":
-            return {"param": texts[0]}
-        if _text(values[0], "DataType") == "boolean":
-            return texts[0] == "true"
-        if _text(values[0], "DataType") == "integer":
-            return int(texts[0]) if texts[0].lstrip("-").isdigit() else texts[0]
-        return texts if isinstance(field, fields.List) else texts[0]
+    def batch_size(self, size: etree._Element | None, where: str) -> dict[str, Any]:
+        values = {tag: (text(size, tag) if size is not None else None) or None for tag in ("Nominal", "Min", "Max")}
+        unit = (text(size, "UnitOfMeasure") if size is not None else None) or next(
+            (
+                c.get("unitCode")
+                for tag in ("Nominal", "Min", "Max")
+                for c in (kids(size, tag) if size is not None else [])
+                if c.get("unitCode")
+            ),
+            None,
+        )
+        nominal = values["Nominal"] or values["Max"] or values["Min"]
+        if nominal is None:
+            self.report.note(where, "empty: batch size 1 pcs (nominal = min = max); set the real size before approval")
+            return {"nominal": "1", "min": "1", "max": "1", "unit": unit or "pcs"}
+        for tag in ("Nominal", "Min", "Max"):
+            if values[tag] is None:
+                self.report.note(f"{where}/{tag}", f"empty: taken as {nominal}")
+        if not unit:
+            self.report.note(f"{where}/UnitOfMeasure", "empty: batch size in pcs")
+        if size is not None:
+            self.report.others(size, where, {"Nominal", "Min", "Max", "UnitOfMeasure"})
+        return {
+            "nominal": nominal,
+            "min": values["Min"] or nominal,
+            "max": values["Max"] or nominal,
+            "unit": unit or "pcs",
+        }
 
-    def transitions(
-        self, logic: etree._Element, ids: dict[str, str], ends: set[str], where: str
-    ) -> list[dict[str, Any]]:
-        into: dict[str, list[str]] = {}
-        out_of: dict[str, list[str]] = {}
-        for link in _kids(logic, "Link"):
-            source = next((_text(f, "FromIDValue") for f in _kids(link, "FromID")), None)
-            target = next((_text(t, "ToIDValue") for t in _kids(link, "ToID")), None)
-            if source and target:
-                into.setdefault(target, []).append(source)
-                out_of.setdefault(source, []).append(target)
-        result = []
-        for transition in _kids(logic, "Transition"):
-            tid = _text(transition, "ID") or ""
-            sources = [ids[s] for s in into.get(tid, []) if s in ids and s not in ends]
-            targets = [ids[t] for t in out_of.get(tid, []) if t in ids and t not in ends]
-            condition = _text(transition, "Condition")
-            if not sources or not targets:
-                # From Begin or to End: implied by our graph (first step starts, last one ends).
-                if condition and condition.upper() != TRUE:
-                    self.unmapped.append(
-                        f"{where}/Transition[{tid}]: condition {condition!r} at the start or end of the "
-                        "procedure not mapped"
-                    )
-                continue
-            entry: dict[str, Any] = {"from": sources, "to": targets}
-            if condition and condition.upper() != TRUE:
-                entry["when"] = condition
-            result.append(entry)
-        return result
+
+def _local_tag(element: etree._Element) -> str:
+    return local(element)
+
+
+def _is_name(value: str) -> bool:
+    try:
+        RECIPE_NAME(value)
+    except SchemaError:
+        return False
+    return True
+
+
+__all__ = ["FORMATS", "Imported", "grouped", "local_id", "read_batchml"]

@@ -9,7 +9,9 @@ phases written before it (document order) that produce a value.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import fields
 from decimal import Decimal
+from typing import Any
 
 from recipes import formula, graph
 from recipes.model import (
@@ -28,6 +30,7 @@ from recipes.model import (
     WeighDispense,
 )
 from recipes.units import compatible, dimension
+from recipes.units import problem as unit_problem
 
 NO_VALUE = frozenset({PhaseType.INSTRUCTION, PhaseType.SIGN_OFF, PhaseType.EQUIPMENT_CHECK})
 """Phase types whose result is not a value an expression can read."""
@@ -50,6 +53,12 @@ def check(recipe: Recipe) -> list[str]:
         where = f"unit_procedures[{i}]"
         if up.equipment.min_capacity is not None and not up.equipment.capacity_unit:
             problems.append(f"{where}.equipment.capacity_unit: required with min_capacity")
+        if up.equipment.min_capacity is None and up.equipment.capacity_unit is not None:
+            problems.append(f"{where}.equipment.capacity_unit: a unit without min_capacity; give both or neither")
+        if up.equipment.capacity_unit is not None:
+            problems += _unit(f"{where}.equipment.capacity_unit", up.equipment.capacity_unit)
+        if up.equipment.min_capacity is not None and up.equipment.min_capacity <= 0:
+            problems.append(f"{where}.equipment.min_capacity: must be positive, got {up.equipment.min_capacity}")
         problems += graph.check_level(
             f"{where}.", [op.id for op in up.operations], up.transitions, _names_checker(names)
         )
@@ -92,13 +101,14 @@ def _value_phases(recipe: Recipe) -> set[str]:
 
 
 def _header(recipe: Recipe) -> list[str]:
-    problems: list[str] = []
+    problems: list[str] = _unit("batch_size.unit", recipe.batch_size.unit)
     size = recipe.batch_size
     if not Decimal(0) < size.min <= size.nominal <= size.max:
         problems.append(f"batch_size: need 0 < min ≤ nominal ≤ max, got {size.min}, {size.nominal}, {size.max}")
     problems += _duplicates("formula.parameters", [p.name for p in recipe.formula.parameters], "parameter")
     for n, p in enumerate(recipe.formula.parameters):
         where = f"formula.parameters[{n}]"
+        problems += _unit(f"{where}.unit", p.unit)
         problems += _range(where, p.low, p.value, p.high, "value")
         problems += _precision(where, p.precision)
     problems += _duplicates(
@@ -106,6 +116,7 @@ def _header(recipe: Recipe) -> list[str]:
     )
     for n, m in enumerate(recipe.bill_of_materials.materials):
         where = f"bill_of_materials.materials[{n}]"
+        problems += _unit(f"{where}.unit", m.unit) + _unit(f"{where}.tolerance_unit", m.tolerance_unit)
         if m.quantity <= 0:
             problems.append(f"{where}.quantity: must be positive, got {m.quantity}")
         problems += _tolerance(where, m.tolerance, m.tolerance_unit, m.unit)
@@ -113,6 +124,23 @@ def _header(recipe: Recipe) -> list[str]:
     clash = {p.name for p in recipe.formula.parameters} & {m.code for m in recipe.bill_of_materials.materials}
     problems += [f"formula.parameters: {name!r} is also a material code; rename one" for name in sorted(clash)]
     return problems
+
+
+def _unit(where: str, symbol: str) -> list[str]:
+    why = unit_problem(symbol)
+    return [f"{where}: {why}"] if why else []
+
+
+def _units_of(where: str, params: Any) -> list[str]:
+    """Every unit field of a phase's parameters (``unit``, ``rate_unit``, setpoints' units)."""
+    out: list[str] = []
+    for f in fields(params):
+        value = getattr(params, f.name)
+        if (f.name == "unit" or f.name.endswith("_unit")) and isinstance(value, str):
+            out += _unit(f"{where}.{f.name}", value)
+        elif f.name == "setpoints":
+            out += [m for n, sp in enumerate(value) for m in _unit(f"{where}.setpoints[{n}].unit", sp.unit)]
+    return out
 
 
 def _duplicates(where: str, items: Sequence[str], what: str) -> list[str]:
@@ -179,6 +207,7 @@ class _PhaseContext:
     def check(self, phase: Phase, earlier: dict[str, str], op_id: str) -> list[str]:
         out = _meanings(f"{self.where}.signatures", phase.signatures)
         params = phase.params
+        out += _units_of(self.where, params)
         if isinstance(params, WeighDispense):
             out += self._weigh(params)
         elif isinstance(params, Dosing):
@@ -192,6 +221,7 @@ class _PhaseContext:
         elif isinstance(params, Sample):
             if params.quantity is not None:
                 out += self._amount("quantity", params.quantity, params.unit or "")
+                out += self._positive("quantity", params.quantity)
         elif isinstance(params, SignOff):
             out += _meanings(f"{self.where}.meanings", params.meanings, required=True)
         return out
@@ -209,6 +239,15 @@ class _PhaseContext:
         if not compatible(source_unit, unit):
             return [f"{self.where}.{field}: unit mismatch: {amount.param} is in {source_unit}, the phase uses {unit}"]
         return []
+
+    def _positive(self, field: str, amount: Amount | None, *, zero: bool = False) -> list[str]:
+        """A quantity, rate or duration below zero (or at zero, unless ``zero``) is refused."""
+        value = self._literal(amount)
+        if value is None or value > 0 or (zero and value == 0):
+            return []
+        what = "must not be negative" if zero else "must be positive"
+        via = f" ({amount.param})" if isinstance(amount, ParamRef) else ""
+        return [f"{self.where}.{field}: {what}, got {value}{via}"]
 
     def _literal(self, amount: Amount | None) -> Decimal | None:
         if amount is None:
@@ -232,12 +271,13 @@ class _PhaseContext:
         out = self._material(p.material, p.unit)
         if dimension(p.unit) != "mass":
             out.append(f"{self.where}.unit: unit mismatch: {p.unit} is not a mass; weighing is in mg, g, kg or t")
-        out += self._amount("target", p.target, p.unit)
+        out += self._amount("target", p.target, p.unit) + self._positive("target", p.target)
         return out + _tolerance(self.where, p.tolerance, p.tolerance_unit, p.unit)
 
     def _dosing(self, p: Dosing) -> list[str]:
         out = self._material(p.material, p.unit)
         out += self._amount("target", p.target, p.unit) + _tolerance(self.where, p.tolerance, p.tolerance_unit, p.unit)
+        out += self._positive("target", p.target) + self._positive("rate", p.rate)
         if dimension(p.unit) not in FLOW:
             out.append(f"{self.where}.unit: unit mismatch: {p.unit} is neither a mass nor a volume")
         if (p.rate is None) != (p.rate_unit is None):
@@ -257,6 +297,8 @@ class _PhaseContext:
         out += self._amount("min_duration", p.min_duration, p.unit) + self._amount(
             "max_duration", p.max_duration, p.unit
         )
+        out += self._positive("min_duration", p.min_duration, zero=True)
+        out += self._positive("max_duration", p.max_duration)
         low, high = self._literal(p.min_duration), self._literal(p.max_duration)
         if low is not None and high is not None and low > high:
             out.append(f"{self.where}.max_duration: {high} is shorter than min_duration {low}")

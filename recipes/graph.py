@@ -42,6 +42,7 @@ def check_level(
             problems += [
                 f"{where}.{key}: unknown step {s!r} (steps here: {', '.join(ids)})" for s in steps if s not in known
             ]
+            problems += [f"{where}.{key}: step {s!r} is listed twice" for s in sorted(set(steps)) if steps.count(s) > 1]
         if t.condition is not None:
             try:
                 expression = formula.parse(t.condition)

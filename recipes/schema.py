@@ -8,6 +8,7 @@ Cross-references, units and the step graph are checked afterwards by
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -15,27 +16,44 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from ebr.inputs import DEFAULT, number_problem
 from recipes.phases import EQUIPMENT_CHECKS, MEANINGS, EntryKind, PhaseType
 
 ID = validate.Regexp(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$", error="not an id (a letter, then letters, digits, _ or -)")
-NAME = validate.Length(min=1, max=200, error="must be 1 to 200 characters")
-TEXT = validate.Length(max=4000, error="must be at most 4000 characters")
+NAME = validate.And(
+    validate.Length(min=1, max=200, error="must be 1 to 200 characters"),
+    # BatchML and the pages trim names: " x " would not come back as written.
+    validate.Regexp(r"^\S(.*\S)?$", flags=re.DOTALL, error="must not be blank or start or end with a space"),
+)
+TEXT_MAX = 4000
+TEXT = validate.Length(max=TEXT_MAX, error=f"must be at most {TEXT_MAX} characters")
 PARAM_NAME = validate.Regexp(r"^[a-z][a-z0-9_]*$", error="not a parameter name (lower_snake_case)")
 RECIPE_NAME = validate.Regexp(
     r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$", error="not a recipe name (letters, digits, _ . -; no spaces or @)"
 )
 
 
+MAX_DIGITS = DEFAULT.max_digits
+
+
 def _decimal(value: Any) -> Decimal:
     if isinstance(value, bool | float) or not isinstance(value, Decimal | int | str):
         raise ValidationError("not a decimal")
+    if isinstance(value, Decimal):  # read by ebr.inputs from plain text; only its size is left to check
+        if not value.is_finite():
+            raise ValidationError("not a finite decimal")
+        if max(len(value.as_tuple().digits), value.adjusted() + 1) > MAX_DIGITS:
+            raise ValidationError(f"a number longer than the {MAX_DIGITS} digits a quantity can have")
+        return value
+    # Text must be a plain decimal as people write it: no exponent, hex, _ or non-ASCII digits.
+    text = str(value).strip()
+    problem = number_problem(text)
+    if problem:
+        raise ValidationError(problem)
     try:
-        number = Decimal(str(value).strip())
+        return Decimal(text)
     except InvalidOperation:
         raise ValidationError("not a decimal") from None
-    if not number.is_finite():
-        raise ValidationError("not a finite decimal")
-    return number
 
 
 class DecimalField(fields.Field[Decimal]):
@@ -190,7 +208,7 @@ class PhaseField(fields.Field[dict[str, Any]]):
         if not isinstance(value, Mapping):
             raise ValidationError("a phase must be a mapping of its fields")
         kind = value.get("type")
-        if kind not in PHASE_SCHEMAS:
+        if not isinstance(kind, str) or kind not in PHASE_SCHEMAS:
             known = ", ".join(PHASE_SCHEMAS)
             raise ValidationError({"type": [f"unknown phase type {kind!r} (known: {known})"]})
         loaded: dict[str, Any] = phase_schema(kind).load(value)

@@ -31,11 +31,11 @@ from ebr.canonical import canon, content_hash, sha256_hex
 from ebr.clock import Clock
 from ebr.errors import NotFound, RecipeError, StateError
 from ebr.ids import new_id
-from recipes.authoring import parse_yaml
-from recipes.batchml_import import read_batchml
+from ebr.inputs import DEFAULT, Limits
 from recipes.diff import diff_recipes
 from recipes.model import Recipe
 from recipes.models import RecipeVersion
+from recipes.reading import read_recipes
 from signatures.permissions import require
 
 
@@ -93,27 +93,28 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
 class RecipeService:
     """Stores and moves master recipe versions through their lifecycle; built once in bootstrap."""
 
-    def __init__(self, *, audit: AuditTrail, clock: Clock, signing: Signer, users: Users) -> None:
+    def __init__(
+        self, *, audit: AuditTrail, clock: Clock, signing: Signer, users: Users, limits: Limits = DEFAULT
+    ) -> None:
         self.audit = audit
         self.clock = clock
         self.signing = signing
         self.users = users
+        self.limits = limits
 
     # -- import ------------------------------------------------------------------------
 
-    def import_text(self, session: Session, *, actor: str, data: bytes | str, source: str) -> list[RecipeVersion]:
+    def import_text(
+        self, session: Session, *, actor: str, data: bytes | str, source: str, name: str | None = None
+    ) -> list[RecipeVersion]:
         """Validate a YAML or BatchML document and store each recipe in it as a new draft version.
 
-        Raises ``RecipeInvalid`` listing every problem (nothing is stored) or
+        ``name`` sets the recipe's name (a document with one recipe only). Raises
+        ``RecipeInvalid`` listing every problem (nothing is stored) or
         PermissionDenied unless ``actor`` may author recipes.
         """
         self._require(session, actor, "recipe.author")
-        raw = data.encode("utf-8") if isinstance(data, str) else data
-        if raw.lstrip().startswith(b"<"):
-            imported = read_batchml(raw, source=source)
-            found = [(i.recipe, i.format, list(i.unmapped)) for i in imported]
-        else:
-            found = [(parse_yaml(raw.decode("utf-8"), source=source), "yaml", [])]
+        found = read_recipes(data, source=source, limits=self.limits, name=name)
         return [self.add_draft(session, actor=actor, recipe=r, source_format=f, unmapped=u) for r, f, u in found]
 
     def add_draft(
@@ -189,9 +190,15 @@ class RecipeService:
         """
         row = self._row(session, ref, lock=True)
         self._expect(row, Status.IN_REVIEW, "approved")
-        start = effective_from or self.clock.now()
+        now = self.clock.now()
+        start = effective_from or now
         if start.tzinfo is None:
             raise RecipeError("effective_from must carry a time zone (e.g. 2026-12-01T00:00:00Z)")
+        if start < now:
+            raise RecipeError(
+                f"effective from {start:%Y-%m-%d %H:%M} UTC is before the approval ({now:%Y-%m-%d %H:%M} UTC):"
+                " an approval cannot be backdated; give a moment from now on, or none for now"
+            )
         not_by = {row.created_by: "imported this version", row.submitted_by or row.created_by: "authored this version"}
         content = {**self._signed_content(row), "effective_from": start}
         signature = self.signing.sign(

@@ -1,8 +1,10 @@
-"""Units of measure that recipes use: dimension, conversion factor and rounding precision (pure).
+"""Units of measure in recipes: validity, dimension, conversion and rounding precision (pure).
 
-A unit mismatch is a use of a unit of a different dimension (mL where kg is
-expected). Units not in the table are accepted but compatible only with
-themselves, so a plant-specific unit cannot be silently converted.
+Which units exist and how they convert is the shared registry's (``ebr.units``,
+pint with exact rational arithmetic): the recipes, the plant configuration and
+the readings use one registry. A unit it refuses (``furlong``, ``mℓ``, ``Â°C``)
+is a problem of the recipe (:func:`problem`); :func:`dimension` still names it
+``unit:<symbol>`` so that the other checks can go on without repeating it.
 
 The precision is the resolution to which a scaled quantity is rounded, chosen as
 what the plant can weigh or meter in that unit (a formula parameter or a material
@@ -12,45 +14,64 @@ pharmacy and used on paper batch records).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 
+from ebr import units as registry
+from ebr.errors import ValidationError
 
-@dataclass(frozen=True)
-class Unit:
-    """A unit: its dimension, its factor to the dimension's base unit and its default precision."""
+PRECISION: dict[str, Decimal] = {
+    symbol: Decimal(precision)
+    for symbol, precision in (
+        ("mg", "0.1"), ("g", "0.01"), ("kg", "0.001"), ("t", "0.001"),
+        ("mL", "0.1"), ("L", "0.01"), ("kL", "0.001"), ("m3", "0.0001"), ("m³", "0.0001"),
+        ("s", "1"), ("min", "0.1"), ("h", "0.01"),
+        ("°C", "0.1"),
+        ("mbar", "1"), ("bar", "0.01"), ("kPa", "0.1"),
+        ("kg/h", "0.1"), ("kg/min", "0.01"), ("g/min", "0.1"),
+        ("L/h", "0.1"), ("L/min", "0.01"), ("mL/min", "0.1"),
+        ("rpm", "1"), ("%", "0.01"), ("pH", "0.01"), ("mPa·s", "0.1"),
+        ("kg/L", "0.0001"), ("g/mL", "0.0001"), ("pcs", "1"),
+    )
+}  # fmt: skip
+"""Default rounding resolution per unit symbol (what a plant can weigh or meter)."""
 
-    symbol: str
-    dimension: str
-    factor: Decimal
-    precision: Decimal
-
-
-def _units(dimension: str, rows: list[tuple[str, str, str]]) -> dict[str, Unit]:
-    return {s: Unit(s, dimension, Decimal(f), Decimal(p)) for s, f, p in rows}
-
-
-UNITS: dict[str, Unit] = {
-    **_units("mass", [("mg", "0.000001", "0.1"), ("g", "0.001", "0.01"), ("kg", "1", "0.001"), ("t", "1000", "0.001")]),
-    **_units("volume", [("mL", "0.001", "0.1"), ("L", "1", "0.01"), ("m3", "1000", "0.0001")]),
-    **_units("time", [("s", "1", "1"), ("min", "60", "0.1"), ("h", "3600", "0.01")]),
-    **_units("temperature", [("°C", "1", "0.1")]),
-    **_units("pressure", [("mbar", "0.001", "1"), ("bar", "1", "0.01"), ("kPa", "0.01", "0.1")]),
-    **_units("mass_flow", [("kg/h", "1", "0.1"), ("kg/min", "60", "0.01"), ("g/min", "0.06", "0.1")]),
-    **_units("volume_flow", [("L/h", "1", "0.1"), ("L/min", "60", "0.01"), ("mL/min", "0.06", "0.1")]),
-    **_units("rotation", [("rpm", "1", "1")]),
-    **_units("fraction", [("%", "1", "0.01")]),
-    **_units("acidity", [("pH", "1", "0.01")]),
-    **_units("viscosity", [("mPa·s", "1", "0.1")]),
-    **_units("density", [("kg/L", "1", "0.0001"), ("g/mL", "1", "0.0001")]),
-    **_units("count", [("pcs", "1", "1")]),
+NAMES = {
+    "[mass]": "mass",
+    "[length] ** 3": "volume",
+    "[time]": "time",
+    "[temperature]": "temperature",
+    "[mass] / [length] / [time] ** 2": "pressure",
+    "[mass] / [time]": "mass_flow",
+    "[length] ** 3 / [time]": "volume_flow",
+    "1 / [time]": "rotation",
+    "dimensionless": "fraction",
+    "[acidity]": "acidity",
+    "[mass] / [length] / [time]": "viscosity",
+    "[mass] / [length] ** 3": "density",
+    "[count]": "count",
+    "[substance]": "amount",
 }
+"""Our names of the dimensions recipes check against (a weighing is in a ``mass``)."""
 
 
+def problem(symbol: str) -> str | None:
+    """Why ``symbol`` is not a unit a recipe may use, or None when it is one."""
+    try:
+        registry.check(symbol)
+    except ValidationError as exc:
+        return str(exc)
+    return None
+
+
+@cache
 def dimension(symbol: str) -> str:
-    """The dimension of ``symbol``; an unknown unit is its own dimension."""
-    unit = UNITS.get(symbol)
-    return unit.dimension if unit else f"unit:{symbol}"
+    """What ``symbol`` measures (``mass``, ``volume_flow``, …); ``unit:<symbol>`` for a unit we refuse."""
+    try:
+        text = registry.dimension(symbol)
+    except ValidationError:
+        return f"unit:{symbol}"
+    return NAMES.get(text, text)
 
 
 def compatible(a: str, b: str) -> bool:
@@ -59,18 +80,17 @@ def compatible(a: str, b: str) -> bool:
 
 
 def convert(value: Decimal, source: str, target: str) -> Decimal:
-    """``value`` in ``source`` expressed in ``target``; raises ValueError on a mismatch."""
+    """``value`` in ``source`` expressed in ``target``, exactly; raises ValueError on a mismatch."""
     if source == target:
         return value
-    if not compatible(source, target) or source not in UNITS or target not in UNITS:
+    if not compatible(source, target) or dimension(source).startswith("unit:"):
         raise ValueError(f"cannot convert {source} to {target}: they measure different things")
-    return value * UNITS[source].factor / UNITS[target].factor
+    return registry.convert(value, source, target)
 
 
 def default_precision(symbol: str) -> Decimal:
-    """The rounding resolution for ``symbol`` (``0.001`` for units not in the table)."""
-    unit = UNITS.get(symbol)
-    return unit.precision if unit else Decimal("0.001")
+    """The rounding resolution for ``symbol`` (``0.001`` for units not in :data:`PRECISION`)."""
+    return PRECISION.get(symbol, Decimal("0.001"))
 
 
 def round_to(value: Decimal, precision: Decimal) -> Decimal:

@@ -38,25 +38,26 @@ def _user_options(func: click.decorators.FC) -> click.decorators.FC:
 
 
 def _read(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
+    """The file's bytes, refused before reading when above EBR_INPUT_MAX_BYTES."""
+    from ebr.bootstrap import input_limits
+    from ebr.config import load_settings
+    from ebr.inputs import read_file
+
+    return read_file(path, limits=input_limits(load_settings()))
 
 
 @group.command("validate")
 @click.argument("file", type=click.Path(dir_okay=False))
-def validate(file: str) -> None:
+@click.option("--name", help="The recipe's name, when the file's own is wrong (e.g. a number from another tool).")
+def validate(file: str, name: str | None) -> None:
     """Check FILE (YAML or BatchML) and list every problem; stores nothing."""
-    from recipes.authoring import parse_yaml
-    from recipes.batchml_import import read_batchml
+    from ebr.bootstrap import input_limits
+    from ebr.config import load_settings
+    from recipes.reading import read_recipes
 
     data = _read(file)
-    if data.lstrip().startswith(b"<"):
-        found = [(i.recipe, i.unmapped) for i in read_batchml(data, source=file)]
-    else:
-        found = [(parse_yaml(data.decode("utf-8"), source=file), ())]
-    for recipe, unmapped in found:
+    found = read_recipes(data, source=file, limits=input_limits(load_settings()), name=name)
+    for recipe, _format, unmapped in found:
         phases = sum(1 for _ in recipe.phases())
         click.echo(
             f"ok: {recipe.name} ({recipe.title}): {len(recipe.unit_procedures)} unit procedures, {phases} phases"
@@ -68,7 +69,8 @@ def validate(file: str) -> None:
 @group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
 @_user_options
-def import_(file: str, user: str, password_stdin: bool) -> None:
+@click.option("--name", help="The recipe's name, when the file's own is wrong (e.g. a number from another tool).")
+def import_(file: str, user: str, password_stdin: bool, name: str | None) -> None:
     """Validate FILE (YAML or BatchML) and store each recipe in it as a new draft version."""
     password = _password(password_stdin, user, "log in")
     data = _read(file)
@@ -76,7 +78,7 @@ def import_(file: str, user: str, password_stdin: bool) -> None:
     with unit_of_work(built.session_factory) as session:
         built.users.authenticate(session, user, password)
     with unit_of_work(built.session_factory) as session:
-        rows = built.recipes.import_text(session, actor=user, data=data, source=file)
+        rows = built.recipes.import_text(session, actor=user, data=data, source=file, name=name)
         labels = [(row.label, row.status, json.loads(row.unmapped or "[]")) for row in rows]
     for label, status, unmapped in labels:
         click.echo(f"imported {label} ({status})")

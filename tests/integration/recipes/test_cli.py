@@ -74,12 +74,19 @@ def test_import_submit_approve_list_export_and_diff_from_the_command_line(
     assert code == 2
     assert "not permitted with your roles (recipe_author)" in out
     code, out = run(
-        ["recipe", "approve", "PCM-SOL-24@1", "--user", "paul", "--effective-from", "2026-01-01T00:00:00Z"],
+        ["recipe", "approve", "PCM-SOL-24@1", "--user", "paul", "--effective-from", "2020-01-01T00:00:00Z"],
+        env,
+        PW + "\n",
+    )
+    assert code == 2
+    assert "an approval cannot be backdated" in out
+    code, out = run(
+        ["recipe", "approve", "PCM-SOL-24@1", "--user", "paul", "--effective-from", "2099-01-01T00:00:00Z"],
         env,
         PW + "\n",
     )
     assert code == 0, out
-    assert "effective from 2026-01-01 00:00 UTC" in out
+    assert "effective from 2099-01-01 00:00 UTC" in out
     code, out = run(["recipe", "list"], env)
     assert "PCM-SOL-24@1" in out
     assert "approved" in out

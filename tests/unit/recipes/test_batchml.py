@@ -11,26 +11,26 @@ from lxml import etree
 from recipes.authoring import RecipeInvalid
 from recipes.batchml import NS, export_batchml, schema_path
 from recipes.batchml_import import read_batchml
-from recipes.model import PhaseType
+from recipes.model import Instruction, PhaseType
 from tests.unit.recipes.helpers import LIQUID, SOLID, example
 
 DATA = Path(__file__).parent / "data"
 
 FOREIGN_UNMAPPED = [
-    "BatchInformation/ListHeader: not mapped",
-    "MasterRecipe[BUFFER-A]/Header/EffectiveDate: not mapped",
+    "BatchInformation/ListHeader: not mapped: 'export-2019-07'",
+    "MasterRecipe[BUFFER-A]/Header/EffectiveDate: not mapped: '2019-07-15T00:00:00Z'",
     "MasterRecipe[BUFFER-A]/Formula/Parameter[WaterVolume]: renamed to water_volume (parameter names are "
     "lower_snake_case)",
-    "MasterRecipe[BUFFER-A]/Formula/Parameter[RM-NA2HPO4]/Parameter[Supplier]: not mapped",
-    "MasterRecipe[BUFFER-A]/Formula/Parameter[Buffer]: ParameterType ProcessOutput not mapped (only ProcessInput, "
-    "ProcessParameter)",
-    "MasterRecipe[BUFFER-A]/OtherInformation: not mapped",
-    "MasterRecipe[BUFFER-A]/RecipeElement[UP_MIX]/RecipeElement[OP_CHARGE]/RecipeElement[PH_ADD_WATER]: phase type "
-    "not given: read as an instruction; parameters not mapped: Amount",
-    "MasterRecipe[BUFFER-A]/RecipeElement[UP_MIX]/RecipeElement[OP_CHARGE]/RecipeElement[PH_AGITATE]: phase type "
-    "not given: read as an instruction; parameters not mapped: none",
-    "MasterRecipe[BUFFER-A]/ProcedureLogic/Transition[T1]: condition 'UP_MIX.State = Complete' at the start or end "
-    "of the procedure not mapped",
+    "MasterRecipe[BUFFER-A]/Formula/Parameter[RM-NA2HPO4]/Parameter[Supplier]: not mapped: Supplier = 'ACME'",
+    "MasterRecipe[BUFFER-A]/Formula/Parameter[Buffer]: ParameterType ProcessOutput: not mapped: Buffer (no value) "
+    "(only ProcessInput, ProcessParameter map)",
+    "MasterRecipe[BUFFER-A]/VersionDate: not mapped: '2019-07-01T08:00:00Z'",
+    "MasterRecipe[BUFFER-A]/OtherInformation: not mapped: 'Comment Migrated from the old system'",
+    "MasterRecipe[BUFFER-A]/ProcedureLogic/Transition[T1]: condition '<step>.State = Complete' implied: a transition "
+    "fires when its sources are complete",
+    "phase of another system read as an instruction; its parameters as listed in it (2×): "
+    "MasterRecipe[BUFFER-A]/RecipeElement[UP_MIX]/RecipeElement[OP_CHARGE]/RecipeElement[PH_ADD_WATER], "
+    "MasterRecipe[BUFFER-A]/RecipeElement[UP_MIX]/RecipeElement[OP_CHARGE]/RecipeElement[PH_AGITATE]",
 ]
 
 
@@ -80,6 +80,8 @@ def test_a_recipe_from_another_system_maps_what_maps_and_lists_exactly_what_did_
     assert (up.id, up.equipment.unit, up.equipment.unit_class) == ("UP_MIX", "T-200", "mixing_tank")
     assert [p for p, _ in recipe.phases()] == ["UP_MIX.OP_CHARGE.PH_ADD_WATER", "UP_MIX.OP_CHARGE.PH_AGITATE"]
     assert all(phase.type is PhaseType.INSTRUCTION for _, phase in recipe.phases())
+    add_water = recipe.phase("UP_MIX.OP_CHARGE.PH_ADD_WATER").params
+    assert add_water == Instruction("Add water for injection\nAmount: water_volume (reference to the formula)")
 
 
 @pytest.mark.requirement("URS-REC-005")
@@ -98,7 +100,7 @@ def test_xml_that_fails_the_v0701_schema_is_refused_listing_every_violation() ->
 def test_malformed_xml_and_foreign_namespaces_are_refused_with_a_clear_reason() -> None:
     with pytest.raises(RecipeInvalid, match="not well-formed XML") as caught:
         read_batchml(b"<BatchInformation><MasterRecipe></BatchInformation>")
-    assert caught.value.problems[0].startswith("line 1:")
+    assert str(caught.value).startswith("document: line 1, column ")
     with pytest.raises(RecipeInvalid, match="not BatchML"):
         read_batchml(b'<recipe xmlns="urn:example:other"/>')
 
@@ -133,7 +135,7 @@ def test_two_recipe_elements_with_the_same_id_are_refused_instead_of_one_being_d
     data = export_batchml(example(SOLID)).replace(b"<ID>UP1.OP3.PH2</ID>", b"<ID>UP1.OP3.PH1</ID>", 1)
     with pytest.raises(RecipeInvalid, match="nothing was imported") as caught:
         read_batchml(data)
-    assert caught.value.problems == [
-        "MasterRecipe[MET-500-DISP]/RecipeElement[UP1]/RecipeElement[UP1.OP3]: two RecipeElements with ID "
-        "'UP1.OP3.PH1'; IDs must be unique"
-    ]
+    assert caught.value.problems[0] == (
+        "MasterRecipe[MET-500-DISP]/RecipeElement[UP1]/RecipeElement[UP1.OP3]/RecipeElement[UP1.OP3.PH1]: two "
+        "RecipeElements with this ID; IDs must be unique"
+    )
