@@ -17,6 +17,8 @@ class BreakKind(StrEnum):
     TRUNCATED = "truncated"
     BAD_CHECKPOINT = "bad checkpoint signature"
     CHECKPOINT_MISSING = "checkpoint missing"
+    INCONSISTENT = "inconsistent tree heads"
+    TYPE_CHANGED = "stored type changed"
 
 
 @dataclass(frozen=True)
