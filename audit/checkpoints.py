@@ -309,6 +309,10 @@ class Checkpointer:
             raise AuditError("the audit trail is empty: there is no head to checkpoint yet")
         return self._write(session, key, seq)
 
+    def seal(self, session: Session) -> TreeHead | None:
+        """:meth:`checkpoint`, skipped (None) while the installation has no system key (before ``ebr init``)."""
+        return None if self.key() is None else self.checkpoint(session)
+
     def checkpoint_if_new(self, session: Session) -> TreeHead | None:
         """Sign a tree head when events were appended since the newest one (the timer's job); else None."""
         lock_chain(session)

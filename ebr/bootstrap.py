@@ -52,8 +52,9 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
     checkpointer = Checkpointer(
         keys_dir=settings.keys_dir, log_dir=settings.checkpoint_log_dir, every=settings.checkpoint_every, clock=clock
     )
-    audit = AuditTrail(clock=clock, after_append=checkpointer.after_append)
+    audit = AuditTrail(clock=clock, after_append=checkpointer.after_append, seal=checkpointer.seal)
     users = build_users(settings, audit=audit, clock=clock)
+    checkpointer.alert = users.notifier.alert  # a refused tree head is alerted like a broken chain
     signing = build_signing(users)
     return Services(
         settings=settings,
