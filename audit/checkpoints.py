@@ -217,9 +217,12 @@ def _audit_refusal_later(session: Session, clock: Clock, detail: dict[str, Any])
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
 
+    done: list[bool] = []
+
     def record(_: Session) -> None:
-        event.remove(session, "after_commit", record)
-        event.remove(session, "after_rollback", record)
+        if done:  # once: the listeners stay on the (short-lived) session, removing them here is not allowed
+            return
+        done.append(True)
         with Session(engine) as own, own.begin():
             AuditTrail(clock=clock).record(
                 own,

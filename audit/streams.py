@@ -34,6 +34,21 @@ _PG_BATCH = (
 _ROWS = "SELECT canonical FROM audit_event WHERE seq >= %s ORDER BY seq LIMIT %s"
 
 
+_PG_COLUMN_TYPE = (
+    "SELECT data_type FROM information_schema.columns "
+    "WHERE table_name = 'audit_event' AND column_name = 'canonical' AND table_schema = current_schema()"
+)
+
+
+def changed_column_type(session: Session) -> str | None:
+    """The type of ``audit_event.canonical`` when it is no longer bytea (PostgreSQL; SQLite has no column types)."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return None
+    found = connection.exec_driver_sql(_PG_COLUMN_TYPE).scalar()
+    return None if found in (None, "bytea") else str(found)
+
+
 def stream_event_bytes(session: Session, *, batch: int = BATCH) -> Generator[list[bytes], None, None]:
     """Every event's stored bytes, in seq order, in lists of up to ``batch``.
 

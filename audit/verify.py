@@ -40,7 +40,7 @@ from audit.findings import Break, BreakKind, ChainReport
 from audit.merkle import LEAF_PREFIX, RootsAt
 from audit.models import AuditEvent
 from audit.scan import Scan, scan
-from audit.streams import prefetched, stream_event_bytes, stream_rows
+from audit.streams import changed_column_type, prefetched, stream_event_bytes, stream_rows
 from ebr.clock import to_rfc3339
 
 __all__ = ["Break", "BreakKind", "ChainReport", "Scan", "scan", "stream_rows", "verify_chain"]
@@ -256,6 +256,11 @@ def verify_chain(
     checkpoints = check_checkpoints(session, log, logged, trusted_keys, retired)
     report = ChainReport(checkpoints_checked=checkpoints.count, breaks=[*bad_lines, *checkpoints.breaks])
     report.newest_checkpoint = max(checkpoints.by_seq, default=0)
+    column = changed_column_type(session)
+    if column is not None:
+        detail = f"the canonical column's type was changed to {column}: restore the audit_event table from a backup"
+        report.breaks.append(Break(BreakKind.TYPE_CHANGED, 1, detail))
+        return report
     roots = RootsAt(list(checkpoints.roots))
     with closing(prefetched(stream_event_bytes(session))) as batches:
         state = scan(_feeding(batches, roots), checkpoints.by_seq, progress)
