@@ -70,7 +70,8 @@ def _forge_append(services: Services, *, chained: bool) -> int:
         data = event_bytes(event)
         conn.execute(
             text(
-                "INSERT INTO audit_event (seq, ts, actor, action, entity_type, entity_id, reason, prev, hash, canonical)"
+                "INSERT INTO audit_event"
+                " (seq, ts, actor, action, entity_type, entity_id, reason, prev, hash, canonical)"
                 " VALUES (:seq, :ts, 'mallory', 'batch.released', 'batch', 'B-1', 'forged', :prev, :hash, :data)"
             ),
             {"seq": seq + 1, "ts": when, "prev": prev, "hash": event_hash(data), "data": data},

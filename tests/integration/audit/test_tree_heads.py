@@ -68,7 +68,8 @@ def test_tree_heads_sign_the_rfc_9162_root_of_the_events_they_cover(audited: Ser
 def test_the_timer_signs_a_tree_head_only_when_events_were_appended(audited: Services, append: Append) -> None:
     append(7)
     made = audit_service.sign_tree_head_if_new(audited)
-    assert made is not None and made.tree_size == 7
+    assert made is not None
+    assert made.tree_size == 7
     assert audit_service.sign_tree_head_if_new(audited) is None
     assert [h.tree_size for h in _heads(audited)] == [5, 7]
     every = {spec.name: spec.every.total_seconds() for spec in builtin_jobs({})}
