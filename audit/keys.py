@@ -199,6 +199,16 @@ def system_keys_json(session: Session) -> list[dict[str, str | None]]:
     ]
 
 
+def current_system_key_id(session: Session) -> str | None:
+    """The key id of the registered system key that signs now (valid_to unset, newest), or None before ``ebr init``."""
+    return session.scalar(
+        select(AuditSystemKey.key_id)
+        .where(AuditSystemKey.valid_to.is_(None))
+        .order_by(AuditSystemKey.valid_from.desc())
+        .limit(1)
+    )
+
+
 def close_system_key(session: Session, key_id: str, *, valid_to: dt.datetime) -> None:
     """Record in ``audit_system_key`` until when ``key_id`` signed (keys.json's ``valid_to``)."""
     row = session.get(AuditSystemKey, key_id)

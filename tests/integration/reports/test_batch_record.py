@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from audit.bundle_verify import verify_bundle
+from audit.keys import fingerprint, load_system_key
 from audit.models import AuditEvent
 from ebr.canonical import canon, sha256_hex
 from ebr.cli import main
@@ -50,6 +51,9 @@ def test_the_printed_record_shows_every_entered_value_and_every_signature_manife
     assert "by Quinn QA (quinn)" in text, "who printed it, in the footer"
     assert "Appendix: audit trail of the batch" in text
     assert "batch.entry.corrected" in text
+    key = load_system_key(example.floor.services.settings.keys_dir)
+    assert key is not None
+    assert fingerprint(key.key_id) in re.sub(r"\s+", "", text), "the installation key's fingerprint, to pin"
     pngs = page_pngs(path, f"example-{backend}")
     assert len(pngs) == printed.pages
 
