@@ -154,9 +154,9 @@ def _inclusions(
 ) -> tuple[DbSubtrees, dict[str, list[str]]]:
     source = DbSubtrees(session)
     root = bytes.fromhex(tree.root_hash)
+    paths = source.prepared(lambda src: [inclusion_proof(src, seq - 1, tree.tree_size) for seq, _ in events])
     proofs: dict[str, list[str]] = {}
-    for seq, data in events:
-        path = inclusion_proof(source, seq - 1, tree.tree_size)
+    for (seq, data), path in zip(events, paths, strict=True):
         if not verify_inclusion(leaf_hash(data), seq - 1, tree.tree_size, path, root):
             raise AuditError(f"event {seq} is not in tree head {tree.tree_size}'s tree; run `ebr audit verify`")
         proofs[str(seq)] = _hexes(path)
@@ -229,7 +229,8 @@ def export_bundle(
     previous = _previous_head(session, from_seq) if kind == "range" else None
     proofs: dict[str, Any] = {"inclusion": inclusion}
     if previous is not None:
-        proofs["consistency"] = _hexes(consistency_proof(source, previous.tree_size, tree.tree_size))
+        size = previous.tree_size
+        proofs["consistency"] = _hexes(source.prepared(lambda src: consistency_proof(src, size, tree.tree_size)))
     files: dict[str, bytes] = {
         EVENTS_FILE: _jsonl([data for _, data in events]),
         PROOFS_FILE: canon(proofs),

@@ -74,11 +74,11 @@ def check_segment(session: Session, size: int) -> tuple[str, str]:
     if stored != state.hash or (size == 0 and state.hash != ZERO_HASH):
         raise SegmentBroken(size, "the head's hash column differs from the hash of its bytes")
     extend(session, size, datas, max(old, 1))
-    source = DbSubtrees(session)
     try:
-        if previous is not None and tree_root(source, old).hex() != previous.root_hash:
+        old_root, root = DbSubtrees(session).prepared(lambda src: (tree_root(src, old), tree_root(src, size)))
+        if previous is not None and old_root.hex() != previous.root_hash:
             raise SegmentBroken(old, f"events 1..{old} no longer give the root tree head {old} signed (rewritten)")
-        return tree_root(source, size).hex(), state.hash
+        return root.hex(), state.hash
     except SegmentBroken:
         raise
     except AuditError as exc:

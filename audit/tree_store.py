@@ -10,18 +10,19 @@ subtrees are hashed from the events' bytes when needed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from audit.merkle import LEAF_PREFIX, node_hash, perfect_root
+from audit.merkle import LEAF_PREFIX, Subtrees, node_hash, perfect_root
 from audit.models import AuditEvent, AuditTreeNode
 from ebr.errors import AuditError
 
 BLOCK_LEVEL = 6
 BLOCK = 1 << BLOCK_LEVEL
+T = TypeVar("T")
 
 
 def event_bytes_between(session: Session, first: int, last: int) -> list[bytes]:
@@ -48,13 +49,52 @@ def leaf_hashes(datas: Iterable[bytes]) -> list[bytes]:
     return [sha(LEAF_PREFIX + data).digest() for data in datas]
 
 
+class _Recorder:
+    """A Subtrees that only notes which subtrees were asked for (their hashes do not steer the recursion)."""
+
+    def __init__(self) -> None:
+        self.keys: set[tuple[int, int]] = set()
+
+    def perfect(self, level: int, index: int) -> bytes:
+        self.keys.add((level, index))
+        return bytes(32)
+
+
 class DbSubtrees:
-    """:class:`audit.merkle.Subtrees` over ``audit_tree_node`` and the events' bytes (one session, cached)."""
+    """:class:`audit.merkle.Subtrees` over ``audit_tree_node`` and the events' bytes (one session, cached).
+
+    :meth:`prepared` reads every node and block a computation needs in two queries first.
+    """
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self._nodes: dict[tuple[int, int], bytes] = {}
         self._blocks: dict[int, list[bytes]] = {}
+
+    def prepared(self, build: Callable[[Subtrees], T]) -> T:
+        """``build(self)`` after loading, in bulk, what ``build`` will ask for."""
+        recorder = _Recorder()
+        build(recorder)
+        self.load(recorder.keys)
+        return build(self)
+
+    def load(self, keys: Iterable[tuple[int, int]]) -> None:
+        nodes = sorted({k for k in keys if k[0] >= BLOCK_LEVEL and k not in self._nodes})
+        blocks = sorted({i >> (BLOCK_LEVEL - lvl) for lvl, i in keys if lvl < BLOCK_LEVEL} - set(self._blocks))
+        connection = self.session.connection()
+        if nodes:
+            pairs = tuple_(AuditTreeNode.level, AuditTreeNode.idx)
+            query = select(AuditTreeNode.level, AuditTreeNode.idx, AuditTreeNode.hash).where(pairs.in_(nodes))
+            for level, idx, digest in connection.execute(query):
+                self._nodes[(level, idx)] = bytes(digest)
+        if blocks:
+            ranges = [AuditEvent.seq.between(b * BLOCK + 1, (b + 1) * BLOCK) for b in blocks]
+            events = select(AuditEvent.seq, AuditEvent.canonical).where(or_(*ranges)).order_by(AuditEvent.seq)
+            found: dict[int, list[Any]] = {b: [] for b in blocks}
+            for seq, data in connection.execute(events):
+                found[(seq - 1) // BLOCK].append(data)
+            for block, datas in found.items():
+                self._blocks[block] = leaf_hashes(d if isinstance(d, bytes) else str(d).encode() for d in datas)
 
     def perfect(self, level: int, index: int) -> bytes:
         if level >= BLOCK_LEVEL:
@@ -62,14 +102,8 @@ class DbSubtrees:
         block = index >> (BLOCK_LEVEL - level)
         leaves = self._blocks.get(block)
         if leaves is None:
-            first = block * BLOCK + 1
-            found = self.session.execute(
-                select(AuditEvent.seq, AuditEvent.canonical)
-                .where(AuditEvent.seq.between(first, first + BLOCK - 1))
-                .order_by(AuditEvent.seq)
-            ).all()
-            datas = [data if isinstance(data, bytes) else str(data).encode() for _, data in found]
-            leaves = self._blocks[block] = leaf_hashes(datas)
+            self.load([(level, index)])
+            leaves = self._blocks[block]
         start = (index << level) - block * BLOCK
         part = leaves[start : start + (1 << level)]
         if len(part) != 1 << level:
