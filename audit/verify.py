@@ -126,6 +126,15 @@ def _locate_rewrite(session: Session, lo: int, hi: int, expected_hash: str) -> B
     The searchable columns are copies the rewriter may have forgotten; compare them to
     narrow the location down to one event when possible.
     """
+    after = session.scalars(select(AuditEvent).where(AuditEvent.seq == hi + 1)).first()
+    if after is not None and _digest(after.canonical) == expected_hash:
+        # The event the tree head signed now sits one place later: something was inserted before it.
+        shifted = session.scalars(
+            select(AuditEvent).where(AuditEvent.seq.between(lo, hi + 1)).order_by(AuditEvent.seq)
+        ).all()
+        moved = next((r.seq for r in shifted if _parsed(r.canonical).get("seq") == r.seq - 1), hi + 1)
+        detail = f"an extra event was inserted at {moved - 1}: tree head {hi}'s event now sits at {hi + 1}"
+        return Break(BreakKind.INSERTED, moved - 1, detail)
     for row in session.scalars(select(AuditEvent).where(AuditEvent.seq.between(lo, hi)).order_by(AuditEvent.seq)):
         name = _column_mismatch(row, _parsed(row.canonical))
         if name is not None:
