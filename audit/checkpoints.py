@@ -28,6 +28,7 @@ from audit.chain import Entity
 from audit.keys import SystemKey, ed25519_verify, load_system_key, register_system_key, system_key_path
 from audit.models import AuditCheckpoint
 from audit.segment import SegmentBroken, check_segment
+from audit.timestamps import Tsa, stamp_lines
 from audit.trail import AppendedEvent, AuditTrail, head, lock_chain
 from ebr.canonical import canon
 from ebr.clock import Clock, SystemClock, to_rfc3339
@@ -38,6 +39,7 @@ Alert = Callable[[str, Mapping[str, Any]], None]
 
 LOG_FILE = "checkpoints.jsonl"
 _PENDING = "audit.pending_checkpoint_lines"
+_TSA = "audit.pending_checkpoint_tsa"
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,7 @@ class CheckpointLog:
 
 def _flush_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
+    tsa = session.info.pop(_TSA, None)
     if not pending:
         return
     lines = [line for _, line in pending]
@@ -190,15 +193,20 @@ def _flush_pending(session: Session) -> None:
     kept = [line for line in lines if line in committed]
     if kept:
         CheckpointLog(Path(pending[0][0])).append(kept)
+        if tsa is not None:  # after the commit and the log: a slow TSA never holds the chain lock
+            stamp_lines(tsa, Path(pending[0][0]), kept)
 
 
 def _drop_pending(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_TSA, None)
 
 
-def _queue_for_log(session: Session, log_dir: Path, line: bytes) -> None:
+def _queue_for_log(session: Session, log_dir: Path, line: bytes, tsa: Tsa | None = None) -> None:
     pending = session.info.setdefault(_PENDING, [])
     pending.append((str(log_dir), line))
+    if tsa is not None:
+        session.info[_TSA] = tsa
     if not event.contains(session, "after_commit", _flush_pending):
         event.listen(session, "after_commit", _flush_pending)
         event.listen(session, "after_rollback", _drop_pending)
@@ -246,7 +254,14 @@ class Checkpointer:
     """
 
     def __init__(
-        self, *, keys_dir: Path, log_dir: Path, every: int, clock: Clock | None = None, alert: Alert | None = None
+        self,
+        *,
+        keys_dir: Path,
+        log_dir: Path,
+        every: int,
+        clock: Clock | None = None,
+        alert: Alert | None = None,
+        tsa: Tsa | None = None,
     ) -> None:
         if every < 1:
             raise ValidationError(f"checkpoint interval must be at least 1 event, got {every}")
@@ -255,6 +270,7 @@ class Checkpointer:
         self.every = every
         self.clock = clock or SystemClock()
         self.alert = alert
+        self.tsa = tsa
         self._key: SystemKey | None = None
         self._stamp: tuple[int, int] | None = None
 
@@ -294,7 +310,7 @@ class Checkpointer:
         )
         session.add(row)
         session.flush()
-        _queue_for_log(session, self.log.path.parent, line)
+        _queue_for_log(session, self.log.path.parent, line, self.tsa)
         return made
 
     def checkpoint(self, session: Session) -> TreeHead:

@@ -43,6 +43,7 @@ class ChainReport:
     checkpoints_checked: int = 0
     newest_checkpoint: int = 0
     breaks: list[Break] = field(default_factory=list)
+    timestamps_checked: int = 0
 
     @property
     def ok(self) -> bool:

@@ -32,6 +32,7 @@ from audit.keys import (
     replace_system_key,
 )
 from audit.models import AuditEvent
+from audit.timestamps import check_timestamps, load_tsa_roots
 from audit.trail import head
 from audit.verify import verify_chain
 from ebr.bootstrap import Services
@@ -161,6 +162,11 @@ def verify_live(
         retired = retired_keys(services.settings)
         report = verify_chain(session, trusted_keys=keys, log=log, deep=deep, progress=progress, retired=retired)
         session.rollback()
+    if services.settings.tsa_cert is not None:
+        lines = {line: f"{log.path} line {number}" for number, line in log.lines()}
+        roots = load_tsa_roots(services.settings.tsa_cert)
+        report.timestamps_checked, stamp_breaks = check_timestamps(log.path.parent, lines, roots)
+        report.breaks.extend(stamp_breaks)
     with services.session_factory.begin() as session:
         services.audit.record(
             session,

@@ -52,6 +52,8 @@ class Settings:
     equipment_config: Path | None = None
     secure_cookies: bool = True
     testing: bool = False
+    tsa_url: str | None = None  # RFC 3161 time stamps of signed tree heads (optional)
+    tsa_cert: Path | None = None  # the TSA's CA certificate (PEM), to verify them
 
     @property
     def keys_dir(self) -> Path:
@@ -185,5 +187,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         **_alert_email(env),
         equipment_config=Path(equipment) if equipment else None,
         secure_cookies=_bool(env, "EBR_SECURE_COOKIES", True),
+        tsa_url=env.get("EBR_TSA_URL") or None,
+        tsa_cert=Path(env["EBR_TSA_CERT"]) if env.get("EBR_TSA_CERT") else None,
     )
     return settings.with_overrides(**overrides) if overrides else settings

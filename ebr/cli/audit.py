@@ -144,6 +144,7 @@ def verify(
         click.echo(
             f"audit chain OK: {report.events_checked} events, head seq {report.head_seq} "
             f"({report.head_hash}), {report.checkpoints_checked} checkpoints, newest at {report.newest_checkpoint}"
+            + (f", {report.timestamps_checked} RFC 3161 time stamps" if report.timestamps_checked else "")
         )
         return
     first = report.first
