@@ -228,11 +228,13 @@ class RootsAt:
         return self.frontier.size + len(self.pending)
 
     def _fold(self, upto: int) -> None:
-        """Push whole blocks while they end at or before ``upto`` leaves."""
-        block = self.block
-        while len(self.pending) >= block and self.frontier.size + block <= upto:
-            self.frontier.push(perfect_root(self.pending[:block]), self.block_level)
-            del self.pending[:block]
+        """Push whole blocks while they end at or before ``upto`` leaves (one slice of ``pending`` at the end)."""
+        block, pending, used = self.block, self.pending, 0
+        while len(pending) - used >= block and self.frontier.size + block <= upto:
+            self.frontier.push(perfect_root(pending[used : used + block]), self.block_level)
+            used += block
+        if used:
+            del pending[:used]
 
     def feed(self, leaves: Sequence[bytes]) -> None:
         self.pending.extend(leaves)
