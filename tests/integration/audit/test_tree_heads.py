@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -133,3 +134,29 @@ def test_a_smaller_tree_head_signed_later_is_a_cut_back_even_with_the_real_key(
     report = audit_service.verify_live(audited)
     kinds = {(b.kind, b.seq) for b in report.breaks}
     assert (BreakKind.INCONSISTENT, 5) in kinds, [b.describe() for b in report.breaks]
+
+
+def test_a_changed_merkle_node_is_found_against_the_signed_root(audited: Services, append: Append) -> None:
+    append(130)  # two whole blocks of 64: their nodes are stored
+    with audited.engine.begin() as conn:
+        drop_append_only_triggers(conn)
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("DROP TRIGGER audit_tree_node_append_only ON audit_tree_node"))
+        else:
+            conn.execute(text("DROP TRIGGER audit_tree_node_no_update"))
+        conn.execute(text("UPDATE audit_tree_node SET hash = :h WHERE level = 6 AND idx = 0"), {"h": bytes(32)})
+    report = audit_service.verify_live(audited)
+    assert report.first is not None
+    assert (report.first.kind, report.first.seq) == (BreakKind.INCONSISTENT, 65), [b.describe() for b in report.breaks]
+
+
+def test_the_deep_check_recomputes_every_signed_root_from_the_events(audited: Services, append: Append) -> None:
+    append(12)
+    key = load_system_key(audited.settings.keys_dir)
+    assert key is not None
+    head12 = hashlib.sha256(_events(audited)[11]).hexdigest()
+    wrong = sign_tree_head(key, tree_size=12, root_hash="ab" * 32, head_hash=head12, ts=to_rfc3339(audited.clock.now()))
+    CheckpointLog(audited.settings.checkpoint_log_dir).append([wrong.line()])
+    deep = audit_service.verify_live(audited, deep=True)
+    assert any(b.kind == BreakKind.INCONSISTENT and "not the root of events 1..12" in b.detail for b in deep.breaks)
+    assert not any("not the root of events" in b.detail for b in audit_service.verify_live(audited).breaks)
