@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from audit.merkle import tree_root
@@ -40,6 +40,20 @@ def previous_tree_head(session: Session) -> AuditCheckpoint | None:
     ).first()
 
 
+_FIRST_GAP = text(
+    "SELECT min(e.seq) + 1 FROM audit_event e WHERE e.seq < :top "
+    "AND NOT EXISTS (SELECT 1 FROM audit_event n WHERE n.seq = e.seq + 1)"
+)
+
+
+def _first_missing(session: Session, top: int) -> int:
+    """The first seq absent from 1..top (the failure path only: it reads the whole index)."""
+    if session.scalar(select(func.min(AuditEvent.seq))) != 1:
+        return 1
+    gap = session.scalar(_FIRST_GAP, {"top": top})
+    return int(gap) if gap is not None else top + 1
+
+
 def _read(session: Session, first: int, last: int) -> list[bytes]:
     try:
         return event_bytes_between(session, first, last)
@@ -54,7 +68,8 @@ def check_segment(session: Session, size: int) -> tuple[str, str]:
     """
     count, top = session.execute(select(func.count(), func.coalesce(func.max(AuditEvent.seq), 0))).one()
     if (count, top) != (size, size):
-        raise SegmentBroken(min(count, top) + 1, f"the seq column holds {count} events numbered up to {top}")
+        missing = _first_missing(session, top)
+        raise SegmentBroken(missing, f"event {missing} is missing (the seq column holds {count} events up to {top})")
     previous = previous_tree_head(session)
     old = previous.seq if previous is not None else 0
     if old > size:

@@ -159,3 +159,21 @@ def test_a_v1_bundle_pinned_to_another_key_fails() -> None:
     assert result.exit_code == 1
     assert "which is not a trusted key" in result.output
     assert "format v1" in result.output
+
+
+@pytest.mark.requirement("URS-AUD-021")
+def test_checkpoint_refuses_to_seal_a_trail_that_does_not_verify(env: dict[str, str]) -> None:
+    runner = CliRunner()
+    assert runner.invoke(main, ["init"], env=env).exit_code == 0
+    _record(env, 6)
+    engine = make_engine(env["EBR_DATABASE_URL"])
+    try:
+        with engine.begin() as conn:
+            drop_append_only_triggers(conn)
+            conn.execute(text("DELETE FROM audit_event WHERE seq = 3"))
+    finally:
+        engine.dispose()
+    result = runner.invoke(main, ["audit", "checkpoint"], env=env)
+    assert result.exit_code == 2, result.output  # the CLI's exit code for a refused command
+    assert "no tree head signed: seq 3: event 3 is missing" in result.output
+    assert "run `ebr audit verify`" in result.output
