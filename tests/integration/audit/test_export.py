@@ -146,3 +146,22 @@ def test_an_export_outside_the_trail_is_refused(audited: Services, append: Appen
     append(3)
     with pytest.raises(AuditError, match=r"1\.\.3"):
         export(audited, out_path=tmp_path / "x.zip", from_seq=2, to_seq=9, actor="auditor1")
+
+
+@pytest.mark.requirement("URS-AUD-020")
+def test_an_actor_changed_and_rehashed_in_an_exported_entity_bundle_fails_at_that_event(
+    audited: Services, append: Append, tmp_path: Path
+) -> None:
+    append(12)
+    export(audited, out_path=tmp_path / "b1.zip", entity=Entity("batch", "B-1"), actor="auditor1")
+    with zipfile.ZipFile(tmp_path / "b1.zip") as archive:
+        lines = archive.read("events.jsonl").splitlines()
+    event = json.loads(lines[2])
+    event["actor"] = "mallory"
+    forged = _rewrite(tmp_path / "b1.zip", "events.jsonl", lines[2], canon(event))
+    problems = [p.describe() for p in verify_bundle(forged).problems]
+    assert (
+        f"events.jsonl seq {event['seq']}: the event is not in tree head 12: "
+        "its inclusion proof does not lead to the root" in problems
+    )
+    assert "manifest.json signature: does not verify: the manifest (scope, files, tree head) was changed" in problems
