@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from audit.chain import Entity
 from audit.keys import SystemKey, ed25519_verify, load_system_key, register_system_key, system_key_path
 from audit.models import AuditCheckpoint
-from audit.segment import SegmentBroken, check_segment
+from audit.segment import SegmentBroken, check_segment, previous_tree_head
 from audit.timestamps import Tsa, stamp_lines
 from audit.trail import AppendedEvent, AuditTrail, head, lock_chain
 from ebr.canonical import canon
@@ -217,6 +217,7 @@ class TreeHeadRefused(AuditError):
 
 
 REFUSED_ACTION = "audit.tree_head.refused"
+LONG_SEGMENT = 10  # × every: longer segments are signed by the timer, outside operators' transactions
 SIGNER = "system:checkpointer"
 
 
@@ -344,10 +345,17 @@ class Checkpointer:
     def after_append(self, session: Session, row: AppendedEvent) -> None:
         """Hook for :class:`audit.trail.AuditTrail`: a tree head every ``every`` events.
 
-        Skipped while the installation has no system key (before ``ebr init``). A refused
-        tree head does not fail the caller's change: it is alerted and audited.
+        Skipped while the installation has no system key (before ``ebr init``), and when
+        the segment since the previous tree head is much longer than ``every`` (the first
+        tree head of an upgraded trail checks all of it: the timer job or ``ebr audit
+        checkpoint`` signs that one, not an operator's transaction). A refused tree head
+        does not fail the caller's change: it is alerted and audited.
         """
         if row.seq % self.every != 0:
+            return
+        previous = previous_tree_head(session)
+        if row.seq - (previous.seq if previous is not None else 0) > LONG_SEGMENT * self.every:
+            log.warning("tree head at %d left to the timer job: a long segment since the previous one", row.seq)
             return
         key = self.key()
         if key is not None:

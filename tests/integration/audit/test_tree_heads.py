@@ -9,13 +9,16 @@ import pytest
 from pymerkle import InmemoryTree
 from sqlalchemy import select, text
 
+from audit.chain import Entity
 from audit.checkpoints import REFUSED_ACTION, CheckpointLog, TreeHead, TreeHeadRefused, parse_checkpoint, sign_tree_head
 from audit.findings import BreakKind
 from audit.keys import load_system_key
 from audit.models import AuditCheckpoint, AuditEvent
 from ebr import audit_service
-from ebr.bootstrap import Services
+from ebr.audit_service import ensure_system_key
+from ebr.bootstrap import Services, build_services
 from ebr.clock import to_rfc3339
+from ebr.config import Settings
 from ebr.jobs.definitions import builtin_jobs
 from signatures.alerts import LogNotifier
 from tests.integration.audit.conftest import Append, drop_append_only_triggers
@@ -160,3 +163,21 @@ def test_the_deep_check_recomputes_every_signed_root_from_the_events(audited: Se
     deep = audit_service.verify_live(audited, deep=True)
     assert any(b.kind == BreakKind.INCONSISTENT and "not the root of events 1..12" in b.detail for b in deep.breaks)
     assert not any("not the root of events" in b.detail for b in audit_service.verify_live(audited).breaks)
+
+
+def test_the_first_tree_head_over_a_long_trail_is_left_to_the_timer(settings: Settings) -> None:
+    built = build_services(settings.with_overrides(checkpoint_every=5))
+    try:
+        for i in range(60):  # written before `ebr init`: no key, no tree head
+            with built.session_factory.begin() as session:
+                built.audit.record(session, actor="alice", action="batch.created", entity=Entity("batch", f"B-{i}"))
+        ensure_system_key(built)
+        for i in range(5):  # event 65 would be sealed, but 65 events is a long first segment for every=5
+            with built.session_factory.begin() as session:
+                built.audit.record(session, actor="alice", action="batch.created", entity=Entity("batch", f"C-{i}"))
+        assert _heads(built) == []
+        made = audit_service.sign_tree_head_if_new(built)
+        assert made is not None
+        assert [h.tree_size for h in _heads(built)] == [65]
+    finally:
+        built.close()
