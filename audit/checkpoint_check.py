@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from audit.checkpoints import Checkpoint, CheckpointLog, database_checkpoints, parse_checkpoint
+from audit.checkpoints import CheckpointLog, Head, TreeHead, database_checkpoints, parse_checkpoint
 from audit.findings import Break, BreakKind
 from ebr.clock import from_rfc3339, to_rfc3339
 from ebr.errors import AuditError
@@ -21,6 +22,8 @@ class CheckpointSet:
     by_seq: dict[int, str] = field(default_factory=dict)
     breaks: list[Break] = field(default_factory=list)
     count: int = 0
+    roots: dict[int, str] = field(default_factory=dict)  # tree size → signed root (v2 tree heads)
+    logged_heads: list[tuple[TreeHead, str]] = field(default_factory=list)  # the external log's, in its order
 
 
 def read_log(log: CheckpointLog) -> tuple[dict[bytes, str], list[Break]]:
@@ -40,7 +43,7 @@ def read_log(log: CheckpointLog) -> tuple[dict[bytes, str], list[Break]]:
 
 def _gather(
     session: Session, log: CheckpointLog, logged: dict[bytes, str], result: CheckpointSet
-) -> list[tuple[Checkpoint, str]]:
+) -> list[tuple[Head, str]]:
     """Every checkpoint of the log and the database, noting any that is on one side only."""
     found = [(parse_checkpoint(line), where) for line, where in logged.items()]
     stored = {bytes(row.line): row for row in database_checkpoints(session)}
@@ -87,4 +90,25 @@ def check_checkpoints(
         if result.by_seq.setdefault(checkpoint.seq, checkpoint.hash) != checkpoint.hash:
             detail = f"{where}: two different heads signed at one seq"
             result.breaks.append(Break(BreakKind.BAD_CHECKPOINT, checkpoint.seq, detail))
+        if isinstance(checkpoint, TreeHead):
+            if result.roots.setdefault(checkpoint.tree_size, checkpoint.root_hash) != checkpoint.root_hash:
+                detail = f"{where}: two different roots signed for tree size {checkpoint.tree_size}"
+                result.breaks.append(Break(BreakKind.BAD_CHECKPOINT, checkpoint.seq, detail))
+            if where.startswith(str(log.path)):
+                result.logged_heads.append((checkpoint, where))
+    result.breaks.extend(_cut_back(result.logged_heads))
     return result
+
+
+def _cut_back(heads: list[tuple[TreeHead, str]]) -> list[Break]:
+    """A tree head signed later than another but over fewer events: the log (or the trail) was cut back.
+
+    Ordered by signing time, not by line: two processes may write their lines in either order.
+    """
+    found = []
+    ordered = sorted(heads, key=lambda item: (from_rfc3339(item[0].ts), item[0].tree_size))
+    for (before, where_before), (after, where) in itertools.pairwise(ordered):
+        if after.tree_size < before.tree_size:
+            detail = f"{where} signs {after.tree_size} events after {where_before} signed {before.tree_size}"
+            found.append(Break(BreakKind.INCONSISTENT, after.tree_size + 1, detail))
+    return found

@@ -17,6 +17,8 @@ class BreakKind(StrEnum):
     TRUNCATED = "truncated"
     BAD_CHECKPOINT = "bad checkpoint signature"
     CHECKPOINT_MISSING = "checkpoint missing"
+    INCONSISTENT = "inconsistent tree heads"
+    TYPE_CHANGED = "stored type changed"
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class ChainReport:
     checkpoints_checked: int = 0
     newest_checkpoint: int = 0
     breaks: list[Break] = field(default_factory=list)
+    timestamps_checked: int = 0
 
     @property
     def ok(self) -> bool:

@@ -199,9 +199,74 @@ def system_keys_json(session: Session) -> list[dict[str, str | None]]:
     ]
 
 
+def current_system_key_id(session: Session) -> str | None:
+    """The key id of the registered system key that signs now (valid_to unset, newest), or None before ``ebr init``."""
+    return session.scalar(
+        select(AuditSystemKey.key_id)
+        .where(AuditSystemKey.valid_to.is_(None))
+        .order_by(AuditSystemKey.valid_from.desc())
+        .limit(1)
+    )
+
+
 def close_system_key(session: Session, key_id: str, *, valid_to: dt.datetime) -> None:
     """Record in ``audit_system_key`` until when ``key_id`` signed (keys.json's ``valid_to``)."""
     row = session.get(AuditSystemKey, key_id)
     if row is not None and row.valid_to is None:
         row.valid_to = valid_to
         session.flush()
+
+
+def fingerprint(key_id: str) -> str:
+    """How a system key is shown to people: ``SHA256:`` and its key id (SHA-256 of the raw public key)."""
+    return f"SHA256:{key_id}"
+
+
+def public_pem(public_raw: bytes) -> str:
+    """The public key as PEM (SubjectPublicKeyInfo), to publish or to pin with ``--trusted-key``."""
+    public = Ed25519PublicKey.from_public_bytes(public_raw)
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def _pem_key_id(pem: str) -> str:
+    try:
+        public = serialization.load_pem_public_key(pem.encode())
+    except ValueError as exc:
+        raise AuditError(f"unreadable PEM public key ({exc})") from None
+    if not isinstance(public, Ed25519PublicKey):
+        raise AuditError("a trusted key must be an Ed25519 public key")
+    return key_id_of(public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+
+
+def _fingerprint_id(line: str) -> str:
+    cleaned = line.removeprefix("SHA256:").removeprefix("sha256:").replace(":", "").replace(" ", "").lower()
+    if len(cleaned) != 64 or any(c not in "0123456789abcdef" for c in cleaned):
+        raise AuditError(f"{line!r} is not a key fingerprint: expected SHA256: and 64 hex digits, or a PEM public key")
+    return cleaned
+
+
+def trusted_key_ids(text: str) -> set[str]:
+    """Key ids from a fingerprint (``SHA256:<64 hex>``, hex with or without ``:``), PEM text or a keys file's text.
+
+    A keys file holds PEM public keys and/or fingerprints, one a line; ``#`` starts a comment.
+    Raises AuditError on anything else, naming it.
+    """
+    found: set[str] = set()
+    pem: list[str] | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if pem is not None:
+            pem.append(line)
+            if line.startswith("-----END"):
+                found.add(_pem_key_id("\n".join(pem) + "\n"))
+                pem = None
+            continue
+        if line.startswith("-----BEGIN"):
+            pem = [line]
+            continue
+        line = line.split("#", 1)[0].strip()
+        if line:
+            found.add(_fingerprint_id(line))
+    if pem is not None:
+        raise AuditError("a PEM public key without its -----END line")
+    return found

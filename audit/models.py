@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ebr.db import Base
@@ -39,7 +39,11 @@ class AuditEvent(Base):
 
 
 class AuditCheckpoint(Base):
-    """A signed head of the chain (spec §3). ``line`` is the exact canonical JSON line, with ``sig``."""
+    """A signed tree head (docs/audit-bundle.md §3): ``seq`` is the tree size, ``hash`` the head event's hash.
+
+    ``root_hash`` is the RFC 9162 root over the first ``seq`` events (NULL for a v1
+    checkpoint, which signed the chain head only). ``line`` is the exact signed line.
+    """
 
     __tablename__ = "audit_checkpoint"
 
@@ -50,6 +54,17 @@ class AuditCheckpoint(Base):
     key_id: Mapped[str] = mapped_column(String(64))
     sig: Mapped[str] = mapped_column(String(100))
     line: Mapped[bytes] = mapped_column(LargeBinary)
+    root_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditTreeNode(Base):
+    """The hash of a perfect Merkle subtree of ``2**level`` events, stored from ``audit.tree_store.BLOCK_LEVEL`` up."""
+
+    __tablename__ = "audit_tree_node"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class AuditSystemKey(Base):

@@ -20,15 +20,33 @@ from sqlalchemy.orm import Session
 BATCH = 20_000
 T = TypeVar("T")
 
+# The last column counts values that are not BLOBs (a type changed behind our back):
+# such a batch is read row by row so that the scan sees and locates them.
 _SQLITE_BATCH = (
-    "SELECT max(seq), count(*), CAST(group_concat(canonical, char(10)) AS BLOB) FROM "
+    "SELECT max(seq), count(*), CAST(group_concat(canonical, char(10)) AS BLOB), "
+    "sum(typeof(canonical) <> 'blob') FROM "
     "(SELECT seq, canonical FROM audit_event WHERE seq >= ? ORDER BY seq LIMIT ?)"
 )
 _PG_BATCH = (
-    "SELECT max(seq), count(*), string_agg(canonical, '\\x0a'::bytea ORDER BY seq) FROM "
+    "SELECT max(seq), count(*), string_agg(canonical, '\\x0a'::bytea ORDER BY seq), 0 FROM "
     "(SELECT seq, canonical FROM audit_event WHERE seq >= %s ORDER BY seq LIMIT %s) AS batch"
 )
 _ROWS = "SELECT canonical FROM audit_event WHERE seq >= %s ORDER BY seq LIMIT %s"
+
+
+_PG_COLUMN_TYPE = (
+    "SELECT data_type FROM information_schema.columns "
+    "WHERE table_name = 'audit_event' AND column_name = 'canonical' AND table_schema = current_schema()"
+)
+
+
+def changed_column_type(session: Session) -> str | None:
+    """The type of ``audit_event.canonical`` when it is no longer bytea (PostgreSQL; SQLite has no column types)."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return None
+    found = connection.exec_driver_sql(_PG_COLUMN_TYPE).scalar()
+    return None if found in (None, "bytea") else str(found)
 
 
 def stream_event_bytes(session: Session, *, batch: int = BATCH) -> Generator[list[bytes], None, None]:
@@ -49,17 +67,22 @@ def _event_batches(driver: Any, postgres: bool, batch: int) -> Generator[list[by
         start = -(2**62)  # a tampered seq column may hold anything; start below it all
         while True:
             cursor.execute(sql, (start, batch))
-            last, count, blob = cursor.fetchone()
+            last, count, blob, odd = cursor.fetchone()
             if not count:
                 return
             pieces = bytes(blob).split(b"\n")
-            if len(pieces) != count:
+            if odd or len(pieces) != count:
                 cursor.execute(rows_sql, (start, batch))
-                pieces = [bytes(row[0]) for row in cursor.fetchall()]
+                pieces = [_stored(row[0]) for row in cursor.fetchall()]
             yield pieces
             start = last + 1
     finally:
         cursor.close()
+
+
+def _stored(value: Any) -> Any:
+    """Bytes as bytes (memoryview → bytes); anything else as it is, for the scan to report."""
+    return bytes(value) if isinstance(value, memoryview) else value
 
 
 def stream_rows(

@@ -48,6 +48,7 @@ class AppendedEvent:
 
 
 AppendHook = Callable[[Session, AppendedEvent], None]
+SealHook = Callable[[Session], object]
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _HEAD = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
@@ -95,9 +96,21 @@ def head(session: Session) -> tuple[int, str]:
 class AuditTrail:
     """The installation's audit trail. Build once in the composition root."""
 
-    def __init__(self, *, clock: Clock | None = None, after_append: AppendHook | None = None) -> None:
+    def __init__(
+        self, *, clock: Clock | None = None, after_append: AppendHook | None = None, seal: SealHook | None = None
+    ) -> None:
         self.clock = clock or SystemClock()
         self._after_append = after_append
+        self._seal = seal
+
+    def seal(self, session: Session) -> None:
+        """Sign a tree head over the trail in ``session``'s transaction (at a batch release).
+
+        A no-op when the installation signs no tree heads; raises (TreeHeadRefused) when the
+        events since the previous tree head do not verify, failing the caller's transaction.
+        """
+        if self._seal is not None:
+            self._seal(session)
 
     def record(
         self,

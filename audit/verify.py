@@ -23,13 +23,11 @@ the kind of break. ``deep=True`` also compares every column copy with the bytes.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -39,84 +37,23 @@ from audit.chain import EVENT_KEYS
 from audit.checkpoint_check import check_checkpoints, read_log
 from audit.checkpoints import CheckpointLog
 from audit.findings import Break, BreakKind, ChainReport
+from audit.merkle import LEAF_PREFIX, RootsAt, tree_root
 from audit.models import AuditEvent
-from audit.streams import prefetched, stream_event_bytes, stream_rows
-from ebr.canonical import ZERO_HASH
+from audit.scan import Scan, scan
+from audit.streams import changed_column_type, prefetched, stream_event_bytes, stream_rows
+from audit.tree_store import DbSubtrees
 from ebr.clock import to_rfc3339
+from ebr.errors import AuditError
 
-__all__ = ["Break", "BreakKind", "ChainReport", "scan", "stream_rows", "verify_chain"]
+__all__ = ["Break", "BreakKind", "ChainReport", "Scan", "scan", "stream_rows", "verify_chain"]
 
-TS_TAIL = 29  # len('2026-11-24T10:00:00.000000Z"}')
-PREV_TOKEN = b'"prev":"'
 Progress = Callable[[int], None]
 
 
-@dataclass
-class Scan:
-    """Where the fast loop stopped: the last good position and hash, and why it stopped."""
-
-    seq: int = 0
-    hash: str = ZERO_HASH
-    anomaly: int | None = None
-    checkpoint_mismatch: int | None = None
-
-
-def _batch_digests(datas: Sequence[bytes], first: int, prev: str) -> list[str] | None:
-    """The batch's hashes when every event is chained and numbered right, else None."""
-    sha256 = hashlib.sha256
-    digests = [sha256(data).hexdigest() for data in datas]
-    try:
-        # Joined comparisons run in C; rsplit keeps the part after the LAST token.
-        prevs = b"".join([d.rsplit(PREV_TOKEN, 1)[1][:64] for d in datas])
-    except IndexError:
-        return None
-    if prevs != (prev + "".join(digests[:-1])).encode():
-        return None
-    needles = [b'"seq":%d,"ts":"' % seq for seq in range(first, first + len(datas))]
-    if [d[-TS_TAIL - len(n) : -TS_TAIL] for d, n in zip(datas, needles, strict=True)] != needles:
-        return None
-    return digests
-
-
-def _row_by_row(datas: Sequence[bytes], state: Scan, checkpoints: dict[int, str]) -> bool:
-    """Find the first bad event of a batch; True when the batch turned out intact."""
-    for data in datas:
-        seq = state.seq + 1
-        needle = b'"seq":%d,"ts":"' % seq
-        at = data.rfind(PREV_TOKEN) + 8
-        if data[at : at + 64] != state.hash.encode() or data[-TS_TAIL - len(needle) : -TS_TAIL] != needle:
-            state.anomaly = seq
-            return False
-        digest = hashlib.sha256(data).hexdigest()
-        if checkpoints.get(seq, digest) != digest:
-            state.checkpoint_mismatch = seq
-            return False
-        state.seq, state.hash = seq, digest
-    return True
-
-
-def scan(batches: Iterator[Sequence[bytes]], checkpoints: dict[int, str], progress: Progress | None = None) -> Scan:
-    """The fast loop over batches of event bytes in seq order; stops at the first anomaly."""
-    state = Scan()
-    marks = sorted(checkpoints)
-    for datas in batches:
-        first = state.seq + 1
-        digests = _batch_digests(datas, first, state.hash)
-        signed = marks[bisect.bisect_left(marks, first) : bisect.bisect_right(marks, first + len(datas) - 1)]
-        if digests is None or any(checkpoints[s] != digests[s - first] for s in signed):
-            if not _row_by_row(datas, state, checkpoints):
-                return state
-        elif digests:
-            state.seq, state.hash = first + len(datas) - 1, digests[-1]
-        if progress is not None:
-            progress(len(datas))
-    return state
-
-
-def _parsed(data: bytes) -> dict[str, Any]:
+def _parsed(data: Any) -> dict[str, Any]:
     try:
         obj = json.loads(data)
-    except ValueError:
+    except (ValueError, TypeError):
         return {}
     return obj if isinstance(obj, dict) else {}
 
@@ -127,17 +64,25 @@ def _window(session: Session, position: int) -> list[AuditEvent]:
     return list(session.scalars(query))
 
 
+def _digest(data: Any) -> str | None:
+    """``H(bytes)``, or None for a stored value that is not bytes."""
+    return hashlib.sha256(data).hexdigest() if isinstance(data, bytes) else None
+
+
 def diagnose(session: Session, *, position: int, prev_hash: str) -> Break:
     """Name the break found at ``position`` (1-based, in seq order) after the good hash ``prev_hash``."""
     window = _window(session, position)
     if position > 1:
         before = window.pop(0)
-        if hashlib.sha256(before.canonical).hexdigest() != before.hash:
+        if _digest(before.canonical) != before.hash:
             return Break(BreakKind.CONTENT_CHANGED, before.seq, "the stored bytes no longer match the event's hash")
     row, later = window[0], window[1:]
     seq = row.seq
     if seq != position:
         return Break(BreakKind.MISSING, position, f"events {position}..{seq - 1} are missing; the next is {seq}")
+    if not isinstance(row.canonical, bytes):
+        detail = f"the stored bytes were changed to {type(row.canonical).__name__}; restore them from a backup"
+        return Break(BreakKind.TYPE_CHANGED, seq, detail)
     own = _parsed(row.canonical)
     own_seq = own.get("seq")
     claims = {_parsed(w.canonical).get("seq"): w.seq for w in later}
@@ -150,6 +95,11 @@ def diagnose(session: Session, *, position: int, prev_hash: str) -> Break:
     nxt = _parsed(later[0].canonical) if later else {}
     if nxt.get("prev") == prev_hash and nxt.get("seq") == seq:
         return Break(BreakKind.INSERTED, seq, f"event {seq} does not belong to the chain: the next event links past it")
+    if not later or _digest(row.canonical) != row.hash:
+        # Nothing after it vouches for it, or its own hash column disagrees: the event
+        # itself was forged or changed, not the intact one before it.
+        detail = f"event {seq} does not chain to event {seq - 1}: it was forged or changed"
+        return Break(BreakKind.CONTENT_CHANGED, seq, detail)
     changed = max(seq - 1, 1)
     return Break(BreakKind.CONTENT_CHANGED, changed, f"event {seq} does not chain to event {changed}: it was changed")
 
@@ -167,7 +117,7 @@ def _column_mismatch(row: AuditEvent, event: dict[str, Any]) -> str | None:
         "reason": row.reason,
         "prev": row.prev,
     }
-    if hashlib.sha256(row.canonical).hexdigest() != row.hash:
+    if _digest(row.canonical) != row.hash:
         return "hash"
     return next((name for name, value in copies.items() if event.get(name) != value), None)
 
@@ -178,6 +128,15 @@ def _locate_rewrite(session: Session, lo: int, hi: int, expected_hash: str) -> B
     The searchable columns are copies the rewriter may have forgotten; compare them to
     narrow the location down to one event when possible.
     """
+    after = session.scalars(select(AuditEvent).where(AuditEvent.seq == hi + 1)).first()
+    if after is not None and _digest(after.canonical) == expected_hash:
+        # The event the tree head signed now sits one place later: something was inserted before it.
+        shifted = session.scalars(
+            select(AuditEvent).where(AuditEvent.seq.between(lo, hi + 1)).order_by(AuditEvent.seq)
+        ).all()
+        moved = next((r.seq for r in shifted if _parsed(r.canonical).get("seq") == r.seq - 1), hi + 1)
+        detail = f"an extra event was inserted at {moved - 1}: tree head {hi}'s event now sits at {hi + 1}"
+        return Break(BreakKind.INSERTED, moved - 1, detail)
     for row in session.scalars(select(AuditEvent).where(AuditEvent.seq.between(lo, hi)).order_by(AuditEvent.seq)):
         name = _column_mismatch(row, _parsed(row.canonical))
         if name is not None:
@@ -210,7 +169,7 @@ def _copies_mismatch(row: tuple[Any, ...]) -> str | None:
     }
     if set(event) != EVENT_KEYS:
         return "keys"
-    if hashlib.sha256(data).hexdigest() != hash_:
+    if _digest(data) != hash_:
         return "hash"
     if event["ts"] != _ts_text(ts):
         return "ts"
@@ -257,6 +216,54 @@ def _check_head(session: Session, state: Scan, newest_checkpoint: int) -> Break 
     return None
 
 
+def _feeding(batches: Iterator[list[bytes]], roots: RootsAt) -> Iterator[list[bytes]]:
+    """Pass the batches on, feeding their leaf hashes to ``roots`` (while they are all bytes)."""
+    sha256 = hashlib.sha256
+    feeding = bool(roots.wanted)
+    for datas in batches:
+        if feeding:
+            try:
+                roots.feed([sha256(LEAF_PREFIX + data).digest() for data in datas])
+            except TypeError:
+                feeding = False  # the scan locates the value that is not bytes
+        yield datas
+
+
+def _root_breaks(signed: dict[int, str], roots: RootsAt, good_upto: int) -> list[Break]:
+    """Every signed tree head whose root is not the RFC 9162 root of the (chain-verified) events it covers."""
+    found = []
+    matched = 0
+    for size in sorted(signed):
+        if size > good_upto or size not in roots.roots:
+            continue
+        if roots.roots[size].hex() != signed[size]:
+            detail = (
+                f"tree head {size} is not consistent with tree head {matched}: its root is not the root of "
+                f"events 1..{size}"
+            )
+            found.append(Break(BreakKind.INCONSISTENT, size, detail))
+        else:
+            matched = size
+    return found
+
+
+def _stored_root_breaks(session: Session, signed: dict[int, str], good_upto: int) -> list[Break]:
+    """Every signed root against the stored Merkle tree (its nodes and the events' bytes of partial blocks)."""
+    sizes = sorted(size for size in signed if size <= good_upto)
+    if not sizes:
+        return []
+    try:
+        computed = DbSubtrees(session).prepared(lambda src: [tree_root(src, size) for size in sizes])
+    except AuditError as exc:
+        return [Break(BreakKind.INCONSISTENT, sizes[0], f"the stored Merkle tree is incomplete: {exc}")]
+    found = []
+    for size, root in zip(sizes, computed, strict=True):
+        if root.hex() != signed[size]:
+            detail = f"tree head {size}'s root is not the root of the stored tree (its nodes were changed)"
+            found.append(Break(BreakKind.INCONSISTENT, size, detail))
+    return found
+
+
 def verify_chain(
     session: Session,
     *,
@@ -277,11 +284,25 @@ def verify_chain(
     checkpoints = check_checkpoints(session, log, logged, trusted_keys, retired)
     report = ChainReport(checkpoints_checked=checkpoints.count, breaks=[*bad_lines, *checkpoints.breaks])
     report.newest_checkpoint = max(checkpoints.by_seq, default=0)
+    column = changed_column_type(session)
+    if column is not None:
+        detail = f"the canonical column's type was changed to {column}: restore the audit_event table from a backup"
+        report.breaks.append(Break(BreakKind.TYPE_CHANGED, 1, detail))
+        return report
+    # The full RFC 9162 recomputation from the bytes doubles the cost of a run: it is the
+    # deep check. By default the signed roots are checked against the stored tree.
+    roots = RootsAt(list(checkpoints.roots) if deep else [])
     with closing(prefetched(stream_event_bytes(session))) as batches:
-        state = scan(batches, checkpoints.by_seq, progress)
+        state = scan(_feeding(batches, roots), checkpoints.by_seq, progress)
     report.head_seq, report.head_hash, report.events_checked = state.seq, state.hash, state.seq
+    report.breaks.extend(_stored_root_breaks(session, checkpoints.roots, state.seq))
+    if deep:
+        report.breaks.extend(_root_breaks(checkpoints.roots, roots, state.seq))
     found: Break | None
-    if state.anomaly is not None:
+    if state.wrong_type is not None:
+        detail = f"the stored bytes were changed to {state.wrong_type}; restore the original bytes from a backup"
+        found = Break(BreakKind.TYPE_CHANGED, state.anomaly or 0, detail)
+    elif state.anomaly is not None:
         found = diagnose(session, position=state.anomaly, prev_hash=state.hash)
     elif state.checkpoint_mismatch is not None:
         hi = state.checkpoint_mismatch

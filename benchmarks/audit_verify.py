@@ -1,9 +1,14 @@
-"""Verification throughput of the live chain vs raw SHA-256 over the same stored bytes.
+"""Verification throughput of the live chain vs raw SHA-256 over the same stored bytes, and Merkle proofs.
 
 Builds a chain of N events (default 1,000,000) straight into a migrated database,
-then times ``audit.verify.verify_chain`` (streaming, hashing, checking seq/prev and
-checkpoints) against ``hashlib.sha256`` over the same bytes already in memory.
-Goal: ratio ≥ 0.2 and 1,000,000 events in under 5 s.
+signs a tree head every N/10 events (the first one stores the Merkle nodes of the
+whole log: the cost of upgrading an installation to v2), then times
+``audit.verify.verify_chain`` (streaming, hashing, checking seq/prev, the RFC 9162
+root of every tree head) against ``hashlib.sha256`` over the same bytes already in
+memory; an inclusion proof for one event (random events, a fresh store each); and an
+entity bundle of one entity's ~300 events spread over the whole log (one entity in
+3,334). Goals: ratio ≥ 0.2 and 1,000,000 events in under 5 s; a proof < 5 ms; the
+bundle < 1 s and < 1 MB.
 
     python -m benchmarks.audit_verify [N] [--postgres]   (PostgreSQL adds ~1-2 minutes: COPY of N rows)
 """
@@ -11,7 +16,9 @@ Goal: ratio ≥ 0.2 and 1,000,000 events in under 5 s.
 from __future__ import annotations
 
 import hashlib
+import random
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -19,15 +26,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
 
+from audit.bundle import export_bundle
 from audit.chain import Entity, build_event, event_bytes
-from audit.checkpoints import CheckpointLog
+from audit.checkpoints import Checkpointer, CheckpointLog
 from audit.keys import create_system_key
+from audit.merkle import inclusion_proof
+from audit.tree_store import DbSubtrees
 from audit.verify import verify_chain
 from benchmarks.table import Row, print_table
 from ebr import schema
 from ebr.canonical import ZERO_HASH
-from ebr.clock import from_rfc3339
+from ebr.clock import SystemClock, from_rfc3339
 from ebr.db import make_engine, make_session_factory
 
 TEMPLATE = (
@@ -37,10 +48,18 @@ TEMPLATE = (
 )
 
 
+ENTITIES = 3334  # one entity in 3,334: ~300 events each in a log of 1M, spread over all of it
+
+
+def _entity_id(seq: int) -> str:
+    return f"B-{seq % ENTITIES:05d}/UP1.OP2.PH3"
+
+
 def _event(seq: int, prev: str) -> bytes:
     second = seq // 1000
     return (
-        TEMPLATE % (seq % 7, seq, seq // 50, prev, seq, second // 3600 % 24, second // 60 % 60, second % 60, seq % 1000)
+        TEMPLATE
+        % (seq % 7, seq, seq % ENTITIES, prev, seq, second // 3600 % 24, second // 60 % 60, second % 60, seq % 1000)
     ).encode()
 
 
@@ -52,7 +71,7 @@ def _check_template() -> None:
         ts=from_rfc3339("2026-11-24T00:00:01.000234Z"),
         actor="operator-2",
         action="batch.step.value_recorded",
-        entity=Entity("batch_step", "B-00024/UP1.OP2.PH3"),
+        entity=Entity("batch_step", _entity_id(1234)),
         reason=None,
         before=None,
         after={"in_limits": True, "unit": "kg", "value": "1234.125"},
@@ -72,7 +91,7 @@ def _rows(n: int) -> Iterator[tuple[int, str, str, str, str, str, str, str, byte
             "operator",
             "batch.step.value_recorded",
             "batch_step",
-            "B",
+            _entity_id(seq),
             prev,
             digest,
             data,
@@ -80,28 +99,43 @@ def _rows(n: int) -> Iterator[tuple[int, str, str, str, str, str, str, str, byte
         prev = digest
 
 
-def _fill_sqlite(url: str, n: int) -> None:
+def _fill_sqlite(url: str, rows: list[tuple[object, ...]]) -> None:
     path = url.removeprefix("sqlite:///")
     conn = sqlite3.connect(path)
     with conn:
         conn.executemany(
             "INSERT INTO audit_event (seq, ts, actor, action, entity_type, entity_id, prev, hash, canonical) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            _rows(n),
+            rows,
         )
     conn.close()
 
 
-def _fill_postgres(url: str, n: int) -> None:
+def _fill_postgres(url: str, rows: list[tuple[object, ...]]) -> None:
     import psycopg
 
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn, conn.cursor() as cur:
         with cur.copy(
             "COPY audit_event (seq, ts, actor, action, entity_type, entity_id, prev, hash, canonical) FROM STDIN"
         ) as copy:
-            for row in _rows(n):
+            for row in rows:
                 copy.write_row((*row[:1], "2026-11-24 00:00:00+00", *row[2:]))
         cur.execute("ANALYZE audit_event")
+
+
+def _fill_and_sign(url: str, n: int, factory: sessionmaker[Session], checkpointer: Checkpointer) -> float:
+    """Write the events in ten parts, a tree head after each; returns the seconds of the first tree head."""
+    fill = _fill_postgres if url.startswith("postgresql") else _fill_sqlite
+    rows = _rows(n)
+    step = max(n // 10, 1)
+    first = 0.0
+    for part in range(0, n, step):
+        fill(url, [next(rows) for _ in range(min(step, n - part))])
+        started = time.perf_counter()
+        with factory() as session, session.begin():
+            checkpointer.checkpoint(session)
+        first = first or time.perf_counter() - started
+    return first
 
 
 def _database(postgres: bool, workdir: Path) -> tuple[str, object]:
@@ -113,13 +147,44 @@ def _database(postgres: bool, workdir: Path) -> tuple[str, object]:
     return dbs.url_for(dbs.create("ebr_bench")), dbs
 
 
-def _measure(url: str, n: int, workdir: Path) -> tuple[float, float]:
+def _proofs(factory: sessionmaker[Session], n: int, count: int = 200) -> float:
+    """Median seconds of one inclusion proof in the tree of ``n`` events (a fresh store, nothing cached)."""
+    picks = random.Random(16).sample(range(n), min(count, n))
+    times = []
+    with factory() as session:
+        for index in picks:
+            started = time.perf_counter()
+            DbSubtrees(session).prepared(lambda src, index=index: inclusion_proof(src, index, n))
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def _entity_bundle(factory: sessionmaker[Session], checkpointer: Checkpointer, workdir: Path) -> tuple[float, int, int]:
+    """Seconds, bytes and events of one entity's bundle (kind events, every event with its proof)."""
+    out = workdir / "entity.zip"
+    started = time.perf_counter()
+    with factory() as session, session.begin():
+        result = export_bundle(
+            session,
+            out_path=out,
+            scope={"entity": {"type": "batch_step", "id": _entity_id(1234)}},
+            clock=SystemClock(),
+            entity=Entity("batch_step", _entity_id(1234)),
+            checkpointer=checkpointer,
+        )
+    return time.perf_counter() - started, out.stat().st_size, result.events
+
+
+def _measure(url: str, n: int, workdir: Path) -> dict[str, float]:
     engine = make_engine(url)
     try:
         schema.upgrade(engine)
-        (_fill_postgres if url.startswith("postgresql") else _fill_sqlite)(url, n)
-        key = create_system_key(workdir / "keys")
+        create_system_key(workdir / "keys")
         factory = make_session_factory(engine)
+        checkpointer = Checkpointer(keys_dir=workdir / "keys", log_dir=workdir, every=10**9)
+        first_head = _fill_and_sign(url, n, factory, checkpointer)
+        key = checkpointer.key()
+        assert key is not None
         with factory() as session, session.begin():
             data = [bytes(d) for (d,) in session.execute(text("SELECT canonical FROM audit_event"))]
         started = time.perf_counter()
@@ -135,7 +200,16 @@ def _measure(url: str, n: int, workdir: Path) -> tuple[float, float]:
             verify = time.perf_counter() - started
         if not report.ok or report.events_checked != n:
             raise RuntimeError(f"the benchmark chain does not verify: {report.breaks}")
-        return verify, raw
+        seconds, size, events = _entity_bundle(factory, checkpointer, workdir)
+        return {
+            "verify": verify,
+            "raw": raw,
+            "first_head": first_head,
+            "proof": _proofs(factory, n),
+            "bundle_s": seconds,
+            "bundle_bytes": size,
+            "bundle_events": events,
+        }
     finally:
         engine.dispose()
 
@@ -150,12 +224,18 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             url, dbs = _database(backend == "postgresql", Path(tmp))
             try:
-                verify, raw = _measure(url, n, Path(tmp))
+                m = _measure(url, n, Path(tmp))
             finally:
                 if dbs is not None:
                     dbs.drop_all()  # type: ignore[attr-defined]
+        verify, raw = m["verify"], m["raw"]
         rows.append(Row(f"{backend}: verify_chain, {n:,} events", n / verify, n / raw, "ev/s", "ratio ≥ 0.2"))
         rows.append(Row(f"{backend}: seconds for {n:,} events", verify, raw, "s", "< 5 s per 1M"))
+        rows.append(Row(f"{backend}: first tree head over {n // 10:,} events", m["first_head"], 0, "s", "once"))
+        rows.append(Row(f"{backend}: inclusion proof, median ms", m["proof"] * 1000, 0, "ms", "< 5 ms"))
+        label = f"{backend}: bundle of {int(m['bundle_events'])} events, s"
+        rows.append(Row(label, m["bundle_s"], 0, "s", "< 1 s"))
+        rows.append(Row(f"{backend}: that bundle's size, KB", m["bundle_bytes"] / 1000, 0, "KB", "< 1000 KB"))
     print_table("Audit chain verification vs raw hashlib.sha256 over the same bytes", rows, baseline_name="sha256 only")
 
 

@@ -18,17 +18,21 @@ from sqlalchemy.orm import Session
 
 from audit.bundle import ExportResult, InScope, entity_filter, export_bundle
 from audit.chain import Entity
-from audit.checkpoints import CheckpointLog
+from audit.checkpoints import CheckpointLog, TreeHead
 from audit.findings import ChainReport
 from audit.keys import (
+    RetiredKey,
+    SystemKey,
     close_system_key,
     create_system_key,
+    fingerprint,
     load_retired_keys,
     load_system_key,
     register_system_key,
     replace_system_key,
 )
 from audit.models import AuditEvent
+from audit.timestamps import check_timestamps, load_tsa_roots
 from audit.trail import head
 from audit.verify import verify_chain
 from ebr.bootstrap import Services
@@ -68,6 +72,40 @@ def trusted_keys(settings: Settings) -> dict[str, bytes]:
         raise AuditError(f"no system key in {settings.keys_dir}; run `ebr init` (or restore the keys directory)")
     retired = {old.key_id: old.public_raw for old in load_retired_keys(settings.keys_dir)}
     return retired | {key.key_id: key.public_raw}
+
+
+def installation_keys(settings: Settings) -> tuple[SystemKey, list[RetiredKey]]:
+    """The current system key and the retired ones (for ``ebr audit key`` and printed fingerprints)."""
+    key = load_system_key(settings.keys_dir)
+    if key is None:
+        raise AuditError(f"no system key in {settings.keys_dir}; run `ebr init` (or restore the keys directory)")
+    return key, load_retired_keys(settings.keys_dir)
+
+
+def installation_fingerprint(settings: Settings) -> str | None:
+    """``SHA256:<key id>`` of the current system key, or None before ``ebr init``."""
+    key = load_system_key(settings.keys_dir)
+    return None if key is None else fingerprint(key.key_id)
+
+
+def sign_tree_head(services: Services) -> TreeHead:
+    """Sign a tree head over the whole trail now (``ebr audit checkpoint``).
+
+    Raises TreeHeadRefused when the segment since the previous tree head does not verify
+    (alerted, and audited once the refused transaction has rolled back).
+    """
+    if services.checkpointer is None:
+        raise AuditError("checkpoints are not configured in this installation")
+    with unit_of_work(services.session_factory) as session:
+        return services.checkpointer.checkpoint(session)
+
+
+def sign_tree_head_if_new(services: Services) -> TreeHead | None:
+    """The timer's tree head: signed when events were appended since the newest one, else None."""
+    if services.checkpointer is None:
+        raise AuditError("checkpoints are not configured in this installation")
+    with unit_of_work(services.session_factory) as session:
+        return services.checkpointer.checkpoint_if_new(session)
 
 
 def retired_keys(settings: Settings) -> dict[str, dt.datetime]:
@@ -124,6 +162,11 @@ def verify_live(
         retired = retired_keys(services.settings)
         report = verify_chain(session, trusted_keys=keys, log=log, deep=deep, progress=progress, retired=retired)
         session.rollback()
+    if services.settings.tsa_cert is not None:
+        lines = {line: f"{log.path} line {number}" for number, line in log.lines()}
+        roots = load_tsa_roots(services.settings.tsa_cert)
+        report.timestamps_checked, stamp_breaks = check_timestamps(log.path.parent, lines, roots)
+        report.breaks.extend(stamp_breaks)
     with services.session_factory.begin() as session:
         services.audit.record(
             session,
@@ -192,7 +235,7 @@ def export(
             clock=services.clock,
             from_seq=from_seq,
             to_seq=hi,
-            in_scope=in_scope,
+            entity=entity,
             signatures=signatures,
             user_keys=keys,
             checkpointer=services.checkpointer,

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.checkpoints import Checkpointer
+from audit.timestamps import Tsa
 from audit.trail import AuditTrail
 from ebr.clock import Clock, SystemClock
 from ebr.config import Settings, load_settings
@@ -52,11 +53,16 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
     engine = make_engine(settings.database_url)
     clock = clock or SystemClock()
     checkpointer = Checkpointer(
-        keys_dir=settings.keys_dir, log_dir=settings.checkpoint_log_dir, every=settings.checkpoint_every, clock=clock
+        keys_dir=settings.keys_dir,
+        log_dir=settings.checkpoint_log_dir,
+        every=settings.checkpoint_every,
+        clock=clock,
+        tsa=Tsa(settings.tsa_url) if settings.tsa_url else None,
     )
     images.install()  # row images of GMP tables at every commit (ebr.ops.images)
-    audit = images.ImagingAuditTrail(clock=clock, after_append=checkpointer.after_append)
+    audit = images.ImagingAuditTrail(clock=clock, after_append=checkpointer.after_append, seal=checkpointer.seal)
     users = build_users(settings, audit=audit, clock=clock)
+    checkpointer.alert = users.notifier.alert  # a refused tree head is alerted like a broken chain
     signing = build_signing(users)
     return Services(
         settings=settings,

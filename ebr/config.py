@@ -59,6 +59,8 @@ class Settings:
     # The owner role's URL for `ebr db upgrade` (PostgreSQL role separation); None: EBR_DATABASE_URL.
     migration_database_url: str | None = None
     testing: bool = False
+    tsa_url: str | None = None  # RFC 3161 time stamps of signed tree heads (optional)
+    tsa_cert: Path | None = None  # the TSA's CA certificate (PEM), to verify them
 
     @property
     def production(self) -> bool:
@@ -220,5 +222,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         secure_cookies=_bool(env, "EBR_SECURE_COOKIES", True),
         environment=_environment(env),
         migration_database_url=_migration_url(env, data_dir),
+        tsa_url=env.get("EBR_TSA_URL") or None,
+        tsa_cert=Path(env["EBR_TSA_CERT"]) if env.get("EBR_TSA_CERT") else None,
     )
     return settings.with_overrides(**overrides) if overrides else settings

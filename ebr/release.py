@@ -142,4 +142,8 @@ def decide(
         after={"status": batch.status, "signed_by": signature.user_id},
         reason=comment,
     )
+    if decision == "released":
+        # A tree head at every release: the released batch's trail is sealed with it, and
+        # a trail that does not verify since the previous tree head refuses the release.
+        ctx.audit.seal(session)
     return batch

@@ -25,9 +25,11 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.engine import make_url
 
+from audit.keys import fingerprint, load_system_key
 from ebr.canonical import canon, content_hash
 from ebr.clock import to_rfc3339
 from ebr.config import Settings
+from ebr.errors import AuditError
 from ebr.ids import new_id
 from validation.iq import DISTRIBUTION, IqResult
 from validation.matrix import Matrix
@@ -71,7 +73,17 @@ def environment(settings: Settings) -> dict[str, str]:
         "data directory": str(settings.data_dir),
         "checkpoint log directory": str(settings.checkpoint_log_dir),
         "plant time zone": settings.plant_timezone,
+        "installation key (audit trail)": _installation_key(settings),
     }
+
+
+def _installation_key(settings: Settings) -> str:
+    """The system key's fingerprint that auditors pin (``ebr audit verify --bundle … --trusted-key``)."""
+    try:
+        key = load_system_key(settings.keys_dir)
+    except AuditError as exc:
+        return f"unreadable: {exc}"
+    return "none yet (run `ebr init`)" if key is None else fingerprint(key.key_id)
 
 
 def _iq_data(iq: IqResult) -> dict[str, Any]:

@@ -82,7 +82,7 @@ def export(batch: str, output: Path, user: str, password_stdin: bool) -> None:
     result = reports.export_batch_bundle(services(), ref=batch, actor=actor, out_path=output, progress=_progress())
     click.echo(
         f"wrote {output}: events {result.first_seq}..{result.last_seq} ({result.events} of the batch, "
-        f"{result.redacted} redacted), {result.signatures} signatures; check it with "
+        f"each with its inclusion proof), {result.signatures} signatures; check it with "
         f"`ebr audit verify --bundle {output}`"
     )
 

@@ -70,6 +70,16 @@ def verify_and_checkpoint(context: JobContext) -> dict[str, Any]:
     return result
 
 
+def sign_tree_head(context: JobContext) -> dict[str, Any]:
+    """Protect the tail: a signed tree head when events were appended since the newest one.
+
+    Refused (the job fails, alerted and audited) when the events since the previous tree
+    head do not verify: a broken chain is never sealed.
+    """
+    made = audit_service.sign_tree_head_if_new(context.services)
+    return {"tree_size": made.tree_size if made else None, "signed": made is not None}
+
+
 def sync_batches(context: JobContext) -> dict[str, Any]:
     """Bring every batch in execution up to date (``Execution.sync``, one transaction each).
 
@@ -192,6 +202,7 @@ def _catalogue() -> dict[str, _Job]:
     """Every job this version defines (names are stable: they key the ledger and the store)."""
     return {
         "audit_verify": _Job("verify the audit chain and sign a checkpoint", verify_and_checkpoint),
+        "audit_tree_head": _Job("sign a tree head over events appended since the last one", sign_tree_head),
         "batch_sync": _Job("timed holds past their maximum → deviation and alert", sync_batches),
         "clean_hold_expiry": _Job("equipment whose clean hold expired → dirty", expire_clean_holds),
         "calibration_due": _Job("equipment whose calibration is overdue → maintenance", flag_overdue_calibrations),
@@ -204,6 +215,7 @@ def _catalogue() -> dict[str, _Job]:
 
 DEFAULT_SECONDS: Mapping[str, int] = {
     "audit_verify": 3600,
+    "audit_tree_head": 60,
     "batch_sync": 30,
     "clean_hold_expiry": 60,
     "calibration_due": 3600,
@@ -212,6 +224,10 @@ DEFAULT_SECONDS: Mapping[str, int] = {
     "trend_retention": 86400,
     "analytics_trends": 300,
 }
+
+
+# The documented name of the tree-head interval (EBR_JOB_AUDIT_TREE_HEAD_SECONDS works too).
+CHECKPOINT_SECONDS = "EBR_CHECKPOINT_SECONDS"
 
 
 def env_name(job: str) -> str:
@@ -223,6 +239,8 @@ def interval_seconds(env: Mapping[str, str], job: str) -> int:
     """The configured interval of ``job`` (0: disabled); a bad value is a ConfigError."""
     name, default = env_name(job), DEFAULT_SECONDS.get(job, 3600)
     raw = env.get(name, "").strip()
+    if not raw and job == "audit_tree_head" and env.get(CHECKPOINT_SECONDS, "").strip():
+        name, raw = CHECKPOINT_SECONDS, env[CHECKPOINT_SECONDS].strip()
     if not raw:
         return default
     if not raw.isdigit():

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from audit.keys import current_system_key_id, fingerprint
 from audit.trail import head
 from ebr.canonical import canon, jsonable
 from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, StepEntry
@@ -252,10 +253,16 @@ def build_record(session: Session, batch: Batch, printed: Printed) -> dict[str, 
         "review": review,
         "signatures": {sid: _signature(row, names, printed.timezone) for sid, row in sig_rows.items()},
         "signed_content": {sid: json.loads(row.content) for sid, row in sig_rows.items()},
-        "audit_trail": {"to_seq": upto, "events": events},
+        "audit_trail": {"to_seq": upto, "events": events, "system_key": _system_key(session)},
     }  # fmt: skip
     result: dict[str, Any] = jsonable(record)
     return result
+
+
+def _system_key(session: Session) -> str | None:
+    """The installation's key fingerprint, printed so an auditor can pin it (``--trusted-key``)."""
+    key_id = current_system_key_id(session)
+    return None if key_id is None else fingerprint(key_id)
 
 
 def _review(session: Session, batch: Batch, links: list[RecordSignature]) -> list[str]:

@@ -72,17 +72,22 @@ def test_a_full_export_verifies_offline(audited: Services, append: Append, tmp_p
     assert (report.first_seq, report.last_seq, report.events) == (1, 12, 12)
 
 
-def test_an_entity_export_redacts_the_other_events_and_still_verifies(
+def test_an_entity_export_carries_only_its_events_each_with_an_inclusion_proof(
     audited: Services, append: Append, tmp_path: Path
 ) -> None:
     append(12)
     result = export(audited, out_path=tmp_path / "b1.zip", entity=Entity("batch", "B-1"), actor="auditor1")
-    assert (result.first_seq, result.events) == (2, 6)
+    assert (result.first_seq, result.events, result.redacted, result.kind) == (2, 6, 0, "events")
     with zipfile.ZipFile(tmp_path / "b1.zip") as archive:
-        lines = archive.read("audit.jsonl").splitlines()
+        lines = archive.read("events.jsonl").splitlines()
+        proofs = json.loads(archive.read("proofs.json"))
+    assert len(lines) == 6
     assert b"B-0" not in b"".join(lines)
-    assert all(b'"redacted":true' in line for line in lines[1::2])
-    assert verify_bundle(tmp_path / "b1.zip").ok
+    assert not any(b"redacted" in line for line in lines)
+    assert sorted(proofs["inclusion"], key=int) == ["2", "4", "6", "8", "10", "12"]
+    report = verify_bundle(tmp_path / "b1.zip")
+    assert report.ok, [p.describe() for p in report.problems]
+    assert (report.version, report.kind, report.events) == (2, "events", 6)
 
 
 def test_a_value_changed_in_an_exported_bundle_is_rejected_with_its_seq(
@@ -90,9 +95,12 @@ def test_a_value_changed_in_an_exported_bundle_is_rejected_with_its_seq(
 ) -> None:
     append(12)
     export(audited, out_path=tmp_path / "all.zip", actor="auditor1")
-    forged = _rewrite(tmp_path / "all.zip", "audit.jsonl", b'"value":"256.0"', b'"value":"266.0"')
+    forged = _rewrite(tmp_path / "all.zip", "events.jsonl", b'"value":"256.0"', b'"value":"266.0"')
     problems = [p.describe() for p in verify_bundle(forged).problems]
-    assert problems == ["audit.jsonl seq 7: hash does not match content"]
+    assert problems == [
+        "manifest.json signature: does not verify: the manifest (scope, files, tree head) was changed",
+        "events.jsonl seq 8: prev does not equal the hash of seq 7",
+    ]
 
 
 def test_a_signed_batch_bundle_carries_signatures_keys_and_record(
@@ -119,7 +127,8 @@ def test_a_signed_batch_bundle_carries_signatures_keys_and_record(
     assert report.ok, [p.describe() for p in report.problems]
     forged = _rewrite(tmp_path / "batch.zip", "record.json", b'"250.0"', b'"251.0"')
     assert [p.describe() for p in verify_bundle(forged).problems] == [
-        f"record.json signature {record['id']}: content_hash does not match the signed content"
+        "manifest.json signature: does not verify: the manifest (scope, files, tree head) was changed",
+        f"record.json signature {record['id']}: content_hash does not match the signed content",
     ]
 
 
@@ -137,3 +146,22 @@ def test_an_export_outside_the_trail_is_refused(audited: Services, append: Appen
     append(3)
     with pytest.raises(AuditError, match=r"1\.\.3"):
         export(audited, out_path=tmp_path / "x.zip", from_seq=2, to_seq=9, actor="auditor1")
+
+
+@pytest.mark.requirement("URS-AUD-020")
+def test_an_actor_changed_and_rehashed_in_an_exported_entity_bundle_fails_at_that_event(
+    audited: Services, append: Append, tmp_path: Path
+) -> None:
+    append(12)
+    export(audited, out_path=tmp_path / "b1.zip", entity=Entity("batch", "B-1"), actor="auditor1")
+    with zipfile.ZipFile(tmp_path / "b1.zip") as archive:
+        lines = archive.read("events.jsonl").splitlines()
+    event = json.loads(lines[2])
+    event["actor"] = "mallory"
+    forged = _rewrite(tmp_path / "b1.zip", "events.jsonl", lines[2], canon(event))
+    problems = [p.describe() for p in verify_bundle(forged).problems]
+    assert (
+        f"events.jsonl seq {event['seq']}: the event is not in tree head 12: "
+        "its inclusion proof does not lead to the root" in problems
+    )
+    assert "manifest.json signature: does not verify: the manifest (scope, files, tree head) was changed" in problems

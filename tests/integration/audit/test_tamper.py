@@ -193,7 +193,7 @@ def test_an_altered_checkpoint_in_the_log_is_a_bad_checkpoint_signature(audited:
     with audited.engine.connect() as conn:
         _, hash7, _ = _row(conn, 7)
     lines = [json.loads(line) for _, line in log.lines()]
-    lines[0]["hash"], lines[0]["seq"] = hash7, 7
+    lines[0]["head_hash"], lines[0]["tree_size"] = hash7, 7
     log.path.write_bytes(b"".join(canon(obj) + b"\n" for obj in lines))
     report = _verify(audited)
     assert any(b.kind == BreakKind.BAD_CHECKPOINT and b.seq == 7 for b in report.breaks)
@@ -204,7 +204,7 @@ def test_an_altered_checkpoint_in_the_database_is_found(audited: Services, appen
     append(12)
     with audited.engine.connect() as conn:
         line = bytes(conn.execute(text("SELECT line FROM audit_checkpoint WHERE seq = 10")).scalar_one())
-    forged = line.replace(b'"seq":10', b'"seq":11')
+    forged = line.replace(b'"tree_size":10', b'"tree_size":11')
     _attack(audited, ("UPDATE audit_checkpoint SET line = :l, seq = 11 WHERE seq = 10", {"l": forged}))
     report = _verify(audited)
     assert any(b.kind == BreakKind.BAD_CHECKPOINT and b.seq == 11 for b in report.breaks)

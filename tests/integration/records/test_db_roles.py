@@ -90,7 +90,7 @@ def installed(roles: Roles, tmp_path: Path) -> Iterator[Services]:
     services.close()
 
 
-@pytest.mark.requirement("URS-AUD-021")
+@pytest.mark.requirement("URS-AUD-031")
 def test_the_system_runs_end_to_end_as_the_application_role_after_migrating_as_the_owner(
     installed: Services, roles: Roles
 ) -> None:
@@ -125,7 +125,7 @@ REFUSED = (
 )
 
 
-@pytest.mark.requirement("URS-AUD-021", "URS-AUD-002")
+@pytest.mark.requirement("URS-AUD-031", "URS-AUD-002")
 def test_the_application_role_cannot_touch_the_audit_trail_or_its_protection(installed: Services) -> None:
     ensure_system_key(installed)
     verify_records(installed, actor="system:test")  # the application role appends audit events
@@ -136,7 +136,7 @@ def test_the_application_role_cannot_touch_the_audit_trail_or_its_protection(ins
         assert connection.execute(text("SELECT count(*) FROM audit_event")).scalar_one() >= 1
 
 
-@pytest.mark.requirement("URS-AUD-021")
+@pytest.mark.requirement("URS-AUD-031")
 def test_in_production_the_owner_and_a_superuser_are_refused_with_the_fix(
     installed: Services, roles: Roles, tmp_path: Path
 ) -> None:

@@ -41,7 +41,7 @@ def _located(report: RecordsReport) -> set[tuple[str, str, str]]:
     return {(f.table, f.key, f.kind) for f in report.findings}
 
 
-@pytest.mark.requirement("URS-AUD-020")
+@pytest.mark.requirement("URS-AUD-030")
 def test_every_row_written_through_the_application_matches_its_last_image(shop: Shop) -> None:
     report = _report(shop)
     assert report.ok, [f.describe() for f in report.findings]
@@ -52,7 +52,7 @@ def test_every_row_written_through_the_application_matches_its_last_image(shop: 
     assert not covered & set(EXCLUDED)
 
 
-@pytest.mark.requirement("URS-AUD-020")
+@pytest.mark.requirement("URS-AUD-030")
 def test_a_users_roles_set_to_admin_behind_the_application_is_found(shop: Shop) -> None:
     _behind(shop, "UPDATE user_account SET roles = 'admin' WHERE user_id = 'olga'")
     report = _report(shop)
@@ -60,7 +60,7 @@ def test_a_users_roles_set_to_admin_behind_the_application_is_found(shop: Shop) 
     assert 'roles is "admin", trail says "operator"' in report.findings[0].detail
 
 
-@pytest.mark.requirement("URS-AUD-020")
+@pytest.mark.requirement("URS-AUD-030")
 def test_an_approved_recipe_whose_content_was_changed_is_found_and_refused_for_a_batch(shop: Shop) -> None:
     with shop.services.session_factory() as session:
         row_id, content = session.execute(
@@ -85,7 +85,7 @@ def test_an_approved_recipe_whose_content_was_changed_is_found_and_refused_for_a
         assert session.scalar(select(AuditEvent.seq).where(AuditEvent.action == "batch.created").offset(1)) is None
 
 
-@pytest.mark.requirement("URS-AUD-020")
+@pytest.mark.requirement("URS-AUD-030")
 def test_exporting_a_recipe_whose_content_was_changed_is_refused(shop: Shop, services: Services) -> None:
     _behind(shop, "UPDATE recipe_version SET content = replace(content, '24.000', '48.000') WHERE name = 'PCM-SOL-24'")
     result = CliRunner().invoke(main, ["recipe", "export", "PCM-SOL-24@1", "-o", "-"], obj=services)
@@ -93,7 +93,7 @@ def test_exporting_a_recipe_whose_content_was_changed_is_refused(shop: Shop, ser
     assert "no longer matches its content hash" in result.output
 
 
-@pytest.mark.requirement("URS-AUD-020")
+@pytest.mark.requirement("URS-AUD-030")
 def test_a_lot_released_with_quantity_999_and_a_batch_size_changed_are_found(shop: Shop) -> None:
     with shop.services.session_factory() as session:
         lot_id = session.execute(text("SELECT id FROM lot WHERE lot_number = 'RM-PCM-L001'")).scalar_one()
@@ -107,7 +107,7 @@ def test_a_lot_released_with_quantity_999_and_a_batch_size_changed_are_found(sho
     assert 'size is "150", trail says "100"' in details["batch"]
 
 
-@pytest.mark.requirement("URS-AUD-020")
+@pytest.mark.requirement("URS-AUD-030")
 def test_a_deleted_and_an_inserted_row_are_found_by_table_and_key(shop: Shop) -> None:
     _behind(shop, "DELETE FROM password_history WHERE user_id = 'alex'")
     _behind(
@@ -122,7 +122,7 @@ def test_a_deleted_and_an_inserted_row_are_found_by_table_and_key(shop: Shop) ->
     assert len(located) == 2
 
 
-@pytest.mark.requirement("URS-AUD-020")
+@pytest.mark.requirement("URS-AUD-030")
 def test_ebr_audit_verify_records_prints_each_finding_and_exits_1(shop: Shop, services: Services) -> None:
     runner = CliRunner()
     clean = runner.invoke(main, ["audit", "verify", "--records"], obj=services)
@@ -142,7 +142,7 @@ def test_ebr_audit_verify_records_prints_each_finding_and_exits_1(shop: Shop, se
     assert json.loads(last)["after"]["findings"] == 1
 
 
-@pytest.mark.requirement("URS-AUD-020")
+@pytest.mark.requirement("URS-AUD-030")
 def test_healthz_shows_the_last_reconciliation(shop: Shop, client: FlaskClient) -> None:
     assert client.get("/healthz").get_json()["checks"]["audit_records"]["ok"] is False  # never reconciled
     verify_records(shop.services, actor="system:test")
@@ -157,7 +157,7 @@ def test_healthz_shows_the_last_reconciliation(shop: Shop, client: FlaskClient) 
     assert "ebr_audit_records_findings 1.0" in metrics
 
 
-@pytest.mark.requirement("URS-AUD-020")
+@pytest.mark.requirement("URS-AUD-030")
 def test_a_baseline_images_rows_written_before_reconciliation_existed(shop: Shop, services: Services) -> None:
     _behind(
         shop,
@@ -171,7 +171,7 @@ def test_a_baseline_images_rows_written_before_reconciliation_existed(shop: Shop
     assert _report(shop).ok
 
 
-@pytest.mark.requirement("URS-AUD-020", "URS-AUD-003")
+@pytest.mark.requirement("URS-AUD-030", "URS-AUD-003")
 def test_a_row_edited_together_with_its_image_in_the_trail_is_still_found(shop: Shop) -> None:
     with shop.services.engine.connect() as connection:
         transaction = connection.begin()

@@ -210,7 +210,7 @@ def _tampers(draw: st.DrawFn, connection: Connection) -> set[Located]:
     return done
 
 
-@pytest.mark.requirement("URS-AUD-020")
+@pytest.mark.requirement("URS-AUD-030")
 def test_every_direct_sql_edit_delete_or_insert_of_a_gmp_table_is_found_and_located(shop: Shop) -> None:
     engine = shop.services.engine
     tried: dict[str, int] = {}

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from audit.bundle_verify import verify_bundle
+from audit.keys import fingerprint, load_system_key
 from audit.models import AuditEvent
 from ebr.canonical import canon, sha256_hex
 from ebr.cli import main
@@ -50,6 +51,9 @@ def test_the_printed_record_shows_every_entered_value_and_every_signature_manife
     assert "by Quinn QA (quinn)" in text, "who printed it, in the footer"
     assert "Appendix: audit trail of the batch" in text
     assert "batch.entry.corrected" in text
+    key = load_system_key(example.floor.services.settings.keys_dir)
+    assert key is not None
+    assert fingerprint(key.key_id) in re.sub(r"\s+", "", text), "the installation key's fingerprint, to pin"
     pngs = page_pngs(path, f"example-{backend}")
     assert len(pngs) == printed.pages
 
@@ -139,7 +143,7 @@ def test_the_batch_bundle_verifies_and_carries_the_same_record_json_as_the_pdf(
     assert manifest["scope"]["batch"] == example.number
     record = json.loads(record_json)
     assert len(signatures) == len(record["signatures"]) == result.signatures
-    assert result.redacted > 0, "other batches' and other areas' events in range are redacted"
+    assert (result.redacted, report.version) == (0, 2), "format v2: only the batch's events, each with its proof"
     cli = CliRunner().invoke(main, ["audit", "verify", "--bundle", str(out)])
     assert cli.exit_code == 0, cli.output
 

@@ -69,7 +69,7 @@ def test_every_table_is_either_reconciled_or_excluded_with_a_reason() -> None:
     assert all(len(reason) > 20 for reason in EXCLUDED.values())
 
 
-@pytest.mark.requirement("URS-AUD-021")
+@pytest.mark.requirement("URS-AUD-031")
 def test_the_application_role_may_only_append_to_audit_tables() -> None:
     assert table_grants("audit_event") == "SELECT, INSERT"
     assert table_grants("audit_checkpoint") == "SELECT, INSERT"
