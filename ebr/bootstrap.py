@@ -13,10 +13,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.checkpoints import Checkpointer
-from audit.trail import AuditTrail
+from audit.trail import AppendedEvent, AppendHook, AuditTrail
 from ebr.clock import Clock, SystemClock
 from ebr.config import Settings, load_settings
 from ebr.db import make_engine, make_session_factory
+from ebr.integration.outbox import Outbox
+from ebr.integration.settings import load as load_integration
 from equipment.services import EquipmentService
 from recipes.services import RecipeService
 from signatures.factory import build_signing, build_users
@@ -52,7 +54,9 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
     checkpointer = Checkpointer(
         keys_dir=settings.keys_dir, log_dir=settings.checkpoint_log_dir, every=settings.checkpoint_every, clock=clock
     )
-    audit = AuditTrail(clock=clock, after_append=checkpointer.after_append)
+    # The outbox writes ERP/LIMS messages in the transaction of the change they report (ebr.integration).
+    outbox = Outbox(clock=clock, settings=load_integration(settings.data_dir))
+    audit = AuditTrail(clock=clock, after_append=_hooks(checkpointer.after_append, outbox.after_append))
     users = build_users(settings, audit=audit, clock=clock)
     signing = build_signing(users)
     return Services(
@@ -66,4 +70,15 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
         users=users,
         signing=signing,
         recipes=RecipeService(audit=audit, clock=clock, signing=signing, users=users),
+        extras={"outbox": outbox},
     )
+
+
+def _hooks(*hooks: AppendHook) -> AppendHook:
+    """One audit-append hook that runs ``hooks`` in order (each in the caller's transaction)."""
+
+    def run(session: Session, row: AppendedEvent) -> None:
+        for hook in hooks:
+            hook(session, row)
+
+    return run

@@ -14,6 +14,7 @@ MODEL_MODULES = (
     "equipment.models",
     "ebr.models",
     "ebr.jobs.models",
+    "ebr.integration.models",
 )
 
 
