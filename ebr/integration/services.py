@@ -154,7 +154,7 @@ class Integration:
             stale = _older(order, doc.created, row)
             if stale:
                 return f"order {order.order_id}: ignored, {stale}", True
-            if _summary(order) == _stored(row):
+            if _summary(order) == _stored(row) and row.status != OrderStatus.HELD:
                 return f"order {order.order_id}: unchanged ({row.status}{_batch_text(row)})", True
             batch = self._batch_of(session, row)
             if batch is not None and batch.status not in NOT_STARTED:

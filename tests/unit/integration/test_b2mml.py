@@ -27,7 +27,12 @@ def test_a_v0401_production_schedule_with_nested_segments_is_read_with_its_bill_
     doc = b2mml.parse(V0401)
     assert (doc.schema, doc.verb, doc.bod_id, doc.sender) == (Schema.V0401, "Sync", "BOD-V0401-000001", "ERP-PRD-100")
     [order] = doc.orders
-    assert (order.order_id, order.product, order.quantity, order.unit) == ("4711000001", "FG-SIMPLE", Decimal("100.000"), "kg")
+    assert (order.order_id, order.product, order.quantity, order.unit) == (
+        "4711000001",
+        "FG-SIMPLE",
+        Decimal("100.000"),
+        "kg",
+    )
     assert [(line.segment, line.material, line.quantity, line.unit) for line in order.bom] == [
         ("0011", "API-1", Decimal("12.500"), "kg"),
         ("0011", "EXC-1", Decimal("87.5"), "kg"),
@@ -42,7 +47,12 @@ def test_a_v0401_production_schedule_with_nested_segments_is_read_with_its_bill_
 def test_a_v0701_operations_schedule_is_read_with_its_version() -> None:
     doc = b2mml.parse(V0701)
     [order] = doc.orders
-    assert (doc.schema, order.order_id, order.revision, order.quantity) == (Schema.V0701, "4711000002", "1", Decimal(120))
+    assert (doc.schema, order.order_id, order.revision, order.quantity) == (
+        Schema.V0701,
+        "4711000002",
+        "1",
+        Decimal(120),
+    )
     assert [(line.material, line.quantity) for line in order.bom] == [("API-1", Decimal("15.0"))]
 
 
