@@ -88,7 +88,8 @@ def test_a_schema_violation_names_the_element() -> None:
     broken = V0401.replace(b"<Priority>5</Priority>", b"<Priority>5</Priority><Colour>red</Colour>")
     with pytest.raises(MessageRefused) as refused:
         b2mml.parse(broken)
-    assert refused.value.element is not None and "ProductionRequest" in refused.value.element
+    assert refused.value.element is not None
+    assert "ProductionRequest" in refused.value.element
     assert "Colour" in str(refused.value)
 
 
@@ -154,7 +155,10 @@ def test_the_parser_never_raises_anything_but_a_refusal(data: bytes) -> None:
     try:
         doc = b2mml.parse(data)
     except MessageRefused as refused:
-        assert str(refused).strip()
+        message = str(refused).strip()
+        doc = None
+    if doc is None:
+        assert message
         return
     assert doc.orders
     for order in doc.orders:
