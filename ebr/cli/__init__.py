@@ -27,6 +27,7 @@ AREAS = (
     "ebr.cli.batch",
     "ebr.cli.batch_record",
     "ebr.cli.trace",
+    "ebr.integration.cli",
 )
 
 

@@ -40,6 +40,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Audit trail", "audit_ui.search", "audit.view"),
     NavItem("Records", "records.index", "audit.export"),
     NavItem("Users", "admin.users", "user.manage"),
+    NavItem("Integration", "integration.health_page", "integration.manage"),
 )
 
 
