@@ -77,4 +77,4 @@ def messages(session: Session, *, status: str | None = None, limit: int = 50) ->
 def orders(session: Session) -> dict[str, int]:
     """Process orders by status."""
     rows = session.execute(select(ProcessOrder.status, func.count()).group_by(ProcessOrder.status))
-    return {str(status): int(count) for status, count in rows.tuples()}
+    return {str(status): int(count) for status, count in rows}
