@@ -24,7 +24,9 @@ batch.step.completed      (sample phase) the sample announced to the LIMS, any b
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import threading
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -61,6 +63,8 @@ class Outbox:
     def __init__(self, *, clock: Clock, settings: IntegrationSettings) -> None:
         self.clock = clock
         self.settings = settings
+        self._last: dt.datetime | None = None
+        self._lock = threading.Lock()
         self._handlers: dict[str, Callable[[Session, AppendedEvent], None]] = {
             **dict.fromkeys(STATUS, self._status),
             "batch.released": self._released,
@@ -87,6 +91,7 @@ class Outbox:
     ) -> OutboxMessage:
         """Add a message; it is delivered once the transaction commits."""
         now = self.clock.now()
+        written = self._stamp(now)
         row = OutboxMessage(
             id=new_id(),
             message_id=message_id or new_id(),
@@ -99,10 +104,18 @@ class Outbox:
             status="pending",
             attempts=0,
             next_attempt_at=now,
-            created_at=now,
+            created_at=written,
         )
         session.add(row)
         return row
+
+    def _stamp(self, now: dt.datetime) -> dt.datetime:
+        """``now``, or a microsecond after the last message written: the worker sends in this order."""
+        with self._lock:
+            if self._last is not None and now <= self._last:
+                now = self._last + dt.timedelta(microseconds=1)
+            self._last = now
+            return now
 
     # -- the audit hook ------------------------------------------------------------
 
