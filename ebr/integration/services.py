@@ -154,8 +154,15 @@ class Integration:
             stale = _older(order, doc.created, row)
             if stale:
                 return f"order {order.order_id}: ignored, {stale}", True
-            if _summary(order) == _stored(row) and row.status != OrderStatus.HELD:
+            same = _summary(order) == _stored(row)
+            if same and row.status != OrderStatus.HELD:
                 return f"order {order.order_id}: unchanged ({row.status}{_batch_text(row)})", True
+            if not same and order.revision is not None and order.revision == row.revision:
+                return (
+                    f"order {order.order_id}: ignored, version {row.revision} is applied already with other "
+                    "content; send the change as a new version",
+                    False,
+                )
             batch = self._batch_of(session, row)
             if batch is not None and batch.status not in NOT_STARTED:
                 verb = "cancellation" if order.cancel else "change"
