@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ebr.db import unit_of_work
-from ebr.errors import ConfigError
+from ebr.errors import ConfigError, Conflict
 from ebr.execution.service import build as build_execution
 from ebr.integration.b2mml import MessageRefused
 from ebr.integration.outbox import Outbox
@@ -15,6 +17,8 @@ from ebr.integration.services import Integration, Receipt
 from ebr.integration.settings import Channel, IntegrationSettings
 from ebr.integration.transports import AmqpConsumer, AmqpTransport, FolderTransport, HttpTransport, Transport
 from ebr.integration.worker import DeliveryWorker
+
+RETRIES = 5
 
 
 @dataclass
@@ -31,11 +35,18 @@ class Wiring:
 
     def receive(self, data: bytes, *, channel: str, message_id: str | None = None) -> Receipt:
         """Apply one message in its own transaction; a refusal comes back as an error answer, nothing stored."""
-        try:
-            with unit_of_work(self.services.session_factory) as session:
-                return self.inbound.receive(session, data, channel=channel, message_id=message_id)
-        except MessageRefused as exc:
-            return Receipt(self.inbound.refusal(exc), message_id or "", accepted=False, lines=[exc.summary])
+        for attempt in range(1, RETRIES + 1):
+            try:
+                with unit_of_work(self.services.session_factory) as session:
+                    return self.inbound.receive(session, data, channel=channel, message_id=message_id)
+            except MessageRefused as exc:
+                return Receipt(self.inbound.refusal(exc), message_id or "", accepted=False, lines=[exc.summary])
+            except Conflict:
+                # A concurrent writer won (batch number, order row): everything rolled back; apply again.
+                if attempt == RETRIES:
+                    raise
+                time.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 - jitter, not security
+        raise AssertionError("unreachable")
 
     def transport(self, name: str) -> Transport:
         """The outbound transport of channel ``name``."""
