@@ -118,7 +118,7 @@ def worker(once: bool, consume: bool) -> None:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         if consume and erp.transport == "amqp":
             consumer = wiring.consumer()
-            threading.Thread(target=lambda: consumer.run(stop=stop.is_set, idle_seconds=1e9), daemon=True).start()
+            threading.Thread(target=consumer.run_until, args=(stop,), daemon=True).start()
         click.echo(f"delivering ({', '.join(delivery.transports)}); stop with Ctrl-C")
         try:
             while not stop.is_set():

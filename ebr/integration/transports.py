@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -190,20 +191,33 @@ class AmqpConsumer:
         self.queue, self.exchange, self.channel_name, self.handler = queue, exchange, channel, handler
 
     def run(
-        self, *, max_messages: int | None = None, idle_seconds: float = 1.0, stop: Callable[[], bool] = lambda: False
+        self,
+        *,
+        max_messages: int | None = None,
+        idle_seconds: float | None = 1.0,
+        stop: Callable[[], bool] = lambda: False,
     ) -> int:
-        """Consume until ``stop()``, ``max_messages`` or a quiet ``idle_seconds``; returns the count handled."""
+        """Consume until ``stop()``, ``max_messages`` or ``idle_seconds`` without a message (None: never).
+
+        Returns the number of messages handled.
+        """
         connection = pika.BlockingConnection(self.parameters)
         handled = 0
+        tick = 0.5 if idle_seconds is None else min(0.5, idle_seconds)
         try:
             channel = connection.channel()
             channel.confirm_delivery()
             channel.exchange_declare(self.exchange, exchange_type="topic", durable=True)
             channel.queue_declare(self.queue, durable=True)
             channel.basic_qos(prefetch_count=20)
-            for method, props, body in channel.consume(self.queue, inactivity_timeout=idle_seconds):
+            quiet = 0.0
+            for method, props, body in channel.consume(self.queue, inactivity_timeout=tick):
                 if method is None:
-                    break
+                    quiet += tick
+                    if stop() or (idle_seconds is not None and quiet >= idle_seconds):
+                        break
+                    continue
+                quiet = 0.0
                 self._one(channel, method.delivery_tag, props, body)
                 handled += 1
                 if stop() or (max_messages is not None and handled >= max_messages):
@@ -213,6 +227,15 @@ class AmqpConsumer:
             if connection.is_open:
                 connection.close()
         return handled
+
+    def run_until(self, stop: threading.Event, *, retry_seconds: float = 1.0) -> None:
+        """Consume until ``stop`` is set, reconnecting after a lost broker connection."""
+        while not stop.is_set():
+            try:
+                self.run(idle_seconds=None, stop=stop.is_set)
+            except (pika.exceptions.AMQPError, OSError):
+                log.warning("AMQP consumer of %s lost its connection; reconnecting", self.queue, exc_info=True)
+                stop.wait(retry_seconds)
 
     def _one(self, channel: BlockingChannel, tag: int, props: pika.BasicProperties, body: bytes) -> None:
         try:

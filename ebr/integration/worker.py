@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.chain import Entity
@@ -76,7 +77,13 @@ class DeliveryWorker:
     def run(self, stop: threading.Event, *, interval: float = 0.05) -> None:
         """Deliver until ``stop`` is set, waking every ``interval`` seconds when idle."""
         while not stop.is_set():
-            done = self.run_once()
+            try:
+                done = self.run_once()
+            except SQLAlchemyError:
+                # The database is away (restart, failover): nothing was marked, so nothing is lost.
+                log.exception("outbox delivery pass failed; trying again in 1 s")
+                stop.wait(1.0)
+                continue
             if not (done.sent or done.failed):
                 stop.wait(interval)
 

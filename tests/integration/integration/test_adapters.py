@@ -78,6 +78,13 @@ def test_the_cli_imports_a_file_delivers_and_reports(erp: Wiring, services: Serv
     code, out = cli(services, "erp", "status")
     assert code == 0
     assert "orders: planned 1" in out
+    inbox = services.settings.data_dir / "erp" / "in"
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / "order.xml").write_bytes(example("v0401-sync-production-schedule.xml"))
+    code, out = cli(services, "erp", "worker", "--once")
+    assert code == 0, out
+    assert "imported 1 file(s)" in out
+    assert (services.settings.data_dir / "erp" / "out" / "ack-order.xml").exists()
     code, out = cli(services, "erp", "outbox", "dead")
     assert out.strip() == "no dead letters"
     code, out = cli(services, "erp", "outbox", "retry", "nope", "--reason", "x")

@@ -237,3 +237,28 @@ def test_connections_killed_mid_delivery_lose_nothing_and_double_nothing(
     with services.session_factory() as session:
         retried = session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.attempts > 1))
     assert retried, "no delivery was interrupted: the cuts came too late to test anything"
+
+
+@pytest.mark.requirement("URS-INT-003")
+def test_the_worker_s_consumer_reconnects_after_the_broker_connection_is_lost(
+    erp: Wiring, services: Services, broker: Names, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_materials(services, "API-1")
+    with CuttableProxy(BROKER) as proxy:
+        use_amqp(erp, broker, port=proxy.port)
+        stop = threading.Event()
+        thread = threading.Thread(target=erp.consumer().run_until, args=(stop,), kwargs={"retry_seconds": 0.1})
+        thread.start()
+        try:
+            time.sleep(0.5)
+            proxy.cut()
+            publish(broker, example("v0701-sync-operations-schedule.xml"), "AFTER-CUT")
+            deadline = time.monotonic() + 20
+            while count(services, ProcessOrder) == 0 and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+    assert "lost its connection; reconnecting" in caplog.text  # the cut hit a live consumer
+    assert count(services, ProcessOrder) == 1
+    assert [p.correlation_id for p, _ in drain(broker.replies)] == ["AFTER-CUT"]
