@@ -14,11 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from audit.checkpoints import Checkpointer
 from audit.timestamps import Tsa
-from audit.trail import AuditTrail
+from audit.trail import AppendedEvent, AppendHook, AuditTrail
 from ebr.clock import Clock, SystemClock
 from ebr.config import Settings, load_settings
 from ebr.db import make_engine, make_session_factory
 from ebr.inputs import Limits
+from ebr.integration.outbox import Outbox
+from ebr.integration.settings import load as load_integration
 from ebr.ops import images
 from equipment.services import EquipmentService
 from recipes.services import RecipeService
@@ -60,7 +62,11 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
         tsa=Tsa(settings.tsa_url) if settings.tsa_url else None,
     )
     images.install()  # row images of GMP tables at every commit (ebr.ops.images)
-    audit = images.ImagingAuditTrail(clock=clock, after_append=checkpointer.after_append, seal=checkpointer.seal)
+    # The outbox writes ERP/LIMS messages in the transaction of the change they report (ebr.integration).
+    outbox = Outbox(clock=clock, settings=load_integration(settings.data_dir))
+    audit = images.ImagingAuditTrail(
+        clock=clock, after_append=_hooks(checkpointer.after_append, outbox.after_append), seal=checkpointer.seal
+    )
     users = build_users(settings, audit=audit, clock=clock)
     checkpointer.alert = users.notifier.alert  # a refused tree head is alerted like a broken chain
     signing = build_signing(users)
@@ -75,9 +81,20 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
         users=users,
         signing=signing,
         recipes=RecipeService(audit=audit, clock=clock, signing=signing, users=users, limits=input_limits(settings)),
+        extras={"outbox": outbox},
     )
 
 
 def input_limits(settings: Settings) -> Limits:
     """The limits of every file read (``EBR_INPUT_MAX_BYTES``, ``EBR_INPUT_MAX_NODES``)."""
     return Limits(max_bytes=settings.input_max_bytes, max_nodes=settings.input_max_nodes)
+
+
+def _hooks(*hooks: AppendHook) -> AppendHook:
+    """One audit-append hook that runs ``hooks`` in order (each in the caller's transaction)."""
+
+    def run(session: Session, row: AppendedEvent) -> None:
+        for hook in hooks:
+            hook(session, row)
+
+    return run

@@ -15,6 +15,7 @@ MODEL_MODULES = (
     "ebr.models",
     "ebr.jobs.models",
     "ebr.analytics.models",
+    "ebr.integration.models",
 )
 
 

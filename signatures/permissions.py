@@ -89,7 +89,8 @@ PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
         Role.auditor: _READ | _AUDIT_READ | _ANALYTICS_READ,
         Role.recipe_author: _READ | {"recipe.author", "sign.authored"},
         Role.recipe_approver: _READ | {"recipe.approve", "sign.approved"},
-        Role.admin: _READ | {"audit.view", "equipment.manage", "user.manage", "user.unlock", "validation.run"},
+        Role.admin: _READ
+        | {"audit.view", "equipment.manage", "integration.manage", "user.manage", "user.unlock", "validation.run"},
     }
 )
 

@@ -28,6 +28,7 @@ AREAS = (
     "ebr.cli.batch_record",
     "ebr.cli.trace",
     "ebr.analytics.cli",
+    "ebr.integration.cli",
 )
 
 

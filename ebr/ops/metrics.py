@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
+from ebr.integration.metrics import integration
 from ebr.jobs.models import ScheduledJob, SchedulerHeartbeat
 from ebr.ops.health import last_reconciliation, last_verification
 from equipment.models import Alarm, Heartbeat
@@ -142,7 +143,7 @@ def scheduler(session: Session, now: dt.datetime) -> Iterator[Metric]:
     yield age
 
 
-PROBES: tuple[Probe, ...] = (batches, steps, deviations, audit, records, equipment, scheduler)
+PROBES: tuple[Probe, ...] = (batches, steps, deviations, audit, records, equipment, scheduler, integration)
 
 
 class DatabaseCollector(Collector):

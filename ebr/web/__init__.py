@@ -22,3 +22,11 @@ def register_blueprints(app: Flask) -> None:
     from ebr import api
 
     api.register(app)
+    from ebr.integration import api as integration_api
+    from ebr.integration import web as integration_web
+
+    app.register_blueprint(integration_web.bp)
+    app.register_blueprint(integration_api.bp)
+    csrf = app.extensions.get("csrf")
+    if csrf is not None:  # a machine posts XML with its token; there is no browser session to forge
+        csrf.exempt(integration_api.bp)

@@ -41,6 +41,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Records", "records.index", "audit.export"),
     NavItem("Analytics", "analytics.index", "analytics.view"),
     NavItem("Users", "admin.users", "user.manage"),
+    NavItem("Integration", "integration.health_page", "integration.manage"),
 )
 
 

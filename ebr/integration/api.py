@@ -1,0 +1,49 @@
+"""``POST /api/integration/b2mml``: an ERP pushes a B2MML message with its machine token.
+
+The body is the XML document; the answer is the ConfirmBOD (``200`` accepted,
+``422`` refused — nothing stored — or an order refused, e.g. a change of a running
+batch). Without a live token of scope ``b2mml:inbound``: ``401`` and nothing read.
+The optional ``X-Message-Id`` header is the message id for idempotency (else the
+BODID, else the body's hash).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+from flask.typing import ResponseReturnValue
+
+from ebr.db import unit_of_work
+from ebr.errors import PermissionDenied
+from ebr.integration import tokens
+from ebr.integration.b2mml import MAX_BYTES
+from ebr.integration.setup import build
+from ebr.web import access
+from ebr.web.helpers import services
+
+bp = Blueprint("integration_api", __name__, url_prefix="/api/integration")
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+@bp.post("/b2mml")
+@access.public  # machine token instead of a user session, checked below
+def b2mml() -> ResponseReturnValue:
+    """Apply one B2MML message; answer with its ConfirmBOD."""
+    svc = services()
+    try:
+        with unit_of_work(svc.session_factory) as session:
+            token = tokens.authenticate(session, clock=svc.clock, token=_bearer(), scope=tokens.INBOUND)
+            name = token.name
+    except PermissionDenied as exc:
+        return Response(f"{exc}\n", status=401, mimetype="text/plain", headers={"WWW-Authenticate": "Bearer"})
+    if (request.content_length or 0) > MAX_BYTES:
+        return Response(f"the message is larger than {MAX_BYTES} bytes; split it\n", status=413, mimetype="text/plain")
+    receipt = build(svc).receive(
+        request.get_data(cache=False), channel=f"erp:http:{name}", message_id=request.headers.get("X-Message-Id")
+    )
+    status = 200 if receipt.accepted else 422
+    return Response(receipt.acknowledgement, status=status, mimetype="application/xml")

@@ -1,0 +1,174 @@
+"""``ebr erp``: import a B2MML file, look at and retry the outbox, the integration's status, the worker, tokens."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from ebr.cli.context import services
+from ebr.db import unit_of_work
+from ebr.integration import health, tokens
+from ebr.integration.setup import build
+from ebr.integration.worker import retry as retry_message
+
+
+@click.group("erp")
+def group() -> None:
+    """ERP and LIMS integration: B2MML orders in, the outbox out."""
+
+
+@group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--ack", "ack_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the ConfirmBOD here.")
+def import_file(file: Path, ack_path: Path | None) -> None:
+    """Apply the process orders in FILE (B2MML V0401 or V0701) and print what became of each."""
+    receipt = build(services()).receive(file.read_bytes(), channel="erp:cli", message_id=None)
+    if ack_path is not None:
+        ack_path.write_bytes(receipt.acknowledgement)
+    prefix = "duplicate message, nothing changed: " if receipt.duplicate else ""
+    for line in receipt.lines:
+        click.echo(prefix + line)
+    if not receipt.accepted:
+        click.echo(f"error: {file.name} was refused (see above); nothing of it was stored", err=True)
+        sys.exit(2)
+
+
+@group.group("outbox", invoke_without_command=True)
+@click.option("--status", type=click.Choice(["pending", "sent", "dead"]), help="Only messages of this status.")
+@click.option("--limit", default=50, show_default=True)
+@click.pass_context
+def outbox(ctx: click.Context, status: str | None, limit: int) -> None:
+    """List outbox messages (newest first); `retry` and `dead` below."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with services().session_factory() as session:
+        rows = health.messages(session, status=status, limit=limit)
+    for row in rows:
+        error = f"  {row.last_error}" if row.last_error else ""
+        click.echo(
+            f"{row.created_at:%Y-%m-%d %H:%M:%S}  {row.message_id}  {row.channel:<4} {row.kind:<13} "
+            f"{row.status:<7} attempts {row.attempts}  {row.batch_number or '-'}{error}"
+        )
+    if not rows:
+        click.echo("no messages")
+
+
+@outbox.command("dead")
+def dead() -> None:
+    """The dead letters with their last error."""
+    with services().session_factory() as session:
+        rows = health.dead_letters(session)
+    for row in rows:
+        click.echo(
+            f"{row.message_id}  {row.channel} {row.kind}  {row.batch_number or '-'}  "
+            f"after {row.attempts} attempts: {row.last_error}"
+        )
+    if not rows:
+        click.echo("no dead letters")
+
+
+@outbox.command("retry")
+@click.argument("message_id")
+@click.option("--reason", required=True, help="Why it is retried (audited).")
+@click.option("--actor", default="admin", show_default=True, help="Who retries it (audited).")
+def retry(message_id: str, reason: str, actor: str) -> None:
+    """Put the dead letter MESSAGE_ID back in line for delivery."""
+    svc = services()
+    with unit_of_work(svc.session_factory) as session:
+        retry_message(session, audit=svc.audit, clock=svc.clock, actor=actor, message_id=message_id, reason=reason)
+    click.echo(f"message {message_id} is pending again")
+
+
+@group.command("status")
+def status() -> None:
+    """Per channel: transport, last message in and out, backlog, dead letters; orders by status."""
+    wiring = build(services())
+    with wiring.services.session_factory() as session:
+        rows = health.channels(session, wiring.settings)
+        orders = health.orders(session)
+    for row in rows:
+        last_in = f"{row.last_in:%Y-%m-%d %H:%M:%S}" if row.last_in else "never"
+        last_out = f"{row.last_out:%Y-%m-%d %H:%M:%S}" if row.last_out else "never"
+        click.echo(
+            f"{row.name:<4} {row.transport:<6} in: {row.received} (last {last_in})  out: {row.sent} sent "
+            f"(last {last_out}), {row.pending} pending, {row.dead} dead"
+        )
+    click.echo("orders: " + (", ".join(f"{k} {v}" for k, v in sorted(orders.items())) or "none"))
+
+
+@group.command("worker")
+@click.option("--once", is_flag=True, help="One delivery pass and one pass of the inbound folder, then exit.")
+@click.option("--consume/--no-consume", default=True, show_default=True, help="Also consume the AMQP inbound queue.")
+def worker(once: bool, consume: bool) -> None:
+    """Deliver the outbox (and take inbound orders from the folder or the AMQP queue) until stopped."""
+    wiring = build(services())
+    delivery = wiring.worker()
+    erp = wiring.settings.channel("erp")
+    try:
+        if once:
+            done = delivery.run_once()
+            imported = wiring.import_folder() if erp.transport == "folder" else []
+            click.echo(f"sent {done.sent}, failed {done.failed}, dead {done.dead}; imported {len(imported)} file(s)")
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        if consume and erp.transport == "amqp":
+            consumer = wiring.consumer()
+            threading.Thread(target=consumer.run_until, args=(stop,), daemon=True).start()
+        click.echo(f"delivering ({', '.join(delivery.transports)}); stop with Ctrl-C")
+        try:
+            while not stop.is_set():
+                if erp.transport == "folder":
+                    wiring.import_folder()
+                delivery.run_once()
+                stop.wait(0.05)
+        except KeyboardInterrupt:
+            stop.set()
+    finally:
+        delivery.close()
+
+
+@group.group("token")
+def token() -> None:
+    """Machine tokens for POST /api/integration/b2mml."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--actor", default="admin", show_default=True)
+def token_create(name: str, actor: str) -> None:
+    """Create a token for the system NAME (shown once: store it in the ERP's configuration)."""
+    svc = services()
+    with unit_of_work(svc.session_factory) as session:
+        secret = tokens.create(session, audit=svc.audit, clock=svc.clock, actor=actor, name=name)
+    click.echo(secret)
+
+
+@token.command("revoke")
+@click.argument("name")
+@click.option("--reason", required=True)
+@click.option("--actor", default="admin", show_default=True)
+def token_revoke(name: str, reason: str, actor: str) -> None:
+    """Revoke the token of NAME at once."""
+    svc = services()
+    with unit_of_work(svc.session_factory) as session:
+        tokens.revoke(session, audit=svc.audit, clock=svc.clock, actor=actor, name=name, reason=reason)
+    click.echo(f"token {name} revoked")
+
+
+@token.command("list")
+def token_list() -> None:
+    """Every token: name, scope, created, last used, revoked."""
+    with services().session_factory() as session:
+        for row in tokens.tokens(session):
+            state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+            used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
+            click.echo(f"{row.name:<24} {row.scope:<14} {state:<18} last used {used}")
+
+
+def register(main: click.Group) -> None:
+    main.add_command(group)

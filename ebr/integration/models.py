@@ -1,0 +1,115 @@
+"""Tables of the ERP and LIMS integration.
+
+* ``integration_inbound`` — one row per message applied (the idempotency log): its
+  message id (BODID, AMQP message id or file name), channel, noun and verb, the
+  body's hash and the acknowledgement sent back, so a redelivered message gets the
+  same answer and changes nothing. A refused message is not stored (nothing of it
+  reaches the database); it is counted per channel instead.
+* ``integration_order`` — the ERP's process order and its link to the planned batch:
+  product, quantity, the order's bill of materials (kept for reconciliation), its
+  version, and why it is held when no batch could be planned.
+* ``integration_outbox`` — a message to another system, written in the transaction
+  of the GMP change that causes it; the delivery worker sends it with retries and
+  exponential backoff and, after the last attempt, leaves it as a dead letter.
+* ``integration_token`` — machine credentials for ``POST /api/integration/b2mml``:
+  only the SHA-256 of the token is kept; a token has a scope and can be revoked.
+
+Batches and lots are referenced by id and number without foreign keys into other
+packages, so the ``integration`` migration branch stands on its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ebr.db import Base
+
+
+class InboundMessage(Base):
+    """A message received and applied (the idempotency log)."""
+
+    __tablename__ = "integration_inbound"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    schema: Mapped[str] = mapped_column(String(16))
+    verb: Mapped[str] = mapped_column(String(32))
+    noun: Mapped[str] = mapped_column(String(64))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    orders: Mapped[list[str]] = mapped_column(JSON)
+    acknowledgement: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class ProcessOrder(Base):
+    """An ERP process order and the batch planned for it."""
+
+    __tablename__ = "integration_order"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64), unique=True)
+    schema: Mapped[str] = mapped_column(String(16))
+    revision: Mapped[str | None] = mapped_column(String(64))
+    issued_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    hold_reason: Mapped[str | None] = mapped_column(Text)
+    product: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[Decimal]
+    unit: Mapped[str] = mapped_column(String(16))
+    start_time: Mapped[dt.datetime | None]
+    end_time: Mapped[dt.datetime | None]
+    priority: Mapped[str | None] = mapped_column(String(32))
+    bom: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    parameters: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    batch_id: Mapped[str | None] = mapped_column(String(36))
+    batch_number: Mapped[str | None] = mapped_column(String(64), index=True)
+    message_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    version: Mapped[int] = mapped_column(Integer)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declared form
+
+
+class OutboxMessage(Base):
+    """A message waiting for (or done with) delivery to another system."""
+
+    __tablename__ = "integration_outbox"
+    __table_args__ = (Index("ix_integration_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    content_type: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    order_id: Mapped[str | None] = mapped_column(String(64))
+    batch_number: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[dt.datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+    sent_at: Mapped[dt.datetime | None]
+
+
+class MachineToken(Base):
+    """A revocable machine credential with one scope (only its hash is stored)."""
+
+    __tablename__ = "integration_token"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    scope: Mapped[str] = mapped_column(String(64))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(String(100))
+    revoked_at: Mapped[dt.datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(100))
+    last_used_at: Mapped[dt.datetime | None]

@@ -1,0 +1,328 @@
+"""Applying inbound ERP messages: one message, one transaction, one acknowledgement.
+
+:meth:`Integration.receive` parses and validates the message, refuses a repeat of a
+message id with the acknowledgement it sent the first time (changing nothing), and
+applies each order with its audit events in the caller's transaction:
+
+* a new order becomes a planned batch (status ``created``) of the recipe effective
+  for its product, scaled to the order's quantity — or is stored ``held`` with the
+  reason (no effective recipe, size outside the recipe's range, unit that does not
+  convert, unknown material); the order's bill of materials is kept either way;
+* a change of an order whose batch has not started cancels the planned batch and
+  plans a new one; a cancellation cancels it; either is refused (and reported in the
+  acknowledgement) once the batch has started;
+* a message about an order older than the version applied (out of order) or equal to
+  it (a repeat under a new message id) changes nothing and says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from audit.chain import Entity
+from audit.trail import AuditTrail
+from ebr.clock import Clock
+from ebr.errors import EbrError
+from ebr.execution.models import Batch
+from ebr.execution.rules import BatchStatus
+from ebr.ids import new_id
+from ebr.integration import b2mml
+from ebr.integration.b2mml import Document, MessageRefused, OrderRequest, Schema
+from ebr.integration.b2mml_out import confirm_bod
+from ebr.integration.models import InboundMessage, ProcessOrder
+from ebr.materials.models import Material
+from ebr.units import convert
+from recipes.model import Recipe
+from recipes.models import RecipeVersion
+
+ACTOR = "system:erp"
+NOT_STARTED = (BatchStatus.CREATED.value, BatchStatus.READY.value)
+
+
+class OrderStatus:
+    PLANNED = "planned"
+    HELD = "held"
+    CANCELLED = "cancelled"
+
+
+class BatchFactory(Protocol):
+    """The part of ``ebr.execution.service.Execution`` that plans a batch."""
+
+    def create_from_recipe(
+        self, session: Session, *, actor: str, master: Recipe, version: str, size: Decimal | str, order: str
+    ) -> Batch: ...
+
+
+class Recipes(Protocol):
+    """The part of ``recipes.services.RecipeService`` used here."""
+
+    def get_effective(
+        self, session: Session, name: str, version: int | str | None = None, at: dt.datetime | None = None
+    ) -> tuple[RecipeVersion, Recipe]: ...
+
+
+@dataclass
+class Receipt:
+    """What became of an inbound message: the acknowledgement and one line per order."""
+
+    acknowledgement: bytes
+    message_id: str
+    duplicate: bool = False
+    accepted: bool = True
+    lines: list[str] = field(default_factory=list)
+
+
+def body_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Integration:
+    """Inbound ERP messages (outbound ones are written by :mod:`ebr.integration.outbox`)."""
+
+    def __init__(self, *, audit: AuditTrail, clock: Clock, recipes: Recipes, batches: BatchFactory) -> None:
+        self.audit = audit
+        self.clock = clock
+        self.recipes = recipes
+        self.batches = batches
+
+    def refusal(self, exc: MessageRefused, *, schema: Schema | None = None) -> bytes:
+        """The error acknowledgement for a refused message (nothing was stored)."""
+        return confirm_bod(
+            exc.schema or schema or Schema.V0701,
+            bod_id=new_id(),
+            at=self.clock.now(),
+            original=None,
+            lines=[exc.summary],
+            accepted=False,
+        )
+
+    def receive(self, session: Session, data: bytes, *, channel: str, message_id: str | None = None) -> Receipt:
+        """Apply one message in ``session``'s transaction; raises MessageRefused (nothing stored)."""
+        doc = b2mml.parse(data)
+        mid = (message_id or doc.bod_id or body_hash(data))[:200]
+        seen = session.scalars(select(InboundMessage).where(InboundMessage.message_id == mid)).first()
+        if seen is not None:
+            return Receipt(seen.acknowledgement.encode(), mid, duplicate=True, lines=["duplicate: already applied"])
+        lines: list[str] = []
+        refused = False
+        for order in doc.orders:
+            line, ok = self._apply(session, doc, order, mid)
+            lines.append(line)
+            refused = refused or not ok
+        ack = confirm_bod(
+            doc.schema, bod_id=new_id(), at=self.clock.now(), original=doc.application_area, lines=lines,
+            accepted=not refused,
+        )  # fmt: skip
+        session.add(
+            InboundMessage(
+                id=new_id(),
+                message_id=mid,
+                channel=channel,
+                schema=doc.schema.value,
+                verb=doc.verb,
+                noun=doc.noun,
+                body_sha256=body_hash(data),
+                orders=[o.order_id for o in doc.orders],
+                acknowledgement=ack.decode(),
+                received_at=self.clock.now(),
+            )
+        )
+        self.audit.record(
+            session,
+            actor=ACTOR,
+            action="erp.message.applied",
+            entity=Entity("erp_message", mid),
+            after={"channel": channel, "schema": doc.schema.value, "verb": doc.verb, "noun": doc.noun,
+                   "sender": doc.sender, "sha256": body_hash(data), "result": lines},
+        )  # fmt: skip
+        return Receipt(ack, mid, accepted=not refused, lines=lines)
+
+    # -- one order -----------------------------------------------------------------
+
+    def _apply(self, session: Session, doc: Document, order: OrderRequest, mid: str) -> tuple[str, bool]:
+        row = session.scalars(
+            select(ProcessOrder).where(ProcessOrder.order_id == order.order_id).with_for_update()
+        ).first()
+        if row is not None:
+            stale = _older(order, doc.created, row)
+            if stale:
+                return f"order {order.order_id}: ignored, {stale}", True
+            same = _summary(order) == _stored(row)
+            if same and row.status != OrderStatus.HELD:
+                return f"order {order.order_id}: unchanged ({row.status}{_batch_text(row)})", True
+            if not same and order.revision is not None and order.revision == row.revision:
+                return (
+                    f"order {order.order_id}: ignored, version {row.revision} is applied already with other "
+                    "content; send the change as a new version",
+                    False,
+                )
+            batch = self._batch_of(session, row)
+            if batch is not None and batch.status not in NOT_STARTED:
+                verb = "cancellation" if order.cancel else "change"
+                self.audit.record(
+                    session, actor=ACTOR, action="erp.order.refused", entity=Entity("production_order", row.order_id),
+                    after={"message": mid, "request": verb, "batch": batch.number, "batch_status": batch.status},
+                    reason=f"batch {batch.number} is {batch.status}",
+                )  # fmt: skip
+                return (
+                    f"order {order.order_id}: {verb} refused, batch {batch.number} is {batch.status}; "
+                    "only an order whose batch has not started can be changed — handle it on the shop floor",
+                    False,
+                )
+            if batch is not None:
+                self._cancel_batch(session, batch, order.order_id, "cancelled" if order.cancel else "changed")
+        before = None if row is None else _stored(row) | {"status": row.status, "batch": row.batch_number}
+        row = self._upsert(session, row, doc, order, mid)
+        if order.cancel:
+            row.status, row.hold_reason, row.batch_id, row.batch_number = OrderStatus.CANCELLED, None, None, None
+        else:
+            self._plan(session, row, order)
+        session.flush()
+        after = _stored(row) | {"status": row.status, "batch": row.batch_number, "hold_reason": row.hold_reason}
+        action = "erp.order.received" if before is None else "erp.order.changed"
+        self.audit.record(
+            session, actor=ACTOR, action=action, entity=Entity("production_order", row.order_id),
+            before=before, after=after | {"message": mid},
+        )  # fmt: skip
+        reason = f": {row.hold_reason}" if row.hold_reason else ""
+        return f"order {row.order_id}: {row.status}{_batch_text(row)}{reason}", True
+
+    def _upsert(
+        self, session: Session, row: ProcessOrder | None, doc: Document, order: OrderRequest, mid: str
+    ) -> ProcessOrder:
+        now = self.clock.now()
+        if row is None:
+            row = ProcessOrder(id=new_id(), order_id=order.order_id, created_at=now, status=OrderStatus.HELD)
+            session.add(row)
+        row.schema, row.revision, row.issued_at, row.message_id, row.updated_at = (
+            doc.schema.value, order.revision, doc.created, mid, now,
+        )  # fmt: skip
+        row.product = order.product or row.product or ""
+        row.quantity = order.quantity if order.quantity is not None else (row.quantity or Decimal(0))
+        row.unit = order.unit or row.unit or ""
+        row.start_time, row.end_time, row.priority = order.start, order.end, order.priority
+        row.bom = [line.as_json() for line in order.bom]
+        row.parameters = [p.as_json() for p in order.parameters]
+        return row
+
+    def _plan(self, session: Session, row: ProcessOrder, order: OrderRequest) -> None:
+        row.batch_id = row.batch_number = None
+        found = self._recipe_for(session, row.product)
+        if isinstance(found, str):
+            row.status, row.hold_reason = OrderStatus.HELD, found
+            return
+        version, recipe = found
+        problem = _size_problem(row, recipe) or _material_problem(session, order, recipe)
+        if problem is not None:
+            row.status, row.hold_reason = OrderStatus.HELD, problem
+            return
+        size = convert(row.quantity, row.unit, recipe.batch_size.unit)
+        batch = self.batches.create_from_recipe(
+            session, actor=ACTOR, master=recipe, version=str(version.version), size=size, order=row.order_id
+        )
+        row.status, row.hold_reason, row.batch_id, row.batch_number = OrderStatus.PLANNED, None, batch.id, batch.number
+
+    def _recipe_for(self, session: Session, product: str) -> tuple[RecipeVersion, Recipe] | str:
+        names = session.scalars(
+            select(RecipeVersion.name)
+            .where(RecipeVersion.product_code == product)
+            .distinct()
+            .order_by(RecipeVersion.name)
+        ).all()
+        for name in names:
+            try:
+                return self.recipes.get_effective(session, name)
+            except EbrError:
+                continue  # this recipe of the product has no effective version; try the next
+        if not names:
+            return f"no recipe makes product {product}; author and approve one, then send the order again"
+        return f"no effective recipe for product {product} ({', '.join(names)}); approve a version, then resend"
+
+    def _batch_of(self, session: Session, row: ProcessOrder) -> Batch | None:
+        return None if row.batch_id is None else session.get(Batch, row.batch_id, with_for_update=True)
+
+    def _cancel_batch(self, session: Session, batch: Batch, order_id: str, why: str) -> None:
+        before = batch.status
+        batch.status = BatchStatus.ABORTED.value
+        batch.ended_at = self.clock.now()
+        session.flush()
+        self.audit.record(
+            session, actor=ACTOR, action="batch.cancelled", entity=Entity("batch", batch.number),
+            before={"status": before}, after={"status": batch.status, "order": order_id},
+            reason=f"ERP order {order_id} {why} before the batch started",
+        )  # fmt: skip
+
+
+def _summary(order: OrderRequest) -> dict[str, Any]:
+    return {
+        "cancel": order.cancel,
+        "product": order.product,
+        "quantity": None if order.quantity is None else str(order.quantity),
+        "unit": order.unit,
+        "bom": [line.as_json() for line in order.bom],
+        "parameters": [p.as_json() for p in order.parameters],
+        "start": order.start,
+        "end": order.end,
+        "priority": order.priority,
+    }
+
+
+def _stored(row: ProcessOrder) -> dict[str, Any]:
+    return {
+        "cancel": row.status == OrderStatus.CANCELLED,
+        "product": row.product or None,
+        "quantity": str(row.quantity) if row.product else None,
+        "unit": row.unit or None,
+        "bom": row.bom,
+        "parameters": row.parameters,
+        "start": row.start_time,
+        "end": row.end_time,
+        "priority": row.priority,
+    }
+
+
+def _older(order: OrderRequest, created: dt.datetime, row: ProcessOrder) -> str | None:
+    """Why ``order`` is older than what ``row`` holds (None when it is not)."""
+    if order.revision and row.revision and order.revision.isdigit() and row.revision.isdigit():
+        if int(order.revision) < int(row.revision):
+            return f"version {order.revision} is older than version {row.revision} already applied"
+        if int(order.revision) > int(row.revision):
+            return None
+    if created < row.issued_at:
+        return f"sent at {created:%Y-%m-%d %H:%M:%S} UTC, before the version already applied ({row.issued_at:%H:%M:%S})"
+    return None
+
+
+def _batch_text(row: ProcessOrder) -> str:
+    return f", batch {row.batch_number}" if row.batch_number else ""
+
+
+def _size_problem(row: ProcessOrder, recipe: Recipe) -> str | None:
+    size = recipe.batch_size
+    try:
+        amount = convert(row.quantity, row.unit, size.unit)
+    except EbrError:
+        return f"the order's unit {row.unit!r} does not convert to the recipe's {size.unit!r}"
+    if not size.min <= amount <= size.max:
+        return (
+            f"size {row.quantity} {row.unit} is outside recipe {recipe.name}'s range {size.min}–{size.max} {size.unit}"
+        )
+    return None
+
+
+def _material_problem(session: Session, order: OrderRequest, recipe: Recipe) -> str | None:
+    known = {m.code for m in recipe.bill_of_materials.materials}
+    codes = sorted({line.material for line in order.bom} - known)
+    if codes:
+        registered = set(session.scalars(select(Material.code).where(Material.code.in_(codes))))
+        unknown = [c for c in codes if c not in registered]
+        if unknown:
+            return f"unknown material {', '.join(unknown)}: not in the material master nor in recipe {recipe.name}"
+    return None

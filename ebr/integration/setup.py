@@ -1,0 +1,119 @@
+"""Building the integration from the composition root's services (once per installation)."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ebr.db import unit_of_work
+from ebr.errors import ConfigError, Conflict
+from ebr.execution.service import build as build_execution
+from ebr.integration.b2mml import MessageRefused
+from ebr.integration.outbox import Outbox
+from ebr.integration.services import Integration, Receipt
+from ebr.integration.settings import Channel, IntegrationSettings
+from ebr.integration.transports import AmqpConsumer, AmqpTransport, FolderTransport, HttpTransport, Transport
+from ebr.integration.worker import DeliveryWorker
+
+RETRIES = 5
+
+
+@dataclass
+class Wiring:
+    """The integration's parts, built from the installation's services."""
+
+    services: Any
+    outbox: Outbox
+    inbound: Integration
+
+    @property
+    def settings(self) -> IntegrationSettings:
+        return self.outbox.settings
+
+    def receive(self, data: bytes, *, channel: str, message_id: str | None = None) -> Receipt:
+        """Apply one message in its own transaction; a refusal comes back as an error answer, nothing stored."""
+        for attempt in range(1, RETRIES + 1):
+            try:
+                with unit_of_work(self.services.session_factory) as session:
+                    return self.inbound.receive(session, data, channel=channel, message_id=message_id)
+            except MessageRefused as exc:
+                return Receipt(self.inbound.refusal(exc), message_id or "", accepted=False, lines=[exc.summary])
+            except Conflict:
+                # A concurrent writer won (batch number, order row): everything rolled back; apply again.
+                if attempt == RETRIES:
+                    raise
+                time.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 - jitter, not security
+        raise AssertionError("unreachable")
+
+    def transport(self, name: str) -> Transport:
+        """The outbound transport of channel ``name``."""
+        channel = self.settings.channel(name)
+        return transport_for(channel)
+
+    def worker(self) -> DeliveryWorker:
+        transports = {
+            name: self.transport(name)
+            for name in self.settings.channels
+            if self.settings.channel(name).transport != "off"
+        }
+        return DeliveryWorker(
+            session_factory=self.services.session_factory,
+            clock=self.services.clock,
+            settings=self.settings,
+            transports=transports,
+        )
+
+    def consumer(self, name: str = "erp") -> AmqpConsumer:
+        """The AMQP consumer of channel ``name``'s inbound queue."""
+        channel = self.settings.channel(name)
+        return AmqpConsumer(
+            channel.amqp_url,
+            queue=channel.inbound_queue,
+            exchange=channel.exchange,
+            channel=name,
+            handler=lambda body, mid: _answer(self.receive(body, channel=f"{name}:amqp", message_id=mid)),
+        )
+
+    def import_folder(self, name: str = "erp") -> list[tuple[Path, Receipt]]:
+        """Apply every file waiting in the channel's ``in/`` folder, answer it, move it aside."""
+        folder = FolderTransport(self.settings.channel(name).folder)
+        done = []
+        for path in folder.incoming():
+            receipt = self.receive(path.read_bytes(), channel=f"{name}:folder", message_id=None)
+            done.append((folder.finish(path, receipt.acknowledgement, accepted=receipt.accepted), receipt))
+        return done
+
+
+def _answer(receipt: Receipt) -> tuple[bytes, bool]:
+    return receipt.acknowledgement, receipt.accepted
+
+
+def transport_for(channel: Channel) -> Transport:
+    """The transport a channel's settings name."""
+    if channel.transport == "folder":
+        return FolderTransport(channel.folder)
+    if channel.transport == "amqp":
+        return AmqpTransport(
+            channel.amqp_url, exchange=channel.exchange, queue=channel.outbound_queue, channel=channel.name
+        )
+    if channel.transport == "http" and channel.http_url:
+        return HttpTransport(channel.http_url)
+    raise ConfigError(f"channel {channel.name} has no transport (EBR_{channel.name.upper()}_TRANSPORT is off)")
+
+
+def build(services: Any) -> Wiring:
+    """The installation's integration (cached in ``services.extras``)."""
+    existing = services.extras.get("integration")
+    if isinstance(existing, Wiring):
+        return existing
+    outbox = services.extras.get("outbox")
+    if not isinstance(outbox, Outbox):
+        raise ConfigError("the outbox is not wired into the audit trail; build services with ebr.bootstrap")
+    execution = build_execution(services)
+    inbound = Integration(audit=services.audit, clock=services.clock, recipes=services.recipes, batches=execution)
+    wiring = Wiring(services=services, outbox=outbox, inbound=inbound)
+    services.extras["integration"] = wiring
+    return wiring

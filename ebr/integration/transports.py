@@ -1,0 +1,256 @@
+"""How messages leave and arrive: a watched folder, RabbitMQ (AMQP 0-9-1 through pika), HTTP.
+
+Outbound, every transport has one method, ``send(message)``, that returns only once
+the other side has the message (the file renamed into place, the broker's publisher
+confirm, a 2xx answer) and raises :class:`DeliveryError` otherwise; the worker
+retries. A message keeps its id on every attempt (AMQP ``message_id``, the file
+name, the ``X-Message-Id`` header), so a consumer that sees it twice can tell.
+
+Inbound, the AMQP consumer acknowledges a delivery only after the message was
+applied and committed and its answer published (manual acks): a broker or process
+that dies in between redelivers it, and the inbound log recognises the repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+import pika
+import pika.exceptions
+from pika.adapters.blocking_connection import BlockingChannel
+
+from ebr.errors import EbrError
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryError(EbrError):
+    """The other side did not take the message (the worker retries it)."""
+
+
+class Message(Protocol):
+    """What a transport needs of an outbox row."""
+
+    message_id: str
+    channel: str
+    kind: str
+    content_type: str
+    body: str
+
+
+class Transport(Protocol):
+    def send(self, message: Message) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _suffix(content_type: str) -> str:
+    return ".json" if content_type.endswith("json") else ".xml"
+
+
+class FolderTransport:
+    """Files in ``folder/out`` (outbound) and ``folder/in`` (inbound), for plants that exchange files."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        for sub in ("in", "out", "done", "refused"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+
+    def send(self, message: Message) -> None:
+        """Write ``out/<kind>-<message id>.xml`` atomically (a repeat overwrites the same file)."""
+        target = (
+            self.folder
+            / "out"
+            / f"{message.channel}-{message.kind}-{message.message_id}{_suffix(message.content_type)}"
+        )
+        partial = target.with_name(f".{target.name}.partial")
+        try:
+            partial.write_text(message.body, encoding="utf-8")
+            os.replace(partial, target)
+        except OSError as exc:
+            raise DeliveryError(f"cannot write {target}: {exc.strerror}; check the folder's space and rights") from exc
+
+    def incoming(self) -> Iterator[Path]:
+        """The files waiting in ``in/``, oldest name first (hidden and partial files are skipped)."""
+        yield from sorted(p for p in (self.folder / "in").glob("*.xml") if not p.name.startswith("."))
+
+    def finish(self, path: Path, answer: bytes, *, accepted: bool) -> Path:
+        """Write the answer to ``out/ack-<name>`` and move the file to ``done/`` or ``refused/``."""
+        (self.folder / "out" / f"ack-{path.name}").write_bytes(answer)
+        moved = self.folder / ("done" if accepted else "refused") / path.name
+        os.replace(path, moved)
+        return moved
+
+    def close(self) -> None:
+        return None
+
+
+class AmqpTransport:
+    """Publishes to a RabbitMQ topic exchange with publisher confirms (routing key ``<channel>.<kind>``).
+
+    The exchange and a durable queue bound to it (``<channel>.#``) are declared on
+    connect, so a message confirmed by the broker is stored even before the ERP's
+    consumer first connects.
+    """
+
+    def __init__(self, url: str, *, exchange: str, queue: str, channel: str, timeout: float = 5.0) -> None:
+        self.parameters = pika.URLParameters(url)
+        self.parameters.socket_timeout = timeout
+        self.parameters.blocked_connection_timeout = timeout
+        self.parameters.connection_attempts = 1
+        self.exchange, self.queue, self.channel_name = exchange, queue, channel
+        self._connection: pika.BlockingConnection | None = None
+        self._channel: BlockingChannel | None = None
+
+    def _open(self) -> BlockingChannel:
+        if self._channel is not None and self._channel.is_open:
+            return self._channel
+        self.close()
+        self._connection = pika.BlockingConnection(self.parameters)
+        channel = self._connection.channel()
+        channel.confirm_delivery()
+        channel.exchange_declare(self.exchange, exchange_type="topic", durable=True)
+        channel.queue_declare(self.queue, durable=True)
+        channel.queue_bind(self.queue, self.exchange, routing_key=f"{self.channel_name}.#")
+        self._channel = channel
+        return channel
+
+    def send(self, message: Message) -> None:
+        properties = pika.BasicProperties(
+            message_id=message.message_id,
+            content_type=message.content_type,
+            type=message.kind,
+            delivery_mode=pika.DeliveryMode.Persistent,
+        )
+        try:
+            self._open().basic_publish(
+                self.exchange,
+                f"{message.channel}.{message.kind}",
+                message.body.encode(),
+                properties=properties,
+                mandatory=True,
+            )
+        except (pika.exceptions.AMQPError, OSError) as exc:
+            self.close()
+            raise DeliveryError(f"RabbitMQ did not confirm message {message.message_id}: {exc!r}") from exc
+
+    def close(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None and connection.is_open:
+            try:
+                connection.close()
+            except (pika.exceptions.AMQPError, OSError):
+                log.debug("closing a broken AMQP connection failed", exc_info=True)
+
+
+class HttpTransport:
+    """POSTs each message to a URL; any 2xx answer is a delivery."""
+
+    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise EbrError(f"{url!r} is not an http(s) URL")
+        self.url, self.timeout = url, timeout
+
+    def send(self, message: Message) -> None:
+        request = urllib.request.Request(  # noqa: S310 - the scheme is checked in __init__
+            self.url,
+            data=message.body.encode(),
+            method="POST",
+            headers={"Content-Type": message.content_type, "X-Message-Id": message.message_id, "X-Kind": message.kind},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - checked scheme
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except (urllib.error.URLError, OSError) as exc:
+            raise DeliveryError(f"{self.url} did not answer: {exc}") from exc
+        if not 200 <= status < 300:
+            raise DeliveryError(f"{self.url} answered HTTP {status}")
+
+    def close(self) -> None:
+        return None
+
+
+Handler = Callable[[bytes, str | None], tuple[bytes, bool]]
+"""Applies one inbound body (with its message id); returns the answer and whether it was accepted."""
+
+
+class AmqpConsumer:
+    """Consumes the inbound queue with manual acks and publishes each answer (confirmed) first."""
+
+    def __init__(self, url: str, *, queue: str, exchange: str, channel: str, handler: Handler) -> None:
+        self.parameters = pika.URLParameters(url)
+        self.queue, self.exchange, self.channel_name, self.handler = queue, exchange, channel, handler
+
+    def run(
+        self,
+        *,
+        max_messages: int | None = None,
+        idle_seconds: float | None = 1.0,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> int:
+        """Consume until ``stop()``, ``max_messages`` or ``idle_seconds`` without a message (None: never).
+
+        Returns the number of messages handled.
+        """
+        connection = pika.BlockingConnection(self.parameters)
+        handled = 0
+        tick = 0.5 if idle_seconds is None else min(0.5, idle_seconds)
+        try:
+            channel = connection.channel()
+            channel.confirm_delivery()
+            channel.exchange_declare(self.exchange, exchange_type="topic", durable=True)
+            channel.queue_declare(self.queue, durable=True)
+            channel.basic_qos(prefetch_count=20)
+            quiet = 0.0
+            for method, props, body in channel.consume(self.queue, inactivity_timeout=tick):
+                if method is None:
+                    quiet += tick
+                    if stop() or (idle_seconds is not None and quiet >= idle_seconds):
+                        break
+                    continue
+                quiet = 0.0
+                self._one(channel, method.delivery_tag, props, body)
+                handled += 1
+                if stop() or (max_messages is not None and handled >= max_messages):
+                    break
+            channel.cancel()
+        finally:
+            if connection.is_open:
+                connection.close()
+        return handled
+
+    def run_until(self, stop: threading.Event, *, retry_seconds: float = 1.0) -> None:
+        """Consume until ``stop`` is set, reconnecting after a lost broker connection."""
+        while not stop.is_set():
+            try:
+                self.run(idle_seconds=None, stop=stop.is_set)
+            except (pika.exceptions.AMQPError, OSError):
+                log.warning("AMQP consumer of %s lost its connection; reconnecting", self.queue, exc_info=True)
+                stop.wait(retry_seconds)
+
+    def _one(self, channel: BlockingChannel, tag: int, props: pika.BasicProperties, body: bytes) -> None:
+        try:
+            answer, _accepted = self.handler(body, props.message_id)
+        except Exception:
+            # Not a refusal (those come back as an answer): the database or a bug. Leave the
+            # message on the queue for the next attempt; our own log has the traceback.
+            channel.basic_nack(tag, requeue=True)
+            raise
+        reply = pika.BasicProperties(
+            correlation_id=props.message_id, content_type="application/xml", type="ack",
+            delivery_mode=pika.DeliveryMode.Persistent,
+        )  # fmt: skip
+        if props.reply_to:
+            channel.basic_publish("", props.reply_to, answer, properties=reply)
+        else:
+            channel.basic_publish(self.exchange, f"{self.channel_name}.ack", answer, properties=reply)
+        channel.basic_ack(tag)

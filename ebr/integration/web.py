@@ -1,0 +1,41 @@
+"""The admin's integration page: each channel's health, the dead letters and their retry button."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+
+from ebr.integration import health
+from ebr.integration.setup import build
+from ebr.integration.worker import retry as retry_message
+from ebr.web import access
+from ebr.web.helpers import field, read, services, work
+
+bp = Blueprint("integration", __name__, url_prefix="/admin/integration", template_folder="templates")
+
+
+@bp.get("")
+@access.requires("integration.manage")
+def health_page() -> ResponseReturnValue:
+    """Last message in and out per channel, backlog, dead letters with their errors, recent messages."""
+    settings = build(services()).settings
+    with read() as session:
+        channels = health.channels(session, settings)
+        dead = health.dead_letters(session)
+        recent = health.messages(session, limit=20)
+        orders = health.orders(session)
+    return render_template("integration/health.html", channels=channels, dead=dead, recent=recent, orders=orders)
+
+
+@bp.post("/outbox/<message_id>/retry")
+@access.requires("integration.manage")
+def retry(message_id: str) -> ResponseReturnValue:
+    """Put a dead letter back in line (audited with the reason)."""
+    svc = services()
+    with work() as session:
+        retry_message(
+            session, audit=svc.audit, clock=svc.clock, actor=access.user_id(), message_id=message_id,
+            reason=field("reason", "Reason"),
+        )  # fmt: skip
+    flash(f"Message {message_id} is pending again.")
+    return redirect(url_for("integration.health_page"))
