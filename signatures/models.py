@@ -8,6 +8,7 @@
 * ``signature``: every signature record, with the exact canonical bytes of the
   record and of the content it covers.
 * ``user_session``: web sessions (server side, so logout and idle timeout end them).
+* ``auth_throttle``: failed attempts per client and per user id in the current window.
 """
 
 from __future__ import annotations
@@ -99,3 +100,14 @@ class UserSession(Base):
     end_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_user_session_user", "user_id"),)
+
+
+class AuthThrottle(Base):
+    """Failed login and signing attempts per key (``client:ADDRESS`` or ``account:USER_ID``) in
+    the current fixed window; shared by every web worker because it lives in the database."""
+
+    __tablename__ = "auth_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[dt.datetime]
+    failures: Mapped[int] = mapped_column(Integer)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,8 +33,9 @@ from signatures.errors import (
 from signatures.keystore import KeyStore
 from signatures.models import PasswordHistory, SigningKey, UserAccount
 from signatures.passwords import DEFAULT_HASHER, PasswordPolicy, check_password, hash_password, one_time_password
-from signatures.permissions import Role, parse_roles
+from signatures.permissions import Role, conflicts, parse_roles
 from signatures.sessions import SessionService
+from signatures.throttle import Throttle
 
 CHECKED_AT_CREATION = "identity verified by the administrator who created the account"
 USER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -79,6 +80,7 @@ class UserService:
         notifier: Notifier | None = None,
         directory: Directory | None = None,
         kdf: keylib.KdfParams | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         self.audit = audit
         self.clock = clock
@@ -86,7 +88,9 @@ class UserService:
         self.notifier = notifier or LogNotifier()
         self.keys = KeyStore(clock=clock, kdf=kdf)
         self.sessions = SessionService(audit=audit, clock=clock, idle_minutes=idle_minutes)
-        self.auth = Authenticator(self, lockout_attempts=lockout_attempts, notifier=self.notifier, directory=directory)
+        self.auth = Authenticator(
+            self, lockout_attempts=lockout_attempts, notifier=self.notifier, directory=directory, throttle=throttle
+        )
 
     # -- reading -----------------------------------------------------------------
 
@@ -120,6 +124,12 @@ class UserService:
     def list(self, session: Session) -> list[User]:
         """Every user, active or not, by id."""
         return [self.view(r) for r in session.scalars(select(UserAccount).order_by(UserAccount.user_id))]
+
+    def role_conflicts(self, session: Session) -> dict[str, Sequence[str]]:
+        """Active users holding roles one person may not combine (from before the rule), by id."""
+        rows = session.scalars(select(UserAccount).where(UserAccount.active.is_(True)).order_by(UserAccount.user_id))
+        found = {row.user_id: conflicts(row.roles.split()) for row in rows}
+        return {user_id: clash for user_id, clash in found.items() if clash}
 
     def admin_exists(self, session: Session) -> bool:
         rows = session.scalars(select(UserAccount).where(UserAccount.active.is_(True)))
@@ -157,7 +167,7 @@ class UserService:
             problems.append("full name: the printed name is required (it appears on every signature)")
         if problems:
             raise ValidationError("the user cannot be created", problems)
-        parsed = parse_roles(str(r) for r in roles)
+        parsed = _compatible(parse_roles(str(r) for r in roles), user_id)
         if session.get(UserAccount, user_id) is not None:
             raise Conflict(f"user id {user_id!r} already exists (ids are never reused, even after deactivation)")
         now = self.clock.now()
@@ -236,9 +246,18 @@ class UserService:
         return self.view(row)
 
     def set_roles(self, session: Session, *, actor: str, user_id: str, roles: Iterable[str], reason: str) -> User:
-        """Replace a user's roles (audited with the reason)."""
+        """Replace a user's roles (audited with the reason and the old and new roles).
+
+        Raises ValidationError when the actor changes their own roles, when the roles
+        may not be held by one person (:data:`signatures.permissions.INCOMPATIBLE`) or
+        when no reason is given.
+        """
         row = self.row(session, user_id)
-        parsed = parse_roles(roles)
+        if actor.strip().lower() == row.user_id:
+            raise ValidationError(
+                f"{actor!r} cannot change their own roles; another administrator must do it (segregation of duties)"
+            )
+        parsed = _compatible(parse_roles(roles), row.user_id)
         before = row.roles.split()
         row.roles = _role_text(parsed)
         self.audit.record(
@@ -411,6 +430,17 @@ class UserService:
             reason="password changed in the directory",
         )
         return key
+
+
+def _compatible(roles: list[Role], user_id: str) -> list[Role]:
+    clash = conflicts(roles)
+    if clash:
+        raise ValidationError(
+            f"{user_id!r} cannot hold these roles together (segregation of duties); give them to two "
+            "different people (`ebr user permissions` lists the rules)",
+            clash,
+        )
+    return roles
 
 
 def _required(reason: str | None, doing: str) -> str:

@@ -133,6 +133,18 @@ class ListQuery(Strict):
 # -- responses --------------------------------------------------------------------------
 
 
+class ErrorOut(Strict):
+    """The one error body of every error response (built by ``ebr.web.errors.error_body``)."""
+
+    error = fields.String(required=True, metadata={"description": "what kind of error: NotFound, Unauthorized …"})
+    message = fields.String(required=True, metadata={"description": "what was wrong and what to do"})
+    problems = fields.List(fields.String(), metadata={"description": "every problem of invalid input, with its path"})
+    accountability_url = fields.String(
+        metadata={"description": "where to accept the accountability statement before signing"}
+    )
+    retry_after = fields.Integer(metadata={"description": "seconds to wait before trying again (429)"})
+
+
 class BatchOut(ma.Schema):
     id = fields.String()
     number = fields.String()

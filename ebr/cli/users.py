@@ -136,10 +136,44 @@ def reset_password(user_id: str, reason: str | None) -> None:
 
 @group.command("permissions")
 def permissions() -> None:
-    """Print the permission table (role × action) that the system enforces, as Markdown."""
-    from signatures.permissions import matrix_markdown
+    """Print the permission table (role × action) and the segregation-of-duties rules, as Markdown."""
+    from signatures.permissions import incompatibility_rules, matrix_markdown
 
     click.echo(matrix_markdown())
+    click.echo("\nSegregation of duties (for people, not only roles):\n")
+    for rule in incompatibility_rules():
+        click.echo(f"- {rule}")
+
+
+def _read_secret(prompt: str, *, from_stdin: bool, confirm: bool = False) -> str:
+    if from_stdin and not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        if not line:
+            raise click.UsageError(f"{prompt}: standard input ended; give one password per line")
+        return line.rstrip("\n")
+    value: str = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+    return value
+
+
+@group.command("password")
+@click.argument("user_id")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the current password, then the new one, one per line from standard input.",
+)
+def password(user_id: str, password_stdin: bool) -> None:
+    """Change USER_ID's own password (also the first-login change of a one-time password).
+
+    Proves who you are with the current (or one-time) password, like the web page
+    does; a new signing key is made and the old one stays valid for old signatures.
+    """
+    current = _read_secret("Current (or one-time) password", from_stdin=password_stdin)
+    new = _read_secret("New password", from_stdin=password_stdin, confirm=not password_stdin)
+    built = services()
+    with unit_of_work(built.session_factory) as session:
+        built.users.change_password(session, user_id=user_id, old_password=current, new_password=new)
+    click.echo(f"password of {user_id.strip().lower()!r} changed; a new signing key was made")
 
 
 def register(main: click.Group) -> None:

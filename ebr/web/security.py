@@ -1,4 +1,13 @@
-"""Security headers on every response.
+"""Security headers on every response; CSRF for HEAD on form routes; the client's address.
+
+A HEAD request is answered by the GET view, but a view that handles its form with
+``if request.method == "GET": ... else: <change>`` would treat a HEAD with a form
+body as the POST. flask-wtf checks only POST, PUT, PATCH and DELETE, so a HEAD to a
+route that also takes one of those goes through the same CSRF check here.
+
+The client's address (``request.remote_addr``; behind ``EBR_PROXY_HOPS`` trusted
+reverse proxies, the address they forwarded) is handed to the login throttle
+(:mod:`signatures.throttle`) for the duration of the request.
 
 The Content-Security-Policy allows scripts, styles and connections from our own
 origin only: no inline script, no inline style, no ``eval`` (htmx runs with
@@ -9,7 +18,12 @@ shop-floor tablet does not keep a batch record after logout.
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app, request
+from flask_wtf.csrf import CSRFProtect
+
+from signatures.throttle import client_address
+
+FORM_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 CSP = "; ".join(
     (
@@ -45,6 +59,28 @@ def add_headers(response: Response) -> Response:
     return response
 
 
+def head_through_csrf() -> None:
+    """HEAD on a route that takes a form goes through the CSRF check (flask-wtf skips HEAD)."""
+    if request.method != "HEAD" or request.url_rule is None:
+        return
+    if not (request.url_rule.methods or set()) & FORM_METHODS:
+        return
+    csrf: CSRFProtect | None = current_app.extensions.get("csrf")
+    if csrf is not None:
+        csrf.protect()
+
+
+def remember_client() -> None:
+    client_address.set(request.remote_addr)
+
+
+def forget_client(_error: BaseException | None = None) -> None:
+    client_address.set(None)
+
+
 def register(app: Flask) -> None:
-    """Attach the headers to every response of ``app``."""
+    """Attach the headers, the HEAD check and the client's address to every request of ``app``."""
+    app.before_request(remember_client)
+    app.before_request(head_through_csrf)
+    app.teardown_request(forget_client)
     app.after_request(add_headers)
