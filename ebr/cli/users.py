@@ -134,6 +134,20 @@ def reset_password(user_id: str, reason: str | None) -> None:
     click.echo(f"one-time password for {user_id!r}: {temporary}  (shown only now; it must be changed at login)")
 
 
+@group.command("roles")
+@click.argument("user_id")
+@click.option(
+    "--role", "roles", multiple=True, required=True, type=click.Choice([r.value for r in Role]), help="Repeatable."
+)
+@click.option("--reason", required=True, help="Why (recorded in the audit trail with the old and new roles).")
+def roles(user_id: str, roles: tuple[str, ...], reason: str) -> None:
+    """Replace USER_ID's roles (admin never together with a role that executes or signs GMP records)."""
+    built = services()
+    with unit_of_work(built.session_factory) as session:
+        user = built.users.set_roles(session, actor=_actor(), user_id=user_id, roles=roles, reason=reason)
+    click.echo(f"roles of {user.user_id!r}: {', '.join(user.roles)}")
+
+
 @group.command("permissions")
 def permissions() -> None:
     """Print the permission table (role × action) and the segregation-of-duties rules, as Markdown."""

@@ -13,6 +13,8 @@ balancer: operators can still work and the alarm is raised by monitoring.
 * ``audit_chain``: the newest ``audit.chain.verified`` event (written by every
   live verification, scheduled or by hand): when, and whether the chain was intact.
 * ``jobs``: scheduled jobs whose last run failed.
+* ``segregation_of_duties``: active users holding roles one person may not combine
+  (admin with a role that executes or signs GMP records), left from before the rule.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from ebr.clock import to_rfc3339
 from ebr.jobs.models import ScheduledJob, SchedulerHeartbeat
 from equipment.commands import HEARTBEAT_STALE_AFTER
 from equipment.models import Heartbeat
+from signatures.models import UserAccount
+from signatures.permissions import conflicts
 
 SCHEDULER_STALE = dt.timedelta(seconds=90)
 RUNTIME_RETIRED = dt.timedelta(days=1)
@@ -129,11 +133,26 @@ def jobs_check(session: Session, now: dt.datetime) -> Check:
     }
 
 
+def segregation_check(session: Session, now: dt.datetime) -> Check:
+    """Active users with incompatible roles (``signatures.permissions.INCOMPATIBLE``)."""
+    rows = session.scalars(select(UserAccount).where(UserAccount.active.is_(True)).order_by(UserAccount.user_id))
+    found = [{"user": row.user_id, "conflicts": conflicts(row.roles.split())} for row in rows]
+    found = [item for item in found if item["conflicts"]]
+    detail = (
+        "no user holds incompatible roles"
+        if not found
+        else f"{len(found)} user(s) hold incompatible roles and are refused every GMP action until an "
+        "administrator removes one role (`ebr user list`, /admin/users)"
+    )
+    return {"ok": not found, "users": found, "detail": detail}
+
+
 CHECKS: dict[str, Callable[[Session, dt.datetime], Check]] = {
     "runtime": runtime_check,
     "scheduler": scheduler_check,
     "audit_chain": audit_check,
     "jobs": jobs_check,
+    "segregation_of_duties": segregation_check,
 }
 
 
