@@ -46,9 +46,9 @@ def _force_roles(svc: Services, user_id: str, roles: str) -> None:
 def test_no_one_is_created_or_made_admin_together_with_a_gmp_role(
     svc: Services, make_user: MakeUser, gmp_role: str
 ) -> None:
-    with pytest.raises(ValidationError, match="cannot hold these roles together") as caught:
-        with svc.session_factory.begin() as session:
-            svc.users.create(session, actor="root", user_id="mixed", full_name="Mixed", roles=["admin", gmp_role])
+    refused = pytest.raises(ValidationError, match="cannot hold these roles together")
+    with refused as caught, svc.session_factory.begin() as session:
+        svc.users.create(session, actor="root", user_id="mixed", full_name="Mixed", roles=["admin", gmp_role])
     assert len(caught.value.problems) == 1
     assert caught.value.problems[0].startswith(f"admin + {gmp_role}: ")
     make_user("worker", gmp_role)
