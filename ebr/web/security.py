@@ -19,7 +19,8 @@ shop-floor tablet does not keep a batch record after logout.
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, request
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFError, validate_csrf
+from wtforms import ValidationError
 
 from signatures.throttle import client_address
 
@@ -61,13 +62,19 @@ def add_headers(response: Response) -> Response:
 
 def head_through_csrf() -> None:
     """HEAD on a route that takes a form goes through the CSRF check (flask-wtf skips HEAD)."""
-    if request.method != "HEAD" or request.url_rule is None:
+    if request.method != "HEAD" or request.url_rule is None or not current_app.config.get("WTF_CSRF_ENABLED", True):
         return
     if not (request.url_rule.methods or set()) & FORM_METHODS:
         return
-    csrf: CSRFProtect | None = current_app.extensions.get("csrf")
-    if csrf is not None:
-        csrf.protect()
+    # CSRFProtect.protect() itself skips methods outside WTF_CSRF_METHODS: validate as it would.
+    config = current_app.config
+    token = request.form.get(config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
+    for header in config.get("WTF_CSRF_HEADERS", ["X-CSRFToken", "X-CSRF-Token"]):
+        token = token or request.headers.get(header)
+    try:
+        validate_csrf(token)
+    except ValidationError as exc:
+        raise CSRFError(exc.args[0]) from None
 
 
 def remember_client() -> None:
