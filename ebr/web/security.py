@@ -19,8 +19,7 @@ shop-floor tablet does not keep a batch record after logout.
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, request
-from flask_wtf.csrf import CSRFError, validate_csrf
-from wtforms import ValidationError
+from flask_wtf.csrf import CSRFError, ValidationError, validate_csrf
 
 from signatures.throttle import client_address
 
