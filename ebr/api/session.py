@@ -25,6 +25,7 @@ def _user(user: Any) -> dict[str, Any]:
 
 @blp.route("", methods=["POST"])
 @access.public
+@blp.doc(security=[])  # no session needed to start one
 @blp.arguments(LoginIn)
 @blp.response(200, UserOut)
 def login(data: dict[str, Any]) -> dict[str, Any]:
@@ -55,6 +56,7 @@ def me() -> dict[str, Any]:
 
 @blp.route("", methods=["DELETE"])
 @access.public
+@blp.doc(security=[])  # ending a session that is already gone is not an error
 @blp.response(204)
 def logout() -> None:
     """End the session."""

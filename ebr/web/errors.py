@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ebr import errors
 from equipment import errors as equipment_errors
+from recipes.services import NotEffective
 from signatures.errors import TooManyAttempts
 
 STATUS: tuple[tuple[type[errors.EbrError], int], ...] = (
@@ -30,6 +31,8 @@ STATUS: tuple[tuple[type[errors.EbrError], int], ...] = (
     (equipment_errors.PlantConfigError, 422),
     (equipment_errors.DriverError, 503),
     (TooManyAttempts, 429),
+    (NotEffective, 409),  # no approved version is effective (yet): not possible now
+    (errors.RecipeError, 422),
     (errors.ValidationError, 422),
     (errors.NotFound, 404),
     (errors.Conflict, 409),

@@ -9,6 +9,9 @@ The client's address (``request.remote_addr``; behind ``EBR_PROXY_HOPS`` trusted
 reverse proxies, the address they forwarded) is handed to the login throttle
 (:mod:`signatures.throttle`) for the duration of the request.
 
+No field may hold a NUL character (PostgreSQL text cannot store one): such a request
+is refused with 422 before any view runs, instead of failing in the database.
+
 The Content-Security-Policy allows scripts, styles and connections from our own
 origin only: no inline script, no inline style, no ``eval`` (htmx runs with
 ``allowEval: false`` and without its injected indicator styles, see ``base.html``),
@@ -19,11 +22,14 @@ shop-floor tablet does not keep a batch record after logout.
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, request
-from flask_wtf.csrf import CSRFError, ValidationError, validate_csrf
+from flask_wtf.csrf import CSRFError, validate_csrf
+from flask_wtf.csrf import ValidationError as BadCsrfToken
 
+from ebr.errors import ValidationError
 from signatures.throttle import client_address
 
 FORM_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+NUL_MESSAGE = "the request contains a NUL character (\\0), which no field may hold; remove it and send again"
 
 CSP = "; ".join(
     (
@@ -72,8 +78,23 @@ def head_through_csrf() -> None:
         token = token or request.headers.get(header)
     try:
         validate_csrf(token)
-    except ValidationError as exc:
+    except BadCsrfToken as exc:
         raise CSRFError(exc.args[0]) from None
+
+
+def refuse_nul_characters() -> None:
+    """No field may hold a NUL character: PostgreSQL text cannot store one (found by the API fuzzer)."""
+    if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+        raise ValidationError(NUL_MESSAGE)
+    if request.mimetype == "multipart/form-data":
+        found = any("\x00" in v for v in request.form.values())  # uploaded files may be binary
+    else:
+        data = request.get_data(cache=True)
+        found = b"\x00" in data or b"\\u0000" in data
+        if request.mimetype == "application/x-www-form-urlencoded":
+            found = found or any("\x00" in v for v in request.form.values())
+    if found:
+        raise ValidationError(NUL_MESSAGE)
 
 
 def remember_client() -> None:
@@ -88,5 +109,6 @@ def register(app: Flask) -> None:
     """Attach the headers, the HEAD check and the client's address to every request of ``app``."""
     app.before_request(remember_client)
     app.before_request(head_through_csrf)
+    app.before_request(refuse_nul_characters)
     app.teardown_request(forget_client)
     app.after_request(add_headers)
