@@ -51,6 +51,7 @@ class Settings:
     login_limit_per_client: str = "30/600"
     login_limit_per_account: str = "10/600"
     proxy_hops: int = 0
+    role_grant_confirmation: bool = False
     alert_webhook_url: str | None = None
     trend_retention_days: int = 90
     alert_smtp_url: str | None = None
@@ -239,6 +240,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         login_limit_per_client=_limit(env, "EBR_LOGIN_LIMIT_PER_CLIENT", "30/600"),
         login_limit_per_account=_limit(env, "EBR_LOGIN_LIMIT_PER_ACCOUNT", "10/600"),
         proxy_hops=_int(env, "EBR_PROXY_HOPS", 0),
+        role_grant_confirmation=_bool(env, "EBR_ROLE_GRANT_CONFIRMATION", False),
         alert_webhook_url=env.get("EBR_ALERT_WEBHOOK_URL") or None,
         trend_retention_days=_int(env, "EBR_TREND_RETENTION_DAYS", 90, minimum=1),
         **_alert_email(env),

@@ -55,6 +55,7 @@ def build_users(settings: Settings, *, audit: AuditTrail, clock: Clock) -> UserS
             per_account=Limit.parse("EBR_LOGIN_LIMIT_PER_ACCOUNT", settings.login_limit_per_account),
             clock=clock,
         ),
+        grant_confirmation=settings.role_grant_confirmation,
     )
 
 

@@ -30,10 +30,11 @@ from signatures.directory import Directory
 from signatures.errors import (
     PasswordRejected,
 )
+from signatures.grants import RoleGrants, adds_gmp_role
 from signatures.keystore import KeyStore
 from signatures.models import PasswordHistory, SigningKey, UserAccount
 from signatures.passwords import DEFAULT_HASHER, PasswordPolicy, check_password, hash_password, one_time_password
-from signatures.permissions import Role, conflicts, parse_roles
+from signatures.permissions import GMP_ROLES, Role, conflicts, parse_roles
 from signatures.sessions import SessionService
 from signatures.throttle import Throttle
 
@@ -81,6 +82,7 @@ class UserService:
         directory: Directory | None = None,
         kdf: keylib.KdfParams | None = None,
         throttle: Throttle | None = None,
+        grant_confirmation: bool = False,
     ) -> None:
         self.audit = audit
         self.clock = clock
@@ -88,6 +90,8 @@ class UserService:
         self.notifier = notifier or LogNotifier()
         self.keys = KeyStore(clock=clock, kdf=kdf)
         self.sessions = SessionService(audit=audit, clock=clock, idle_minutes=idle_minutes)
+        self.grant_confirmation = grant_confirmation
+        self.grants = RoleGrants(self)
         self.auth = Authenticator(
             self, lockout_attempts=lockout_attempts, notifier=self.notifier, directory=directory, throttle=throttle
         )
@@ -167,9 +171,12 @@ class UserService:
             problems.append("full name: the printed name is required (it appears on every signature)")
         if problems:
             raise ValidationError("the user cannot be created", problems)
-        parsed = _compatible(parse_roles(str(r) for r in roles), user_id)
+        requested = _compatible(parse_roles(str(r) for r in roles), user_id)
         if session.get(UserAccount, user_id) is not None:
             raise Conflict(f"user id {user_id!r} already exists (ids are never reused, even after deactivation)")
+        # With four eyes on GMP roles, the new account starts without them and a grant waits.
+        held_back = self.grant_confirmation and source == "local" and adds_gmp_role([], requested)
+        parsed = [r for r in requested if r not in GMP_ROLES] if held_back else requested
         now = self.clock.now()
         row = UserAccount(
             user_id=user_id,
@@ -198,6 +205,8 @@ class UserService:
             "identity_check": row.identity_check,
         }
         self.audit.record(session, actor=actor, action="user.created", entity=Entity("user", user_id), after=after)
+        if held_back:
+            self.grants.request(session, actor=actor, row=row, roles=requested, reason="roles asked for at creation")
         if password is not None:
             self._set_password(session, row, password, actor=actor, must_change=row.must_change_password)
         return self.view(row)
@@ -250,7 +259,9 @@ class UserService:
 
         Raises ValidationError when the actor changes their own roles, when the roles
         may not be held by one person (:data:`signatures.permissions.INCOMPATIBLE`) or
-        when no reason is given.
+        when no reason is given. With ``EBR_ROLE_GRANT_CONFIRMATION`` a change that gives
+        a GMP role is only requested (:mod:`signatures.grants`): the returned user still
+        has the old roles until a second administrator confirms.
         """
         row = self.row(session, user_id)
         if actor.strip().lower() == row.user_id:
@@ -258,16 +269,40 @@ class UserService:
                 f"{actor!r} cannot change their own roles; another administrator must do it (segregation of duties)"
             )
         parsed = _compatible(parse_roles(roles), row.user_id)
+        reason = _required(reason, "changing roles")
+        if self.grant_confirmation and adds_gmp_role(row.roles.split(), parsed):
+            # Four eyes: the grant waits for a second administrator; the roles stay as they are.
+            self.grants.request(session, actor=actor, row=row, roles=parsed, reason=reason)
+            return self.view(row)
+        return self.apply_roles(session, actor=actor, row=row, roles=[r.value for r in parsed], reason=reason)
+
+    def apply_roles(
+        self,
+        session: Session,
+        *,
+        actor: str,
+        row: UserAccount,
+        roles: Iterable[str],
+        reason: str,
+        requested_by: str | None = None,
+    ) -> User:
+        """Write a checked role change and its ``user.roles_changed`` event (old and new roles)."""
+        parsed = _compatible(parse_roles(roles), row.user_id)
+        if not row.active:
+            raise Conflict(f"user {row.user_id!r} is deactivated; their roles cannot change")
         before = row.roles.split()
         row.roles = _role_text(parsed)
+        after: dict[str, Any] = {"roles": [r.value for r in parsed]}
+        if requested_by is not None:
+            after |= {"requested_by": requested_by, "confirmed_by": actor}
         self.audit.record(
             session,
             actor=actor,
             action="user.roles_changed",
-            entity=Entity("user", user_id),
+            entity=Entity("user", row.user_id),
             before={"roles": before},
-            after={"roles": [r.value for r in parsed]},
-            reason=_required(reason, "changing roles"),
+            after=after,
+            reason=reason,
         )
         return self.view(row)
 

@@ -145,6 +145,37 @@ def roles(user_id: str, roles: tuple[str, ...], reason: str) -> None:
     built = services()
     with unit_of_work(built.session_factory) as session:
         user = built.users.set_roles(session, actor=_actor(), user_id=user_id, roles=roles, reason=reason)
+        waiting = [g for g in built.users.grants.pending(session) if g.user_id == user.user_id]
+    click.echo(f"roles of {user.user_id!r}: {', '.join(user.roles) or 'none'}")
+    for grant in waiting:
+        click.echo(
+            f"waiting for a second administrator: {', '.join(grant.roles)} "
+            f"(`ebr user confirm-grant {grant.id}`, run by another administrator)"
+        )
+
+
+@group.command("grants")
+def grants() -> None:
+    """Grants of GMP roles waiting for a second administrator (EBR_ROLE_GRANT_CONFIRMATION)."""
+    built = services()
+    with built.session_factory() as session:
+        waiting = built.users.grants.pending(session)
+    if not waiting:
+        click.echo("no role grant is waiting")
+    for grant in waiting:
+        click.echo(
+            f"{grant.id}  {grant.user_id:<20} {' '.join(grant.roles):<30} by {grant.requested_by} "
+            f"at {grant.requested_at:%Y-%m-%d %H:%M %Z}: {grant.reason}"
+        )
+
+
+@group.command("confirm-grant")
+@click.argument("grant_id")
+def confirm_grant(grant_id: str) -> None:
+    """Confirm GRANT_ID as the second administrator (not the one who asked, not the person concerned)."""
+    built = services()
+    with unit_of_work(built.session_factory) as session:
+        user = built.users.grants.confirm(session, actor=_actor(), grant_id=grant_id)
     click.echo(f"roles of {user.user_id!r}: {', '.join(user.roles)}")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,11 @@ from sqlalchemy import select, update
 from audit.chain import Entity
 from audit.models import AuditEvent
 from ebr.app import create_app
-from ebr.bootstrap import Services
+from ebr.bootstrap import Services, build_services
 from ebr.cli import main
-from ebr.errors import ValidationError
+from ebr.clock import FixedClock
+from ebr.config import Settings
+from ebr.errors import Conflict, ValidationError
 from signatures import errors
 from signatures.models import UserAccount
 from tests.integration.signatures.conftest import PASSWORD, MakeUser
@@ -174,3 +177,74 @@ def test_the_cli_refuses_admin_with_qa_and_prints_the_rules(database_url: str, t
     for role in ("operator", "supervisor", "qa", "recipe_author", "recipe_approver"):
         assert re.search(rf"admin cannot be combined with {role}\b", out), out
     assert "nobody can change their own roles" in out
+
+
+@pytest.fixture
+def four_eyes(settings: Settings, clock: FixedClock) -> Iterator[Services]:
+    built = build_services(settings.with_overrides(role_grant_confirmation=True), clock=clock)
+    yield built
+    built.close()
+
+
+@pytest.mark.requirement("URS-SEC-009")
+def test_with_four_eyes_a_gmp_grant_waits_for_a_second_administrator(four_eyes: Services) -> None:
+    svc = four_eyes
+    with svc.session_factory.begin() as session:
+        for user_id, roles in (("root", ["admin"]), ("second", ["admin"]), ("olga", ["auditor"])):
+            svc.users.create(
+                session, actor="system:test", user_id=user_id, full_name=user_id.title(), roles=roles,
+                password=PASSWORD, must_change=False,
+            )  # fmt: skip
+        waiting = svc.users.set_roles(session, actor="root", user_id="olga", roles=["qa"], reason="joins QA")
+    assert [str(r) for r in waiting.roles] == ["auditor"]
+    with svc.session_factory() as session:
+        [grant] = svc.users.grants.pending(session)
+    assert (grant.user_id, grant.roles, grant.requested_by) == ("olga", ("qa",), "root")
+    for who, match in (("root", "second administrator"), ("olga", "second administrator")):
+        with pytest.raises(ValidationError, match=match), svc.session_factory.begin() as session:
+            svc.users.grants.confirm(session, actor=who, grant_id=grant.id)
+    with svc.session_factory.begin() as session:
+        confirmed = svc.users.grants.confirm(session, actor="second", grant_id=grant.id)
+    assert [str(r) for r in confirmed.roles] == ["qa"]
+    with pytest.raises(Conflict, match="not pending"), svc.session_factory.begin() as session:
+        svc.users.grants.confirm(session, actor="second", grant_id=grant.id)
+    [requested] = _events(svc, "user.roles_grant_requested")
+    assert (requested["before"], requested["after"]["roles"]) == ({"roles": ["auditor"]}, ["qa"])  # type: ignore[index]
+    [changed] = _events(svc, "user.roles_changed")
+    assert changed["actor"] == "second"
+    assert changed["after"] == {"roles": ["qa"], "requested_by": "root", "confirmed_by": "second"}
+    assert changed["reason"] == "joins QA"
+    # Taking a GMP role away, or giving a non-GMP one, needs no second administrator.
+    with svc.session_factory.begin() as session:
+        user = svc.users.set_roles(session, actor="root", user_id="olga", roles=["auditor"], reason="back to audit")
+    assert [str(r) for r in user.roles] == ["auditor"]
+
+
+@pytest.mark.requirement("URS-SEC-009")
+def test_with_four_eyes_a_new_users_gmp_roles_wait_and_are_confirmed_on_the_web(four_eyes: Services) -> None:
+    svc = four_eyes
+    with svc.session_factory.begin() as session:
+        for user_id in ("root", "second"):
+            svc.users.create(
+                session, actor="system:test", user_id=user_id, full_name=user_id.title(), roles=["admin"],
+                password=PASSWORD, must_change=False,
+            )  # fmt: skip
+    app = create_app(services=svc)
+    root, second = app.test_client(), app.test_client()
+    login(root, "root", PASSWORD)
+    form = {"user_id": "olga", "full_name": "Olga Operator", "roles": ["operator"]}
+    page = root.post(
+        "/admin/users", data=form | {"csrf_token": csrf_token(root, "/admin/users")}, follow_redirects=True
+    )
+    assert "wait for a second administrator" in page.get_data(as_text=True)
+    with svc.session_factory() as session:
+        assert svc.users.get(session, "olga").roles == ()
+        [grant] = svc.users.grants.pending(session)
+    assert "another administrator confirms" in root.get("/admin/users").get_data(as_text=True)
+    refused = root.post(f"/admin/grants/{grant.id}/confirm", data={"csrf_token": csrf_token(root, "/admin/users")})
+    assert refused.status_code == 422
+    login(second, "second", PASSWORD)
+    token = csrf_token(second, "/admin/users")
+    assert second.post(f"/admin/grants/{grant.id}/confirm", data={"csrf_token": token}).status_code == 302
+    with svc.session_factory() as session:
+        assert [str(r) for r in svc.users.get(session, "olga").roles] == ["operator"]
