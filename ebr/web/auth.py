@@ -86,7 +86,7 @@ def _must_change(user: User) -> bool:
 
 def _to_login(message: str | None) -> ResponseReturnValue:
     if _wants_json():
-        return errors.json_error("SessionExpired", message or "log in first (POST /api/session)", 401)
+        return errors.json_error("SessionExpired", message or "log in first", 401)
     if message:
         flash(message, "error")
     return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
