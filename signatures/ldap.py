@@ -27,6 +27,7 @@ nothing.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import ssl
 from collections.abc import Mapping
@@ -42,6 +43,8 @@ from ebr.errors import ConfigError
 from signatures.directory import DirectoryUser
 from signatures.errors import DirectoryUnavailable, UnknownUser, WrongPassword
 from signatures.permissions import Role
+
+log = logging.getLogger(__name__)
 
 INVALID_CREDENTIALS = 49
 IN_CHAIN = "1.2.840.113556.1.4.1941"
@@ -176,6 +179,12 @@ class LdapDirectory:
         finally:
             conn.unbind()
         found = [e for e in entries if e.get("type") == "searchResEntry"]
+        if not found and not self.bind_dn:
+            log.warning(
+                "an anonymous search of %s found no entry for a login; if the directory refuses anonymous "
+                "reads (Active Directory always does) set EBR_LDAP_BIND_DN and its password file",
+                self.user_base,
+            )
         if not found:
             # The same round trip as a wrong password: a bind to an entry that does not exist.
             conn = self._connection(f"cn=ebr-no-such-user-{secrets.token_hex(8)},{self.user_base}", password)

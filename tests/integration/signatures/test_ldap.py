@@ -60,13 +60,14 @@ def test_a_directory_user_in_no_mapped_group_is_refused_and_no_account_is_made(l
 
 @pytest.mark.requirement("URS-SEC-006")
 def test_without_the_service_account_a_directory_that_refuses_anonymous_reads_finds_nobody(
-    settings: Settings, slapd: Slapd, clock: FixedClock
+    settings: Settings, slapd: Slapd, clock: FixedClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     anonymous = build_services(ldap_settings(settings, slapd, ldap_bind_dn=None, ldap_bind_password=None), clock=clock)
     wrong = build_services(ldap_settings(settings, slapd, ldap_bind_password="not-the-secret"), clock=clock)
     try:
         with pytest.raises(errors.CredentialsRefused):
             _login(anonymous, *LENA)
+        assert "set EBR_LDAP_BIND_DN" in caplog.text  # the operator's hint, in the log only
         with pytest.raises(errors.DirectoryUnavailable, match="EBR_LDAP_BIND_DN") as caught:
             _login(wrong, *LENA)
         assert "not-the-secret" not in str(caught.value)
