@@ -52,7 +52,7 @@ WORKERS = os.environ.get("EBR_BENCH_UI_WORKERS", "4")
 # An operator reads, weighs and types between two submissions; 0 gives the no-pause stress figure.
 THINK_MS = int(os.environ.get("EBR_BENCH_UI_THINK_MS", "3000"))
 PASSWORD = "Load-Test-Pass-42"
-PROBES = int(os.environ.get("EBR_BENCH_UI_PROBES", "25"))
+PROBES = int(os.environ.get("EBR_BENCH_UI_PROBES", "50"))
 CLIENT_LIMIT = os.environ.get("EBR_BENCH_UI_CLIENT_LIMIT", "500/600")
 
 
@@ -187,10 +187,8 @@ def probe_logins(base: str, stats: Stats, operators: list[str]) -> None:
     _status, page = browser.call("GET", "/auth/login", htmx=False)
     browser.token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
     for n in range(PROBES):
-        for bucket, user in (
-            (stats.login_unknown, f"nobody{n:03d}"),
-            (stats.login_known, operators[n % len(operators)]),
-        ):
+        pair = [(stats.login_unknown, f"nobody{n:03d}"), (stats.login_known, operators[n % len(operators)])]
+        for bucket, user in pair if n % 2 else pair[::-1]:  # alternate which goes first
             form = {"user_id": user, "password": "Wrong-Guess-000", "csrf_token": browser.token}
             start = time.perf_counter()
             status, _body = browser.call("POST", "/auth/login", form, htmx=False)
