@@ -1,9 +1,14 @@
-"""Four eyes on a grant of a GMP role (``EBR_ROLE_GRANT_CONFIRMATION``, off by default).
+"""Role changes: segregation of duties for people, and four eyes on a grant of a GMP role.
 
-When on, an administrator who gives someone a role that executes or signs GMP
-records (operator, supervisor, qa, recipe_author, recipe_approver) only *requests*
-it: the grant waits in ``role_grant`` until a second administrator — neither the
-requester nor the person concerned — confirms it. Request and confirmation are
+Every change is checked (nobody changes their own roles; no incompatible pair, see
+:data:`signatures.permissions.INCOMPATIBLE`; a reason is required) and audited as
+``user.roles_changed`` with the old and new roles.
+
+With ``EBR_ROLE_GRANT_CONFIRMATION`` (off by default) an administrator who gives
+someone a role that executes or signs GMP records (operator, supervisor, qa,
+recipe_author, recipe_approver) only *requests* it: the grant waits in
+``role_grant`` until a second administrator — neither the requester nor the person
+concerned — confirms it. Request and confirmation are
 audited (``user.roles_grant_requested``, then ``user.roles_changed`` naming both
 administrators). A newer request for the same person supersedes a pending one.
 """
@@ -13,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -22,7 +27,7 @@ from audit.chain import Entity
 from ebr.errors import Conflict, NotFound, ValidationError
 from ebr.ids import new_id
 from signatures.models import RoleGrant, UserAccount
-from signatures.permissions import GMP_ROLES, Role
+from signatures.permissions import GMP_ROLES, Role, conflicts, parse_roles, require_compatible
 
 if TYPE_CHECKING:
     from signatures.users import User, UserService
@@ -52,10 +57,67 @@ def _view(row: RoleGrant) -> PendingGrant:
 
 
 class RoleGrants:
-    """Requests and confirmations of GMP role grants; used by :class:`signatures.users.UserService`."""
+    """Role changes, requests and confirmations of GMP role grants (``services.users.grants``)."""
 
     def __init__(self, users: UserService) -> None:
         self.users = users
+
+    def conflicts(self, session: Session) -> dict[str, list[str]]:
+        """Active users holding roles one person may not combine (from before the rule), by id."""
+        rows = session.scalars(select(UserAccount).where(UserAccount.active.is_(True)).order_by(UserAccount.user_id))
+        found = {row.user_id: conflicts(row.roles.split()) for row in rows}
+        return {user_id: clash for user_id, clash in found.items() if clash}
+
+    def change(self, session: Session, *, actor: str, row: UserAccount, roles: Iterable[str], reason: str) -> User:
+        """Replace ``row``'s roles (audited with the reason and the old and new roles).
+
+        Raises ValidationError when the actor changes their own roles, when the roles
+        may not be held by one person or when no reason is given. With four eyes on, a
+        change that gives a GMP role is only requested: the returned user still has the
+        old roles until a second administrator confirms (:meth:`confirm`).
+        """
+        from signatures.users import required_reason
+
+        if actor.strip().lower() == row.user_id:
+            raise ValidationError(
+                f"{actor!r} cannot change their own roles; another administrator must do it (segregation of duties)"
+            )
+        parsed = require_compatible(parse_roles(roles), row.user_id)
+        reason = required_reason(reason, "changing roles")
+        if self.users.grant_confirmation and adds_gmp_role(row.roles.split(), parsed):
+            self.request(session, actor=actor, row=row, roles=parsed, reason=reason)
+            return self.users.view(row)
+        return self.apply(session, actor=actor, row=row, roles=[r.value for r in parsed], reason=reason)
+
+    def apply(
+        self,
+        session: Session,
+        *,
+        actor: str,
+        row: UserAccount,
+        roles: Iterable[str],
+        reason: str,
+        requested_by: str | None = None,
+    ) -> User:
+        """Write a checked role change and its ``user.roles_changed`` event (old and new roles)."""
+        parsed = require_compatible(parse_roles(roles), row.user_id)
+        if not row.active:
+            raise Conflict(f"user {row.user_id!r} is deactivated; their roles cannot change")
+        before = row.roles.split()
+        row.roles = " ".join(r.value for r in parsed)
+        after: dict[str, Any] = {"roles": [r.value for r in parsed]}
+        if requested_by is not None:
+            after |= {"requested_by": requested_by, "confirmed_by": actor}
+        self.users.audit.record(
+            session,
+            actor=actor,
+            action="user.roles_changed",
+            entity=Entity("user", row.user_id),
+            before={"roles": before},
+            after=after,
+            reason=reason,
+        )
+        return self.users.view(row)
 
     def request(
         self, session: Session, *, actor: str, row: UserAccount, roles: list[Role], reason: str
@@ -113,7 +175,7 @@ class RoleGrants:
                 f"nor {grant.user_id!r}, must confirm it (four eyes)"
             )
         row = self.users.row(session, grant.user_id)
-        user = self.users.apply_roles(
+        user = self.apply(
             session,
             actor=actor,
             row=row,

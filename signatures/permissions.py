@@ -114,6 +114,20 @@ def conflicts(roles: Iterable[str | Role]) -> list[str]:
     return [f"{a.value} + {b.value}: {why}" for a, b, why in INCOMPATIBLE if a in held and b in held]
 
 
+def require_compatible(roles: list[Role], user_id: str) -> list[Role]:
+    """``roles`` unchanged, or ValidationError listing each incompatible pair (one per problem)."""
+    from ebr.errors import ValidationError
+
+    clash = conflicts(roles)
+    if clash:
+        raise ValidationError(
+            f"{user_id!r} cannot hold these roles together (segregation of duties); give them to two "
+            "different people (`ebr user permissions` lists the rules)",
+            clash,
+        )
+    return roles
+
+
 def incompatibility_rules() -> list[str]:
     """The segregation-of-duties rules as printed by ``ebr user permissions``."""
     return [f"{a.value} cannot be combined with {b.value}: {why}" for a, b, why in INCOMPATIBLE] + [

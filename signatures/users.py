@@ -34,7 +34,7 @@ from signatures.grants import RoleGrants, adds_gmp_role
 from signatures.keystore import KeyStore
 from signatures.models import PasswordHistory, SigningKey, UserAccount
 from signatures.passwords import DEFAULT_HASHER, PasswordPolicy, check_password, hash_password, one_time_password
-from signatures.permissions import GMP_ROLES, Role, conflicts, parse_roles
+from signatures.permissions import GMP_ROLES, Role, parse_roles, require_compatible
 from signatures.sessions import SessionService
 from signatures.throttle import Throttle
 
@@ -129,11 +129,9 @@ class UserService:
         """Every user, active or not, by id."""
         return [self.view(r) for r in session.scalars(select(UserAccount).order_by(UserAccount.user_id))]
 
-    def role_conflicts(self, session: Session) -> dict[str, Sequence[str]]:
+    def role_conflicts(self, session: Session) -> Mapping[str, Sequence[str]]:
         """Active users holding roles one person may not combine (from before the rule), by id."""
-        rows = session.scalars(select(UserAccount).where(UserAccount.active.is_(True)).order_by(UserAccount.user_id))
-        found = {row.user_id: conflicts(row.roles.split()) for row in rows}
-        return {user_id: clash for user_id, clash in found.items() if clash}
+        return self.grants.conflicts(session)
 
     def admin_exists(self, session: Session) -> bool:
         rows = session.scalars(select(UserAccount).where(UserAccount.active.is_(True)))
@@ -171,7 +169,7 @@ class UserService:
             problems.append("full name: the printed name is required (it appears on every signature)")
         if problems:
             raise ValidationError("the user cannot be created", problems)
-        requested = _compatible(parse_roles(str(r) for r in roles), user_id)
+        requested = require_compatible(parse_roles(str(r) for r in roles), user_id)
         if session.get(UserAccount, user_id) is not None:
             raise Conflict(f"user id {user_id!r} already exists (ids are never reused, even after deactivation)")
         # With four eyes on GMP roles, the new account starts without them and a grant waits.
@@ -236,7 +234,7 @@ class UserService:
     def verify_identity(self, session: Session, *, actor: str, user_id: str, how: str) -> User:
         """Record that ``actor`` verified the identity of ``user_id`` and how (21 CFR 11.100(b))."""
         row = self.row(session, user_id)
-        how = _required(how, "recording an identity check (say how it was verified)")
+        how = required_reason(how, "recording an identity check (say how it was verified)")
         before = {"identity_verified_by": row.identity_verified_by, "identity_check": row.identity_check}
         row.identity_verified_by, row.identity_verified_at, row.identity_check = actor, self.clock.now(), how
         self.audit.record(
@@ -255,56 +253,12 @@ class UserService:
         return self.view(row)
 
     def set_roles(self, session: Session, *, actor: str, user_id: str, roles: Iterable[str], reason: str) -> User:
-        """Replace a user's roles (audited with the reason and the old and new roles).
+        """Replace a user's roles; see :meth:`signatures.grants.RoleGrants.change` (SoD, four eyes)."""
+        return self.grants.change(session, actor=actor, row=self.row(session, user_id), roles=roles, reason=reason)
 
-        Raises ValidationError when the actor changes their own roles, when the roles
-        may not be held by one person (:data:`signatures.permissions.INCOMPATIBLE`) or
-        when no reason is given. With ``EBR_ROLE_GRANT_CONFIRMATION`` a change that gives
-        a GMP role is only requested (:mod:`signatures.grants`): the returned user still
-        has the old roles until a second administrator confirms.
-        """
-        row = self.row(session, user_id)
-        if actor.strip().lower() == row.user_id:
-            raise ValidationError(
-                f"{actor!r} cannot change their own roles; another administrator must do it (segregation of duties)"
-            )
-        parsed = _compatible(parse_roles(roles), row.user_id)
-        reason = _required(reason, "changing roles")
-        if self.grant_confirmation and adds_gmp_role(row.roles.split(), parsed):
-            # Four eyes: the grant waits for a second administrator; the roles stay as they are.
-            self.grants.request(session, actor=actor, row=row, roles=parsed, reason=reason)
-            return self.view(row)
-        return self.apply_roles(session, actor=actor, row=row, roles=[r.value for r in parsed], reason=reason)
-
-    def apply_roles(
-        self,
-        session: Session,
-        *,
-        actor: str,
-        row: UserAccount,
-        roles: Iterable[str],
-        reason: str,
-        requested_by: str | None = None,
-    ) -> User:
-        """Write a checked role change and its ``user.roles_changed`` event (old and new roles)."""
-        parsed = _compatible(parse_roles(roles), row.user_id)
-        if not row.active:
-            raise Conflict(f"user {row.user_id!r} is deactivated; their roles cannot change")
-        before = row.roles.split()
-        row.roles = _role_text(parsed)
-        after: dict[str, Any] = {"roles": [r.value for r in parsed]}
-        if requested_by is not None:
-            after |= {"requested_by": requested_by, "confirmed_by": actor}
-        self.audit.record(
-            session,
-            actor=actor,
-            action="user.roles_changed",
-            entity=Entity("user", row.user_id),
-            before={"roles": before},
-            after=after,
-            reason=reason,
-        )
-        return self.view(row)
+    def apply_roles(self, session: Session, *, actor: str, row: UserAccount, roles: Iterable[str], reason: str) -> User:
+        """Write a checked role change at once; see :meth:`signatures.grants.RoleGrants.apply`."""
+        return self.grants.apply(session, actor=actor, row=row, roles=roles, reason=reason)
 
     def deactivate(self, session: Session, *, actor: str, user_id: str, reason: str) -> User:
         """Deactivate a user for good (the id stays reserved) and end their web sessions."""
@@ -320,7 +274,7 @@ class UserService:
             entity=Entity("user", user_id),
             before={"active": True},
             after={"active": False},
-            reason=_required(reason, "deactivating a user"),
+            reason=required_reason(reason, "deactivating a user"),
         )
         return self.view(row)
 
@@ -338,7 +292,7 @@ class UserService:
             entity=Entity("user", user_id),
             before=before,
             after={"locked": False, "failed_attempts": 0},
-            reason=_required(reason, "unlocking an account"),
+            reason=required_reason(reason, "unlocking an account"),
         )
         return self.view(row)
 
@@ -467,18 +421,7 @@ class UserService:
         return key
 
 
-def _compatible(roles: list[Role], user_id: str) -> list[Role]:
-    clash = conflicts(roles)
-    if clash:
-        raise ValidationError(
-            f"{user_id!r} cannot hold these roles together (segregation of duties); give them to two "
-            "different people (`ebr user permissions` lists the rules)",
-            clash,
-        )
-    return roles
-
-
-def _required(reason: str | None, doing: str) -> str:
+def required_reason(reason: str | None, doing: str) -> str:
     if not reason or not reason.strip():
         raise ValidationError(f"a reason is required for {doing}")
     return reason.strip()
