@@ -11,6 +11,12 @@ unwrap with Argon2id), and errors. Operators pause ``EBR_BENCH_UI_THINK_MS``
 The baseline is ``GET /healthz`` under the same
 load, measured in the same run (the stack's floor: routing, a database round trip).
 Goal: step submit p95 < 150 ms with 0 errors on a 2-core machine.
+
+Throttling of failed logins is on (it counts failures only, so the operators' logins
+never trip it; the per-client limit is raised to ``EBR_BENCH_UI_CLIENT_LIMIT`` because
+every simulated tablet comes from 127.0.0.1). After the load, ``EBR_BENCH_UI_PROBES``
+failed logins with unknown ids and as many with known ids (wrong password) are timed
+in turn: their medians must be within ±20 % (nothing tells who exists).
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ WORKERS = os.environ.get("EBR_BENCH_UI_WORKERS", "4")
 # An operator reads, weighs and types between two submissions; 0 gives the no-pause stress figure.
 THINK_MS = int(os.environ.get("EBR_BENCH_UI_THINK_MS", "3000"))
 PASSWORD = "Load-Test-Pass-42"
+PROBES = int(os.environ.get("EBR_BENCH_UI_PROBES", "50"))
+CLIENT_LIMIT = os.environ.get("EBR_BENCH_UI_CLIENT_LIMIT", "500/600")
 
 
 def recipe(steps: int) -> Any:
@@ -103,6 +111,8 @@ def prepare(url: str) -> dict[str, str]:
 class Stats:
     submit: list[float] = field(default_factory=list)
     complete: list[float] = field(default_factory=list)
+    login_known: list[float] = field(default_factory=list)
+    login_unknown: list[float] = field(default_factory=list)
     health: list[float] = field(default_factory=list)
     requests: int = 0
     errors: list[str] = field(default_factory=list)
@@ -171,6 +181,22 @@ class Operator:
             self.timed(self.stats.health, "GET", "/healthz")
 
 
+def probe_logins(base: str, stats: Stats, operators: list[str]) -> None:
+    """Failed logins, an unknown id and a known one (wrong password) in turn, timed."""
+    browser = Operator(base, "probe", stats)
+    _status, page = browser.call("GET", "/auth/login", htmx=False)
+    browser.token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    for n in range(PROBES):
+        pair = [(stats.login_unknown, f"nobody{n:03d}"), (stats.login_known, operators[n % len(operators)])]
+        for bucket, user in pair if n % 2 else pair[::-1]:  # alternate which goes first
+            form = {"user_id": user, "password": "Wrong-Guess-000", "csrf_token": browser.token}
+            start = time.perf_counter()
+            status, _body = browser.call("POST", "/auth/login", form, htmx=False)
+            bucket.append((time.perf_counter() - start) * 1000)
+            if status != 401:
+                stats.errors.append(f"probe login {user}: {status} (expected 401)")
+
+
 def run(base: str, batches: dict[str, str]) -> tuple[Stats, float]:
     stats = Stats()
     threads = [
@@ -181,11 +207,18 @@ def run(base: str, batches: dict[str, str]) -> tuple[Stats, float]:
         thread.start()
     for thread in threads:
         thread.join()
-    return stats, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    probe_logins(base, stats, sorted(batches))
+    return stats, seconds
 
 
 def start_gunicorn(url: str, port: int) -> subprocess.Popen[bytes]:
-    env = os.environ | {"EBR_DATABASE_URL": url, "EBR_SECRET_KEY": secrets.token_hex(16), "EBR_SECURE_COOKIES": "false"}
+    env = os.environ | {
+        "EBR_DATABASE_URL": url,
+        "EBR_SECRET_KEY": secrets.token_hex(16),
+        "EBR_SECURE_COOKIES": "false",
+        "EBR_LOGIN_LIMIT_PER_CLIENT": CLIENT_LIMIT,  # every simulated tablet is 127.0.0.1
+    }
     command = [sys.executable, "-m", "gunicorn", "-w", WORKERS, "-k", "gthread", "--threads", "8",
                "-b", f"127.0.0.1:{port}", "--log-level", "warning", "ebr.app:create_app()"]  # fmt: skip
     process = subprocess.Popen(command, env=env)
@@ -229,7 +262,21 @@ def report(stats: Stats, seconds: float) -> None:
         Row("step submit (record value) p95", percentile(stats.submit, 95), percentile(health, 95), "ms", "< 150 ms"),
         Row("step submit (record value) p99", percentile(stats.submit, 99), percentile(health, 99), "ms"),
         Row("complete + sign (Argon2id) p50", percentile(stats.complete, 50), percentile(health, 50), "ms"),
-        Row("complete + sign (Argon2id) p95", percentile(stats.complete, 95), percentile(health, 95), "ms"),
+        Row(
+            "complete + sign (Argon2id) p95",
+            percentile(stats.complete, 95),
+            percentile(health, 95),
+            "ms",
+            "< 300 ms",
+        ),
+        Row("failed login, known id (median)", percentile(stats.login_known, 50), percentile(health, 50), "ms"),
+        Row(
+            "failed login, unknown id (median)",
+            percentile(stats.login_unknown, 50),
+            percentile(health, 50),
+            "ms",
+            "within ±20 % of known",
+        ),
         Row("errors", len(stats.errors), 0, "", "0"),
     ]
     title = (

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ebr.bootstrap import Services, build_services
 from ebr.config import Settings, load_settings
@@ -36,6 +37,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None, *, services: 
         # CSRF tokens live as long as the session (the idle timeout ends it), not one hour.
         WTF_CSRF_TIME_LIMIT=None,
     )
+    if settings.proxy_hops:
+        # Behind N trusted reverse proxies the client is the address they forwarded (login throttle).
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)  # type: ignore[method-assign]
     CSRFProtect(app)
     app.extensions["ebr"] = services
     register_blueprints(app)

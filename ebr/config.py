@@ -44,6 +44,14 @@ class Settings:
     ldap_role_map: Mapping[str, str] = field(default_factory=dict)
     ldap_start_tls: bool = False
     ldap_ca_file: str | None = None
+    ldap_bind_dn: str | None = None
+    ldap_bind_password: str | None = field(default=None, repr=False)  # never logged
+    ldap_user_dn_template: str | None = None
+    ldap_group_mode: str = "search"
+    login_limit_per_client: str = "30/600"
+    login_limit_per_account: str = "10/600"
+    proxy_hops: int = 0
+    role_grant_confirmation: bool = False
     alert_webhook_url: str | None = None
     trend_retention_days: int = 90
     alert_smtp_url: str | None = None
@@ -184,6 +192,54 @@ def _role_map(raw: str | None) -> dict[str, str]:
     return mapping
 
 
+LDAP_GROUP_MODES = ("search", "memberof", "in_chain")
+
+
+def _ldap_service_account(env: Mapping[str, str]) -> dict[str, Any]:
+    """EBR_LDAP_BIND_DN with its password from EBR_LDAP_BIND_PASSWORD_FILE or EBR_LDAP_BIND_PASSWORD."""
+    dn = env.get("EBR_LDAP_BIND_DN") or None
+    path, value = env.get("EBR_LDAP_BIND_PASSWORD_FILE") or None, env.get("EBR_LDAP_BIND_PASSWORD") or None
+    if path and value:
+        raise ConfigError("set EBR_LDAP_BIND_PASSWORD_FILE or EBR_LDAP_BIND_PASSWORD, not both")
+    password = value
+    if path:
+        try:
+            password = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(
+                f"EBR_LDAP_BIND_PASSWORD_FILE={path!r} cannot be read ({exc.strerror}); "
+                "give a file readable by the EBR user (mode 0600)"
+            ) from None
+    if dn and not password:
+        raise ConfigError(
+            "EBR_LDAP_BIND_DN is set but no password: set EBR_LDAP_BIND_PASSWORD_FILE=/etc/ebr/ldap-bind-password"
+        )
+    if password and not dn:
+        raise ConfigError("an LDAP bind password is set but EBR_LDAP_BIND_DN is not: name the service account")
+    template = env.get("EBR_LDAP_USER_DN_TEMPLATE") or None
+    if template and "{username}" not in template:
+        raise ConfigError(
+            f"EBR_LDAP_USER_DN_TEMPLATE={template!r} must contain {{username}}, e.g. uid={{username}},ou=people,dc=x"
+        )
+    mode = (env.get("EBR_LDAP_GROUP_MODE") or "search").strip().lower()
+    if mode not in LDAP_GROUP_MODES:
+        raise ConfigError(f"EBR_LDAP_GROUP_MODE={mode!r} must be one of: {', '.join(LDAP_GROUP_MODES)}")
+    return {
+        "ldap_bind_dn": dn,
+        "ldap_bind_password": password,
+        "ldap_user_dn_template": template,
+        "ldap_group_mode": mode,
+    }
+
+
+def _limit(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or default).strip().lower()
+    attempts, sep, seconds = raw.partition("/")
+    if raw in {"off", "0"} or (sep and attempts.isdigit() and seconds.isdigit() and int(attempts) and int(seconds)):
+        return raw
+    raise ConfigError(f"{name}={raw!r} must be FAILURES/SECONDS like {name}={default}, or off")
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Read settings from ``env`` (default ``os.environ``); raise ConfigError on a bad value."""
     env = os.environ if env is None else env
@@ -213,6 +269,11 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         ldap_role_map=_role_map(env.get("EBR_LDAP_ROLE_MAP")),
         ldap_start_tls=_bool(env, "EBR_LDAP_START_TLS", False),
         ldap_ca_file=env.get("EBR_LDAP_CA_FILE") or None,
+        **_ldap_service_account(env),
+        login_limit_per_client=_limit(env, "EBR_LOGIN_LIMIT_PER_CLIENT", "30/600"),
+        login_limit_per_account=_limit(env, "EBR_LOGIN_LIMIT_PER_ACCOUNT", "10/600"),
+        proxy_hops=_int(env, "EBR_PROXY_HOPS", 0),
+        role_grant_confirmation=_bool(env, "EBR_ROLE_GRANT_CONFIRMATION", False),
         alert_webhook_url=env.get("EBR_ALERT_WEBHOOK_URL") or None,
         trend_retention_days=_int(env, "EBR_TREND_RETENTION_DAYS", 90, minimum=1),
         **_alert_email(env),

@@ -23,15 +23,18 @@ from signatures.errors import (
     AccountDisabled,
     AccountLocked,
     AuthenticationFailed,
+    CredentialsRefused,
     IdentityNotVerified,
+    NotPermitted,
     PasswordExpired,
     UnknownUser,
     WrongPassword,
 )
 from signatures.models import UserAccount
 from signatures.outcome import record_independently
-from signatures.passwords import check_password
-from signatures.permissions import parse_roles
+from signatures.passwords import check_password, dummy_check
+from signatures.permissions import conflicts, parse_roles
+from signatures.throttle import Throttle, client_address
 
 if TYPE_CHECKING:
     from signatures.users import User, UserService
@@ -40,22 +43,38 @@ SYSTEM_ACTOR = "system:auth"
 
 
 class Authenticator:
-    """Checks user id and password (locally or in the directory) and records refusals."""
+    """Checks user id and password (locally or in the directory) and records refusals.
+
+    What the caller learns is the same for an unknown id, a wrong password, a locked
+    account and a deactivated account with a wrong password: :class:`CredentialsRefused`,
+    after the same Argon2id work (a dummy check when there is no hash to check). Only
+    the right password earns a specific answer (deactivated, no role in the directory).
+    The audit event keeps the real reason. Failures are throttled per client and per
+    user id (:mod:`signatures.throttle`).
+    """
 
     def __init__(
-        self, users: UserService, *, lockout_attempts: int, notifier: Notifier, directory: Directory | None
+        self,
+        users: UserService,
+        *,
+        lockout_attempts: int,
+        notifier: Notifier,
+        directory: Directory | None,
+        throttle: Throttle | None = None,
     ) -> None:
         self.users = users
         self.lockout_attempts = lockout_attempts
         self.notifier = notifier
         self.directory = directory
+        self.throttle = throttle
 
     def authenticate(self, session: Session, user_id: str, password: str) -> User:
         """Log in with user id and password. Failures count toward lockout.
 
         An expired or admin-set password still logs in, with ``must_change_password``
         or ``password_expired(now)`` telling the caller to force a change first.
-        Raises UnknownUser, WrongPassword, AccountLocked, AccountDisabled, DirectoryUnavailable.
+        Raises CredentialsRefused, TooManyAttempts, AccountDisabled, NotPermitted (a
+        directory user in no mapped group), DirectoryUnavailable.
         """
         row = self.check_credentials(session, user_id, password, purpose="login", allow_expired=True)
         self.users.audit.record(session, actor=row.user_id, action="auth.login", entity=Entity("user", row.user_id))
@@ -78,10 +97,14 @@ class Authenticator:
         context: Mapping[str, Any] | None = None,
     ) -> UserAccount:
         user_id = user_id.strip().lower()
+        if self.throttle is not None:
+            self.throttle.check(session, user_id)
         try:
             row = self._verify(session, user_id, password, allow_expired=allow_expired)
         except SignatureError as exc:
             self.record_refusal(session, user_id=user_id, purpose=purpose, error=exc, context=context or {})
+            if isinstance(exc, AuthenticationFailed | AccountLocked):
+                raise CredentialsRefused() from exc
             raise
         row.failed_attempts = 0
         return row
@@ -91,11 +114,14 @@ class Authenticator:
         if row is None or row.source == "ldap":
             row = self._directory_login(session, row, user_id, password)
         else:
-            check_usable(row)
-            if not check_password(row.password_hash, password):
-                raise WrongPassword(
-                    f"wrong password for {user_id!r}; type it again (repeated failures lock the account)"
+            if row.locked:
+                dummy_check(password)  # a locked account is not a password oracle
+                raise AccountLocked(
+                    f"user {user_id!r} is locked after repeated failed attempts; an administrator must unlock it"
                 )
+            if not check_password(row.password_hash, password):
+                raise WrongPassword(f"wrong password for {user_id!r}")
+            check_active(row)
         if not allow_expired and self.users.view(row).password_expired(self.users.clock.now()):
             raise PasswordExpired(
                 f"the password of {user_id!r} has expired or must be changed first; change it, then sign again"
@@ -104,10 +130,15 @@ class Authenticator:
 
     def _directory_login(self, session: Session, row: UserAccount | None, user_id: str, password: str) -> UserAccount:
         if self.directory is None:
-            raise UnknownUser(f"unknown user {user_id!r}; check the user id (an admin creates users)")
-        if row is not None:
-            check_usable(row)
+            dummy_check(password)
+            raise UnknownUser(f"unknown user {user_id!r}")
+        if row is not None and row.locked:
+            dummy_check(password)
+            raise AccountLocked(f"directory user {user_id!r} is locked here after repeated failed attempts")
         found = self.directory.authenticate(user_id, password)
+        if row is not None:
+            check_active(row)
+        _check_directory_roles(found)
         if row is None:
             self.users.create(
                 session,
@@ -160,9 +191,13 @@ class Authenticator:
             action = "signature.refused"
         details = {"error": type(error).__name__, "message": error.message, **dict(context)}
         counts = _counts_toward_lockout(purpose, error)
+        throttled = self.throttle if isinstance(error, AuthenticationFailed | AccountLocked) else None
+        client = client_address.get()
 
         def work(own: Session) -> Callable[[], None] | None:
             self.users.audit.record(own, actor=actor, action=action, entity=Entity("user", user_id), after=details)
+            if throttled is not None:
+                throttled.count_failure(own, user_id, client)
             return self._count_failure(own, user_id) if counts else None
 
         record_independently(session, work)
@@ -190,12 +225,24 @@ class Authenticator:
         return lambda: self.notifier.alert("auth.locked", {"user_id": user_id, **details})
 
 
-def check_usable(row: UserAccount) -> None:
+def check_active(row: UserAccount) -> None:
+    """Told only after the right password: an attacker learns nothing about who exists."""
     if not row.active:
         raise AccountDisabled(f"user {row.user_id!r} is deactivated and cannot log in or sign")
-    if row.locked:
-        raise AccountLocked(
-            f"user {row.user_id!r} is locked after repeated failed attempts; ask an administrator to unlock it"
+
+
+def _check_directory_roles(found: DirectoryUser) -> None:
+    """A directory user must belong to a mapped group, and not to two incompatible ones."""
+    if not found.roles:
+        raise NotPermitted(
+            f"{found.user_id!r} is in none of the directory groups that give a role in the EBR system; "
+            "ask IT to add you to the group for your job (no account was created)"
+        )
+    clash = conflicts(found.roles)
+    if clash:
+        raise NotPermitted(
+            f"the directory groups of {found.user_id!r} give roles one person may not hold "
+            f"({'; '.join(clash)}); ask IT to remove you from one of the groups"
         )
 
 

@@ -5,7 +5,11 @@
     ebr.errors.SignatureError
     ├── AuthenticationFailed        the credentials were refused (counts toward lockout)
     │   ├── UnknownUser             no such user id
-    │   └── WrongPassword           the password does not match
+    │   ├── WrongPassword           the password does not match
+    │   └── CredentialsRefused      (UnknownUser and WrongPassword) what the caller is told: the
+    │                               same words for an unknown id, a wrong password, a locked
+    │                               account and a deactivated one with a wrong password
+    ├── TooManyAttempts             throttled: too many failed attempts from this client or for this id
     ├── AccountLocked               too many failed attempts; an admin must unlock
     ├── AccountDisabled             the user was deactivated
     ├── PasswordExpired             the password is too old or must be changed first
@@ -37,6 +41,30 @@ class UnknownUser(AuthenticationFailed):
 
 class WrongPassword(AuthenticationFailed):
     """The password does not match the user's."""
+
+
+class CredentialsRefused(UnknownUser, WrongPassword):
+    """The one answer to a refused user id and password: it does not say which was wrong.
+
+    It is both an :class:`UnknownUser` and a :class:`WrongPassword` (the caller cannot tell
+    which, and neither can an attacker). The audit event keeps the real reason.
+    """
+
+    MESSAGE = (
+        "the user id or password is not accepted; check both and try again "
+        "(repeated failures lock the account, and an administrator unlocks it)"
+    )
+
+    def __init__(self, message: str = MESSAGE) -> None:
+        super().__init__(message)
+
+
+class TooManyAttempts(SignatureError):
+    """Too many failed attempts from this client or for this user id; ``retry_after`` in seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        self.retry_after = max(1, retry_after)
+        super().__init__(message)
 
 
 class AccountLocked(SignatureError):

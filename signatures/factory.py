@@ -9,6 +9,7 @@ from signatures.alerts import EmailNotifier, LogNotifier, Notifier, Notifiers, W
 from signatures.directory import Directory
 from signatures.passwords import PasswordPolicy
 from signatures.signing import SigningService
+from signatures.throttle import Limit, Throttle
 from signatures.users import UserService
 
 
@@ -49,6 +50,12 @@ def build_users(settings: Settings, *, audit: AuditTrail, clock: Clock) -> UserS
         idle_minutes=settings.session_idle_minutes,
         notifier=notifier,
         directory=build_directory(settings),
+        throttle=Throttle(
+            per_client=Limit.parse("EBR_LOGIN_LIMIT_PER_CLIENT", settings.login_limit_per_client),
+            per_account=Limit.parse("EBR_LOGIN_LIMIT_PER_ACCOUNT", settings.login_limit_per_account),
+            clock=clock,
+        ),
+        grant_confirmation=settings.role_grant_confirmation,
     )
 
 

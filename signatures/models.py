@@ -8,6 +8,8 @@
 * ``signature``: every signature record, with the exact canonical bytes of the
   record and of the content it covers.
 * ``user_session``: web sessions (server side, so logout and idle timeout end them).
+* ``auth_throttle``: failed attempts per client and per user id in the current window.
+* ``role_grant``: grants of GMP roles waiting for a second administrator (when required).
 """
 
 from __future__ import annotations
@@ -99,3 +101,30 @@ class UserSession(Base):
     end_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_user_session_user", "user_id"),)
+
+
+class AuthThrottle(Base):
+    """Failed login and signing attempts per key (``client:ADDRESS`` or ``account:USER_ID``) in
+    the current fixed window; shared by every web worker because it lives in the database."""
+
+    __tablename__ = "auth_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[dt.datetime]
+    failures: Mapped[int] = mapped_column(Integer)
+
+
+class RoleGrant(Base):
+    """A grant of a GMP role waiting for a second administrator (``EBR_ROLE_GRANT_CONFIRMATION``)."""
+
+    __tablename__ = "role_grant"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("user_account.user_id"), index=True)
+    roles: Mapped[str] = mapped_column(String(400))  # the complete new set, space-separated
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(16))  # pending, confirmed, superseded
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[dt.datetime | None]

@@ -7,6 +7,7 @@ The policy is configurable: minimum length, character classes, history, maximum 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 import string
 from dataclasses import dataclass
@@ -54,10 +55,25 @@ def hash_password(password: str, hasher: PasswordHasher = DEFAULT_HASHER) -> str
     return hasher.hash(password)
 
 
+@functools.cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    return hasher.hash(secrets.token_urlsafe(24))
+
+
+def dummy_check(password: str, hasher: PasswordHasher = DEFAULT_HASHER) -> bool:
+    """The same Argon2id work as a real check, against a hash nobody knows; always False.
+
+    For a user id that does not exist (or has no password), so the answer takes as long
+    as for a known user with a wrong password: timing tells nothing.
+    """
+    check_password(_dummy_hash(hasher), password, hasher)
+    return False
+
+
 def check_password(stored: str | None, password: str, hasher: PasswordHasher = DEFAULT_HASHER) -> bool:
-    """True when ``password`` matches the stored Argon2id hash."""
+    """True when ``password`` matches the stored Argon2id hash (no hash: the same work, False)."""
     if not stored:
-        return False
+        return dummy_check(password, hasher)
     try:
         return hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):

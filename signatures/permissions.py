@@ -3,7 +3,10 @@
 Pure: no database, no web framework. An action is a dotted string such as
 ``batch.execute`` or ``sign.verified`` (signing with a meaning needs ``sign.<meaning>``).
 Admins manage users and equipment but never execute batches or sign GMP records;
-auditors only read.
+auditors only read. That holds for the *person*, not only the role: :data:`INCOMPATIBLE`
+lists the roles one person may not hold together (:func:`conflicts`), and a user who
+holds such a pair anyway (an installation older than the rule) is refused every GMP
+action until an administrator removes one of them.
 """
 
 from __future__ import annotations
@@ -96,6 +99,50 @@ PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
 
 ALL_ACTIONS: frozenset[str] = frozenset().union(*PERMISSIONS.values())
 
+# Roles that sign or execute GMP records (granting one needs a reason, and a second
+# administrator's confirmation when EBR_ROLE_GRANT_CONFIRMATION is on).
+GMP_ROLES: frozenset[Role] = frozenset(
+    {Role.operator, Role.supervisor, Role.qa, Role.recipe_author, Role.recipe_approver}
+)
+
+# Pairs of roles that one person may never hold together, with why (segregation of duties).
+INCOMPATIBLE: tuple[tuple[Role, Role, str], ...] = tuple(
+    (Role.admin, role, "an administrator manages users and roles, so could grant itself the right to sign")
+    for role in sorted(GMP_ROLES, key=list(Role).index)
+)
+
+# What a person holding an incompatible pair may still do: what the admin role alone may.
+_WITHOUT_GMP = PERMISSIONS[Role.admin]
+
+
+def conflicts(roles: Iterable[str | Role]) -> list[str]:
+    """Every incompatible pair among ``roles``, as one sentence each (empty: none)."""
+    held = _roles(roles)
+    return [f"{a.value} + {b.value}: {why}" for a, b, why in INCOMPATIBLE if a in held and b in held]
+
+
+def require_compatible(roles: list[Role], user_id: str) -> list[Role]:
+    """``roles`` unchanged, or ValidationError listing each incompatible pair (one per problem)."""
+    from ebr.errors import ValidationError
+
+    clash = conflicts(roles)
+    if clash:
+        raise ValidationError(
+            f"{user_id!r} cannot hold these roles together (segregation of duties); give them to two "
+            "different people (`ebr user permissions` lists the rules)",
+            clash,
+        )
+    return roles
+
+
+def incompatibility_rules() -> list[str]:
+    """The segregation-of-duties rules as printed by ``ebr user permissions``."""
+    return [f"{a.value} cannot be combined with {b.value}: {why}" for a, b, why in INCOMPATIBLE] + [
+        "nobody can change their own roles",
+        "granting operator, supervisor, qa, recipe_author or recipe_approver needs a reason (audited with "
+        "the old and new roles)",
+    ]
+
 
 def _roles(roles: Iterable[str | Role]) -> set[Role]:
     known = set()
@@ -108,8 +155,15 @@ def _roles(roles: Iterable[str | Role]) -> set[Role]:
 
 
 def allowed(roles: Iterable[str | Role], action: str) -> bool:
-    """True when any of ``roles`` may perform ``action``."""
-    return any(action in PERMISSIONS[role] for role in _roles(roles))
+    """True when any of ``roles`` may perform ``action``.
+
+    A person holding incompatible roles (:data:`INCOMPATIBLE`) may do only what the
+    admin role alone allows: never execute or sign a GMP record.
+    """
+    held = _roles(roles)
+    if conflicts(held) and action not in _WITHOUT_GMP:
+        return False
+    return any(action in PERMISSIONS[role] for role in held)
 
 
 def roles_for(action: str) -> list[Role]:
@@ -122,6 +176,12 @@ def require(roles: Iterable[str | Role], action: str) -> None:
     held = sorted(str(r) for r in roles)
     if allowed(held, action):
         return
+    clash = conflicts(held)
+    if clash and any(action in PERMISSIONS[r] for r in _roles(held)):
+        raise NotPermitted(
+            f"'{action}' is refused: you hold roles that one person may not combine ({'; '.join(clash)}); "
+            "ask another administrator to remove one of them"
+        )
     who = ", ".join(str(r) for r in roles_for(action)) or "no role"
     mine = ", ".join(held) or "no roles"
     raise NotPermitted(f"'{action}' is not permitted with your roles ({mine}); it needs one of: {who}")

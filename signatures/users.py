@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +30,13 @@ from signatures.directory import Directory
 from signatures.errors import (
     PasswordRejected,
 )
+from signatures.grants import RoleGrants, adds_gmp_role
 from signatures.keystore import KeyStore
 from signatures.models import PasswordHistory, SigningKey, UserAccount
 from signatures.passwords import DEFAULT_HASHER, PasswordPolicy, check_password, hash_password, one_time_password
-from signatures.permissions import Role, parse_roles
+from signatures.permissions import GMP_ROLES, Role, parse_roles, require_compatible
 from signatures.sessions import SessionService
+from signatures.throttle import Throttle
 
 CHECKED_AT_CREATION = "identity verified by the administrator who created the account"
 USER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -79,6 +81,8 @@ class UserService:
         notifier: Notifier | None = None,
         directory: Directory | None = None,
         kdf: keylib.KdfParams | None = None,
+        throttle: Throttle | None = None,
+        grant_confirmation: bool = False,
     ) -> None:
         self.audit = audit
         self.clock = clock
@@ -86,7 +90,11 @@ class UserService:
         self.notifier = notifier or LogNotifier()
         self.keys = KeyStore(clock=clock, kdf=kdf)
         self.sessions = SessionService(audit=audit, clock=clock, idle_minutes=idle_minutes)
-        self.auth = Authenticator(self, lockout_attempts=lockout_attempts, notifier=self.notifier, directory=directory)
+        self.grant_confirmation = grant_confirmation
+        self.grants = RoleGrants(self)
+        self.auth = Authenticator(
+            self, lockout_attempts=lockout_attempts, notifier=self.notifier, directory=directory, throttle=throttle
+        )
 
     # -- reading -----------------------------------------------------------------
 
@@ -120,6 +128,10 @@ class UserService:
     def list(self, session: Session) -> list[User]:
         """Every user, active or not, by id."""
         return [self.view(r) for r in session.scalars(select(UserAccount).order_by(UserAccount.user_id))]
+
+    def role_conflicts(self, session: Session) -> Mapping[str, Sequence[str]]:
+        """Active users holding roles one person may not combine (from before the rule), by id."""
+        return self.grants.conflicts(session)
 
     def admin_exists(self, session: Session) -> bool:
         rows = session.scalars(select(UserAccount).where(UserAccount.active.is_(True)))
@@ -157,9 +169,12 @@ class UserService:
             problems.append("full name: the printed name is required (it appears on every signature)")
         if problems:
             raise ValidationError("the user cannot be created", problems)
-        parsed = parse_roles(str(r) for r in roles)
+        requested = require_compatible(parse_roles(str(r) for r in roles), user_id)
         if session.get(UserAccount, user_id) is not None:
             raise Conflict(f"user id {user_id!r} already exists (ids are never reused, even after deactivation)")
+        # With four eyes on GMP roles, the new account starts without them and a grant waits.
+        held_back = self.grant_confirmation and source == "local" and adds_gmp_role([], requested)
+        parsed = [r for r in requested if r not in GMP_ROLES] if held_back else requested
         now = self.clock.now()
         row = UserAccount(
             user_id=user_id,
@@ -188,6 +203,8 @@ class UserService:
             "identity_check": row.identity_check,
         }
         self.audit.record(session, actor=actor, action="user.created", entity=Entity("user", user_id), after=after)
+        if held_back:
+            self.grants.request(session, actor=actor, row=row, roles=requested, reason="roles asked for at creation")
         if password is not None:
             self._set_password(session, row, password, actor=actor, must_change=row.must_change_password)
         return self.view(row)
@@ -217,7 +234,7 @@ class UserService:
     def verify_identity(self, session: Session, *, actor: str, user_id: str, how: str) -> User:
         """Record that ``actor`` verified the identity of ``user_id`` and how (21 CFR 11.100(b))."""
         row = self.row(session, user_id)
-        how = _required(how, "recording an identity check (say how it was verified)")
+        how = required_reason(how, "recording an identity check (say how it was verified)")
         before = {"identity_verified_by": row.identity_verified_by, "identity_check": row.identity_check}
         row.identity_verified_by, row.identity_verified_at, row.identity_check = actor, self.clock.now(), how
         self.audit.record(
@@ -236,21 +253,12 @@ class UserService:
         return self.view(row)
 
     def set_roles(self, session: Session, *, actor: str, user_id: str, roles: Iterable[str], reason: str) -> User:
-        """Replace a user's roles (audited with the reason)."""
-        row = self.row(session, user_id)
-        parsed = parse_roles(roles)
-        before = row.roles.split()
-        row.roles = _role_text(parsed)
-        self.audit.record(
-            session,
-            actor=actor,
-            action="user.roles_changed",
-            entity=Entity("user", user_id),
-            before={"roles": before},
-            after={"roles": [r.value for r in parsed]},
-            reason=_required(reason, "changing roles"),
-        )
-        return self.view(row)
+        """Replace a user's roles; see :meth:`signatures.grants.RoleGrants.change` (SoD, four eyes)."""
+        return self.grants.change(session, actor=actor, row=self.row(session, user_id), roles=roles, reason=reason)
+
+    def apply_roles(self, session: Session, *, actor: str, row: UserAccount, roles: Iterable[str], reason: str) -> User:
+        """Write a checked role change at once; see :meth:`signatures.grants.RoleGrants.apply`."""
+        return self.grants.apply(session, actor=actor, row=row, roles=roles, reason=reason)
 
     def deactivate(self, session: Session, *, actor: str, user_id: str, reason: str) -> User:
         """Deactivate a user for good (the id stays reserved) and end their web sessions."""
@@ -266,7 +274,7 @@ class UserService:
             entity=Entity("user", user_id),
             before={"active": True},
             after={"active": False},
-            reason=_required(reason, "deactivating a user"),
+            reason=required_reason(reason, "deactivating a user"),
         )
         return self.view(row)
 
@@ -284,7 +292,7 @@ class UserService:
             entity=Entity("user", user_id),
             before=before,
             after={"locked": False, "failed_attempts": 0},
-            reason=_required(reason, "unlocking an account"),
+            reason=required_reason(reason, "unlocking an account"),
         )
         return self.view(row)
 
@@ -413,7 +421,7 @@ class UserService:
         return key
 
 
-def _required(reason: str | None, doing: str) -> str:
+def required_reason(reason: str | None, doing: str) -> str:
     if not reason or not reason.strip():
         raise ValidationError(f"a reason is required for {doing}")
     return reason.strip()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,8 @@ from audit.models import AuditSystemKey
 from ebr import schema
 from ebr.config import Settings
 from ebr.errors import AuditError
+from signatures.models import UserAccount
+from signatures.permissions import conflicts
 
 DISTRIBUTION = "ebr-system"
 # The packages of the distribution whose code the IQ lists and checks.
@@ -262,6 +264,28 @@ def check_code(checksums: tuple[FileChecksum, ...]) -> CheckResult:
     return CheckResult("IQ-06", "Checksums of the installed code", not changed, tuple(findings))
 
 
+def check_role_segregation(engine: Engine) -> CheckResult:
+    """No active user holds roles one person may not combine (admin with a GMP role)."""
+    title = "Segregation of duties: no user holds incompatible roles"
+    try:
+        with Session(engine) as session:
+            rows = session.scalars(
+                select(UserAccount).where(UserAccount.active.is_(True)).order_by(UserAccount.user_id)
+            ).all()
+    except SQLAlchemyError as exc:
+        return CheckResult("IQ-07", title, False, (f"FAIL cannot read the users: {exc.__class__.__name__}",))
+    findings = [
+        f"FAIL user {row.user_id!r} holds {clash}; remove one of the roles: "
+        f"`ebr user roles {row.user_id} --role ... --reason ...` or the Users page"
+        for row in rows
+        for clash in conflicts(row.roles.split())
+    ]
+    ok = not findings
+    if ok:
+        findings.append(f"{len(rows)} active user(s) checked; none holds incompatible roles")
+    return CheckResult("IQ-07", title, ok, tuple(findings))
+
+
 def run_iq(settings: Settings, engine: Engine, *, constraints: Path | None = None) -> IqResult:
     """Run every IQ check against ``settings`` and ``engine``."""
     required, optional = pinned_versions(constraints if constraints is not None else default_constraints())
@@ -273,5 +297,6 @@ def run_iq(settings: Settings, engine: Engine, *, constraints: Path | None = Non
         check_schema(engine),
         check_checkpoint_log(settings),
         check_code(checksums),
+        check_role_segregation(engine),
     )
     return IqResult(checks=checks, checksums=checksums)

@@ -2,8 +2,10 @@
 materials, lots and genealogy. OpenAPI document at ``/api/openapi.json``.
 
 Every endpoint requires a signed-in user (``POST /api/session`` or the UI login) and
-the action from the one permission table (``signatures.permissions``). Errors are
-JSON ``{"error", "message", "problems"?}`` with a message a person can act on.
+the action from the one permission table (``signatures.permissions``). Every error is
+the one body ``ErrorOut`` (``{"error", "message", "problems"?, ...}``, declared once in
+the OpenAPI document and built by ``ebr.web.errors.error_body``) with a message a
+person can act on.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 
 from flask import Flask
 from flask_smorest import Api
+
+from ebr.api.schemas import ErrorOut
 
 API_CONFIG = {
     "API_TITLE": "EBR",
@@ -23,8 +27,11 @@ API_CONFIG = {
 
 
 class JsonApi(Api):  # type: ignore[misc]
-    """flask-smorest's Api without its app-wide HTTP error handler (the UI keeps its HTML pages);
-    each API blueprint registers the JSON error handler for its own views instead."""
+    """flask-smorest's Api with our one error body as its ``Error`` schema, and without its
+    app-wide HTTP error handler (``ebr.web.errors`` answers JSON under /api/ and HTML pages
+    elsewhere)."""
+
+    ERROR_SCHEMA = ErrorOut
 
     def _register_error_handlers(self) -> None:
         return None

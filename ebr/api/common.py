@@ -1,4 +1,7 @@
-"""What every API view needs: the execution service, a unit of work, the signed-in user, JSON errors."""
+"""What every API view needs: the execution service, a unit of work, the signed-in user, JSON errors.
+
+Every error body is ``ebr.web.errors.error_body`` (declared once as ``ErrorOut``).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from flask import current_app, jsonify
-from flask.typing import ResponseReturnValue
+from flask import current_app
 from flask_smorest import Blueprint
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -20,7 +22,7 @@ from ebr.db import unit_of_work
 from ebr.errors import Conflict
 from ebr.execution.service import Execution, build
 from ebr.materials.services import Credentials
-from ebr.web import access
+from ebr.web import access, errors
 
 
 def services() -> Services:
@@ -61,32 +63,8 @@ def plain(values: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _http_error(error: HTTPException) -> ResponseReturnValue:
-    data = getattr(error, "data", None) or {}
-    problems: list[str] = []
-    for location, fields in (data.get("messages") or {}).items():
-        problems += _flatten(fields, location)
-    message = data.get("message") or error.description or error.name
-    if problems:
-        message = "the request is not valid; see problems"
-    body: dict[str, Any] = {"error": error.name.replace(" ", ""), "message": message}
-    if problems:
-        body["problems"] = problems
-    return jsonify(body), error.code or 500
-
-
-def _flatten(value: Any, path: str) -> list[str]:
-    if isinstance(value, Mapping):
-        return [p for key, inner in value.items() for p in _flatten(inner, f"{path}.{key}")]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return [f"{path}: {v}" for v in value]
-    if isinstance(value, list):
-        return [p for index, inner in enumerate(value) for p in _flatten(inner, f"{path}[{index}]")]
-    return [f"{path}: {value}"]
-
-
 def blueprint(name: str, url_prefix: str, description: str) -> Blueprint:
     """An API blueprint whose HTTP errors (bad JSON, validation, 405 …) come back as our JSON."""
     blp = Blueprint(name, __name__, url_prefix=url_prefix, description=description)
-    blp.register_error_handler(HTTPException, _http_error)
+    blp.register_error_handler(HTTPException, errors.http_error)
     return blp

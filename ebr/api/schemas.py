@@ -18,8 +18,17 @@ class Strict(ma.Schema):
         unknown = ma.RAISE
 
 
+DECIMAL_PATTERN = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"
+
+
 class DecimalText(fields.Field[Decimal]):
     """A decimal given as a string or a JSON number; dumped as a string."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        # The OpenAPI document says what is accepted: a decimal string or a JSON number.
+        shape = {"oneOf": [{"type": "string", "pattern": DECIMAL_PATTERN}, {"type": "number"}]}
+        kwargs["metadata"] = {**shape, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
         from ebr.execution.rules import parse_decimal
@@ -56,7 +65,7 @@ class BatchCreateIn(Strict):
     recipe = fields.String(required=True, metadata={"description": "recipe name, optionally NAME@VERSION"})
     version = fields.String(load_default=None)
     size = DecimalText(required=True)
-    order = fields.String(required=True, validate=validate.Length(min=1))
+    order = fields.String(required=True, validate=validate.Length(min=1, max=64))
 
 
 class VersionIn(Strict):
@@ -64,7 +73,13 @@ class VersionIn(Strict):
 
 
 class CommandIn(VersionIn):
-    command = fields.String(required=True, metadata={"description": "hold, restart, stop, abort, pause, resume"})
+    command = fields.String(
+        required=True,
+        metadata={
+            "description": "hold, restart, stop, abort, pause, resume",
+            "enum": ["start", "pause", "resume", "hold", "restart", "stop", "abort", "reset"],
+        },
+    )
     reason = fields.String(load_default=None)
 
 
@@ -103,25 +118,28 @@ class DeviationSignIn(VersionIn):
 
 
 class MaterialIn(Strict):
-    code = fields.String(required=True)
-    name = fields.String(required=True)
-    unit = fields.String(required=True)
+    # Lengths are those of the columns: longer input is refused here, never cut or failed in the database.
+    code = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    unit = fields.String(required=True, validate=validate.Length(min=1, max=16))
     hazardous = fields.Boolean(load_default=False)
     allergen = fields.Boolean(load_default=False)
     hazard_note = fields.String(load_default="")
 
 
 class LotIn(Strict):
-    material = fields.String(required=True)
-    lot_number = fields.String(required=True)
+    material = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    lot_number = fields.String(required=True, validate=validate.Length(min=1, max=64))
     quantity = DecimalText(required=True)
     expires_on = fields.Date(required=True)
     potency = DecimalText(load_default=None, allow_none=True)
-    containers = fields.Dict(keys=fields.String(), values=DecimalText(), load_default=None)
+    containers = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=64)), values=DecimalText(), load_default=None
+    )
 
 
 class LotStatusIn(Strict):
-    status = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": ["quarantine", "released", "rejected", "expired"]})
     reason = fields.String(required=True)
     signature = fields.Nested(SignatureIn, required=True)
 
@@ -131,6 +149,18 @@ class ListQuery(Strict):
 
 
 # -- responses --------------------------------------------------------------------------
+
+
+class ErrorOut(Strict):
+    """The one error body of every error response (built by ``ebr.web.errors.error_body``)."""
+
+    error = fields.String(required=True, metadata={"description": "what kind of error: NotFound, Unauthorized …"})
+    message = fields.String(required=True, metadata={"description": "what was wrong and what to do"})
+    problems = fields.List(fields.String(), metadata={"description": "every problem of invalid input, with its path"})
+    accountability_url = fields.String(
+        metadata={"description": "where to accept the accountability statement before signing"}
+    )
+    retry_after = fields.Integer(metadata={"description": "seconds to wait before trying again (429)"})
 
 
 class BatchOut(ma.Schema):

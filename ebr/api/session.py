@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, session
+from werkzeug.exceptions import Unauthorized
 
 from ebr import schema
 from ebr.api.common import blueprint, execution, services, work
@@ -13,6 +14,7 @@ from ebr.app import services_of
 from ebr.db import unit_of_work
 from ebr.execution.service import build
 from ebr.web import access, auth
+from signatures.errors import AuthenticationFailed
 
 blp = blueprint("api_session", "/api/session", "Log in and out")
 
@@ -23,14 +25,22 @@ def _user(user: Any) -> dict[str, Any]:
 
 @blp.route("", methods=["POST"])
 @access.public
+@blp.doc(security=[])  # no session needed to start one
 @blp.arguments(LoginIn)
 @blp.response(200, UserOut)
 def login(data: dict[str, Any]) -> dict[str, Any]:
-    """Log in; the session cookie then authenticates every API call."""
+    """Log in; the session cookie then authenticates every API call.
+
+    An unknown user id, a wrong password and a locked account get the same 401 and
+    message; too many failures from one client or for one id get 429 with Retry-After.
+    """
     svc = services()
-    with work() as db:
-        user = svc.users.authenticate(db, data["user_id"].strip().lower(), data["password"])
-        token = svc.users.sessions.start(db, user_id=user.user_id)
+    try:
+        with work() as db:
+            user = svc.users.authenticate(db, data["user_id"].strip().lower(), data["password"])
+            token = svc.users.sessions.start(db, user_id=user.user_id)
+    except AuthenticationFailed as exc:
+        raise Unauthorized(exc.message) from None
     session.clear()
     session[auth.SESSION_KEY] = token
     return _user(user)
@@ -46,6 +56,7 @@ def me() -> dict[str, Any]:
 
 @blp.route("", methods=["DELETE"])
 @access.public
+@blp.doc(security=[])  # ending a session that is already gone is not an error
 @blp.response(204)
 def logout() -> None:
     """End the session."""

@@ -134,12 +134,91 @@ def reset_password(user_id: str, reason: str | None) -> None:
     click.echo(f"one-time password for {user_id!r}: {temporary}  (shown only now; it must be changed at login)")
 
 
+@group.command("roles")
+@click.argument("user_id")
+@click.option(
+    "--role", "roles", multiple=True, required=True, type=click.Choice([r.value for r in Role]), help="Repeatable."
+)
+@click.option("--reason", required=True, help="Why (recorded in the audit trail with the old and new roles).")
+def roles(user_id: str, roles: tuple[str, ...], reason: str) -> None:
+    """Replace USER_ID's roles (admin never together with a role that executes or signs GMP records)."""
+    built = services()
+    with unit_of_work(built.session_factory) as session:
+        user = built.users.set_roles(session, actor=_actor(), user_id=user_id, roles=roles, reason=reason)
+        waiting = [g for g in built.users.grants.pending(session) if g.user_id == user.user_id]
+    click.echo(f"roles of {user.user_id!r}: {', '.join(user.roles) or 'none'}")
+    for grant in waiting:
+        click.echo(
+            f"waiting for a second administrator: {', '.join(grant.roles)} "
+            f"(`ebr user confirm-grant {grant.id}`, run by another administrator)"
+        )
+
+
+@group.command("grants")
+def grants() -> None:
+    """Grants of GMP roles waiting for a second administrator (EBR_ROLE_GRANT_CONFIRMATION)."""
+    built = services()
+    with built.session_factory() as session:
+        waiting = built.users.grants.pending(session)
+    if not waiting:
+        click.echo("no role grant is waiting")
+    for grant in waiting:
+        click.echo(
+            f"{grant.id}  {grant.user_id:<20} {' '.join(grant.roles):<30} by {grant.requested_by} "
+            f"at {grant.requested_at:%Y-%m-%d %H:%M %Z}: {grant.reason}"
+        )
+
+
+@group.command("confirm-grant")
+@click.argument("grant_id")
+def confirm_grant(grant_id: str) -> None:
+    """Confirm GRANT_ID as the second administrator (not the one who asked, not the person concerned)."""
+    built = services()
+    with unit_of_work(built.session_factory) as session:
+        user = built.users.grants.confirm(session, actor=_actor(), grant_id=grant_id)
+    click.echo(f"roles of {user.user_id!r}: {', '.join(user.roles)}")
+
+
 @group.command("permissions")
 def permissions() -> None:
-    """Print the permission table (role × action) that the system enforces, as Markdown."""
-    from signatures.permissions import matrix_markdown
+    """Print the permission table (role × action) and the segregation-of-duties rules, as Markdown."""
+    from signatures.permissions import incompatibility_rules, matrix_markdown
 
     click.echo(matrix_markdown())
+    click.echo("\nSegregation of duties (for people, not only roles):\n")
+    for rule in incompatibility_rules():
+        click.echo(f"- {rule}")
+
+
+def _read_secret(prompt: str, *, from_stdin: bool, confirm: bool = False) -> str:
+    if from_stdin and not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        if not line:
+            raise click.UsageError(f"{prompt}: standard input ended; give one password per line")
+        return line.rstrip("\n")
+    value: str = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+    return value
+
+
+@group.command("password")
+@click.argument("user_id")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the current password, then the new one, one per line from standard input.",
+)
+def password(user_id: str, password_stdin: bool) -> None:
+    """Change USER_ID's own password (also the first-login change of a one-time password).
+
+    Proves who you are with the current (or one-time) password, like the web page
+    does; a new signing key is made and the old one stays valid for old signatures.
+    """
+    current = _read_secret("Current (or one-time) password", from_stdin=password_stdin)
+    new = _read_secret("New password", from_stdin=password_stdin, confirm=not password_stdin)
+    built = services()
+    with unit_of_work(built.session_factory) as session:
+        built.users.change_password(session, user_id=user_id, old_password=current, new_password=new)
+    click.echo(f"password of {user_id.strip().lower()!r} changed; a new signing key was made")
 
 
 def register(main: click.Group) -> None:

@@ -17,6 +17,8 @@ balancer: operators can still work and the alarm is raised by monitoring.
 * ``database_role``: on PostgreSQL, whether the application connects as a role that
   owns the tables or is a superuser (it must not: ``ebr db roles``, docs/operations.md).
 * ``jobs``: scheduled jobs whose last run failed.
+* ``segregation_of_duties``: active users holding roles one person may not combine
+  (admin with a role that executes or signs GMP records), left from before the rule.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from ebr.jobs.models import ScheduledJob, SchedulerHeartbeat
 from ebr.ops.roles import role_problem
 from equipment.commands import HEARTBEAT_STALE_AFTER
 from equipment.models import Heartbeat
+from signatures.models import UserAccount
+from signatures.permissions import conflicts
 
 SCHEDULER_STALE = dt.timedelta(seconds=90)
 RUNTIME_RETIRED = dt.timedelta(days=1)
@@ -172,6 +176,20 @@ def jobs_check(session: Session, now: dt.datetime) -> Check:
     }
 
 
+def segregation_check(session: Session, now: dt.datetime) -> Check:
+    """Active users with incompatible roles (``signatures.permissions.INCOMPATIBLE``)."""
+    rows = session.scalars(select(UserAccount).where(UserAccount.active.is_(True)).order_by(UserAccount.user_id))
+    found = [{"user": row.user_id, "conflicts": conflicts(row.roles.split())} for row in rows]
+    found = [item for item in found if item["conflicts"]]
+    detail = (
+        "no user holds incompatible roles"
+        if not found
+        else f"{len(found)} user(s) hold incompatible roles and are refused every GMP action until an "
+        "administrator removes one role (`ebr user list`, /admin/users)"
+    )
+    return {"ok": not found, "users": found, "detail": detail}
+
+
 CHECKS: dict[str, Callable[[Session, dt.datetime], Check]] = {
     "runtime": runtime_check,
     "scheduler": scheduler_check,
@@ -179,6 +197,7 @@ CHECKS: dict[str, Callable[[Session, dt.datetime], Check]] = {
     "audit_records": records_check,
     "database_role": role_check,
     "jobs": jobs_check,
+    "segregation_of_duties": segregation_check,
 }
 
 

@@ -1,4 +1,5 @@
-"""Administration: users, roles, unlock, deactivate, password reset.
+"""Administration: users, roles (and the grants waiting for a second administrator), unlock,
+deactivate, password reset.
 
 Every change goes through ``services.users`` (which audits it with the reason) and
 redirects back (post/redirect/get: a reload never repeats the change).
@@ -27,7 +28,8 @@ def users() -> ResponseReturnValue:
     """Every user with status, roles and the actions an admin can take."""
     with read() as session:
         people = _users().list(session)
-    return render_template("admin/users.html", users=people, roles=list(Role))
+        waiting = _users().grants.pending(session)
+    return render_template("admin/users.html", users=people, roles=list(Role), grants=waiting, me=access.user_id())
 
 
 @bp.post("/users")
@@ -45,6 +47,8 @@ def create_user() -> ResponseReturnValue:
         )
         temporary = _users().reset_password(session, actor=access.user_id(), user_id=user.user_id, reason="new user")
     flash(f"User {user.user_id} created. Temporary password (shown once): {temporary}")
+    if sorted(str(r) for r in user.roles) != sorted(set(roles)):
+        flash(f"The GMP roles of {user.user_id} wait for a second administrator to confirm them.")
     return redirect(url_for("admin.users"))
 
 
@@ -72,15 +76,25 @@ def deactivate(user_id: str) -> ResponseReturnValue:
 @access.requires("user.manage")
 def set_roles(user_id: str) -> ResponseReturnValue:
     """Replace a user's roles, with a reason."""
+    wanted = request.form.getlist("roles")
     with work() as session:
-        _users().set_roles(
-            session,
-            actor=access.user_id(),
-            user_id=user_id,
-            roles=request.form.getlist("roles"),
-            reason=field("reason", "Reason"),
+        user = _users().set_roles(
+            session, actor=access.user_id(), user_id=user_id, roles=wanted, reason=field("reason", "Reason")
         )
-    flash(f"Roles of {user_id} changed.")
+    if sorted(str(r) for r in user.roles) != sorted(set(wanted)):
+        flash(f"The roles of {user_id} wait for a second administrator to confirm them.")
+    else:
+        flash(f"Roles of {user_id} changed.")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/grants/<grant_id>/confirm")
+@access.requires("user.manage")
+def confirm_grant(grant_id: str) -> ResponseReturnValue:
+    """A second administrator confirms a grant of a GMP role (four eyes)."""
+    with work() as session:
+        user = _users().grants.confirm(session, actor=access.user_id(), grant_id=grant_id)
+    flash(f"Roles of {user.user_id} changed: {', '.join(user.roles)}.")
     return redirect(url_for("admin.users"))
 
 

@@ -19,7 +19,6 @@ from flask import (
     current_app,
     flash,
     g,
-    jsonify,
     redirect,
     render_template,
     request,
@@ -32,8 +31,9 @@ from ebr.app import services_of
 from ebr.bootstrap import Services
 from ebr.db import unit_of_work
 from ebr.errors import EbrError, SignatureError
+from ebr.web import errors
 from signatures.accountability import STATEMENT, STATEMENT_VERSION
-from signatures.errors import AccountabilityNotAccepted, PasswordRejected, SessionExpired
+from signatures.errors import AccountabilityNotAccepted, PasswordRejected, SessionExpired, TooManyAttempts
 from signatures.permissions import require
 from signatures.users import User
 
@@ -86,8 +86,7 @@ def _must_change(user: User) -> bool:
 
 def _to_login(message: str | None) -> ResponseReturnValue:
     if _wants_json():
-        body = {"error": "SessionExpired", "message": message or "log in first"}
-        return jsonify(body), 401
+        return errors.json_error("SessionExpired", message or "log in first", 401)
     if message:
         flash(message, "error")
     return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None))
@@ -103,7 +102,8 @@ def login_required(view: F) -> F:
             return _to_login(g.get("ebr_session_ended"))
         if _must_change(user) and request.endpoint not in {"auth.password", "auth.logout"}:
             if _wants_json():
-                return jsonify({"error": "PasswordExpired", "message": "change your password first"}), 403
+                message = "change your password first (on the password page or with `ebr user password`)"
+                return errors.json_error("PasswordExpired", message, 403)
             flash("Your password must be changed before you continue.", "error")
             return redirect(url_for("auth.password"))
         return view(*args, **kwargs)
@@ -137,7 +137,7 @@ def _safe_next(target: str | None) -> str:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     """Log in with user id and password; a new session token every time."""
-    if request.method == "GET":
+    if request.method != "POST":
         return render_template("auth/login.html", next=request.args.get("next", ""))
     user_id = (request.form.get("user_id") or "").strip().lower()
     password = request.form.get("password") or ""
@@ -146,7 +146,11 @@ def login() -> ResponseReturnValue:
         with unit_of_work(services.session_factory) as db:
             user = services.users.authenticate(db, user_id, password)
             token = services.users.sessions.start(db, user_id=user.user_id)
+    except TooManyAttempts as exc:
+        page = render_template("auth/login.html", next=request.form.get("next", ""), error=exc.message)
+        return page, 429, {"Retry-After": str(exc.retry_after)}
     except SignatureError as exc:
+        # One status and (for every credential failure) one message: nothing tells who exists.
         return render_template("auth/login.html", next=request.form.get("next", ""), error=exc.message), 401
     session.clear()
     session[SESSION_KEY] = token
@@ -174,7 +178,7 @@ def password() -> ResponseReturnValue:
     """Change one's own password (also forced after an admin reset or when it expired)."""
     user = current_user()
     assert user is not None
-    if request.method == "GET":
+    if request.method != "POST":
         return render_template("auth/password.html", user=user)
     new = request.form.get("new_password") or ""
     if new != (request.form.get("confirm_password") or ""):
@@ -185,6 +189,9 @@ def password() -> ResponseReturnValue:
             services.users.change_password(
                 db, user_id=user.user_id, old_password=request.form.get("current_password") or "", new_password=new
             )
+    except TooManyAttempts as exc:
+        page = render_template("auth/password.html", user=user, error=exc.message)
+        return page, 429, {"Retry-After": str(exc.retry_after)}
     except (PasswordRejected, SignatureError, EbrError) as exc:
         return render_template("auth/password.html", user=user, error=exc.message), 422
     flash("Your password was changed.", "ok")
@@ -198,7 +205,7 @@ def accountability() -> ResponseReturnValue:
     user = current_user()
     assert user is not None
     target = _safe_next(request.values.get("next"))
-    if request.method == "GET":
+    if request.method != "POST":
         return render_template(
             "auth/accountability.html", user=user, statement=STATEMENT, version=STATEMENT_VERSION, next=target
         )
@@ -225,7 +232,7 @@ def _needs_statement(error: AccountabilityNotAccepted) -> ResponseReturnValue:
     back = _safe_next(urlsplit(request.referrer or "/").path)
     target = url_for("auth.accountability", next=back)
     if _wants_json():
-        return jsonify({"error": type(error).__name__, "message": error.message, "accountability_url": target}), 403
+        return errors.json_error(type(error).__name__, error.message, 403, accountability_url=target)
     if request.headers.get("HX-Request"):
         return "", 403, {"HX-Redirect": target}  # htmx follows this with a full page load
     flash(error.message, "error")

@@ -2,8 +2,11 @@
 
 The server is configured from scratch in a temporary folder (``cn=config`` loaded
 with ``slapadd``), with a self-signed CA so LDAPS and StartTLS can be tested, and
-started on free 127.0.0.1 ports. ``slapd`` drops to the ``openldap`` user when run
-as root, so the folder (under /tmp, not pytest's 0700 tree) is made traversable.
+started on free 127.0.0.1 ports. Like most corporate directories it refuses
+anonymous reads (only bound users read; the EBR finds users through the service
+account :data:`SERVICE_DN`), and like Active Directory it keeps ``memberOf`` on every
+member (the memberof overlay), including groups nested in other groups. ``slapd``
+drops to the ``openldap`` user when run as root, so the folder (under /tmp, not pytest's 0700 tree) is made traversable.
 A missing ``slapd`` skips locally and fails in CI (:func:`tests.support.components.missing`).
 """
 
@@ -19,6 +22,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -32,6 +36,9 @@ ROOT_DN = f"cn=admin,{SUFFIX}"
 ROOT_PW = "slapd-root-secret"
 PEOPLE = f"ou=people,{SUFFIX}"
 GROUPS = f"ou=groups,{SUFFIX}"
+SERVICES = f"ou=services,{SUFFIX}"
+SERVICE_DN = f"cn=ebr-service,{SERVICES}"
+SERVICE_PW = "Service-Account-Secret-77"
 SCHEMAS = ("core", "cosine", "nis", "inetorgperson")
 
 # uid, printed name, password, groups
@@ -39,8 +46,13 @@ USERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("lena", "Lena Ldap", "Directory-Pass-11", ("operators",)),
     ("quentin", "Quentin Quality", "Directory-Pass-22", ("qa", "operators")),
     ("nogroup", "Norbert Nogroup", "Directory-Pass-33", ()),
+    ("nina", "Nina Nested", "Directory-Pass-44", ("qa-lab",)),  # qa only through qa-lab ⊂ qa
+    ("adam", "Adam Admin-Qa", "Directory-Pass-55", ("admins", "qa")),  # incompatible groups
 )
-ROLE_MAP = {f"cn=operators,{GROUPS}": "operator", f"cn=qa,{GROUPS}": "qa"}
+# Groups in creation order (a nested group before the group that contains it).
+GROUP_NAMES = ("operators", "qa-lab", "qa", "admins")
+NESTED = {"qa": ("qa-lab",)}
+ROLE_MAP = {f"cn=operators,{GROUPS}": "operator", f"cn=qa,{GROUPS}": "qa", f"cn=admins,{GROUPS}": "admin"}
 
 
 def free_port() -> int:
@@ -105,6 +117,7 @@ objectClass: olcModuleList
 cn: module{{0}}
 olcModulePath: /usr/lib/ldap
 olcModuleLoad: back_mdb
+olcModuleLoad: memberof
 
 dn: cn=schema,cn=config
 objectClass: olcSchemaConfig
@@ -131,7 +144,16 @@ olcDbDirectory: {root}/data
 olcRootDN: {ROOT_DN}
 olcRootPW: {ROOT_PW}
 olcAccess: {{0}}to attrs=userPassword by self write by anonymous auth by * none
-olcAccess: {{1}}to * by * read
+olcAccess: {{1}}to * by users read by * none
+
+dn: olcOverlay={{0}}memberof,olcDatabase={{1}}mdb,cn=config
+objectClass: olcOverlayConfig
+objectClass: olcMemberOf
+olcOverlay: {{0}}memberof
+olcMemberOfGroupOC: groupOfNames
+olcMemberOfMemberAD: member
+olcMemberOfMemberOfAD: memberOf
+olcMemberOfRefInt: TRUE
 """
 
 
@@ -140,16 +162,26 @@ def _data() -> str:
         f"dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\no: EBR test\ndc: ebr",
         f"dn: {PEOPLE}\nobjectClass: organizationalUnit\nou: people",
         f"dn: {GROUPS}\nobjectClass: organizationalUnit\nou: groups",
+        f"dn: {SERVICES}\nobjectClass: organizationalUnit\nou: services",
+        f"dn: {SERVICE_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n"
+        f"cn: ebr-service\nuserPassword: {SERVICE_PW}",
     ]
     for uid, name, password, _ in USERS:
         entries.append(
             f"dn: uid={uid},{PEOPLE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {name}\n"
             f"sn: {name.split()[-1]}\ndisplayName: {name}\nuserPassword: {password}"
         )
-    for group in ("operators", "qa"):
-        members = [f"member: uid={uid},{PEOPLE}" for uid, _, _, groups in USERS if group in groups]
-        entries.append(f"dn: cn={group},{GROUPS}\nobjectClass: groupOfNames\ncn: {group}\n" + "\n".join(members))
     return "\n\n".join(entries) + "\n"
+
+
+def _groups() -> list[tuple[str, dict[str, object]]]:
+    """The groups, added through the running server so the memberof overlay writes ``memberOf``."""
+    result = []
+    for group in GROUP_NAMES:
+        members = [f"uid={uid},{PEOPLE}" for uid, _, _, groups in USERS if group in groups]
+        members += [f"cn={inner},{GROUPS}" for inner in NESTED.get(group, ())]
+        result.append((f"cn={group},{GROUPS}", {"objectClass": ["groupOfNames"], "cn": group, "member": members}))
+    return result
 
 
 class Slapd:
@@ -185,7 +217,19 @@ class Slapd:
             command += ["-u", "openldap", "-g", "openldap"]
         self._run(command)
         self._wait()
+        conn = self._admin()
+        try:
+            for dn, attributes in _groups():
+                conn.add(dn, attributes=attributes)
+                assert conn.result["result"] == 0, conn.result
+        finally:
+            conn.unbind()
         return self
+
+    def _admin(self) -> Any:
+        import ldap3
+
+        return ldap3.Connection(ldap3.Server(self.url), user=ROOT_DN, password=ROOT_PW, auto_bind=True)
 
     def _run(self, command: list[str]) -> None:
         done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
@@ -224,7 +268,7 @@ class Slapd:
         import ldap3
 
         change = ldap3.MODIFY_ADD if member else ldap3.MODIFY_DELETE
-        conn = ldap3.Connection(ldap3.Server(self.url), user=ROOT_DN, password=ROOT_PW, auto_bind=True)
+        conn = self._admin()
         try:
             conn.modify(f"cn={group},{GROUPS}", {"member": [(change, [f"uid={uid},{PEOPLE}"])]})
             assert conn.result["result"] == 0, conn.result
@@ -235,7 +279,7 @@ class Slapd:
         """Change a user's password in the directory (as the directory's administrator)."""
         import ldap3
 
-        conn = ldap3.Connection(ldap3.Server(self.url), user=ROOT_DN, password=ROOT_PW, auto_bind=True)
+        conn = self._admin()
         try:
             conn.modify(f"uid={uid},{PEOPLE}", {"userPassword": [(ldap3.MODIFY_REPLACE, [password])]})
             assert conn.result["result"] == 0, conn.result

@@ -11,7 +11,7 @@ from ebr.bootstrap import Services, build_services
 from ebr.clock import UTC, FixedClock
 from ebr.config import Settings
 from signatures.users import User
-from tests.support.slapd import GROUPS, PEOPLE, ROLE_MAP, Slapd
+from tests.support.slapd import GROUPS, PEOPLE, ROLE_MAP, SERVICE_DN, SERVICE_PW, Slapd
 
 PASSWORD = "Correct-Horse-42"
 
@@ -70,6 +70,8 @@ def ldap_settings(settings: Settings, slapd: Slapd, **overrides: object) -> Sett
         "ldap_user_base": PEOPLE,
         "ldap_group_base": GROUPS,
         "ldap_role_map": ROLE_MAP,
+        "ldap_bind_dn": SERVICE_DN,  # the directory refuses anonymous reads
+        "ldap_bind_password": SERVICE_PW,
     }
     values.update(overrides)
     return settings.with_overrides(**values)

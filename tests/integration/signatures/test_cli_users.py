@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from audit.chain import Entity
+from ebr.bootstrap import Services, build_services
 from ebr.cli import main
+from ebr.config import load_settings
 
 ONE_TIME = re.compile(r"one-time password(?: for '\w+')?: (\S+)")
 
@@ -101,3 +104,54 @@ def test_verify_identity_from_the_command_line(env: dict[str, str]) -> None:
     )
     assert code == 0, out
     assert "not yet verified" not in out
+
+
+def _services(env: dict[str, str]) -> Services:
+    settings = load_settings({"EBR_DATA_DIR": env["EBR_DATA_DIR"]}, database_url=env["EBR_DATABASE_URL"])
+    return build_services(settings)
+
+
+@pytest.mark.requirement("URS-SEC-003")
+def test_a_new_user_changes_the_one_time_password_from_the_cli_and_can_then_sign(env: dict[str, str]) -> None:
+    code, out = run(["user", "add", "olga", "--name", "Olga Operator", "--role", "operator"], env)
+    found = ONE_TIME.search(out)
+    assert found, out
+    one_time = found.group(1)
+    code, out = run(["user", "password", "olga", "--password-stdin"], env, "not-the-one-time\nNew-Strong-Pass-1\n")
+    assert code == 2
+    assert "user id or password is not accepted" in out
+    code, out = run(["user", "password", "olga", "--password-stdin"], env, f"{one_time}\nshort\n")
+    assert code == 2
+    assert "at least 12" in out
+    code, out = run(["user", "password", "olga", "--password-stdin"], env, f"{one_time}\nNew-Strong-Pass-1\n")
+    assert (code, out.strip()) == (0, "password of 'olga' changed; a new signing key was made")
+    svc = _services(env)
+    try:
+        with svc.session_factory.begin() as session:
+            user = svc.users.authenticate(session, "olga", "New-Strong-Pass-1")
+            svc.users.verify_identity(session, actor="root", user_id="olga", how="badge seen")
+            svc.users.accept_accountability(session, user_id="olga")
+        assert not user.must_change_password
+        with svc.session_factory.begin() as session:
+            signed = svc.signing.sign(
+                session,
+                subject=Entity("batch_step", "B-1/1"),
+                content={"v": "1"},
+                meaning="performed",
+                reason=None,
+                user_id="olga",
+                password="New-Strong-Pass-1",
+            )
+        assert signed.signer == "olga"
+    finally:
+        svc.close()
+
+
+@pytest.mark.requirement("URS-SEC-003")
+def test_the_password_is_prompted_hidden_with_a_confirmation(env: dict[str, str]) -> None:
+    run(["user", "add", "qa1", "--name", "Quinn QA", "--role", "qa", "--password-stdin"], env, "Quality-First-2026\n")
+    code, out = run(["user", "password", "qa1"], env, "Quality-First-2026\nSecond-Quality-27\nSecond-Quality-27\n")
+    assert code == 0, out
+    assert "Second-Quality-27" not in out  # typed at a hidden prompt, never echoed
+    code, out = run(["user", "password", "qa1"], env, "Second-Quality-27\nThird-Quality-28\nThird-Quality-99\n")
+    assert code != 0

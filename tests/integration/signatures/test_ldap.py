@@ -18,7 +18,7 @@ from ebr.config import Settings
 from signatures import errors
 from signatures.signing import verify_record
 from tests.integration.signatures.conftest import ldap_settings
-from tests.support.slapd import Slapd, free_port
+from tests.support.slapd import PEOPLE, Slapd, free_port
 
 LENA = ("lena", "Directory-Pass-11")
 
@@ -41,27 +41,108 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.mark.requirement("URS-SEC-006")
-def test_a_directory_user_logs_in_by_binding_and_gets_roles_from_groups(ldap_svc: Services) -> None:
+def test_a_directory_user_is_found_by_the_service_account_and_gets_roles_from_groups(ldap_svc: Services) -> None:
     user = _login(ldap_svc, "quentin", "Directory-Pass-22")
     assert user.full_name == "Quentin Quality"  # type: ignore[attr-defined]
     assert [str(r) for r in user.roles] == ["operator", "qa"]  # type: ignore[attr-defined]
     assert user.source == "ldap"  # type: ignore[attr-defined]
     assert _actions(ldap_svc)[:2] == ["user.created", "auth.login"]
-    nobody = _login(ldap_svc, "nogroup", "Directory-Pass-33")
-    assert nobody.roles == ()  # type: ignore[attr-defined]
 
 
 @pytest.mark.requirement("URS-SEC-006")
-def test_a_wrong_directory_password_and_an_unknown_user_are_refused(ldap_svc: Services) -> None:
+def test_a_directory_user_in_no_mapped_group_is_refused_and_no_account_is_made(ldap_svc: Services) -> None:
+    with pytest.raises(errors.NotPermitted, match="ask IT to add you to the group"):
+        _login(ldap_svc, "nogroup", "Directory-Pass-33")
+    with ldap_svc.session_factory() as session:
+        assert [u.user_id for u in ldap_svc.users.list(session)] == []
+    assert _actions(ldap_svc) == ["auth.login_failed"]
+
+
+@pytest.mark.requirement("URS-SEC-006")
+def test_without_the_service_account_a_directory_that_refuses_anonymous_reads_finds_nobody(
+    settings: Settings, slapd: Slapd, clock: FixedClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    anonymous = build_services(ldap_settings(settings, slapd, ldap_bind_dn=None, ldap_bind_password=None), clock=clock)
+    wrong = build_services(ldap_settings(settings, slapd, ldap_bind_password="not-the-secret"), clock=clock)
+    try:
+        with pytest.raises(errors.CredentialsRefused):
+            _login(anonymous, *LENA)
+        assert "set EBR_LDAP_BIND_DN" in caplog.text  # the operator's hint, in the log only
+        with pytest.raises(errors.DirectoryUnavailable, match="EBR_LDAP_BIND_DN") as caught:
+            _login(wrong, *LENA)
+        assert "not-the-secret" not in str(caught.value)
+        assert "not-the-secret" not in repr(wrong.users.auth.directory)
+    finally:
+        anonymous.close()
+        wrong.close()
+
+
+@pytest.mark.requirement("URS-SEC-006")
+def test_a_dn_template_binds_as_the_user_without_any_search(
+    settings: Settings, slapd: Slapd, clock: FixedClock
+) -> None:
+    # No service account at all: the user's own bind reads their entry and groups.
+    svc = build_services(
+        ldap_settings(
+            settings,
+            slapd,
+            ldap_bind_dn=None,
+            ldap_bind_password=None,
+            ldap_user_base=None,
+            ldap_user_dn_template=f"uid={{username}},{PEOPLE}",
+        ),
+        clock=clock,
+    )
+    try:
+        user = _login(svc, "quentin", "Directory-Pass-22")
+        assert (user.full_name, [str(r) for r in user.roles]) == ("Quentin Quality", ["operator", "qa"])  # type: ignore[attr-defined]
+        with pytest.raises(errors.CredentialsRefused):
+            _login(svc, "quentin", "Directory-Pass-99")
+        with pytest.raises(errors.CredentialsRefused):
+            _login(svc, "nobody", "Directory-Pass-99")
+    finally:
+        svc.close()
+
+
+@pytest.mark.requirement("URS-SEC-006")
+@pytest.mark.parametrize("mode", ["search", "memberof"])
+def test_active_directory_style_groups_from_member_of_follow_nesting(
+    settings: Settings, slapd: Slapd, clock: FixedClock, mode: str
+) -> None:
+    # nina is in qa-lab, and qa-lab is a member of qa: only memberOf with nesting gives her qa.
+    svc = build_services(ldap_settings(settings, slapd, ldap_group_mode=mode), clock=clock)
+    try:
+        if mode == "memberof":
+            assert [str(r) for r in _login(svc, "nina", "Directory-Pass-44").roles] == ["qa"]  # type: ignore[attr-defined]
+            assert [str(r) for r in _login(svc, *LENA).roles] == ["operator"]  # type: ignore[attr-defined]
+        else:
+            with pytest.raises(errors.NotPermitted, match="none of the directory groups"):
+                _login(svc, "nina", "Directory-Pass-44")
+    finally:
+        svc.close()
+
+
+@pytest.mark.requirement("URS-SEC-009")
+def test_a_directory_user_whose_groups_give_incompatible_roles_is_refused(ldap_svc: Services) -> None:
+    with pytest.raises(errors.NotPermitted, match="admin \\+ qa"):
+        _login(ldap_svc, "adam", "Directory-Pass-55")
+    with ldap_svc.session_factory() as session:
+        assert ldap_svc.users.list(session) == []
+
+
+@pytest.mark.requirement("URS-SEC-006")
+def test_a_wrong_directory_password_and_an_unknown_user_get_the_same_answer(ldap_svc: Services) -> None:
     _login(ldap_svc, *LENA)
-    with pytest.raises(errors.WrongPassword, match="wrong password for 'lena'"):
-        _login(ldap_svc, "lena", "Directory-Pass-99")
-    with pytest.raises(errors.WrongPassword):
-        _login(ldap_svc, "lena", "")  # an empty password would be an anonymous bind
-    with pytest.raises(errors.UnknownUser, match="not found in the directory"):
-        _login(ldap_svc, "nobody", "whatever-Pass-1")
+    answers = []
+    for user_id, password in (("lena", "Directory-Pass-99"), ("lena", ""), ("nobody", "whatever-Pass-1")):
+        with pytest.raises(errors.CredentialsRefused) as caught:
+            _login(ldap_svc, user_id, password)
+        answers.append(caught.value.message)
+    assert len(set(answers)) == 1
     with ldap_svc.session_factory() as session:
         assert ldap_svc.users.get(session, "lena").failed_attempts == 2
+    refused = [a for a in _actions(ldap_svc) if a == "auth.login_failed"]
+    assert len(refused) == 3  # the audit trail keeps the real reason of each
 
 
 @pytest.mark.requirement("URS-SEC-006")
@@ -183,5 +264,5 @@ def test_a_locally_locked_directory_user_is_refused_without_asking_the_directory
     for _ in range(ldap_svc.settings.lockout_attempts):
         with pytest.raises(errors.AuthenticationFailed):
             _login(ldap_svc, "quentin", "wrong-Pass-000")
-    with pytest.raises(errors.AccountLocked):
-        _login(ldap_svc, "quentin", "Directory-Pass-22")
+    with pytest.raises(errors.CredentialsRefused):
+        _login(ldap_svc, "quentin", "Directory-Pass-22")  # locked: the right password changes nothing

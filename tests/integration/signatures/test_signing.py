@@ -113,7 +113,7 @@ def test_a_wrong_password_refuses_the_signature_stores_nothing_but_the_failed_at
     svc: Services, make_user: MakeUser
 ) -> None:
     make_user("olga", "operator")
-    with pytest.raises(errors.WrongPassword, match="wrong password for 'olga'"):
+    with pytest.raises(errors.CredentialsRefused, match="user id or password is not accepted"):
         _sign(svc, "olga", password="not-my-password")
     with svc.session_factory() as session:
         assert session.scalars(select(Signature)).all() == []
@@ -126,9 +126,11 @@ def test_a_wrong_password_refuses_the_signature_stores_nothing_but_the_failed_at
 
 @pytest.mark.requirement("URS-SIG-001")
 def test_an_unknown_user_is_refused_and_the_attempt_is_audited(svc: Services) -> None:
-    with pytest.raises(errors.UnknownUser, match="unknown user 'mallory'"):
+    with pytest.raises(errors.CredentialsRefused, match="user id or password is not accepted"):
         _sign(svc, "mallory")
-    assert [e["entity"] for e in _events(svc, "signature.refused")] == [{"type": "user", "id": "mallory"}]
+    refused = _events(svc, "signature.refused")
+    assert [e["entity"] for e in refused] == [{"type": "user", "id": "mallory"}]
+    assert refused[0]["after"]["error"] == "UnknownUser"  # type: ignore[index]
 
 
 @pytest.mark.requirement("URS-SEC-004")
@@ -139,8 +141,9 @@ def test_failed_signatures_lock_the_account_raise_an_alert_and_only_an_admin_unl
     for _ in range(svc.settings.lockout_attempts):
         with pytest.raises(errors.WrongPassword):
             _sign(svc, "olga", password="guess-guess-1A")
-    with pytest.raises(errors.AccountLocked, match="ask an administrator to unlock"):
-        _sign(svc, "olga")  # even the right password is refused now
+    with pytest.raises(errors.CredentialsRefused):
+        _sign(svc, "olga")  # even the right password is refused now, in the same words
+    assert _events(svc, "signature.refused")[-1]["after"]["error"] == "AccountLocked"  # type: ignore[index]
     locked = _events(svc, "auth.locked")
     assert len(locked) == 1
     assert svc.users.notifier.sent[-1][0] == "auth.locked"  # type: ignore[attr-defined]
@@ -169,7 +172,7 @@ def test_repeated_refused_signatures_lock_the_account_like_wrong_passwords(svc: 
     for _ in range(svc.settings.lockout_attempts):
         with pytest.raises(errors.SegregationOfDuties):
             _sign(svc, "sam", meaning="verified", not_by={"sam": "performed this step"})
-    with pytest.raises(errors.AccountLocked):
+    with pytest.raises(errors.CredentialsRefused):
         _sign(svc, "sam", meaning="verified")
     assert len(_events(svc, "auth.locked")) == 1
 

@@ -57,9 +57,10 @@ def test_failed_logins_are_audited_and_lock_the_account(svc: Services, make_user
     for _ in range(svc.settings.lockout_attempts):
         with pytest.raises(errors.WrongPassword), svc.session_factory.begin() as session:
             svc.users.authenticate(session, "olga", "guess-Guess-1")
-    with pytest.raises(errors.AccountLocked), svc.session_factory.begin() as session:
-        svc.users.authenticate(session, "olga", PASSWORD)
+    with pytest.raises(errors.CredentialsRefused), svc.session_factory.begin() as session:
+        svc.users.authenticate(session, "olga", PASSWORD)  # locked: the same answer as a wrong password
     assert len(_events(svc, "auth.login_failed")) == svc.settings.lockout_attempts + 1
+    assert _events(svc, "auth.login_failed")[-1]["after"]["error"] == "AccountLocked"  # type: ignore[index]
     locked = _events(svc, "auth.locked")
     assert locked[0]["after"] == {"locked": True, "failed_attempts": 5, "limit": 5}
     with pytest.raises(ValidationError, match="reason"), svc.session_factory.begin() as session:

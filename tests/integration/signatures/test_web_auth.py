@@ -74,11 +74,13 @@ def test_a_role_without_the_permission_gets_403(browser: FlaskClient, make_user:
 
 
 @pytest.mark.requirement("URS-SEC-004")
-def test_a_wrong_password_at_login_says_so_and_counts(svc: Services, browser: FlaskClient, make_user: MakeUser) -> None:
+def test_a_wrong_password_at_login_is_refused_and_counts(
+    svc: Services, browser: FlaskClient, make_user: MakeUser
+) -> None:
     make_user("olga", "operator")
     response = login(browser, "olga", "not-it")
     assert response.status_code == 401
-    assert "wrong password" in response.get_data(as_text=True)
+    assert "user id or password is not accepted" in response.get_data(as_text=True)
     with svc.session_factory() as session:
         assert svc.users.get(session, "olga").failed_attempts == 1
 

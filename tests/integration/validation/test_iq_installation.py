@@ -38,7 +38,7 @@ def test_a_freshly_initialized_installation_passes_every_iq_check(installed: Ser
     result = run_iq(installed.settings, installed.engine)
     failed = {c.id: [f for f in c.findings if f.startswith("FAIL")] for c in result.checks if not c.passed}
     assert failed == {}
-    assert [c.id for c in result.checks] == ["IQ-01", "IQ-02", "IQ-03", "IQ-04", "IQ-05", "IQ-06"]
+    assert [c.id for c in result.checks] == ["IQ-01", "IQ-02", "IQ-03", "IQ-04", "IQ-05", "IQ-06", "IQ-07"]
 
 
 @pytest.mark.requirement("URS-VAL-001")

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ebr.errors import PermissionDenied, SignatureError
 from signatures.errors import NotPermitted
-from signatures.permissions import ALL_ACTIONS, MEANINGS, PERMISSIONS, Role, allowed, require, roles_for
+from signatures.permissions import (
+    ALL_ACTIONS,
+    GMP_ROLES,
+    MEANINGS,
+    PERMISSIONS,
+    Role,
+    allowed,
+    conflicts,
+    incompatibility_rules,
+    require,
+    roles_for,
+)
 
 REQUIRED_ACTIONS = {
     "batch.view", "batch.create", "batch.execute", "batch.command.hold", "batch.command.restart",
@@ -89,3 +102,24 @@ def test_the_printed_matrix_is_the_enforced_table() -> None:
     row = next(line for line in text.splitlines() if line.startswith("| `batch.release` |"))
     cells = [c.strip() for c in row.strip("|").split("|")][1:]
     assert [r.value for r, c in zip(Role, cells, strict=True) if c] == ["qa"]
+
+
+@pytest.mark.requirement("URS-SEC-009")
+@given(st.sets(st.sampled_from(list(Role))))
+def test_a_person_with_admin_and_any_gmp_role_may_do_only_what_admin_alone_may(roles: set[Role]) -> None:
+    clash = conflicts(roles)
+    assert bool(clash) == (Role.admin in roles and bool(roles & GMP_ROLES))
+    for action in sorted(ALL_ACTIONS):
+        if clash:
+            assert allowed(roles, action) == (action in PERMISSIONS[Role.admin])
+        else:
+            assert allowed(roles, action) == any(action in PERMISSIONS[r] for r in roles)
+
+
+@pytest.mark.requirement("URS-SEC-009")
+def test_a_refusal_for_incompatible_roles_says_so_and_what_to_do() -> None:
+    with pytest.raises(NotPermitted, match=r"one person may not combine \(admin \+ qa: .*ask another administrator"):
+        require(["admin", "qa"], "sign.released")
+    require(["admin", "qa"], "user.manage")  # the admin part still works, so the conflict can be removed
+    rules = incompatibility_rules()
+    assert sum("admin cannot be combined with" in r for r in rules) == len(GMP_ROLES)
