@@ -138,3 +138,18 @@ class RecordSignature(Base):
     signer: Mapped[str] = mapped_column(String(100))
     signature_id: Mapped[str] = mapped_column(String(36))
     signed_at: Mapped[dt.datetime]
+
+
+class ReviewDisposition(Base):
+    """QA's comment on one exception of a batch (review by exception); release needs one per exception."""
+
+    __tablename__ = "review_disposition"
+    __table_args__ = (Index("ix_review_disposition_batch_item", "batch_id", "item_key", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batch.id"))
+    item_key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    comment: Mapped[str] = mapped_column(Text)
+    dispositioned_at: Mapped[dt.datetime]
+    dispositioned_by: Mapped[str] = mapped_column(String(100))
