@@ -36,6 +36,10 @@ MEANINGS: tuple[str, ...] = (
     "released",
     "rejected",
     "authored",
+    # Batch commands that end or resume a batch against the plan (ebr.execution.commands).
+    "stopped",
+    "aborted",
+    "restarted",
 )
 
 _READ = frozenset({"batch.view", "recipe.view", "equipment.view", "material.view", "lot.view"})
@@ -63,6 +67,9 @@ PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
             "sign.performed",
             "sign.verified",
             "sign.witnessed",
+            "sign.stopped",
+            "sign.aborted",
+            "sign.restarted",
         },
         Role.qa: _READ
         | _AUDIT_READ

@@ -66,6 +66,14 @@ class VersionIn(Strict):
 class CommandIn(VersionIn):
     command = fields.String(required=True, metadata={"description": "hold, restart, stop, abort, pause, resume"})
     reason = fields.String(load_default=None)
+    signature = fields.Nested(
+        SignatureIn,
+        load_default=None,
+        metadata={
+            "description": "stop and abort: your signature (meaning stopped/aborted); restart of a phase held "
+            "by the equipment: a supervisor's (meaning restarted)"
+        },
+    )
 
 
 class EntriesIn(VersionIn):

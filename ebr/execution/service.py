@@ -109,10 +109,12 @@ class Execution:
         command: str,
         version: int | None = None,
         reason: str | None = None,
+        signature: Credentials | None = None,
     ) -> Batch:
         return commands.command_batch(
-            session, self.ctx, actor=actor, ref=ref, command=command, version=version, reason=reason
-        )
+            session, self.ctx, actor=actor, ref=ref, command=command, version=version, reason=reason,
+            signature=signature,
+        )  # fmt: skip
 
     def command_phase(
         self,
@@ -124,10 +126,12 @@ class Execution:
         command: str,
         version: int | None = None,
         reason: str | None = None,
+        signature: Credentials | None = None,
     ) -> BatchStep:
         return commands.command_phase(
-            session, self.ctx, actor=actor, ref=ref, path=path, command=command, version=version, reason=reason
-        )
+            session, self.ctx, actor=actor, ref=ref, path=path, command=command, version=version, reason=reason,
+            signature=signature,
+        )  # fmt: skip
 
     def open_deviation(
         self, session: Session, *, actor: str, ref: str, path: str | None, severity: str, description: str

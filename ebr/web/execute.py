@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from ebr.clock import from_rfc3339, to_rfc3339
 from ebr.errors import EbrError, ValidationError
-from ebr.execution import deviations, engine, rules
+from ebr.execution import commands, deviations, engine, rules
 from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, StepEntry
 from ebr.execution.service import Execution
@@ -34,7 +34,7 @@ from ebr.web.errors import status_for
 from ebr.web.helpers import execution, read, version_field, work
 from recipes.model import Phase
 from recipes.phases import TimedHold
-from recipes.states import State
+from recipes.states import Command, State
 
 bp = Blueprint("execute", __name__, url_prefix="/batches")
 
@@ -63,6 +63,16 @@ class StepView:
     @property
     def phase_ref(self) -> str:
         return f"{self.batch.id}:{self.step.path}"
+
+    @property
+    def commands(self) -> list[str]:
+        """The commands this phase's state allows (ISA-88 table), lower case."""
+        return [c.value.lower() for c in commands.allowed_phase_commands(self.step)]
+
+    @property
+    def restart_needs_signature(self) -> bool:
+        """A phase held by the equipment (trip, alarm) restarts only with a supervisor's signature."""
+        return commands.needs_restart_signature(self.step)
 
     @property
     def hold_ends_at(self) -> str:
@@ -121,6 +131,7 @@ def work_area(
     devs = deviations.for_batch(session, found)
     return {
         "batch": found,
+        "batch_commands": [c.value.lower() for c in commands.allowed_batch_commands(found)],
         "steps": steps,
         "active": active,
         "deviations": devs,
@@ -194,11 +205,36 @@ def start_batch(number: str) -> ResponseReturnValue:
     return redirect(url_for("execute.batch", number=number))
 
 
+PAST = {"hold": "held", "restart": "restarted", "stop": "stopped", "abort": "aborted"}
+RESULT = {
+    "hold": "its running steps are held; restart the batch to continue",
+    "restart": "its steps held with it run again",
+    "stop": "it has ended and goes to QA review as a stopped batch",
+    "abort": "it has ended and goes to QA, who can only reject it",
+}
+
+
+def command_signature(command: str, what: str) -> Credentials | None:
+    """The command form's confirmation and e-signature (stop and abort need both; restart may carry one)."""
+    meaning = commands.SIGNED_MEANING.get(Command(command.capitalize()))
+    if meaning is not None:
+        if (request.form.get("confirm") or "").strip() != what:
+            raise ValidationError(f"tick the box that confirms you {command} {what}, then sign")
+    elif command == "restart" and request.form.get("sig_password"):
+        meaning = commands.RESTART_MEANING
+    if meaning is None:
+        return None
+    return Credentials(
+        user_id=helpers.field("sig_user", "User id").lower(),
+        password=helpers.field("sig_password", "Password"),
+        meaning=meaning,
+    )
+
+
 def _command_view(command: str) -> Callable[[str], ResponseReturnValue]:
     def view(number: str) -> ResponseReturnValue:
         reason = (request.form.get("reason") or "").strip()
-        if command in ("stop", "abort") and not reason:
-            raise ValidationError(f"a reason is required to {command} a batch")
+        signature = command_signature(command, f"batch {number}")
         with work() as session:
             execution().command_batch(
                 session,
@@ -207,7 +243,9 @@ def _command_view(command: str) -> Callable[[str], ResponseReturnValue]:
                 command=command,
                 version=version_field(),
                 reason=reason or None,
+                signature=signature,
             )
+        flash(f"Batch {number} {PAST[command]}{f' ({reason})' if reason else ''}: {RESULT[command]}.")
         return redirect(url_for("execute.batch", number=number))
 
     view.__name__ = f"command_{command}"
@@ -289,15 +327,16 @@ def complete(number: str, path: str) -> ResponseReturnValue:
 
 def _phase_command_view(command: str) -> Callable[[str, str], ResponseReturnValue]:
     def view(number: str, path: str) -> ResponseReturnValue:
-        reason = helpers.field("reason", "Reason")
+        reason = (request.form.get("reason") or "").strip() or None
         version = version_field()
 
         def action(session: Session, ex: Execution) -> Any:
             return ex.command_phase(
-                session, actor=access.user_id(), ref=number, path=path, command=command, version=version, reason=reason
-            )
+                session, actor=access.user_id(), ref=number, path=path, command=command, version=version,
+                reason=reason, signature=command_signature(command, f"step {path} of batch {number}"),
+            )  # fmt: skip
 
-        return _act(number, path, action, f"Step {path}: {command}.")
+        return _act(number, path, action, f"Step {path} {PAST[command]}{f' ({reason})' if reason else ''}.")
 
     view.__name__ = f"step_{command}"
     view.__doc__ = f"{command.capitalize()} one phase (a held dosing is restarted here after its cause is fixed)."

@@ -74,7 +74,9 @@ class Run:
 
 def stopped(run: Run) -> str:
     run.step("UP1.OP1.PH1")
-    run.work(run.ex.command_batch, actor="sam", ref=run.number, command="stop", reason="reactor jacket leaking")
+    run.work(run.ex.command_batch, actor="sam", ref=run.number, command="stop", reason="reactor jacket leaking",
+        signature=sig("sam", "stopped"),
+    )  # fmt: skip
     return run.number
 
 
@@ -233,7 +235,9 @@ def test_a_stopped_batch_is_released_only_by_a_signed_decision_that_names_it(qa_
 def test_an_aborted_batch_can_only_be_rejected(qa_floor: Services) -> None:
     run = Run(qa_floor, order="PO-ABORT")
     run.step("UP1.OP1.PH1")
-    run.work(run.ex.command_batch, actor="sam", ref=run.number, command="abort", reason="contaminated")
+    run.work(run.ex.command_batch, actor="sam", ref=run.number, command="abort", reason="contaminated",
+        signature=sig("sam", "aborted"),
+    )  # fmt: skip
     with pytest.raises(StateError, match="only when complete"):
         decide(qa_floor, run.number, "quinn", "reviewed")
     assert {"batch not complete", "manual command"} <= {item.kind for item in items(qa_floor, run.number)}
