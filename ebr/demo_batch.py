@@ -155,6 +155,7 @@ class LiquidBatch:
         self.work(
             self.ex.command_phase, actor=supervisor, ref=number, path=path, command="restart",
             reason="communication with the plant restored",
+            signature=Credentials(user_id=supervisor, password=self.password, meaning="restarted"),
         )  # fmt: skip
 
     def close_deviations(self, number: str, reviewers: dict[str, str]) -> list[str]:
