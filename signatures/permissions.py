@@ -81,6 +81,7 @@ PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
             "lot.manage",
             "lot.status.change",
             "material.manage",
+            "sample.result.enter",  # QC's in-process results (ebr.execution.samples)
             "validation.run",
             "sign.reviewed",
             "sign.approved",

@@ -9,8 +9,8 @@ An exception is anything a reviewer must look at (21 CFR 211.192, EU GMP Annex 1
 * every interlock trip and process alarm on the batch's phases, or on its units while
   it ran;
 * every deviation (out of limit, time exceeded — a timed hold that ran late —,
-  interlock trip, override, manual), correction, out-of-limit value and pending
-  verification.
+  interlock trip, override, out-of-specification sample result, manual), correction,
+  out-of-limit value, sample result without a specification and pending verification.
 
 Each exception has a stable ``key``; QA records one disposition (a comment) per key
 with :func:`disposition`, in one transaction with its audit event. Release is refused
@@ -31,7 +31,7 @@ from ebr.errors import StateError, ValidationError
 from ebr.execution import deviations
 from ebr.execution.context import Context
 from ebr.execution.engine import pending_verification
-from ebr.execution.models import Batch, BatchStep, ReviewDisposition, StepEntry
+from ebr.execution.models import Batch, BatchStep, ReviewDisposition, SampleResult, StepEntry
 from ebr.execution.rules import BatchStatus
 from ebr.ids import new_id
 from equipment.models import Alarm
@@ -41,7 +41,12 @@ MANUAL_COMMANDS = ("hold", "restart", "pause", "resume", "stop", "abort")
 COMMAND_ACTIONS = tuple(f"batch.command.{c}" for c in MANUAL_COMMANDS) + tuple(
     f"batch.step.{c}" for c in MANUAL_COMMANDS
 )
-DEVIATION_KINDS = {"interlock_trip": "interlock trip", "override": "override", "time_exceeded": "late timed hold"}
+DEVIATION_KINDS = {
+    "interlock_trip": "interlock trip",
+    "override": "override",
+    "time_exceeded": "late timed hold",
+    "out_of_spec": "out of specification",
+}
 # Statuses in which QA reviews a batch and dispositions its exceptions.
 REVIEWABLE = (BatchStatus.COMPLETE.value, BatchStatus.REVIEWED.value, BatchStatus.ABORTED.value)
 
@@ -184,6 +189,12 @@ def _records(session: Session, batch: Batch) -> list[ReviewItem]:
             found.append(
                 ReviewItem(f"out-of-limits:{entry.id}", "out of limits", where, value, detail, entry.recorded_at)
             )
+    unjudged = select(SampleResult).where(SampleResult.batch_id == batch.id, SampleResult.in_spec.is_(None))
+    for result in session.scalars(unjudged.order_by(SampleResult.entered_at)):
+        where = steps[result.step_id].path if result.step_id in steps else None
+        summary = f"sample {result.sample_id}: {result.test} = {result.value} {result.unit or ''}".strip()
+        detail = f"no specification in the recipe; entered by {result.entered_by}"
+        found.append(ReviewItem(f"result:{result.id}", "result without specification", where, summary, detail))
     for row in sorted(steps.values(), key=lambda r: r.path):
         if row.level == "phase" and row.state == State.COMPLETE.value and pending_verification(row) is not None:
             detail = f"completed by {row.ended_by}; release is refused until it is verified"

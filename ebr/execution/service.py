@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ebr.execution import automation, batches, commands, corrections, deviations, engine
+from ebr.execution import automation, batches, commands, corrections, deviations, engine, samples
 from ebr.execution.context import Context, RecipeSource
-from ebr.execution.models import Batch, BatchStep, Deviation, StepEntry
+from ebr.execution.models import Batch, BatchStep, Deviation, SampleResult, StepEntry
 from ebr.execution.scale import RuntimeScale
 from ebr.materials.services import Credentials, MaterialService
 from recipes.model import Recipe
@@ -180,6 +180,12 @@ class Execution:
         return corrections.correct_entry(
             session, self.ctx, actor=actor, entry_id=entry_id, value=value, reason=reason, signature=signature
         )
+
+    def enter_sample_result(
+        self, session: Session, *, actor: str, ref: str, test: str, value: str, unit: str | None = None
+    ) -> SampleResult:
+        """QC's result of one test of a waiting sample (see ``ebr.execution.samples``)."""
+        return samples.enter_result(session, self.ctx, actor=actor, ref=ref, test=test, value=value, unit=unit)
 
     def sync(self, session: Session, ref: str) -> Batch:
         batch = self.ctx.batch(session, ref, lock=True)

@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 
 from ebr.clock import from_rfc3339, to_rfc3339
 from ebr.errors import EbrError, ValidationError
-from ebr.execution import commands, deviations, engine, rules
+from ebr.execution import commands, deviations, engine, rules, samples
 from ebr.execution.context import Context
-from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, StepEntry
+from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, SampleResult, StepEntry
 from ebr.execution.service import Execution
 from ebr.materials.services import Credentials
 from ebr.web import access, helpers
@@ -33,7 +33,7 @@ from ebr.web.entries import EntryHistory, history
 from ebr.web.errors import status_for
 from ebr.web.helpers import execution, read, version_field, work
 from recipes.model import Phase
-from recipes.phases import TimedHold
+from recipes.phases import Sample, TimedHold
 from recipes.states import Command, State
 
 bp = Blueprint("execute", __name__, url_prefix="/batches")
@@ -59,6 +59,7 @@ class StepView:
     notice: str = ""
     content: dict[str, Any] = field(default_factory=dict)
     history: EntryHistory = field(default_factory=EntryHistory)
+    results: list[tuple[samples.Spec, SampleResult | None]] = field(default_factory=list)
 
     @property
     def phase_ref(self) -> str:
@@ -101,6 +102,9 @@ def step_view(session: Session, ctx: Context, number: str, path: str) -> StepVie
         engine.required_meanings(phase),
         history=history(session, batch, step),
     )
+    if isinstance(phase.params, Sample) and phase.params.wait_for_result:
+        have = samples.results_of(session, step)
+        view.results = [(spec, have.get(spec.test)) for spec in samples.specifications(ctx.plan(session, batch), path)]
     # Exactly what the engine signs, shown in the dialog before signing.
     view.content = engine.signed_content(batch, step, {e.name: e.value for e in entries.values()})
     return view

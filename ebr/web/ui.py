@@ -34,6 +34,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Worklist", "worklist.index", "batch.execute"),
     NavItem("Verification queue", "review.supervisor_queue", "deviation.handle"),
     NavItem("QA review", "review.qa_queue", "batch.review"),
+    NavItem("QC samples", "samples.index", "sample.result.enter"),
     NavItem("Batches", "worklist.batches", "batch.view"),
     NavItem("Recipes", "recipes_ui.index", "recipe.view"),
     NavItem("Equipment", "equipment_ui.board", "equipment.view"),
