@@ -29,7 +29,8 @@ import pytest
 from ebr import audit_service, demo
 from ebr.bootstrap import Services, build_services
 from ebr.config import Settings
-from ebr.demo_batch import ANSWERS, TARE_KG, LiquidBatch, SkippingClock
+from ebr.db import unit_of_work
+from ebr.demo_batch import ANSWERS, QC_RESULTS, TARE_KG, LiquidBatch, SkippingClock
 from ebr.execution import rules
 from ebr.execution.service import Execution, build
 from equipment.commands import runtime_status
@@ -161,6 +162,13 @@ class Tablet:
         # A scan right after the step started may beat htmx to the new form: then the browser
         # posts it plainly and the whole page comes back with the same message.
         self.page.get_by_role("status").filter(has_text="Recorded.").first.wait_for()
+        # QC enters the results the step waits for (the Samples page itself is tested in
+        # tests/integration/execution/test_samples.py); the panel shows them after a refresh.
+        for test, value in QC_RESULTS.get(path, {}).items():
+            with unit_of_work(self.services.session_factory) as session:
+                self.ex.enter_sample_result(
+                    session, actor="quinn", ref=ANSWERS[path]["sample_id"], test=test, value=value
+                )
 
     def dose(self, path: str, params: Dosing) -> None:
         live = self.page.get_by_role("region", name=f"Live dosing into {params.destination}")
