@@ -28,7 +28,7 @@ from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, SampleResult, StepEntry
 from ebr.execution.service import Execution
 from ebr.materials.services import Credentials
-from ebr.web import access, helpers
+from ebr.web import access, helpers, recording
 from ebr.web.entries import EntryHistory, history
 from ebr.web.errors import status_for
 from ebr.web.helpers import execution, read, version_field, work
@@ -60,6 +60,7 @@ class StepView:
     content: dict[str, Any] = field(default_factory=dict)
     history: EntryHistory = field(default_factory=EntryHistory)
     results: list[tuple[samples.Spec, SampleResult | None]] = field(default_factory=list)
+    confirm: recording.OutOfLimits | None = None
 
     @property
     def phase_ref(self) -> str:
@@ -117,7 +118,14 @@ def batch_tree(session: Session, batch: Batch) -> list[BatchStep]:
 
 
 def work_area(
-    session: Session, ctx: Context, number: str, *, path: str = "", error: EbrError | None = None, notice: str = ""
+    session: Session,
+    ctx: Context,
+    number: str,
+    *,
+    path: str = "",
+    error: EbrError | None = None,
+    notice: str = "",
+    confirm: recording.OutOfLimits | None = None,
 ) -> dict[str, Any]:
     """The batch's working area: step list, panels of ready or running phases, deviations."""
     found = ctx.batch(session, number)
@@ -129,7 +137,7 @@ def work_area(
     ]
     for view in active:
         if view.step.path == path:
-            view.error, view.notice = error, notice
+            view.error, view.notice, view.confirm = error, notice, confirm
     # A step that just completed has no panel any more: its message goes above the panels.
     placed = any(v.step.path == path for v in active)
     devs = deviations.for_batch(session, found)
@@ -144,9 +152,18 @@ def work_area(
     }
 
 
-def _work(number: str, path: str, *, error: EbrError | None = None, notice: str = "") -> ResponseReturnValue:
+def _work(
+    number: str,
+    path: str,
+    *,
+    error: EbrError | None = None,
+    notice: str = "",
+    confirm: recording.OutOfLimits | None = None,
+) -> ResponseReturnValue:
     with read() as session:
-        area = work_area(session, execution().ctx, number, path=path, error=error, notice=notice)
+        area = work_area(session, execution().ctx, number, path=path, error=error, notice=notice, confirm=confirm)
+    if confirm is not None and not request.headers.get("HX-Request"):
+        return render_template("execute/batch.html", **area)
     return render_template("execute/_work.html", oob=True, **area), status_for(error) if error else 200
 
 
@@ -284,11 +301,19 @@ def record(number: str, path: str) -> ResponseReturnValue:
     """Record values on a running step (an entry, a scanned container, tare, weigh, sample id)."""
     values = {name: request.form[name].strip() for name in RECORD_FIELDS if name in request.form}
     version = version_field()
+    confirmed = request.form.get(recording.CONFIRM_FIELD) == recording.CONFIRM_VALUE
+    locale = helpers.services().settings.plant_locale
 
     def action(session: Session, ex: Execution) -> Any:
-        return ex.record(session, actor=access.user_id(), ref=number, path=path, values=values, version=version)
+        ready = recording.prepare(
+            session, ex, number=number, path=path, values=values, locale=locale, confirmed=confirmed
+        )
+        return ex.record(session, actor=access.user_id(), ref=number, path=path, values=ready, version=version)
 
-    return _act(number, path, action, "Recorded.")
+    try:
+        return _act(number, path, action, "Recorded.")
+    except recording.OutOfLimits as question:
+        return _work(number, path, confirm=question)
 
 
 def credentials_from_form(meanings: tuple[str, ...] | list[str]) -> list[Credentials]:
