@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from ebr.clock import from_rfc3339, to_rfc3339
 from ebr.errors import EbrError, ValidationError
-from ebr.execution import commands, deviations, engine, rules, samples
+from ebr.execution import commands, deviations, engine, readiness, rules, samples
 from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, SampleResult, StepEntry
 from ebr.execution.service import Execution
@@ -61,6 +61,7 @@ class StepView:
     history: EntryHistory = field(default_factory=EntryHistory)
     results: list[tuple[samples.Spec, SampleResult | None]] = field(default_factory=list)
     confirm: recording.OutOfLimits | None = None
+    blockers: list[str] = field(default_factory=list)
 
     @property
     def phase_ref(self) -> str:
@@ -106,6 +107,7 @@ def step_view(session: Session, ctx: Context, number: str, path: str) -> StepVie
     if isinstance(phase.params, Sample) and phase.params.wait_for_result:
         have = samples.results_of(session, step)
         view.results = [(spec, have.get(spec.test)) for spec in samples.specifications(ctx.plan(session, batch), path)]
+    view.blockers = readiness.completion_blockers(session, ctx, batch, step, phase)
     # Exactly what the engine signs, shown in the dialog before signing.
     view.content = engine.signed_content(batch, step, {e.name: e.value for e in entries.values()})
     return view

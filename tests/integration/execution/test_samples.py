@@ -172,6 +172,9 @@ def test_the_samples_page_lists_waiting_samples_and_takes_a_result(app: Flask, f
     done = html.unescape(quinn.post("/samples/S-WEB/results", data=form, follow_redirects=True).get_data(as_text=True))
     assert "Sample S-WEB: pH = 5.1 pH recorded, within specification." in done
     assert client_for(app, "olga").get("/samples/").status_code == 403
+    panel = html.unescape(client_for(app, "olga").get(f"/batches/{number}").get_data(as_text=True))
+    assert "Completing this step would be refused now" in panel  # said before the signing dialog opens
+    assert "QC's result of assay is not in yet" in panel
 
 
 @pytest.mark.requirement("URS-BAT-010")
