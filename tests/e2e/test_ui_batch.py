@@ -143,7 +143,7 @@ def test_qa_reviews_by_exception_and_releases_and_the_auditor_finds_and_exports_
     page.get_by_role("link", name="QA review").click()
     page.get_by_role("link", name=f"Review batch {number}").click()
     exceptions = page.get_by_role("list", name=f"Exceptions of batch {number}")
-    exceptions.get_by_text("out of limits").wait_for()
+    exceptions.get_by_text("out of limits", exact=True).wait_for()
     assert "Temperature: value = 35 °C" in exceptions.inner_text()
     assert "Room was warm" in exceptions.inner_text()  # the deviation with its comment, in context
     assert "Reactor ready" not in page.content()  # what went as prescribed is not listed
