@@ -19,7 +19,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from ebr.web import access
-from ebr.web.helpers import read
+from ebr.web.dosing_view import live_dosing
+from ebr.web.helpers import execution, read
 from equipment.models import Alarm, PhaseState, Reading, TrendPoint
 
 bp = Blueprint("live", __name__, url_prefix="/live")
@@ -75,6 +76,7 @@ def unit_fragments(unit: str, phase_ref: str | None = None) -> dict[str, str]:
             )
         )
         phase = session.get(PhaseState, phase_ref) if phase_ref else None
+        dosing = live_dosing(session, execution(), phase_ref, phase) if phase_ref else None
         trend = []
         if phase_ref:
             # The dosed quantity: the destination's totalizer during this phase.
@@ -86,7 +88,7 @@ def unit_fragments(unit: str, phase_ref: str | None = None) -> dict[str, str]:
         "alarms": render_template("live/alarms.html", alarms=alarms),
     }
     if phase_ref:
-        fragments["phase"] = render_template("live/phase.html", phase=phase, trend=trend_points(trend))
+        fragments["phase"] = render_template("live/phase.html", phase=phase, trend=trend_points(trend), dosing=dosing)
     return fragments
 
 
