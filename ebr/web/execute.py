@@ -32,8 +32,9 @@ from ebr.web import access, helpers, recording
 from ebr.web.entries import EntryHistory, history
 from ebr.web.errors import status_for
 from ebr.web.helpers import execution, read, version_field, work
+from ebr.web.weighing_view import ContainerChoice, containers_to_scan
 from recipes.model import Phase
-from recipes.phases import Sample, TimedHold
+from recipes.phases import Sample, TimedHold, WeighDispense
 from recipes.states import Command, State
 
 bp = Blueprint("execute", __name__, url_prefix="/batches")
@@ -62,6 +63,7 @@ class StepView:
     results: list[tuple[samples.Spec, SampleResult | None]] = field(default_factory=list)
     confirm: recording.OutOfLimits | None = None
     blockers: list[str] = field(default_factory=list)
+    containers: list[ContainerChoice] = field(default_factory=list)
 
     @property
     def phase_ref(self) -> str:
@@ -108,6 +110,8 @@ def step_view(session: Session, ctx: Context, number: str, path: str) -> StepVie
         have = samples.results_of(session, step)
         view.results = [(spec, have.get(spec.test)) for spec in samples.specifications(ctx.plan(session, batch), path)]
     view.blockers = readiness.completion_blockers(session, ctx, batch, step, phase)
+    if isinstance(phase.params, WeighDispense) and "container" not in entries:
+        view.containers = containers_to_scan(session, phase.params.material, ctx.clock.now().date())
     # Exactly what the engine signs, shown in the dialog before signing.
     view.content = engine.signed_content(batch, step, {e.name: e.value for e in entries.values()})
     return view

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from ebr.web import access
 from ebr.web.dosing_view import live_dosing
 from ebr.web.helpers import execution, read
+from ebr.web.weighing_view import live_weighing
 from equipment.models import Alarm, PhaseState, Reading, TrendPoint
 
 bp = Blueprint("live", __name__, url_prefix="/live")
@@ -66,7 +67,7 @@ def sse_response(poll: Poll) -> Response:
     return response
 
 
-def unit_fragments(unit: str, phase_ref: str | None = None) -> dict[str, str]:
+def unit_fragments(unit: str, phase_ref: str | None = None, weigh_ref: str | None = None) -> dict[str, str]:
     """The live fragments of ``unit``: readings, open alarms and (optionally) one phase with its trend."""
     with read() as session:
         readings = list(session.scalars(select(Reading).where(Reading.tag.like(f"{unit}.%")).order_by(Reading.tag)))
@@ -77,6 +78,7 @@ def unit_fragments(unit: str, phase_ref: str | None = None) -> dict[str, str]:
         )
         phase = session.get(PhaseState, phase_ref) if phase_ref else None
         dosing = live_dosing(session, execution(), phase_ref, phase) if phase_ref else None
+        weighing = live_weighing(session, execution(), weigh_ref) if weigh_ref else None
         trend = []
         if phase_ref:
             # The dosed quantity: the destination's totalizer during this phase.
@@ -87,6 +89,8 @@ def unit_fragments(unit: str, phase_ref: str | None = None) -> dict[str, str]:
         "readings": render_template("live/readings.html", unit=unit, readings=readings),
         "alarms": render_template("live/alarms.html", alarms=alarms),
     }
+    if weigh_ref:
+        fragments["weighing"] = render_template("live/weighing.html", w=weighing)
     if phase_ref:
         fragments["phase"] = render_template("live/phase.html", phase=phase, trend=trend_points(trend), dosing=dosing)
     return fragments
@@ -107,11 +111,13 @@ def trend_points(points: list[TrendPoint], width: int = 600, height: int = 150) 
 @bp.get("/units/<unit>")
 @access.requires("equipment.view")
 def unit_stream(unit: str) -> ResponseReturnValue:
-    """Live readings and alarms of one unit (and one phase's state and trend with ``?phase=``)."""
+    """Live readings and alarms of one unit (one phase's state and trend with ``?phase=``, a weighing
+    step's net weight and window with ``?weigh=``)."""
     from flask import request
 
     phase_ref = request.args.get("phase") or None
-    return sse_response(lambda: unit_fragments(unit, phase_ref))
+    weigh_ref = request.args.get("weigh") or None
+    return sse_response(lambda: unit_fragments(unit, phase_ref, weigh_ref))
 
 
 @bp.get("/keepalive")
