@@ -22,8 +22,15 @@ from tests.support.browser import LiveServer, screenshot
 SIZES = {"tablet": {"width": 1024, "height": 768}, "phone": {"width": 390, "height": 844}}
 
 
+@pytest.fixture
+def people(services: Services) -> Services:
+    make_people(services)
+    make_plant(services, {"R-101": "unit"})
+    return services
+
+
 @pytest.fixture(params=list(SIZES))
-def qa(request: pytest.FixtureRequest, chromium: Any, live_server: LiveServer) -> Iterator[Any]:
+def qa(request: pytest.FixtureRequest, chromium: Any, live_server: LiveServer, people: Services) -> Iterator[Any]:
     """QA's browser at tablet or phone size, collecting every console error and page error."""
     context = chromium.new_context(viewport=SIZES[request.param], base_url=live_server.url)
     context.set_default_timeout(10_000)
@@ -101,8 +108,6 @@ def no_sideways_scroll(tab: Any) -> None:
 @pytest.mark.requirement("URS-QA-004")
 @pytest.mark.parametrize("case", list(CASES))
 def test_qa_sees_every_exception_and_releases_only_after_dispositions(qa: Any, services: Services, case: str) -> None:
-    make_people(services)
-    make_plant(services, {"R-101": "unit"})
     build_batch, kinds = CASES[case]
     number = build_batch(services)
     qa.goto("/review/qa")
