@@ -240,7 +240,7 @@ def test_a_whole_liquid_batch_is_executed_in_the_browser_against_the_simulator(
     execution = build(services)
     log_in(page, SUPERVISOR)  # the supervisor creates the batch and releases it to the floor
     page.get_by_role("navigation").get_by_role("link", name="Batches", exact=True).click()
-    page.get_by_text("New batch").click()
+    page.get_by_role("form", name="New batch").wait_for()  # a form people and role queries find
     page.get_by_label("Recipe (approved, effective)").select_option("PCM-SOL-24")
     page.get_by_label("Batch size").fill("1000")
     page.get_by_label("Production order").fill("PO-E2E-1")
