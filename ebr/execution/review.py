@@ -7,7 +7,7 @@ An exception is anything a reviewer must look at (21 CFR 211.192, EU GMP Annex 1
 * every manual command on the batch or a phase (hold, restart, pause, resume, stop,
   abort) with who gave it and why;
 * every interlock trip and process alarm on the batch's phases, or on its units while
-  it ran;
+  it ran; every equipment or material refusal recorded by ``ebr.execution.refusals``;
 * every deviation (out of limit, time exceeded — a timed hold that ran late —,
   interlock trip, override, out-of-specification sample result, manual), correction,
   out-of-limit value, sample result without a specification and pending verification.
@@ -20,6 +20,7 @@ while any exception has no disposition (see ``ebr.release``).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, replace
 
 from sqlalchemy import select
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session
 from audit.chain import Entity
 from audit.models import AuditEvent
 from ebr.errors import StateError, ValidationError
-from ebr.execution import deviations
+from ebr.execution import deviations, refusals
 from ebr.execution.context import Context
 from ebr.execution.engine import pending_verification
 from ebr.execution.models import Batch, BatchStep, ReviewDisposition, SampleResult, StepEntry
@@ -139,6 +140,23 @@ def _commands(session: Session, batch: Batch) -> list[ReviewItem]:
     return found
 
 
+def _refusals(session: Session, batch: Batch) -> list[ReviewItem]:
+    rows = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.action == refusals.ACTION)
+        .where(AuditEvent.entity_id.startswith(batch.number + "/", autoescape=True))
+        .order_by(AuditEvent.seq)
+    )
+    found = []
+    for row in rows:
+        after = json.loads(row.canonical).get("after") or {}
+        path = row.entity_id.split("/", 1)[1]
+        kind = str(after.get("kind") or "refusal")
+        detail = f"refused to {row.actor}"
+        found.append(ReviewItem(f"refusal:{row.seq}", kind, path, str(after.get("message", "")), detail, row.ts))
+    return found
+
+
 def _alarms(session: Session, batch: Batch) -> list[ReviewItem]:
     prefix = f"{batch.id}:"
     found = []
@@ -206,7 +224,13 @@ def _records(session: Session, batch: Batch) -> list[ReviewItem]:
 
 def exceptions(session: Session, batch: Batch) -> list[ReviewItem]:
     """Every exception of ``batch``, each with QA's disposition when it has one."""
-    found = [*_end(session, batch), *_commands(session, batch), *_alarms(session, batch), *_records(session, batch)]
+    found = [
+        *_end(session, batch),
+        *_commands(session, batch),
+        *_alarms(session, batch),
+        *_refusals(session, batch),
+        *_records(session, batch),
+    ]
     done = {
         d.item_key: Disposition(d.comment, d.dispositioned_by, d.dispositioned_at)
         for d in session.scalars(select(ReviewDisposition).where(ReviewDisposition.batch_id == batch.id))

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ebr.execution import automation, batches, commands, corrections, deviations, engine, samples
+from ebr.execution import automation, batches, commands, corrections, deviations, engine, refusals, samples
 from ebr.execution.context import Context, RecipeSource
 from ebr.execution.models import Batch, BatchStep, Deviation, SampleResult, StepEntry
 from ebr.execution.scale import RuntimeScale
@@ -186,6 +186,10 @@ class Execution:
     ) -> SampleResult:
         """QC's result of one test of a waiting sample (see ``ebr.execution.samples``)."""
         return samples.enter_result(session, self.ctx, actor=actor, ref=ref, test=test, value=value, unit=unit)
+
+    def record_refusal(self, session: Session, *, actor: str, ref: str, path: str, kind: str, message: str) -> None:
+        """Audit an equipment or material refusal on a step (see ``ebr.execution.refusals``)."""
+        refusals.record_refusal(session, self.ctx, actor=actor, ref=ref, path=path, kind=kind, message=message)
 
     def sync(self, session: Session, ref: str) -> Batch:
         batch = self.ctx.batch(session, ref, lock=True)

@@ -22,8 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ebr.clock import from_rfc3339, to_rfc3339
-from ebr.errors import EbrError, ValidationError
-from ebr.execution import commands, deviations, engine, readiness, rules, samples
+from ebr.errors import EbrError, NotFound, ValidationError
+from ebr.execution import commands, deviations, engine, readiness, refusals, rules, samples
 from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, SampleResult, StepEntry
 from ebr.execution.service import Execution
@@ -33,6 +33,7 @@ from ebr.web.entries import EntryHistory, history
 from ebr.web.errors import status_for
 from ebr.web.helpers import execution, read, version_field, work
 from ebr.web.weighing_view import ContainerChoice, containers_to_scan
+from equipment.errors import EquipmentNotUsable
 from recipes.model import Phase
 from recipes.phases import Sample, TimedHold, WeighDispense
 from recipes.states import Command, State
@@ -173,15 +174,26 @@ def _work(
     return render_template("execute/_work.html", oob=True, **area), status_for(error) if error else 200
 
 
+def _refusal_kind(error: EbrError, values: dict[str, str] | None = None) -> str | None:
+    """Which refusals QA's review lists: equipment that may not be used, a scanned container refused."""
+    if isinstance(error, EquipmentNotUsable):
+        return refusals.EQUIPMENT
+    if values and "container" in values and isinstance(error, ValidationError | NotFound):
+        return refusals.MATERIAL
+    return None
+
+
 def _act(
     number: str,
     path: str,
     action: Callable[[Session, Execution], Any],
     notice: str | Callable[[Any], str],
+    values: dict[str, str] | None = None,
 ) -> ResponseReturnValue:
     """Run ``action`` in one unit of work; answer with the re-rendered work area (with the refusal, if any).
 
     ``notice`` is the success message, or a function of the action's result that words it.
+    An equipment or material refusal is audited afterwards, in its own transaction.
     """
     try:
         with work() as session:
@@ -189,6 +201,11 @@ def _act(
             if callable(notice):
                 notice = notice(result)
     except EbrError as error:
+        if (kind := _refusal_kind(error, values)) is not None:
+            with work() as session:
+                execution().record_refusal(
+                    session, actor=access.user_id(), ref=number, path=path, kind=kind, message=error.message
+                )
         if not request.headers.get("HX-Request"):
             raise
         return _work(number, path, error=error)
@@ -317,7 +334,7 @@ def record(number: str, path: str) -> ResponseReturnValue:
         return ex.record(session, actor=access.user_id(), ref=number, path=path, values=ready, version=version)
 
     try:
-        return _act(number, path, action, "Recorded.")
+        return _act(number, path, action, "Recorded.", values)
     except recording.OutOfLimits as question:
         return _work(number, path, confirm=question)
 
