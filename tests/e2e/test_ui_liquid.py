@@ -35,8 +35,9 @@ from ebr.execution import rules
 from ebr.execution.service import Execution, build
 from equipment.commands import runtime_status
 from recipes.phases import DataEntry, Dosing, Sample, SignOff, TimedHold, WeighDispense
+from tests.e2e.operator_effort import Counted, Effort, measured, write
 from tests.e2e.test_ui_batch import dispose_exceptions
-from tests.support.browser import LiveServer, screenshot
+from tests.support.browser import SCREENSHOTS, LiveServer, screenshot
 from tests.support.plant import RuntimeHandle, SimulatorHandle, start_runtime, start_simulator
 
 pytestmark = pytest.mark.slow
@@ -91,12 +92,18 @@ def log_in(tab: Any, user_id: str) -> None:
     tab.wait_for_load_state()
 
 
+ARTIFACTS = SCREENSHOTS.parent
+
+
 class Tablet:
     """The operator's tablet: one batch, worked step by step through the page."""
 
     def __init__(
         self, page: Any, services: Services, execution: Execution, simulator: SimulatorHandle, clock: SkippingClock
     ) -> None:
+        self.effort = Effort()
+        # Every click and keystroke the script makes is counted per step (the benchmark below).
+        page = Counted(page, self.effort)
         self.page, self.services, self.ex, self.sim, self.clock = page, services, execution, simulator, clock
         # Only to ask which step is next and what kind it is, as the operator reads it on the screen.
         self.plan = LiquidBatch(
@@ -126,6 +133,7 @@ class Tablet:
         return self.page.get_by_role("article", name=re.compile(rf"(^| ){re.escape(path)} "))
 
     def step(self, number: str, path: str) -> None:
+        self.effort.current = path
         with self.services.session_factory() as session:
             phase = self.ex.ctx.plan(session, self.ex.batch(session, number)).phase(path)
         params = phase.params
@@ -250,7 +258,10 @@ def test_a_whole_liquid_batch_is_executed_in_the_browser_against_the_simulator(
 
     log_in(page, OPERATOR)
     tablet = Tablet(page, services, execution, simulator, clock)
-    done = tablet.run(number)
+    with measured(tablet.effort):
+        done = tablet.run(number)
+    # Benchmark: the operator's clicks and keystrokes and the server's time per step (holds skipped).
+    print("\n" + write(tablet.effort, ARTIFACTS / "operator-effort.txt"))
     assert {"UP1.OP2.PH1", "UP1.OP3.PH1", "UP1.OP3.PH5", "UP1.OP5.PH1", "UP2.OP2.PH2"} <= set(done)
     assert tablet.holds == 2  # pH 5.1 is in range: no adjustment loop
     with services.session_factory() as session:
