@@ -32,6 +32,7 @@ class Settings:
     checkpoint_log_dir: Path
     checkpoint_every: int = 1000
     plant_timezone: str = "UTC"
+    plant_locale: str = "en"
     session_idle_minutes: int = 15
     lockout_attempts: int = 5
     password_min_length: int = 12
@@ -240,6 +241,17 @@ def _limit(env: Mapping[str, str], name: str, default: str) -> str:
     raise ConfigError(f"{name}={raw!r} must be FAILURES/SECONDS like {name}={default}, or off")
 
 
+def _locale(name: str) -> str:
+    """A locale Babel knows (e.g. ``de_DE``: numbers typed with a decimal comma)."""
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        Locale.parse(name)
+    except (UnknownLocaleError, ValueError):
+        raise ConfigError(f"EBR_PLANT_LOCALE={name!r} is not a known locale; use e.g. en, de_DE or fr_FR") from None
+    return name
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Read settings from ``env`` (default ``os.environ``); raise ConfigError on a bad value."""
     env = os.environ if env is None else env
@@ -249,6 +261,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         zoneinfo.ZoneInfo(tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"EBR_PLANT_TIMEZONE={tz!r} is not a known time zone; use e.g. Europe/Berlin") from None
+    locale = _locale(env.get("EBR_PLANT_LOCALE") or "en")
     equipment = env.get("EBR_EQUIPMENT_CONFIG")
     settings = Settings(
         database_url=_database_url(env, data_dir),
@@ -257,6 +270,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         checkpoint_log_dir=Path(env.get("EBR_CHECKPOINT_LOG_DIR") or data_dir / "checkpoints").resolve(),
         checkpoint_every=_int(env, "EBR_CHECKPOINT_EVERY", 1000, minimum=1),
         plant_timezone=tz,
+        plant_locale=locale,
         session_idle_minutes=_int(env, "EBR_SESSION_IDLE_MINUTES", 15, minimum=1),
         lockout_attempts=_int(env, "EBR_LOCKOUT_ATTEMPTS", 5, minimum=1),
         password_min_length=_int(env, "EBR_PASSWORD_MIN_LENGTH", 12, minimum=8),

@@ -28,6 +28,7 @@ from ebr.config import Settings
 from ebr.db import unit_of_work
 from ebr.demo_batch import LiquidBatch, SkippingClock
 from ebr.demo_plant import Simulator, start_runtime
+from ebr.execution import review
 from ebr.execution.models import Batch
 from ebr.execution.service import Execution, build
 from ebr.materials.models import Material
@@ -150,6 +151,13 @@ def _liquid_batch(services: Services, execution: Execution, simulator: Simulator
     )
     runner.run(number)
     runner.close_deviations(number, {"verified": "sam", "reviewed": "quinn", "approved": "queenie"})
+    with services.session_factory() as session:
+        keys = [item.key for item in review.exceptions(session, execution.batch(session, number))]
+    for key in keys:
+        with unit_of_work(services.session_factory) as session:
+            release.disposition(
+                session, execution.ctx, actor="quinn", ref=number, key=key, comment="Reviewed: acceptable (demo)."
+            )
     for user, decision in (("quinn", "reviewed"), ("queenie", "released")):
         with unit_of_work(services.session_factory) as session:
             release.decide(

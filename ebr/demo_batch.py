@@ -38,6 +38,8 @@ ANSWERS: dict[str, dict[str, str]] = {
     "UP2.OP2.PH1": {"value": "100.3"},
     "UP2.OP2.PH2": {"value": "9930"},
 }
+# What QC enters for the in-process sample (the step waits for it: wait_for_result).
+QC_RESULTS: dict[str, dict[str, str]] = {"UP1.OP4.PH1": {"pH": "5.1", "assay": "99.8"}}
 TARE_KG = Decimal("0.850")
 
 
@@ -125,6 +127,11 @@ class LiquidBatch:
             self.clock.skip(rules.hold_seconds(Decimal(str(params.min_duration)), params.unit))
         elif path in ANSWERS and (isinstance(params, DataEntry) or "sample_id" in ANSWERS[path]):
             self.work(self.ex.record, actor=self.operator, ref=number, path=path, values=ANSWERS[path])
+            for test, value in QC_RESULTS.get(path, {}).items():
+                self.work(
+                    self.ex.enter_sample_result, actor=self.people["reviewed"], ref=ANSWERS[path]["sample_id"],
+                    test=test, value=value,
+                )  # fmt: skip
         if isinstance(params, Dosing):
             self.close_deviations(number, self.reviewers)
         meanings = params.meanings if isinstance(params, SignOff) else phase.signatures
@@ -155,6 +162,7 @@ class LiquidBatch:
         self.work(
             self.ex.command_phase, actor=supervisor, ref=number, path=path, command="restart",
             reason="communication with the plant restored",
+            signature=Credentials(user_id=supervisor, password=self.password, meaning="restarted"),
         )  # fmt: skip
 
     def close_deviations(self, number: str, reviewers: dict[str, str]) -> list[str]:

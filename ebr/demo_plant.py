@@ -27,6 +27,22 @@ from equipment.runtime_thread import RuntimeThread
 EXAMPLE_PLANT = Path(__file__).resolve().parents[1] / "equipment" / "examples" / "plant.yaml"
 
 
+PORTS_FILE = "simulator.json"
+"""Written by the demo's simulator in its work folder (``<data dir>/demo-plant/``): its ports and pid."""
+
+
+def running_demo_control(data_dir: Path) -> str | None:
+    """The control URL of the demo simulator running for ``data_dir`` (None when none runs)."""
+    path = data_dir / "demo-plant" / PORTS_FILE
+    try:
+        ports = json.loads(path.read_text(encoding="utf-8"))
+        os.kill(int(ports["pid"]), 0)  # signal 0: is the process still there?
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    control = ports.get("control")
+    return control if isinstance(control, str) else None
+
+
 def free_port() -> int:
     """A free TCP port on loopback."""
     with socket.socket() as sock:
@@ -45,6 +61,7 @@ class Simulator:
         self.control_port = control_port or free_port()
         self.process: subprocess.Popen[str] | None = None
         self.config_path = work_dir / "plant.yaml"
+        self.ports_path = work_dir / PORTS_FILE
 
     def start(self) -> Simulator:
         """Start the process, wait for its ready line, write the plant configuration."""
@@ -69,6 +86,15 @@ class Simulator:
         data["endpoints"]["plant"]["url"] = line.split()[1]
         data["endpoints"]["scale"]["port"] = self.modbus_port
         self.config_path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        # `ebr simulate scale/fault/state` read this to find the running demo's simulator without flags.
+        ports = {
+            "opcua_port": self.opcua_port,
+            "modbus_port": self.modbus_port,
+            "control_port": self.control_port,
+            "control": f"http://127.0.0.1:{self.control_port}",
+            "pid": self.process.pid,
+        }
+        self.ports_path.write_text(json.dumps(ports, indent=2) + "\n", encoding="utf-8")
         return self
 
     def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -84,6 +110,7 @@ class Simulator:
         self.control("POST", "/scale", {"weight": kg})
 
     def stop(self) -> None:
+        self.ports_path.unlink(missing_ok=True)
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)

@@ -39,6 +39,10 @@ MEANINGS: tuple[str, ...] = (
     "released",
     "rejected",
     "authored",
+    # Batch commands that end or resume a batch against the plan (ebr.execution.commands).
+    "stopped",
+    "aborted",
+    "restarted",
 )
 
 _READ = frozenset({"batch.view", "recipe.view", "equipment.view", "material.view", "lot.view"})
@@ -70,6 +74,9 @@ PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
             "sign.performed",
             "sign.verified",
             "sign.witnessed",
+            "sign.stopped",
+            "sign.aborted",
+            "sign.restarted",
         },
         Role.qa: _READ
         | _AUDIT_READ
@@ -83,6 +90,7 @@ PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
             "lot.manage",
             "lot.status.change",
             "material.manage",
+            "sample.result.enter",  # QC's in-process results (ebr.execution.samples)
             "validation.run",
             "sign.reviewed",
             "sign.approved",

@@ -201,8 +201,9 @@ def command(data: dict[str, Any], ref: str) -> dict[str, Any]:
     cmd = _require_command(data["command"])
     with work() as session:
         batch = execution().command_batch(
-            session, actor=actor(), ref=ref, command=cmd.value, version=data["version"], reason=data["reason"]
-        )
+            session, actor=actor(), ref=ref, command=cmd.value, version=data["version"], reason=data["reason"],
+            signature=credentials(data["signature"]) if data["signature"] else None,
+        )  # fmt: skip
         return batch_view(session, batch)
 
 
@@ -299,5 +300,6 @@ def step_command(data: dict[str, Any], ref: str, path: str) -> dict[str, Any]:
             command=cmd.value,
             version=data["version"],
             reason=data["reason"],
+            signature=credentials(data["signature"]) if data["signature"] else None,
         )
         return step_view(session, execution().batch(session, ref), row)

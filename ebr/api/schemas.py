@@ -81,6 +81,14 @@ class CommandIn(VersionIn):
         },
     )
     reason = fields.String(load_default=None)
+    signature = fields.Nested(
+        SignatureIn,
+        load_default=None,
+        metadata={
+            "description": "stop and abort: your signature (meaning stopped/aborted); restart of a phase held "
+            "by the equipment: a supervisor's (meaning restarted)"
+        },
+    )
 
 
 class EntriesIn(VersionIn):
@@ -297,3 +305,23 @@ class GenealogyOut(ma.Schema):
 class TraceOut(ma.Schema):
     backward = fields.Dict()
     forward = fields.Dict()
+
+
+class SampleResultIn(Strict):
+    test = fields.String(required=True, metadata={"description": "one of the sample's tests, e.g. pH"})
+    value = fields.String(required=True, metadata={"description": 'the result as a decimal string, e.g. "5.2"'})
+    unit = fields.String(load_default=None, metadata={"description": "defaults to the specification's unit"})
+
+
+class SampleResultOut(ma.Schema):
+    sample_id = fields.String()
+    batch = fields.String()
+    step = fields.String()
+    missing = fields.List(fields.String())
+    test = fields.String()
+    value = fields.String()
+    unit = fields.String(allow_none=True)
+    low = DecimalText(allow_none=True)
+    high = DecimalText(allow_none=True)
+    in_spec = fields.Boolean(allow_none=True)
+    deviation = fields.String(allow_none=True)

@@ -153,15 +153,31 @@ def simulate(ctx: click.Context, /, **options: Any) -> None:
     asyncio.run(serve(sim))
 
 
-CONTROL = click.option("--control", default="http://127.0.0.1:8840", show_default=True, help="Simulator control URL.")
+DEFAULT_CONTROL = "http://127.0.0.1:8840"
+CONTROL = click.option(
+    "--control",
+    default=None,
+    help="Simulator control URL (default: the running `ebr demo`'s simulator, found in its data folder, "
+    f"else {DEFAULT_CONTROL}).",
+)
+
+
+def control_url(control: str | None) -> str:
+    """The URL given, else the running demo's simulator (EBR_DATA_DIR/demo-plant/simulator.json), else 8840."""
+    if control:
+        return control
+    from ebr.config import load_settings
+    from ebr.demo_plant import running_demo_control
+
+    return running_demo_control(load_settings().data_dir) or DEFAULT_CONTROL
 
 
 @simulate.command("scale")
 @click.argument("weight", type=float)
 @CONTROL
-def scale(weight: float, control: str) -> None:
+def scale(weight: float, control: str | None) -> None:
     """Place WEIGHT kg on scale SC-01 (0 removes everything)."""
-    click.echo(json.dumps(_control(control, "POST", "/scale", {"weight": weight})))
+    click.echo(json.dumps(_control(control_url(control), "POST", "/scale", {"weight": weight})))
 
 
 @simulate.command("fault")
@@ -173,17 +189,17 @@ def scale(weight: float, control: str) -> None:
 @click.option("--rate", default=2.0, show_default=True, help="Leak rate in L/s.")
 @click.option("--seconds", default=3.0, show_default=True, help="How long a dropped connection stays refused.")
 @CONTROL
-def fault(name: str, off: bool, rate: float, seconds: float, control: str) -> None:
+def fault(name: str, off: bool, rate: float, seconds: float, control: str | None) -> None:
     """Inject (or clear with --off) a fault in the running simulator."""
     body = {"name": name, "on": not off, "rate": rate, "seconds": seconds}
-    click.echo(json.dumps(_control(control, "POST", "/fault", body)))
+    click.echo(json.dumps(_control(control_url(control), "POST", "/fault", body)))
 
 
 @simulate.command("state")
 @CONTROL
-def state(control: str) -> None:
+def state(control: str | None) -> None:
     """Print the simulator's current plant values."""
-    click.echo(json.dumps(_control(control, "GET", "/state"), indent=2))
+    click.echo(json.dumps(_control(control_url(control), "GET", "/state"), indent=2))
 
 
 def register(main: click.Group) -> None:

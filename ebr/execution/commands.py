@@ -7,6 +7,17 @@ transaction. Transient states (Holding, Restarting, Stopping, Aborting) finish a
 once for manual phases; the audit event records both the command and where it
 landed. Who may give which command is in ``signatures.permissions``
 (``batch.command.<command>``), enforced by the web and CLI layers.
+
+What each command needs (checked after the ISA-88 table has allowed it, before anything changes):
+
+* hold and pause: a reason;
+* stop and abort: a reason and the commander's own e-signature with the meaning
+  ``stopped`` / ``aborted``, over content that names the batch (and the phase);
+* restart of a phase held by the equipment (an interlock trip or alarm, lost
+  communication): a supervisor's signature with the meaning ``restarted``.
+
+Which commands a batch or a phase offers comes from the same table
+(:func:`allowed_batch_commands`, :func:`allowed_phase_commands`).
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ from ebr.execution.context import Context, check_version
 from ebr.execution.engine import entity
 from ebr.execution.models import Batch, BatchStep
 from ebr.execution.rules import BatchStatus
+from ebr.materials.services import Credentials
 from equipment import commands as runtime
 from recipes.states import FINAL_STATES, TRANSIENT_STATES, TRANSITIONS, Command, State, apply, complete
 
@@ -34,6 +46,79 @@ RUNTIME_COMMANDS = {
     Command.ABORT: runtime.CommandKind.ABORT,
 }
 BATCH_COMMANDS = frozenset({Command.HOLD, Command.RESTART, Command.STOP, Command.ABORT, Command.PAUSE, Command.RESUME})
+# The commands people give from the batch and step pages, main ones first, destructive ones last.
+OFFERED = (Command.HOLD, Command.RESTART, Command.STOP, Command.ABORT)
+DESTRUCTIVE = frozenset({Command.STOP, Command.ABORT})
+NEEDS_REASON = frozenset({Command.HOLD, Command.PAUSE, Command.STOP, Command.ABORT})
+SIGNED_MEANING = {Command.STOP: "stopped", Command.ABORT: "aborted"}
+RESTART_MEANING = "restarted"
+EQUIPMENT_HOLD = "equipment"
+
+
+def allowed_batch_commands(batch: Batch) -> list[Command]:
+    """The offered commands the ISA-88 table allows in the batch's state (none unless it is in execution)."""
+    if batch.status != BatchStatus.IN_EXECUTION.value:
+        return []
+    return [c for c in OFFERED if (State(batch.state), c) in TRANSITIONS]
+
+
+def allowed_phase_commands(step: BatchStep) -> list[Command]:
+    """The offered commands the ISA-88 table allows in the phase's state."""
+    return [c for c in OFFERED if (State(step.state), c) in TRANSITIONS]
+
+
+def needs_restart_signature(step: BatchStep) -> bool:
+    """True when the phase was held by the equipment (trip, alarm, lost communication)."""
+    return step.state == State.HELD.value and step.data.get("held_by") == EQUIPMENT_HOLD
+
+
+def _check_reason(cmd: Command, reason: str | None, what: str) -> None:
+    if cmd in NEEDS_REASON and not (reason or "").strip():
+        raise ValidationError(f"a reason is required to {cmd.value.lower()} {what}; say why")
+
+
+def _sign_command(
+    session: Session,
+    ctx: Context,
+    *,
+    batch: Batch,
+    cmd: Command,
+    actor: str,
+    meaning: str,
+    signature: Credentials | None,
+    reason: str | None,
+    step: BatchStep | None = None,
+) -> None:
+    """The e-signature a stop, an abort or a restart after an equipment hold needs."""
+    what = f"phase {step.path} of batch {batch.number}" if step else f"batch {batch.number}"
+    verb = cmd.value.lower()
+    if signature is None:
+        raise ValidationError(f"to {verb} {what} sign with your user id and password (meaning {meaning!r})")
+    if signature.meaning != meaning:
+        raise ValidationError(
+            f"the signature's meaning must be {meaning!r} to {verb} {what}, not {signature.meaning!r}"
+        )
+    if meaning != RESTART_MEANING and signature.user_id.strip().lower() != actor:
+        raise ValidationError(f"the person who gives the {verb} signs it: sign as {actor}")
+    content = {
+        "batch": batch.number,
+        "recipe": f"{batch.recipe_name} {batch.recipe_version}",
+        "command": cmd.value,
+        "state": (step or batch).state,
+        "reason": reason,
+    }
+    if step is not None:
+        content |= {"phase": step.path, "step": step.name}
+    ctx.sign(
+        session,
+        batch=batch,
+        subject_type="batch_step" if step else "batch",
+        subject_id=step.id if step else batch.number,
+        label=f"{batch.number}/{step.path}" if step else None,
+        content=content,
+        credentials=signature,
+        reason=reason,
+    )
 
 
 def parse_command(name: str) -> Command:
@@ -76,8 +161,13 @@ def command_phase(
     command: str | Command,
     version: int | None = None,
     reason: str | None = None,
+    signature: Credentials | None = None,
 ) -> BatchStep:
-    """Give one phase an ISA-88 command (hold, restart, stop, abort, pause, resume)."""
+    """Give one phase an ISA-88 command (hold, restart, stop, abort, pause, resume).
+
+    Raises StateError for a command the phase's state does not allow, ValidationError
+    for a missing reason or signature (see the module's rules).
+    """
     cmd = command if isinstance(command, Command) else parse_command(command)
     batch = ctx.batch(session, ref, lock=True)
     step = ctx.step(session, batch, path)
@@ -91,6 +181,15 @@ def command_phase(
         raise StateError(f"{path} cannot restart before deviation {names} has a comment and a verified signature")
     before = step.state
     landed = settle(apply(State(step.state), cmd))
+    _check_reason(cmd, reason, f"phase {path}")
+    meaning = SIGNED_MEANING.get(cmd) or (
+        RESTART_MEANING if cmd is Command.RESTART and needs_restart_signature(step) else None
+    )
+    if meaning is not None:
+        _sign_command(
+            session, ctx, batch=batch, cmd=cmd, actor=actor, meaning=meaning, signature=signature, reason=reason,
+            step=step,
+        )  # fmt: skip
     _runtime_command(session, ctx, batch, step, cmd, actor)
     step.state = landed.value
     step.data = {**step.data, "held_by": None} if cmd is Command.RESTART else step.data
@@ -118,8 +217,13 @@ def command_batch(
     command: str | Command,
     version: int | None = None,
     reason: str | None = None,
+    signature: Credentials | None = None,
 ) -> Batch:
-    """Give the batch a command and propagate it to its active phases."""
+    """Give the batch a command and propagate it to its active phases.
+
+    Raises StateError for a command the batch's state does not allow, ValidationError
+    for a missing reason or signature (see the module's rules).
+    """
     cmd = command if isinstance(command, Command) else parse_command(command)
     if cmd not in BATCH_COMMANDS:
         raise ValidationError(
@@ -132,6 +236,11 @@ def command_batch(
         raise StateError(f"batch {batch.number} is {batch.status}; commands apply only to a batch in execution")
     before = batch.state
     landed = settle(apply(State(batch.state), cmd))
+    _check_reason(cmd, reason, f"batch {batch.number}")
+    if (meaning := SIGNED_MEANING.get(cmd)) is not None:
+        _sign_command(
+            session, ctx, batch=batch, cmd=cmd, actor=actor, meaning=meaning, signature=signature, reason=reason
+        )
     affected = _propagate(session, ctx, batch, cmd, actor)
     batch.state = landed.value
     if landed in (State.STOPPED, State.ABORTED):

@@ -138,3 +138,39 @@ class RecordSignature(Base):
     signer: Mapped[str] = mapped_column(String(100))
     signature_id: Mapped[str] = mapped_column(String(36))
     signed_at: Mapped[dt.datetime]
+
+
+class ReviewDisposition(Base):
+    """QA's comment on one exception of a batch (review by exception); release needs one per exception."""
+
+    __tablename__ = "review_disposition"
+    __table_args__ = (Index("ix_review_disposition_batch_item", "batch_id", "item_key", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batch.id"))
+    item_key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    comment: Mapped[str] = mapped_column(Text)
+    dispositioned_at: Mapped[dt.datetime]
+    dispositioned_by: Mapped[str] = mapped_column(String(100))
+
+
+class SampleResult(Base):
+    """A QC result for one test of a sample taken in a batch step, judged against its specification."""
+
+    __tablename__ = "sample_result"
+    __table_args__ = (Index("ix_sample_result_step_test", "step_id", "test", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batch.id"), index=True)
+    step_id: Mapped[str] = mapped_column(ForeignKey("batch_step.id"))
+    sample_id: Mapped[str] = mapped_column(String(100), index=True)
+    test: Mapped[str] = mapped_column(String(100))
+    value: Mapped[str] = mapped_column(Text)
+    unit: Mapped[str | None] = mapped_column(String(16))
+    low: Mapped[Decimal | None]
+    high: Mapped[Decimal | None]
+    in_spec: Mapped[bool | None] = mapped_column(Boolean)
+    deviation: Mapped[str | None] = mapped_column(String(64))
+    entered_at: Mapped[dt.datetime]
+    entered_by: Mapped[str] = mapped_column(String(100))

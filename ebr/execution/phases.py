@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ebr.clock import from_rfc3339, to_rfc3339
 from ebr.errors import StateError, ValidationError
-from ebr.execution import rules
+from ebr.execution import rules, samples
 from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, StepEntry
 from ebr.execution.rules import DeviationKind, Severity
@@ -185,10 +185,14 @@ def _sample(turn: Turn, params: Sample, values: Mapping[str, Any]) -> Result:
     sample_id = str(values.get("sample_id") or "").strip()
     if not sample_id:
         raise ValidationError('sample: scan or type the sample id ({"sample_id": ...})')
+    if "sample_id" in turn.entries:
+        raise StateError(f"{turn.step.path} has its sample id already ({turn.entries['sample_id'].value})")
     label = f"{turn.batch.number} | {turn.step.path} | {sample_id} | {', '.join(params.tests)}"
-    entries = [Entry("sample_id", sample_id), Entry("label", label)]
+    # The id is read from the sample's label by the scanner; label and quantity come from the system.
+    entries = [Entry("sample_id", sample_id, source="scan"), Entry("label", label, source="system")]
     if params.quantity is not None:
-        entries.append(Entry("quantity", rules.decimal_text(Decimal(str(params.quantity))), params.unit))
+        quantity = rules.decimal_text(Decimal(str(params.quantity)))
+        entries.append(Entry("quantity", quantity, params.unit, source="system"))
     return Result(entries=entries)
 
 
@@ -255,6 +259,12 @@ def on_complete(turn: Turn) -> Result:
         turn.need("value", "record the value first")
     elif isinstance(params, Sample):
         turn.need("sample_id", "record the sample id first")
+        waiting = samples.missing_results(turn.session, turn.ctx.plan(turn.session, turn.batch), turn.step)
+        if waiting:
+            raise StateError(
+                f"{turn.step.path} waits for QC's result of {', '.join(waiting)}; QC enters it on the "
+                "Samples page (or POST /api/samples/<sample id>/results), then complete the step"
+            )
     elif isinstance(params, WeighDispense):
         net = Decimal(turn.need("net", "weigh the material first").value)
         barcode = turn.need("container", "scan the container first").value

@@ -58,6 +58,7 @@ class DeviationKind(StrEnum):
     INTERLOCK_TRIP = "interlock_trip"
     OVERRIDE = "override"
     MANUAL = "manual"
+    OUT_OF_SPEC = "out_of_spec"  # a QC result of an in-process sample outside its specification
 
 
 DEVIATION_SIGNATURES: dict[Severity, tuple[str, ...]] = {

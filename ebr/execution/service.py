@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ebr.execution import automation, batches, commands, corrections, deviations, engine
+from ebr.execution import automation, batches, commands, corrections, deviations, engine, refusals, samples
 from ebr.execution.context import Context, RecipeSource
-from ebr.execution.models import Batch, BatchStep, Deviation, StepEntry
+from ebr.execution.models import Batch, BatchStep, Deviation, SampleResult, StepEntry
 from ebr.execution.scale import RuntimeScale
 from ebr.materials.services import Credentials, MaterialService
 from recipes.model import Recipe
@@ -109,10 +109,12 @@ class Execution:
         command: str,
         version: int | None = None,
         reason: str | None = None,
+        signature: Credentials | None = None,
     ) -> Batch:
         return commands.command_batch(
-            session, self.ctx, actor=actor, ref=ref, command=command, version=version, reason=reason
-        )
+            session, self.ctx, actor=actor, ref=ref, command=command, version=version, reason=reason,
+            signature=signature,
+        )  # fmt: skip
 
     def command_phase(
         self,
@@ -124,10 +126,12 @@ class Execution:
         command: str,
         version: int | None = None,
         reason: str | None = None,
+        signature: Credentials | None = None,
     ) -> BatchStep:
         return commands.command_phase(
-            session, self.ctx, actor=actor, ref=ref, path=path, command=command, version=version, reason=reason
-        )
+            session, self.ctx, actor=actor, ref=ref, path=path, command=command, version=version, reason=reason,
+            signature=signature,
+        )  # fmt: skip
 
     def open_deviation(
         self, session: Session, *, actor: str, ref: str, path: str | None, severity: str, description: str
@@ -176,6 +180,16 @@ class Execution:
         return corrections.correct_entry(
             session, self.ctx, actor=actor, entry_id=entry_id, value=value, reason=reason, signature=signature
         )
+
+    def enter_sample_result(
+        self, session: Session, *, actor: str, ref: str, test: str, value: str, unit: str | None = None
+    ) -> SampleResult:
+        """QC's result of one test of a waiting sample (see ``ebr.execution.samples``)."""
+        return samples.enter_result(session, self.ctx, actor=actor, ref=ref, test=test, value=value, unit=unit)
+
+    def record_refusal(self, session: Session, *, actor: str, ref: str, path: str, kind: str, message: str) -> None:
+        """Audit an equipment or material refusal on a step (see ``ebr.execution.refusals``)."""
+        refusals.record_refusal(session, self.ctx, actor=actor, ref=ref, path=path, kind=kind, message=message)
 
     def sync(self, session: Session, ref: str) -> Batch:
         batch = self.ctx.batch(session, ref, lock=True)

@@ -5,9 +5,10 @@ the other checks say whether the *installation* is healthy. A stale scheduler or
 runtime makes ``degraded`` name it, but does not take the web app out of a load
 balancer: operators can still work and the alarm is raised by monitoring.
 
-* ``runtime``: every equipment runtime (one per area) that beat in the last day
-  must be alive (``equipment.commands.HEARTBEAT_STALE_AFTER``); one silent area is
-  not hidden by the others. A runtime silent for a day counts as retired.
+* ``runtime``: judged by area: every area whose equipment runtime beat in the last
+  day must have one alive (``equipment.commands.HEARTBEAT_STALE_AFTER``); one silent
+  area is not hidden by the others, and a silent runtime is reported as stale or
+  replaced, never as alive. A runtime silent for a day counts as retired.
 * ``scheduler``: the newest ``scheduler_heartbeat``; stale after
   :data:`SCHEDULER_STALE` (three missed beats).
 * ``audit_chain``: the newest ``audit.chain.verified`` event (written by every
@@ -58,35 +59,56 @@ def _silent(now: dt.datetime, beat: dt.datetime) -> str:
     return f"silent for {_age(now, beat)} s: is it running?"
 
 
+def _runtime_state(row: Heartbeat, alive: bool, served: set[str]) -> str:
+    """alive, stopped (shut down cleanly), replaced (silent, a newer runtime serves its area) or stale."""
+    if alive:
+        return "alive"
+    if row.detail == "stopped":
+        return "stopped"
+    return "replaced" if row.area in served else "stale"
+
+
 def runtime_check(session: Session, now: dt.datetime) -> Check:
     """Every area with an equipment runtime seen in the last day must have one alive.
 
-    A runtime replaced by another for the same area (a restart gets a new id; the demo's
-    set-up runtime is followed by the serving one) does not make the area unhealthy;
-    rows older than a day count as retired.
+    Judged by area: a runtime replaced by another for the same area (a restart gets a new
+    id; the demo's set-up runtime is followed by the serving one) does not make the area
+    unhealthy, but it is reported as silent (``state`` replaced), never as alive; rows
+    older than a day count as retired.
     """
     rows = session.scalars(
         select(Heartbeat).where(Heartbeat.beat_at >= now - RUNTIME_RETIRED).order_by(Heartbeat.area)
     ).all()
     if not rows:
         return {"ok": False, "runtimes": [], "detail": "no equipment runtime is running: start `ebr runtime`"}
+    served = {row.area for row in rows if now - row.beat_at < HEARTBEAT_STALE_AFTER}
     runtimes = []
     for row in rows:
         alive = now - row.beat_at < HEARTBEAT_STALE_AFTER
+        state = _runtime_state(row, alive, served)
+        detail = row.detail if alive or row.detail == "stopped" else _silent(now, row.beat_at)
+        if state == "replaced":
+            detail += f" (area {row.area} is served by a newer runtime)"
         runtimes.append(
             {
                 "runtime": row.runtime_id,
                 "area": row.area,
                 "alive": alive,
+                "state": state,
                 "connected": alive and row.connected,
                 "last_beat": to_rfc3339(row.beat_at),
-                "detail": row.detail if alive or row.detail == "stopped" else _silent(now, row.beat_at),
+                "age_seconds": _age(now, row.beat_at),
+                "detail": detail,
             }
         )
-    served = {row.area for row in rows if now - row.beat_at < HEARTBEAT_STALE_AFTER}
     dead = sorted({row.area for row in rows} - served)
-    detail = "all alive" if not dead else "not running for area " + ", ".join(dead)
-    return {"ok": not dead, "runtimes": runtimes, "detail": detail}
+    areas = {row.area: ("alive" if row.area in served else "stale") for row in rows}
+    silent = [r for r in runtimes if r["state"] == "replaced"]
+    detail = ("stale: no live runtime for area " + ", ".join(dead)) if dead else "every area has a live runtime"
+    if silent:
+        names = ", ".join(f"{r['runtime']} ({r['area']}, silent {r['age_seconds']} s)" for r in silent)
+        detail += f"; replaced and silent: {names}"
+    return {"ok": not dead, "areas": areas, "runtimes": runtimes, "detail": detail}
 
 
 def scheduler_check(session: Session, now: dt.datetime) -> Check:

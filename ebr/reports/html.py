@@ -70,15 +70,34 @@ def _limits(params: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _words(value: Any) -> str:
+    """A parameter value as a person reads it: lists joined, setpoints as "tag = value unit", codes as words."""
+    if isinstance(value, dict):
+        if {"tag", "value"} <= value.keys():
+            return f"{value['tag']} = {value['value']} {value.get('unit') or ''}".strip()
+        if "param" in value and len(value) == 1:
+            return f"formula parameter {value['param']}"
+        return ", ".join(f"{k.replace('_', ' ')} {_words(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_words(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value).replace("_", " ") if isinstance(value, str) and value.islower() else str(value)
+
+
 def _other_params(params: dict[str, Any]) -> str:
     skip = {*LIMIT_KEYS, "unit", "tolerance_unit", "choices", "min_duration", "max_duration", "text", "prompt"}
     shown = []
     for key, value in params.items():
         if key in skip or value in (None, "", [], {}):
             continue
-        text = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
-        shown.append(f"{key.replace('_', ' ')}: {text}")
+        shown.append(f"{key.replace('_', ' ')}: {_words(value)}")
     return "; ".join(shown)
+
+
+def _phase_type(code: str | None) -> str:
+    """A phase type in words (``equipment_check`` → "equipment check")."""
+    return (code or "").replace("_", " ")
 
 
 @cache
@@ -88,6 +107,7 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["limits"] = _limits
     env.filters["other_params"] = _other_params
+    env.filters["phase_type"] = _phase_type
     return env
 
 

@@ -70,17 +70,24 @@ def _attachment(record_json: bytes) -> Attachment:
     )
 
 
-def _pdfa(document: Any, record_json: bytes) -> bytes:
+def _pdfa(document: Any, record_json: bytes, *, tagged: bool = False) -> bytes:
     with warnings.catch_warnings():
         # WeasyPrint 70 opens its sRGB profile for the PDF/A output intent and never closes it.
         warnings.simplefilter("ignore", ResourceWarning)
-        data: bytes = document.write_pdf(pdf_variant="pdf/a-3b", attachments=[_attachment(record_json)])
+        data: bytes = document.write_pdf(
+            pdf_variant="pdf/a-3b", attachments=[_attachment(record_json)], pdf_tags=tagged
+        )
     return data
 
 
 def render_whole(record: dict[str, Any], record_json: bytes) -> bytes:
-    """The record as one WeasyPrint layout (PDF/A-3b, ``record.json`` attached)."""
-    return _pdfa(HTML(string=html.whole_document(record)).render(), record_json)
+    """The record as one WeasyPrint layout (PDF/A-3b, ``record.json`` attached), tagged for screen readers.
+
+    Tagged with WeasyPrint's ``pdf_tags`` (a structure tree: headings, tables, lists).
+    The parallel path joins parts with pikepdf and stays untagged: the parts' structure
+    trees cannot be merged yet.
+    """
+    return _pdfa(HTML(string=html.whole_document(record)).render(), record_json, tagged=True)
 
 
 Rendered = tuple[bytes, int, dict[str, int], tuple[int, int, float]]

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from audit.keys import current_system_key_id, fingerprint
 from audit.trail import head
 from ebr.canonical import canon, jsonable
+from ebr.execution import review as review_items
 from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, StepEntry
 from ebr.execution.rules import deviation_signatures
 from ebr.reports import queries
@@ -251,6 +252,7 @@ def build_record(session: Session, batch: Batch, printed: Printed) -> dict[str, 
         "equipment": _equipment(session, _equipment_tags(steps, index)),
         "trends": _trends(session, batch),
         "review": review,
+        "exceptions": _exceptions(session, batch),
         "signatures": {sid: _signature(row, names, printed.timezone) for sid, row in sig_rows.items()},
         "signed_content": {sid: json.loads(row.content) for sid, row in sig_rows.items()},
         "audit_trail": {"to_seq": upto, "events": events, "system_key": _system_key(session)},
@@ -263,6 +265,23 @@ def _system_key(session: Session) -> str | None:
     """The installation's key fingerprint, printed so an auditor can pin it (``--trusted-key``)."""
     key_id = current_system_key_id(session)
     return None if key_id is None else fingerprint(key_id)
+
+
+def _exceptions(session: Session, batch: Batch) -> list[dict[str, Any]]:
+    """Review by exception: each exception of the batch with QA's disposition (``ebr.execution.review``)."""
+    return [
+        {
+            "kind": item.kind,
+            "step": item.step_path,
+            "summary": item.summary,
+            "detail": item.detail,
+            "at": item.at,
+            "disposition": None
+            if item.disposition is None
+            else {"comment": item.disposition.comment, "by": item.disposition.by, "at": item.disposition.at},
+        }
+        for item in review_items.exceptions(session, batch)
+    ]
 
 
 def _review(session: Session, batch: Batch, links: list[RecordSignature]) -> list[str]:

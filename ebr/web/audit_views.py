@@ -140,11 +140,13 @@ def chain_status(session: Session) -> dict[str, Any]:
         summary = json.loads(verified.canonical).get("after") or {}
         detail = f"first broken event {summary.get('first_broken_seq')} ({summary.get('kind')})"
         verification = {"at": verified.ts, "by": verified.actor, "ok": bool(summary.get("ok")), "detail": detail}
+    # Plain values, read now: the template renders after the session has closed.
+    signed = {"seq": checkpoint.seq, "ts": checkpoint.ts, "key_id": checkpoint.key_id} if checkpoint else None
     return {
         "verification": verification,
         "head_seq": head[0] if head else 0,
         "head_ts": head[1] if head else None,
-        "checkpoint": checkpoint,
+        "checkpoint": signed,
         "unsealed": (head[0] if head else 0) - (checkpoint.seq if checkpoint else 0),
     }
 

@@ -22,19 +22,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ebr.clock import from_rfc3339, to_rfc3339
-from ebr.errors import EbrError, ValidationError
-from ebr.execution import deviations, engine, rules
+from ebr.errors import EbrError, NotFound, ValidationError
+from ebr.execution import commands, deviations, engine, readiness, refusals, rules, samples
 from ebr.execution.context import Context
-from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, StepEntry
+from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, SampleResult, StepEntry
 from ebr.execution.service import Execution
 from ebr.materials.services import Credentials
-from ebr.web import access, helpers
+from ebr.web import access, helpers, recording
 from ebr.web.entries import EntryHistory, history
 from ebr.web.errors import status_for
 from ebr.web.helpers import execution, read, version_field, work
+from ebr.web.weighing_view import ContainerChoice, containers_to_scan
+from equipment.errors import EquipmentNotUsable
 from recipes.model import Phase
-from recipes.phases import TimedHold
-from recipes.states import State
+from recipes.phases import Sample, TimedHold, WeighDispense
+from recipes.states import Command, State
 
 bp = Blueprint("execute", __name__, url_prefix="/batches")
 
@@ -59,10 +61,24 @@ class StepView:
     notice: str = ""
     content: dict[str, Any] = field(default_factory=dict)
     history: EntryHistory = field(default_factory=EntryHistory)
+    results: list[tuple[samples.Spec, SampleResult | None]] = field(default_factory=list)
+    confirm: recording.OutOfLimits | None = None
+    blockers: list[str] = field(default_factory=list)
+    containers: list[ContainerChoice] = field(default_factory=list)
 
     @property
     def phase_ref(self) -> str:
         return f"{self.batch.id}:{self.step.path}"
+
+    @property
+    def commands(self) -> list[str]:
+        """The commands this phase's state allows (ISA-88 table), lower case."""
+        return [c.value.lower() for c in commands.allowed_phase_commands(self.step)]
+
+    @property
+    def restart_needs_signature(self) -> bool:
+        """A phase held by the equipment (trip, alarm) restarts only with a supervisor's signature."""
+        return commands.needs_restart_signature(self.step)
 
     @property
     def hold_ends_at(self) -> str:
@@ -91,6 +107,12 @@ def step_view(session: Session, ctx: Context, number: str, path: str) -> StepVie
         engine.required_meanings(phase),
         history=history(session, batch, step),
     )
+    if isinstance(phase.params, Sample) and phase.params.wait_for_result:
+        have = samples.results_of(session, step)
+        view.results = [(spec, have.get(spec.test)) for spec in samples.specifications(ctx.plan(session, batch), path)]
+    view.blockers = readiness.completion_blockers(session, ctx, batch, step, phase)
+    if isinstance(phase.params, WeighDispense) and "container" not in entries:
+        view.containers = containers_to_scan(session, phase.params.material, ctx.clock.now().date())
     # Exactly what the engine signs, shown in the dialog before signing.
     view.content = engine.signed_content(batch, step, {e.name: e.value for e in entries.values()})
     return view
@@ -103,7 +125,14 @@ def batch_tree(session: Session, batch: Batch) -> list[BatchStep]:
 
 
 def work_area(
-    session: Session, ctx: Context, number: str, *, path: str = "", error: EbrError | None = None, notice: str = ""
+    session: Session,
+    ctx: Context,
+    number: str,
+    *,
+    path: str = "",
+    error: EbrError | None = None,
+    notice: str = "",
+    confirm: recording.OutOfLimits | None = None,
 ) -> dict[str, Any]:
     """The batch's working area: step list, panels of ready or running phases, deviations."""
     found = ctx.batch(session, number)
@@ -115,12 +144,13 @@ def work_area(
     ]
     for view in active:
         if view.step.path == path:
-            view.error, view.notice = error, notice
+            view.error, view.notice, view.confirm = error, notice, confirm
     # A step that just completed has no panel any more: its message goes above the panels.
     placed = any(v.step.path == path for v in active)
     devs = deviations.for_batch(session, found)
     return {
         "batch": found,
+        "batch_commands": [c.value.lower() for c in commands.allowed_batch_commands(found)],
         "steps": steps,
         "active": active,
         "deviations": devs,
@@ -129,10 +159,28 @@ def work_area(
     }
 
 
-def _work(number: str, path: str, *, error: EbrError | None = None, notice: str = "") -> ResponseReturnValue:
+def _work(
+    number: str,
+    path: str,
+    *,
+    error: EbrError | None = None,
+    notice: str = "",
+    confirm: recording.OutOfLimits | None = None,
+) -> ResponseReturnValue:
     with read() as session:
-        area = work_area(session, execution().ctx, number, path=path, error=error, notice=notice)
+        area = work_area(session, execution().ctx, number, path=path, error=error, notice=notice, confirm=confirm)
+    if confirm is not None and not request.headers.get("HX-Request"):
+        return render_template("execute/batch.html", **area)
     return render_template("execute/_work.html", oob=True, **area), status_for(error) if error else 200
+
+
+def _refusal_kind(error: EbrError, values: dict[str, str] | None = None) -> str | None:
+    """Which refusals QA's review lists: equipment that may not be used, a scanned container refused."""
+    if isinstance(error, EquipmentNotUsable):
+        return refusals.EQUIPMENT
+    if values and "container" in values and isinstance(error, ValidationError | NotFound):
+        return refusals.MATERIAL
+    return None
 
 
 def _act(
@@ -140,10 +188,12 @@ def _act(
     path: str,
     action: Callable[[Session, Execution], Any],
     notice: str | Callable[[Any], str],
+    values: dict[str, str] | None = None,
 ) -> ResponseReturnValue:
     """Run ``action`` in one unit of work; answer with the re-rendered work area (with the refusal, if any).
 
     ``notice`` is the success message, or a function of the action's result that words it.
+    An equipment or material refusal is audited afterwards, in its own transaction.
     """
     try:
         with work() as session:
@@ -151,6 +201,11 @@ def _act(
             if callable(notice):
                 notice = notice(result)
     except EbrError as error:
+        if (kind := _refusal_kind(error, values)) is not None:
+            with work() as session:
+                execution().record_refusal(
+                    session, actor=access.user_id(), ref=number, path=path, kind=kind, message=error.message
+                )
         if not request.headers.get("HX-Request"):
             raise
         return _work(number, path, error=error)
@@ -194,11 +249,36 @@ def start_batch(number: str) -> ResponseReturnValue:
     return redirect(url_for("execute.batch", number=number))
 
 
+PAST = {"hold": "held", "restart": "restarted", "stop": "stopped", "abort": "aborted"}
+RESULT = {
+    "hold": "its running steps are held; restart the batch to continue",
+    "restart": "its steps held with it run again",
+    "stop": "it has ended and goes to QA review as a stopped batch",
+    "abort": "it has ended and goes to QA, who can only reject it",
+}
+
+
+def command_signature(command: str, what: str) -> Credentials | None:
+    """The command form's confirmation and e-signature (stop and abort need both; restart may carry one)."""
+    meaning = commands.SIGNED_MEANING.get(Command(command.capitalize()))
+    if meaning is not None:
+        if (request.form.get("confirm") or "").strip() != what:
+            raise ValidationError(f"tick the box that confirms you {command} {what}, then sign")
+    elif command == "restart" and request.form.get("sig_password"):
+        meaning = commands.RESTART_MEANING
+    if meaning is None:
+        return None
+    return Credentials(
+        user_id=helpers.field("sig_user", "User id").lower(),
+        password=helpers.field("sig_password", "Password"),
+        meaning=meaning,
+    )
+
+
 def _command_view(command: str) -> Callable[[str], ResponseReturnValue]:
     def view(number: str) -> ResponseReturnValue:
         reason = (request.form.get("reason") or "").strip()
-        if command in ("stop", "abort") and not reason:
-            raise ValidationError(f"a reason is required to {command} a batch")
+        signature = command_signature(command, f"batch {number}")
         with work() as session:
             execution().command_batch(
                 session,
@@ -207,7 +287,9 @@ def _command_view(command: str) -> Callable[[str], ResponseReturnValue]:
                 command=command,
                 version=version_field(),
                 reason=reason or None,
+                signature=signature,
             )
+        flash(f"Batch {number} {PAST[command]}{f' ({reason})' if reason else ''}: {RESULT[command]}.")
         return redirect(url_for("execute.batch", number=number))
 
     view.__name__ = f"command_{command}"
@@ -242,11 +324,19 @@ def record(number: str, path: str) -> ResponseReturnValue:
     """Record values on a running step (an entry, a scanned container, tare, weigh, sample id)."""
     values = {name: request.form[name].strip() for name in RECORD_FIELDS if name in request.form}
     version = version_field()
+    confirmed = request.form.get(recording.CONFIRM_FIELD) == recording.CONFIRM_VALUE
+    locale = helpers.services().settings.plant_locale
 
     def action(session: Session, ex: Execution) -> Any:
-        return ex.record(session, actor=access.user_id(), ref=number, path=path, values=values, version=version)
+        ready = recording.prepare(
+            session, ex, number=number, path=path, values=values, locale=locale, confirmed=confirmed
+        )
+        return ex.record(session, actor=access.user_id(), ref=number, path=path, values=ready, version=version)
 
-    return _act(number, path, action, "Recorded.")
+    try:
+        return _act(number, path, action, "Recorded.", values)
+    except recording.OutOfLimits as question:
+        return _work(number, path, confirm=question)
 
 
 def credentials_from_form(meanings: tuple[str, ...] | list[str]) -> list[Credentials]:
@@ -289,15 +379,16 @@ def complete(number: str, path: str) -> ResponseReturnValue:
 
 def _phase_command_view(command: str) -> Callable[[str, str], ResponseReturnValue]:
     def view(number: str, path: str) -> ResponseReturnValue:
-        reason = helpers.field("reason", "Reason")
+        reason = (request.form.get("reason") or "").strip() or None
         version = version_field()
 
         def action(session: Session, ex: Execution) -> Any:
             return ex.command_phase(
-                session, actor=access.user_id(), ref=number, path=path, command=command, version=version, reason=reason
-            )
+                session, actor=access.user_id(), ref=number, path=path, command=command, version=version,
+                reason=reason, signature=command_signature(command, f"step {path} of batch {number}"),
+            )  # fmt: skip
 
-        return _act(number, path, action, f"Step {path}: {command}.")
+        return _act(number, path, action, f"Step {path} {PAST[command]}{f' ({reason})' if reason else ''}.")
 
     view.__name__ = f"step_{command}"
     view.__doc__ = f"{command.capitalize()} one phase (a held dosing is restarted here after its cause is fixed)."

@@ -18,8 +18,10 @@ from flask import Blueprint, Response, render_template, stream_with_context
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from ebr.web import access
-from ebr.web.helpers import read
+from ebr.web import access, hold_view
+from ebr.web.dosing_view import live_dosing
+from ebr.web.helpers import execution, read
+from ebr.web.weighing_view import live_weighing
 from equipment.models import Alarm, PhaseState, Reading, TrendPoint
 
 bp = Blueprint("live", __name__, url_prefix="/live")
@@ -65,7 +67,9 @@ def sse_response(poll: Poll) -> Response:
     return response
 
 
-def unit_fragments(unit: str, phase_ref: str | None = None) -> dict[str, str]:
+def unit_fragments(
+    unit: str, phase_ref: str | None = None, weigh_ref: str | None = None, hold_ref: str | None = None
+) -> dict[str, str]:
     """The live fragments of ``unit``: readings, open alarms and (optionally) one phase with its trend."""
     with read() as session:
         readings = list(session.scalars(select(Reading).where(Reading.tag.like(f"{unit}.%")).order_by(Reading.tag)))
@@ -75,6 +79,9 @@ def unit_fragments(unit: str, phase_ref: str | None = None) -> dict[str, str]:
             )
         )
         phase = session.get(PhaseState, phase_ref) if phase_ref else None
+        dosing = live_dosing(session, execution(), phase_ref, phase) if phase_ref else None
+        weighing = live_weighing(session, execution(), weigh_ref) if weigh_ref else None
+        held = hold_view.setpoints(session, execution(), hold_ref) if hold_ref else []
         trend = []
         if phase_ref:
             # The dosed quantity: the destination's totalizer during this phase.
@@ -85,8 +92,12 @@ def unit_fragments(unit: str, phase_ref: str | None = None) -> dict[str, str]:
         "readings": render_template("live/readings.html", unit=unit, readings=readings),
         "alarms": render_template("live/alarms.html", alarms=alarms),
     }
+    if hold_ref:
+        fragments["setpoints"] = render_template("live/setpoints.html", setpoints=held)
+    if weigh_ref:
+        fragments["weighing"] = render_template("live/weighing.html", w=weighing)
     if phase_ref:
-        fragments["phase"] = render_template("live/phase.html", phase=phase, trend=trend_points(trend))
+        fragments["phase"] = render_template("live/phase.html", phase=phase, trend=trend_points(trend), dosing=dosing)
     return fragments
 
 
@@ -105,11 +116,14 @@ def trend_points(points: list[TrendPoint], width: int = 600, height: int = 150) 
 @bp.get("/units/<unit>")
 @access.requires("equipment.view")
 def unit_stream(unit: str) -> ResponseReturnValue:
-    """Live readings and alarms of one unit (and one phase's state and trend with ``?phase=``)."""
+    """Live readings and alarms of one unit (one phase's state and trend with ``?phase=``, a weighing
+    step's net weight and window with ``?weigh=``, a timed hold's setpoints and actuals with ``?hold=``)."""
     from flask import request
 
     phase_ref = request.args.get("phase") or None
-    return sse_response(lambda: unit_fragments(unit, phase_ref))
+    weigh_ref = request.args.get("weigh") or None
+    hold_ref = request.args.get("hold") or None
+    return sse_response(lambda: unit_fragments(unit, phase_ref, weigh_ref, hold_ref))
 
 
 @bp.get("/keepalive")

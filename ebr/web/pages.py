@@ -17,6 +17,7 @@ AREAS = (
     "ebr.web.execute",
     "ebr.web.corrections",
     "ebr.web.review",
+    "ebr.web.samples",
     "ebr.web.recipes_views",
     "ebr.analytics.web",
 )

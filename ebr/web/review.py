@@ -1,8 +1,9 @@
 """Supervisor and QA work: the verification queue, deviations, review by exception, release.
 
-The QA review page lists only the exceptions of a batch — deviations, out-of-limit
-values, corrections, comments, overrides, interlock trips — each with its context
-and a link to the step's full record.
+The QA review page lists only the exceptions of a batch (:mod:`ebr.execution.review`:
+how it ended, manual commands, interlock trips and alarms, deviations, corrections,
+out-of-limit values, pending verifications), each with its context, a link to the
+step's full record and QA's disposition (or the form to give one).
 """
 
 from __future__ import annotations
@@ -20,15 +21,14 @@ from ebr.errors import EbrError, ValidationError
 from ebr.execution import batches as batch_queries
 from ebr.execution import deviations as deviation_queries
 from ebr.execution import engine
+from ebr.execution import review as review_items
 from ebr.execution.engine import pending_verification, required_meanings, signed_content
-from ebr.execution.models import Batch, BatchStep, Deviation, StepEntry
+from ebr.execution.models import Batch, BatchStep, Deviation
 from ebr.execution.rules import BatchStatus, Severity, deviation_signatures
 from ebr.materials.services import Credentials
 from ebr.web import access
 from ebr.web.errors import status_for
 from ebr.web.helpers import execution, field, read, version_field, work
-from ebr.web.ui import plant_time
-from equipment.models import Alarm
 from recipes.states import State
 
 bp = Blueprint("review", __name__, url_prefix="/review")
@@ -36,16 +36,6 @@ bp = Blueprint("review", __name__, url_prefix="/review")
 SECOND_PERSON = ("verified", "witnessed")
 # Batches whose completed steps may still be verified (not released, rejected or aborted).
 OPEN_STATUSES = (BatchStatus.IN_EXECUTION.value, BatchStatus.COMPLETE.value, BatchStatus.REVIEWED.value)
-
-
-@dataclass(frozen=True)
-class ReviewItem:
-    """One exception on the review page: what, where, and why it matters."""
-
-    kind: str
-    step_path: str | None
-    summary: str
-    detail: str
 
 
 def waiting_steps(session: Session) -> list[tuple[Batch, BatchStep, tuple[str, ...]]]:
@@ -220,45 +210,8 @@ def qa_queue() -> ResponseReturnValue:
     with read() as session:
         complete = batch_queries.list_batches(session, status=BatchStatus.COMPLETE.value)
         reviewed = batch_queries.list_batches(session, status=BatchStatus.REVIEWED.value)
-    return render_template("review/qa_queue.html", complete=complete, reviewed=reviewed)
-
-
-def batch_exceptions(session: Session, batch: Batch) -> list[ReviewItem]:
-    """Everything a reviewer must look at; nothing that went as prescribed."""
-    found: list[ReviewItem] = []
-    for dev in deviation_queries.for_batch(session, batch):
-        kind = {"interlock_trip": "interlock trip", "override": "override"}.get(dev.kind, "deviation")
-        summary = f"{dev.number} ({dev.severity}, {dev.status}): {dev.description}"
-        found.append(ReviewItem(kind, dev.step_path, summary, dev.comment or "no comment yet"))
-    steps = {row.id: row for row in session.scalars(select(BatchStep).where(BatchStep.batch_id == batch.id))}
-    entries = session.scalars(
-        select(StepEntry)
-        .where(StepEntry.batch_id == batch.id)
-        .where((StepEntry.in_limits.is_(False)) | (StepEntry.corrects.is_not(None)))
-        .order_by(StepEntry.recorded_at)
-    )
-    for entry in entries:
-        step = steps.get(entry.step_id)
-        where = step.path if step else None
-        value = f"{step.name if step else ''}: {entry.name} = {entry.value} {entry.unit or ''}".strip()
-        if entry.corrects is not None:
-            found.append(ReviewItem("correction", where, value, entry.correction_reason or ""))
-        if entry.in_limits is False:
-            found.append(ReviewItem("out of limits", where, value, f"recorded by {entry.recorded_by}"))
-    pending = session.scalars(
-        select(BatchStep).where(
-            BatchStep.batch_id == batch.id, BatchStep.level == "phase", BatchStep.state == State.COMPLETE.value
-        )
-    )
-    for row in sorted(pending, key=lambda r: r.path):
-        if pending_verification(row) is not None:
-            detail = f"completed {plant_time(row.ended_at)} by {row.ended_by}; release is refused until it is verified"
-            found.append(ReviewItem("verification pending", row.path, f"{row.name}: waits for verification", detail))
-    prefix = f"{batch.id}:"
-    for alarm in session.scalars(select(Alarm).where(Alarm.phase_ref.startswith(prefix, autoescape=True))):
-        path = (alarm.phase_ref or "")[len(prefix) :]
-        found.append(ReviewItem("interlock trip", path, f"{alarm.condition} on {alarm.unit}", alarm.message))
-    return found
+        aborted = batch_queries.list_batches(session, status=BatchStatus.ABORTED.value)
+    return render_template("review/qa_queue.html", complete=complete, reviewed=reviewed, aborted=aborted)
 
 
 @bp.get("/batches/<number>")
@@ -268,9 +221,33 @@ def batch_review(number: str) -> ResponseReturnValue:
     ctx = execution().ctx
     with read() as session:
         batch = ctx.batch(session, number)
-        exceptions = batch_exceptions(session, batch)
+        exceptions = review_items.exceptions(session, batch)
         open_devs = deviation_queries.for_batch(session, batch, open_only=True)
-    return render_template("review/batch.html", batch=batch, exceptions=exceptions, open_devs=open_devs)
+    return render_template(
+        "review/batch.html",
+        batch=batch,
+        exceptions=exceptions,
+        open_devs=open_devs,
+        ended_complete=qa_decisions.ended_complete(batch),
+        reviewable=batch.status in review_items.REVIEWABLE,
+    )
+
+
+@bp.post("/batches/<number>/exceptions")
+@access.requires("batch.review")
+def disposition(number: str) -> ResponseReturnValue:
+    """QA's comment on one exception of the batch (required for each before release)."""
+    with work() as session:
+        qa_decisions.disposition(
+            session,
+            execution().ctx,
+            actor=access.user_id(),
+            ref=number,
+            key=field("key", "Exception"),
+            comment=field("comment", "Disposition"),
+        )
+    flash(f"Batch {number}: disposition recorded.")
+    return redirect(url_for("review.batch_review", number=number) + "#exceptions")
 
 
 def _decision(number: str, meaning: str) -> ResponseReturnValue:
@@ -287,6 +264,7 @@ def _decision(number: str, meaning: str) -> ResponseReturnValue:
             signature=credentials,
             comment=(request.form.get("comment") or "").strip() or None,
             version=version_field(),
+            confirm=(request.form.get("confirm") or "").strip() or None,
         )
     flash(f"Batch {number}: {meaning}.")
     return redirect(url_for("review.batch_review", number=number))

@@ -34,6 +34,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Worklist", "worklist.index", "batch.execute"),
     NavItem("Verification queue", "review.supervisor_queue", "deviation.handle"),
     NavItem("QA review", "review.qa_queue", "batch.review"),
+    NavItem("QC samples", "samples.index", "sample.result.enter"),
     NavItem("Batches", "worklist.batches", "batch.view"),
     NavItem("Recipes", "recipes_ui.index", "recipe.view"),
     NavItem("Equipment", "equipment_ui.board", "equipment.view"),
@@ -64,6 +65,29 @@ def plant_date(moment: dt.datetime | dt.date | None) -> str:
     if isinstance(moment, dt.datetime):
         return plant_time(moment, "%Y-%m-%d")
     return moment.isoformat()
+
+
+# Words for the codes people would otherwise read (statuses, phase types, checks).
+LABELS = {
+    "in_execution": "in execution",
+    "ready": "ready on the floor",
+    "equipment_check": "equipment check",
+    "weigh_dispense": "weigh and dispense",
+    "data_entry": "data entry",
+    "timed_hold": "timed hold",
+    "sign_off": "sign-off",
+    "pass_fail": "pass or fail",
+    "out_of_spec": "out of specification",
+    "out_of_limit": "out of limits",
+    "interlock_trip": "interlock trip",
+    "time_exceeded": "time exceeded",
+}
+
+
+def human(code: object) -> str:
+    """A code as words: ``in_execution`` → "in execution", ``Held`` → "held"."""
+    text = str(code)
+    return LABELS.get(text, text.replace("_", " ").lower() if text[:1].isupper() else text.replace("_", " "))
 
 
 def pager(args: Any, page: int) -> str:
@@ -124,4 +148,5 @@ def register(app: Flask) -> None:
     app.add_template_filter(plant_time, "plant_time")
     app.add_template_filter(plant_date, "plant_date")
     app.add_template_filter(pager, "pager")
+    app.add_template_filter(human, "human")
     app.context_processor(_context)

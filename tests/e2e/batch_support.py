@@ -81,6 +81,16 @@ class Runner:
         meanings = tuple(step["required_signatures"])
         self.op.complete(number, path, values=values, verifier=verifier, meanings=meanings)
 
+    def _sample(self, number: str, path: str, step: dict[str, Any]) -> None:
+        """The operator scans the sample; QC (quinn) enters its results, which the step waits for."""
+        self.op.record(number, path, {"sample_id": self.values[path]["sample_id"]})
+        results = self.values[path].get("results", {})
+        if results:
+            qc = Api(self.op.client.application.test_client(), "quinn")
+            url = f"/api/samples/{self.values[path]['sample_id']}/results"
+            for test, value in results.items():
+                qc.call("POST", url, {"test": test, "value": value})
+
     def _weigh_dispense(self, number: str, path: str, step: dict[str, Any]) -> None:
         self.op.record(number, path, {"container": self.values[path]["container"]})
         self.sim.place_weight(0.0)

@@ -127,7 +127,7 @@ def test_a_paracetamol_solution_batch_runs_end_to_end_with_automated_dosing_and_
         "UP1.OP3.PH3": {"container": "C-L-RM-SUCR"},
         "UP1.OP3.PH5": {"minutes": 31},
         "UP1.OP3.PH6": {"value": "clear"},
-        "UP1.OP4.PH1": {"sample_id": "IPC-1"},
+        "UP1.OP4.PH1": {"sample_id": "IPC-1", "results": {"pH": "5.1", "assay": "99.8"}},
         "UP1.OP4.PH2": {"value": "5.1"},
         "UP1.OP5.PH2": {"minutes": 16},
         "UP1.OP5.PH3": {"value": "500"},

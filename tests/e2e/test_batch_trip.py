@@ -51,7 +51,11 @@ def test_a_high_high_level_trip_during_dosing_holds_the_step_and_opens_a_deviati
     )
     simulator.set(**{"R-101.level": 1000.0})
     time.sleep(1.0)
-    sam.call("POST", f"/api/batches/{number}/steps/{PATH}/commands", {"command": "restart"})
+    sam.call(
+        "POST",
+        f"/api/batches/{number}/steps/{PATH}/commands",
+        {"command": "restart", "signature": sam.sig("restarted")},
+    )
     wait(lambda: any(e["name"] == "actual" for e in olga.step(number, PATH)["entries"]), 120, "the dosing to finish")
     done = olga.complete(number, PATH)
     assert done["completed"] is True

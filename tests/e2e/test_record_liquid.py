@@ -40,7 +40,7 @@ VALUES = {
     "UP1.OP3.PH3": {"container": "C-L-RM-SUCR"},
     "UP1.OP3.PH5": {"minutes": 31},
     "UP1.OP3.PH6": {"value": "clear"},
-    "UP1.OP4.PH1": {"sample_id": "IPC-1"},
+    "UP1.OP4.PH1": {"sample_id": "IPC-1", "results": {"pH": "5.1", "assay": "99.8"}},
     "UP1.OP4.PH2": {"value": "5.1"},
     "UP1.OP5.PH2": {"minutes": 16},
     "UP1.OP5.PH3": {"value": "500"},

@@ -6,6 +6,7 @@ Elements are found by role and accessible name. Screenshots of the main pages go
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -86,6 +87,10 @@ def test_an_operator_and_a_supervisor_execute_a_batch_in_the_browser(
     start(page, "UP1.OP1.PH3")
     page.get_by_label("Temperature (°C)").fill("35")
     page.get_by_role("button", name="Record value").click()
+    # Nothing is stored yet: the operator chooses between re-entering and a deviation.
+    page.get_by_role("alert").filter(has_text="Re-enter the value if it was a typing error").wait_for()
+    screenshot(page, "execution-out-of-limits-question")
+    page.get_by_role("button", name="Record 35 °C as a deviation").click()
     page.get_by_role("alert").filter(has_text="a supervisor must comment and sign").wait_for()
     screenshot(page, "execution-deviation")
 
@@ -137,8 +142,8 @@ def test_qa_reviews_by_exception_and_releases_and_the_auditor_finds_and_exports_
     log_in(page, "quinn")
     page.get_by_role("link", name="QA review").click()
     page.get_by_role("link", name=f"Review batch {number}").click()
-    exceptions = page.get_by_role("table").first
-    exceptions.get_by_text("out of limits").wait_for()
+    exceptions = page.get_by_role("list", name=f"Exceptions of batch {number}")
+    exceptions.get_by_text("out of limits", exact=True).wait_for()
     assert "Temperature: value = 35 °C" in exceptions.inner_text()
     assert "Room was warm" in exceptions.inner_text()  # the deviation with its comment, in context
     assert "Reactor ready" not in page.content()  # what went as prescribed is not listed
@@ -147,6 +152,7 @@ def test_qa_reviews_by_exception_and_releases_and_the_auditor_finds_and_exports_
     review.get_by_label("Password").fill(PASSWORD)
     review.get_by_role("button", name="Sign as reviewed").click()
     page.get_by_text(f"Batch {number}: reviewed.").wait_for()
+    dispose_exceptions(page, number)
     release = page.locator("form", has=page.get_by_role("button", name=f"Release batch {number}"))
     release.get_by_label("Password").fill(PASSWORD)
     release.get_by_role("button", name=f"Release batch {number}").click()
@@ -170,6 +176,16 @@ def test_qa_reviews_by_exception_and_releases_and_the_auditor_finds_and_exports_
         assert "manifest.json" in archive.namelist()
     auditor.set_viewport_size({"width": 390, "height": 844})
     screenshot(auditor, "audit-search-phone")
+
+
+def dispose_exceptions(page: Any, number: str) -> None:
+    """QA comments on every exception of the review page (release needs a disposition for each)."""
+    exceptions = page.get_by_role("list", name=f"Exceptions of batch {number}")
+    for _ in range(exceptions.get_by_role("button").count()):
+        form = page.locator("form", has=page.get_by_role("button", name=re.compile(r"^Record disposition"))).first
+        form.get_by_role("textbox").fill("Assessed: product not affected.")
+        form.get_by_role("button").click()
+        page.get_by_text(f"Batch {number}: disposition recorded.").wait_for()
 
 
 def run_with_a_deviation(services: Services, number: str) -> None:

@@ -92,7 +92,7 @@ def test_an_operator_corrects_a_value_in_its_dialog_and_acknowledges_an_alarm(
     assert "corrected by olga" in panel.inner_text()
     assert page.evaluate(AUDIT_SCRIPT) == []
     screenshot(page, "correction-done")
-    page.get_by_role("link", name=f"{PATH} Temperature").first.click()
+    page.get_by_role("link", name=f"Temperature {PATH}").first.click()
     original = page.get_by_role("table", name=f"Values recorded on step {PATH}").get_by_role("row").nth(1)
     assert original.get_by_role("deletion").inner_text().strip() == "21.5 °C"  # struck through, still there
     assert "replaced by 22.5 °C" in original.inner_text()

@@ -16,6 +16,7 @@ from ebr.execution.service import build
 from ebr.materials.services import Credentials
 from tests.e2e.test_ui_batch import run_with_a_deviation
 from tests.integration.execution.conftest import PASSWORD, SIMPLE, make_people, make_plant, recipe
+from tests.integration.test_review_exceptions import dispose_all
 
 
 def sig(user: str, meaning: str) -> Credentials:
@@ -56,6 +57,9 @@ def test_qa_reviews_then_releases_with_signatures_and_audit_events(services: Ser
     with pytest.raises(StateError, match="only when reviewed"):
         decide(services, complete_batch, "quinn", "released")
     decide(services, complete_batch, "quinn", "reviewed")
+    with pytest.raises(ValidationError, match="cannot be released"):
+        decide(services, complete_batch, "queenie", "released")  # its exceptions wait for QA's disposition
+    dispose_all(services, complete_batch)
     batch = decide(services, complete_batch, "queenie", "released")
     assert batch.status == "released"
     with services.session_factory() as session:
@@ -90,6 +94,7 @@ def test_someone_who_took_part_in_the_batch_cannot_release_it(services: Services
             session, actor="olivia", ref=dev.number, comment="checked", signature=sig("olivia", "verified")
         )
     decide(services, complete_batch, "quinn", "reviewed")
+    dispose_all(services, complete_batch)
     with pytest.raises(EbrError, match="took part"):
         decide(services, complete_batch, "olivia", "released")
 

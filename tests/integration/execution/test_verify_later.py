@@ -136,7 +136,9 @@ def test_a_verification_given_at_completion_leaves_nothing_pending(floor: Floor)
 @pytest.mark.requirement("URS-BAT-008")
 def test_a_closed_batch_is_not_verified_any_more(floor: Floor) -> None:
     number = completed_unverified(floor)
-    floor.work(floor.execution.command_batch, actor="sam", ref=number, command="abort", reason="contaminated")
+    floor.work(floor.execution.command_batch, actor="sam", ref=number, command="abort", reason="contaminated",
+        signature=sig("sam", "aborted"),
+    )  # fmt: skip
     with pytest.raises(StateError, match="is aborted; its steps can no longer be verified"):
         floor.work(floor.execution.verify_step, actor="sam", ref=number, path=PATH, signature=sig("sam", "verified"))
     assert step_signatures(floor, number, PATH) == {"performed": "olga"}

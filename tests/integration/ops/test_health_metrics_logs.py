@@ -161,8 +161,10 @@ def test_one_silent_runtime_among_several_areas_is_named_by_healthz(client: Flas
             )
     check = client.get("/healthz").get_json()["checks"]["runtime"]
     assert check["ok"] is False
-    assert check["detail"] == "not running for area filling"
+    assert check["detail"] == "stale: no live runtime for area filling"
     assert {r["area"]: r["alive"] for r in check["runtimes"]} == {"granulation": True, "filling": False}
+    assert {r["runtime"]: r["state"] for r in check["runtimes"]} == {"rt-a": "alive", "rt-b": "stale"}
+    assert check["areas"] == {"granulation": "alive", "filling": "stale"}
 
 
 @pytest.mark.requirement("URS-SYS-007")
@@ -179,8 +181,13 @@ def test_an_area_whose_runtime_was_replaced_by_a_new_one_is_healthy(client: Flas
             )  # fmt: skip
     check = client.get("/healthz").get_json()["checks"]["runtime"]
     assert check["ok"] is True
-    assert check["detail"] == "all alive"
+    assert check["detail"].startswith("every area has a live runtime; replaced and silent: rt-2 (liquids, silent 300")
+    assert "all alive" not in check["detail"]
     details = {r["runtime"]: r["detail"] for r in check["runtimes"]}
     assert details["rt-1"] == "stopped"
     assert details["rt-2"].startswith("silent for 300")
+    assert details["rt-2"].endswith("(area liquids is served by a newer runtime)")
     assert details["rt-3"] == "connected"
+    assert {r["runtime"]: r["state"] for r in check["runtimes"]} == {
+        "rt-1": "stopped", "rt-2": "replaced", "rt-3": "alive"
+    }  # fmt: skip

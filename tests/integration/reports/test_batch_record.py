@@ -50,6 +50,13 @@ def test_the_printed_record_shows_every_entered_value_and_every_signature_manife
     assert f"Page {printed.pages} of {printed.pages}" in text
     assert "by Quinn QA (quinn)" in text, "who printed it, in the footer"
     assert "Appendix: audit trail of the batch" in text
+    assert "Exceptions and QA's dispositions" in text
+    assert {e["kind"] for e in record["exceptions"]} >= {"correction", "deviation"}
+    # Human labels: phase types and checks in words, not codes and JSON.
+    assert "equipment check" in text
+    assert "checks: clean, available" in text
+    assert "[equipment_check]" not in text
+    assert '["clean"' not in text
     assert "batch.entry.corrected" in text
     key = load_system_key(example.floor.services.settings.keys_dir)
     assert key is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 
+import pikepdf
 import pytest
 from flask import Flask
 
@@ -34,6 +35,12 @@ def test_an_auditor_downloads_the_record_pdf_bpr_and_a_bundle_that_verifies(app:
     assert pdf.status_code == 200
     assert pdf.mimetype == "application/pdf"
     assert b'"format":"ebr-batch-record/1"' in attachment(pdf.data)
+    with pikepdf.open(io.BytesIO(pdf.data)) as document:  # tagged: a structure tree for screen readers
+        assert bool(document.Root.MarkInfo.Marked)
+        assert "/StructTreeRoot" in document.Root
+    index_html = index.get_data(as_text=True)
+    assert f"Record files of batch {example.number}" in index_html  # distinct link names
+    assert "in_execution" not in index_html
     bpr = client.get(f"/records/batches/{example.number}/bpr.xml")
     assert b"<BatchProductionRecord" in bpr.data
     bundle = client.get(f"/records/batches/{example.number}/bundle.zip")

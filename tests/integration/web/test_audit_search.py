@@ -69,3 +69,22 @@ def test_dates_are_plant_days_and_a_bad_date_is_explained(auditor: FlaskClient, 
     response = auditor.get("/audit/?date_from=24.11.2026", headers={"HX-Request": "true"})
     assert response.status_code == 422
     assert "use YYYY-MM-DD" in response.get_data(as_text=True)
+
+
+@pytest.mark.requirement("URS-AUD-007")
+def test_the_audit_page_shows_the_last_signed_checkpoint_instead_of_crashing(
+    auditor: FlaskClient, services: Services
+) -> None:
+    """Regression: /audit/ answered 500 (DetachedInstanceError) as soon as a checkpoint existed."""
+    from ebr.audit_service import ensure_system_key
+
+    ensure_system_key(services)
+    assert services.checkpointer is not None
+    with unit_of_work(services.session_factory) as session:
+        checkpoint = services.checkpointer.checkpoint(session)
+    for headers in ({}, {"HX-Request": "true"}):
+        response = auditor.get("/audit/", headers=headers)
+        assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    html = auditor.get("/audit/").get_data(as_text=True)
+    assert f"event {checkpoint.seq} at" in html
+    assert "none yet" not in html

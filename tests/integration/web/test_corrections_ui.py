@@ -224,7 +224,10 @@ def test_values_from_equipment_a_corrected_value_and_a_closed_batch_cannot_be_co
     assert "already corrected; correct the newest value instead" in again.get_data(as_text=True)
 
     ex = build(services)
-    work(services, ex.command_batch, actor="sam", ref=recorded.number, command="abort", reason="test")
+    work(
+        services, ex.command_batch, actor="sam", ref=recorded.number, command="abort", reason="test",
+        signature=sig("sam", "aborted"),
+    )  # fmt: skip
     with services.session_factory() as session:
         newest = session.scalars(select(StepEntry).where(StepEntry.corrects == recorded.entry_id)).one()
     before = stored(services)

@@ -1,0 +1,90 @@
+"""Typing a value: an out-of-limit number asks "re-enter or record as deviation" before anything is stored;
+a decimal comma is read where the plant's locale uses it."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import replace
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from ebr.bootstrap import Services
+from ebr.execution.models import Deviation, StepEntry
+from tests.integration.execution.conftest import PASSWORD, make_people, make_plant
+from tests.integration.test_review_exceptions import Run
+
+HTMX = {"HX-Request": "true"}
+PATH = "UP1.OP1.PH3"  # Temperature, numeric, 15–30 °C
+
+
+@pytest.fixture
+def at_temperature(services: Services) -> Run:
+    make_people(services)
+    make_plant(services, {"R-101": "unit"})
+    run = Run(services, order="PO-T")
+    run.run(("UP1.OP1.PH1", "UP1.OP1.PH2"))
+    run.work(run.ex.start_step, actor="olga", ref=run.number, path=PATH)
+    return run
+
+
+def operator(app: Flask) -> FlaskClient:
+    app.config["WTF_CSRF_ENABLED"] = False  # CSRF is proven in tests/integration/signatures
+    client = app.test_client()
+    assert client.post("/auth/login", data={"user_id": "olga", "password": PASSWORD}).status_code == 302
+    return client
+
+
+def stored(services: Services) -> tuple[int, int]:
+    with services.session_factory() as session:
+        values = session.scalar(select(func.count()).where(StepEntry.name == "value")) or 0
+        devs = session.scalar(select(func.count()).select_from(Deviation)) or 0
+    return values, devs
+
+
+@pytest.mark.requirement("URS-BAT-003")
+def test_an_out_of_limit_value_is_stored_only_after_the_operator_confirms_it(
+    app: Flask, services: Services, at_temperature: Run
+) -> None:
+    olga, url = operator(app), f"/batches/{at_temperature.number}/steps/{PATH}/record"
+    asked = olga.post(url, data={"value": "35"}, headers=HTMX)
+    page = html.unescape(asked.get_data(as_text=True))
+    assert asked.status_code == 200
+    assert "35 °C is outside the limits." in page
+    assert "Re-enter the value if it was a typing error, or record it as a deviation." in page
+    assert "Record 35 °C as a deviation" in page
+    assert stored(services) == (0, 0)
+    retyped = olga.post(url, data={"value": "25"}, headers=HTMX)
+    assert "Recorded." in retyped.get_data(as_text=True)
+    assert stored(services) == (1, 0)
+
+
+@pytest.mark.requirement("URS-BAT-003")
+def test_a_confirmed_out_of_limit_value_opens_its_deviation(
+    app: Flask, services: Services, at_temperature: Run
+) -> None:
+    olga, url = operator(app), f"/batches/{at_temperature.number}/steps/{PATH}/record"
+    confirmed = olga.post(url, data={"value": "35", "out_of_limits": "record as deviation"}, headers=HTMX)
+    assert "Recorded." in confirmed.get_data(as_text=True)
+    assert stored(services) == (1, 1)
+
+
+def test_a_decimal_comma_is_read_under_a_comma_locale(app: Flask, services: Services, at_temperature: Run) -> None:
+    services.settings = replace(services.settings, plant_locale="de_DE")
+    olga, url = operator(app), f"/batches/{at_temperature.number}/steps/{PATH}/record"
+    recorded = olga.post(url, data={"value": "24,5"}, headers=HTMX)
+    assert "Recorded." in recorded.get_data(as_text=True)
+    with services.session_factory() as session:
+        assert session.scalars(select(StepEntry.value).where(StepEntry.name == "value")).one() == "24.5"
+
+
+def test_a_decimal_comma_under_english_is_refused_with_one_line(
+    app: Flask, services: Services, at_temperature: Run
+) -> None:
+    olga, url = operator(app), f"/batches/{at_temperature.number}/steps/{PATH}/record"
+    refused = olga.post(url, data={"value": "24,5"}, headers=HTMX)
+    assert refused.status_code == 422
+    assert "is not a number" in html.unescape(refused.get_data(as_text=True))
+    assert stored(services) == (0, 0)
