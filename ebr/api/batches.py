@@ -1,7 +1,15 @@
-"""``/api/batches``: create, list, show, release, start, commands; steps: start, entries, complete, verify, commands."""
+"""``/api/batches``: create, list, show, release, start, commands; steps: start, entries, complete, verify, commands.
+
+As in the browser, an equipment or material refusal on a step is recorded for QA's
+review (``ebr.execution.refusals``, in its own transaction after the refused one has
+rolled back), and a typed number outside its limits is stored only with
+``"confirm_out_of_limit": true`` (otherwise 409 ``OutOfLimitsUnconfirmed``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +22,7 @@ from ebr.api.schemas import (
     CommandIn,
     CompleteIn,
     EntriesIn,
+    ErrorOut,
     ListQuery,
     OutcomeOut,
     StepOut,
@@ -22,7 +31,8 @@ from ebr.api.schemas import (
     VersionIn,
 )
 from ebr.canonical import jsonable
-from ebr.execution import deviations
+from ebr.errors import EbrError
+from ebr.execution import deviations, refusals
 from ebr.execution.batches import batch_json, list_batches
 from ebr.execution.commands import parse_command
 from ebr.execution.engine import StepOutcome, required_meanings
@@ -58,6 +68,35 @@ def _require_command(name: str) -> Command:
         )
     require(access.role_names(access.current_user()), action)
     return command
+
+
+OUT_OF_LIMIT = (
+    "a typed number outside its limits without confirm_out_of_limit (error OutOfLimitsUnconfirmed: the message "
+    "names the limits; nothing was stored): re-enter it, or send it again with confirm_out_of_limit true"
+)
+REFUSALS = {
+    409: "equipment that may not be used (in use, dirty, out of calibration) or a step that cannot start or "
+    "complete now; an equipment refusal is recorded for QA's review",
+    422: "invalid input, e.g. a container refused (wrong material, lot not released, expired); a material "
+    "refusal is recorded for QA's review",
+}
+
+
+@contextmanager
+def refusals_recorded(ref: str, path: str, values: Mapping[str, Any] | None = None) -> Iterator[None]:
+    """Re-raise any error of the block; an equipment or material refusal is first audited for QA's review.
+
+    The block's own unit of work has rolled back by then, so the refusal is written in
+    a transaction of its own (the same rule as the browser: ``refusals.kind_of``).
+    """
+    try:
+        yield
+    except EbrError as error:
+        kind = refusals.kind_of(error, values)
+        if kind is not None:
+            with work() as session:
+                execution().record_refusal(session, actor=actor(), ref=ref, path=path, kind=kind, message=error.message)
+        raise
 
 
 def batch_view(session: Session, batch: Batch) -> dict[str, Any]:
@@ -232,9 +271,10 @@ def step(ref: str, path: str) -> dict[str, Any]:
 @access.requires("batch.execute")
 @blp.arguments(VersionIn)
 @blp.response(200, OutcomeOut)
+@blp.alt_response(409, schema=ErrorOut, description=REFUSALS[409])
 def start_step(data: dict[str, Any], ref: str, path: str) -> dict[str, Any]:
     """Start a ready step (forced sequencing: a step that is not ready is refused)."""
-    with work() as session:
+    with refusals_recorded(ref, path), work() as session:
         outcome = execution().start_step(session, actor=actor(), ref=ref, path=path, version=data["version"])
         return outcome_view(session, execution().batch(session, ref), outcome)
 
@@ -243,12 +283,20 @@ def start_step(data: dict[str, Any], ref: str, path: str) -> dict[str, Any]:
 @access.requires("batch.execute")
 @blp.arguments(EntriesIn)
 @blp.response(201, OutcomeOut)
+@blp.alt_response(409, schema=ErrorOut, description=OUT_OF_LIMIT + "; or " + REFUSALS[409])
+@blp.alt_response(422, schema=ErrorOut, description=REFUSALS[422])
 def entries(data: dict[str, Any], ref: str, path: str) -> dict[str, Any]:
-    """Record values on a running step (an out-of-limit value opens a deviation)."""
-    with work() as session:
+    """Record values on a running step.
+
+    A typed number outside its limits is stored (with its deviation) only with
+    ``"confirm_out_of_limit": true``; without it the answer is 409 naming the limits.
+    """
+    values = plain(data["values"])
+    with refusals_recorded(ref, path, values), work() as session:
         outcome = execution().record(
-            session, actor=actor(), ref=ref, path=path, values=plain(data["values"]), version=data["version"]
-        )
+            session, actor=actor(), ref=ref, path=path, values=values, version=data["version"],
+            confirmed=data["confirm_out_of_limit"],
+        )  # fmt: skip
         return outcome_view(session, execution().batch(session, ref), outcome)
 
 
@@ -256,17 +304,21 @@ def entries(data: dict[str, Any], ref: str, path: str) -> dict[str, Any]:
 @access.requires("batch.execute")
 @blp.arguments(CompleteIn)
 @blp.response(200, OutcomeOut)
+@blp.alt_response(409, schema=ErrorOut, description=OUT_OF_LIMIT + "; or " + REFUSALS[409])
+@blp.alt_response(422, schema=ErrorOut, description=REFUSALS[422])
 def complete(data: dict[str, Any], ref: str, path: str) -> dict[str, Any]:
     """Complete a running step with its signatures (``performed`` by you, ``verified`` by another person)."""
-    with work() as session:
+    values = plain(data["values"]) if data["values"] else None
+    with refusals_recorded(ref, path, values), work() as session:
         outcome = execution().complete_step(
             session,
             actor=actor(),
             ref=ref,
             path=path,
             version=data["version"],
-            values=plain(data["values"]) if data["values"] else None,
+            values=values,
             signatures=[credentials(s) for s in data["signatures"]],
+            confirmed=data["confirm_out_of_limit"],
         )
         return outcome_view(session, execution().batch(session, ref), outcome)
 

@@ -91,13 +91,27 @@ class CommandIn(VersionIn):
     )
 
 
+CONFIRM_OUT_OF_LIMIT = fields.Boolean(
+    load_default=False,
+    metadata={
+        "description": "true: store a typed number outside its limits and open its deviation. Without it such a "
+        "value is refused with 409 (error OutOfLimitsUnconfirmed, naming the limits) and nothing is stored, "
+        "so a typing error costs neither a deviation nor a correction"
+    },
+)
+
+
 class EntriesIn(VersionIn):
     values = fields.Dict(keys=fields.String(), required=True)
+    confirm_out_of_limit = CONFIRM_OUT_OF_LIMIT
 
 
 class CompleteIn(VersionIn):
     values = fields.Dict(keys=fields.String(), load_default=None)
     signatures = fields.List(fields.Nested(SignatureIn), load_default=list)
+    confirm_out_of_limit = fields.Boolean(
+        load_default=False, metadata={"description": "as in the entries call, for ``values`` sent with completion"}
+    )
 
 
 class VerificationIn(VersionIn):

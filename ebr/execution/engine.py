@@ -158,19 +158,32 @@ def record(
     path: str,
     values: Mapping[str, Any],
     version: int | None = None,
+    confirmed: bool = True,
 ) -> StepOutcome:
-    """Record the operator's values on a running step (may open deviations)."""
+    """Record the operator's values on a running step (may open deviations).
+
+    ``confirmed`` false: a typed number outside its limits is refused with
+    ``phases.OutOfLimitsUnconfirmed`` (nothing stored) instead of recorded with a deviation.
+    """
     batch, step, _plan, phase = _open(session, ctx, ref, path, version)
-    return _record(session, ctx, batch, step, phase, actor, values)
+    return _record(session, ctx, batch, step, phase, actor, values, confirmed=confirmed)
 
 
 def _record(
-    session: Session, ctx: Context, batch: Batch, step: BatchStep, phase: Phase, actor: str, values: Mapping[str, Any]
+    session: Session,
+    ctx: Context,
+    batch: Batch,
+    step: BatchStep,
+    phase: Phase,
+    actor: str,
+    values: Mapping[str, Any],
+    *,
+    confirmed: bool = True,
 ) -> StepOutcome:
     _executing(batch)
     if step.state != State.RUNNING.value:
         raise StateError(f"step {step.path} is {step.state}; values are recorded only while it is Running")
-    result = phases.on_record(_turn(session, ctx, batch, step, phase, actor), values)
+    result = phases.on_record(_turn(session, ctx, batch, step, phase, actor), values, confirmed=confirmed)
     outcome = write_result(session, ctx, batch, step, actor, result)
     ctx.record(
         session, actor=actor, action="batch.step.recorded", entity=entity(batch, step.path), after=_described(outcome)
@@ -238,15 +251,16 @@ def complete_step(
     version: int | None = None,
     values: Mapping[str, Any] | None = None,
     signatures: Sequence[Credentials] = (),
+    confirmed: bool = True,
 ) -> StepOutcome:
     """Running → Complete with the phase's signatures; advances the graph.
 
     When ``values`` open a deviation the values and the deviation are kept and the
-    step stays Running (``blocked_by`` names the deviation).
+    step stays Running (``blocked_by`` names the deviation). ``confirmed`` as in :func:`record`.
     """
     batch, step, plan, phase = _open(session, ctx, ref, path, version)
     if values:
-        recorded = _record(session, ctx, batch, step, phase, actor, values)
+        recorded = _record(session, ctx, batch, step, phase, actor, values, confirmed=confirmed)
         if recorded.deviations:
             recorded.blocked_by = [d.number for d in recorded.deviations]
             return recorded

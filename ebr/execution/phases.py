@@ -128,11 +128,44 @@ def _start_dosing(turn: Turn, params: Dosing) -> None:
 # -- record -----------------------------------------------------------------------------
 
 
-def on_record(turn: Turn, values: Mapping[str, Any]) -> Result:
-    """Validate and turn the operator's ``values`` into entries (and deviations)."""
+class OutOfLimitsUnconfirmed(StateError):
+    """A typed number is outside its limits and the operator has not confirmed it: nothing is stored.
+
+    The browser asks "re-enter or record as deviation"; the API answers 409 with this
+    message. Sent again with the confirmation, the value is stored and its deviation opened.
+    """
+
+    def __init__(self, *, path: str, params: DataEntry, value: str, description: str) -> None:
+        self.path, self.value, self.unit, self.description = path, value, params.unit, description
+        self.low, self.high = _dec(params.low), _dec(params.high)
+        super().__init__(
+            f"{description} ({limits_text(self.low, self.high, self.unit)}); nothing was stored. Re-enter the value "
+            f'if it was a typing error, or send it again with "{CONFIRM_FLAG}": true to record it as a deviation'
+        )
+
+
+CONFIRM_FLAG = "confirm_out_of_limit"
+
+
+def limits_text(low: Decimal | None, high: Decimal | None, unit: str | None) -> str:
+    """``limits 15–30 °C``, ``low limit 15 °C`` or ``high limit 30 °C``."""
+    suffix = f" {unit}" if unit else ""
+    if low is not None and high is not None:
+        return f"limits {low}–{high}{suffix}"
+    if low is not None:
+        return f"low limit {low}{suffix}"
+    return f"high limit {high}{suffix}" if high is not None else "no limits"
+
+
+def on_record(turn: Turn, values: Mapping[str, Any], *, confirmed: bool = True) -> Result:
+    """Validate and turn the operator's ``values`` into entries (and deviations).
+
+    With ``confirmed`` false a numeric value outside its limits raises
+    :class:`OutOfLimitsUnconfirmed` instead of being stored with a deviation.
+    """
     params = turn.phase.params
     if isinstance(params, DataEntry):
-        return _data_entry(turn, params, values)
+        return _data_entry(turn, params, values, confirmed=confirmed)
     if isinstance(params, WeighDispense):
         return _weigh(turn, params, values)
     if isinstance(params, Sample):
@@ -172,12 +205,16 @@ def check_value(params: DataEntry, raw: Any) -> tuple[Entry, DeviationSpec | Non
     return Entry("value", text, in_limits=False), spec
 
 
-def _data_entry(turn: Turn, params: DataEntry, values: Mapping[str, Any]) -> Result:
+def _data_entry(turn: Turn, params: DataEntry, values: Mapping[str, Any], *, confirmed: bool) -> Result:
     if "value" not in values:
         raise ValidationError(f'{params.prompt}: send the value as {{"value": ...}}')
     if "value" in turn.entries:
         raise StateError(f"{turn.step.path} already has a value; correct it (with a reason) instead")
     entry, deviation = check_value(params, values["value"])
+    if deviation is not None and params.kind is EntryKind.NUMERIC and not confirmed:
+        raise OutOfLimitsUnconfirmed(
+            path=turn.step.path, params=params, value=entry.value, description=deviation.description
+        )
     return Result(entries=[entry], deviations=[deviation] if deviation else [])
 
 

@@ -67,8 +67,11 @@ class Execution:
         path: str,
         values: Mapping[str, Any],
         version: int | None = None,
+        confirmed: bool = True,
     ) -> engine.StepOutcome:
-        return engine.record(session, self.ctx, actor=actor, ref=ref, path=path, values=values, version=version)
+        return engine.record(
+            session, self.ctx, actor=actor, ref=ref, path=path, values=values, version=version, confirmed=confirmed
+        )
 
     def complete_step(
         self,
@@ -80,10 +83,12 @@ class Execution:
         version: int | None = None,
         values: Mapping[str, Any] | None = None,
         signatures: Sequence[Credentials] = (),
+        confirmed: bool = True,
     ) -> engine.StepOutcome:
         return engine.complete_step(
-            session, self.ctx, actor=actor, ref=ref, path=path, version=version, values=values, signatures=signatures
-        )
+            session, self.ctx, actor=actor, ref=ref, path=path, version=version, values=values,
+            signatures=signatures, confirmed=confirmed,
+        )  # fmt: skip
 
     def verify_step(
         self,

@@ -22,23 +22,37 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ebr.clock import from_rfc3339, to_rfc3339
-from ebr.errors import EbrError, NotFound, ValidationError
+from ebr.errors import EbrError, ValidationError
 from ebr.execution import commands, deviations, engine, readiness, refusals, rules, samples
 from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, SampleResult, StepEntry
 from ebr.execution.service import Execution
 from ebr.materials.services import Credentials
-from ebr.web import access, helpers, recording
+from ebr.web import access, helpers, numbers, recording
 from ebr.web.entries import EntryHistory, history
 from ebr.web.errors import status_for
 from ebr.web.helpers import execution, read, version_field, work
 from ebr.web.weighing_view import ContainerChoice, containers_to_scan
-from equipment.errors import EquipmentNotUsable
 from recipes.model import Phase
 from recipes.phases import Sample, TimedHold, WeighDispense
 from recipes.states import Command, State
 
 bp = Blueprint("execute", __name__, url_prefix="/batches")
+
+
+@bp.app_template_filter("num")
+def plant_number(value: object) -> str:
+    """A number on the operator's pages in the plant's locale (``24,5`` under de_DE); see ``numbers.display``."""
+    return "" if value is None else numbers.display(value, helpers.services().settings.plant_locale)
+
+
+@bp.app_template_filter("entry_value")
+def entry_value(entry: StepEntry) -> str:
+    """A recorded value as the operator reads it: measured quantities in the plant's locale, ids and text as stored."""
+    if entry.unit or entry.in_limits is not None:
+        return plant_number(entry.value)
+    return entry.value
+
 
 # Values a form may send to ``engine.record``, per phase type (anything else is ignored).
 RECORD_FIELDS = ("value", "container", "tare", "weigh", "sample_id", "confirmed")
@@ -174,15 +188,6 @@ def _work(
     return render_template("execute/_work.html", oob=True, **area), status_for(error) if error else 200
 
 
-def _refusal_kind(error: EbrError, values: dict[str, str] | None = None) -> str | None:
-    """Which refusals QA's review lists: equipment that may not be used, a scanned container refused."""
-    if isinstance(error, EquipmentNotUsable):
-        return refusals.EQUIPMENT
-    if values and "container" in values and isinstance(error, ValidationError | NotFound):
-        return refusals.MATERIAL
-    return None
-
-
 def _act(
     number: str,
     path: str,
@@ -201,7 +206,9 @@ def _act(
             if callable(notice):
                 notice = notice(result)
     except EbrError as error:
-        if (kind := _refusal_kind(error, values)) is not None:
+        if isinstance(error, recording.OutOfLimits):
+            raise  # not a refusal: the record view asks "re-enter or record as deviation"
+        if (kind := refusals.kind_of(error, values)) is not None:
             with work() as session:
                 execution().record_refusal(
                     session, actor=access.user_id(), ref=number, path=path, kind=kind, message=error.message
@@ -328,10 +335,10 @@ def record(number: str, path: str) -> ResponseReturnValue:
     locale = helpers.services().settings.plant_locale
 
     def action(session: Session, ex: Execution) -> Any:
-        ready = recording.prepare(
-            session, ex, number=number, path=path, values=values, locale=locale, confirmed=confirmed
+        ready = recording.prepare(session, ex, number=number, path=path, values=values, locale=locale)
+        return ex.record(
+            session, actor=access.user_id(), ref=number, path=path, values=ready, version=version, confirmed=confirmed
         )
-        return ex.record(session, actor=access.user_id(), ref=number, path=path, values=ready, version=version)
 
     try:
         return _act(number, path, action, "Recorded.", values)

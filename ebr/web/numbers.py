@@ -4,9 +4,16 @@ Babel gives the locale's decimal and grouping symbols. A typed value is turned i
 the engine's form (``"24,5"`` → ``"24.5"`` under ``de_DE``); a decimal point is
 accepted everywhere. Thousands separators are refused rather than guessed: in a
 comma locale ``1.234`` could mean either, and a wrong guess would be a wrong record.
+
+Shown on the operator's pages, a number uses the same symbol (:func:`display`); the
+PDF record, BatchML and exports stay canonical (a point, as stored), because they are
+read by other systems and auditors anywhere and must not depend on the plant's locale.
 """
 
 from __future__ import annotations
+
+import re
+from decimal import Decimal
 
 from babel.numbers import get_decimal_symbol, get_group_symbol
 
@@ -26,3 +33,21 @@ def normalize(text: str, locale: str, *, label: str = "value") -> str:
     if raw.count(decimal) > 1:
         raise ValidationError(f"{label}: {raw!r} has more than one decimal {decimal!r}; type one, e.g. 24{decimal}5")
     return raw.replace(decimal, ".")
+
+
+_PLAIN = re.compile(r"-?\d+(\.\d+)?")
+
+
+def display(value: object, locale: str) -> str:
+    """``value`` as the plant reads it: a plain decimal with the locale's decimal symbol (``24.50`` → ``24,50``).
+
+    Only the symbol changes, every digit stays (a recorded ``24.50`` is not shown as
+    ``24,5``), and no grouping is added, so what is shown reads back through
+    :func:`normalize` to the same value. Anything that is not a plain decimal (a
+    sample id, a container, free text) is shown as it is.
+    """
+    text = format(value, "f") if isinstance(value, Decimal) else str(value)
+    if not _PLAIN.fullmatch(text):
+        return text
+    decimal = get_decimal_symbol(locale)
+    return text if decimal == "." else text.replace(".", decimal)

@@ -78,7 +78,13 @@ def test_a_batch_runs_through_the_api_with_operator_and_supervisor_signatures(ap
     olga.start(number, "UP1.OP1.PH3")
     bad = olga.record(number, "UP1.OP1.PH3", {"value": "warm"}, expect=422)
     assert "is not a number" in bad["message"]
-    blocked = olga.complete(number, "UP1.OP1.PH3", values={"value": 35.5})
+    unconfirmed = olga.complete(number, "UP1.OP1.PH3", values={"value": 35.5}, expect=409)
+    assert "confirm_out_of_limit" in unconfirmed["message"]
+    blocked = olga.call(
+        "POST",
+        f"/api/batches/{number}/steps/UP1.OP1.PH3/complete",
+        {"values": {"value": 35.5}, "confirm_out_of_limit": True, "signatures": [olga.sig()]},
+    )
     assert blocked["completed"] is False
     assert blocked["blocked_by"]
     deviation = blocked["blocked_by"][0]
