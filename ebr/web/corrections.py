@@ -16,11 +16,12 @@ from dataclasses import dataclass
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
 
 from ebr.errors import EbrError, NotFound, ValidationError
 from ebr.execution.models import BatchStep, StepEntry
 from ebr.materials.services import Credentials
-from ebr.web import access
+from ebr.web import access, helpers, numbers
 from ebr.web.entries import CORRECTION_MEANING
 from ebr.web.errors import status_for
 from ebr.web.execute import step_view, work_area
@@ -73,6 +74,14 @@ def _region(number: str, path: str, *, notice: str = "", correcting: Correcting 
         return render_template("execute/_values.html", v=view, notice=notice, error=error, correcting=correcting)
 
 
+def _typed(session: Session, entry_id: str, value: str) -> str:
+    """A new numeric value as typed under the plant's locale (decimal comma), in the engine's form."""
+    old = session.get(StepEntry, entry_id)
+    if old is None or (old.unit is None and old.in_limits is None):
+        return value  # text, or unknown (the engine says so)
+    return numbers.normalize(value, helpers.services().settings.plant_locale, label="new value")
+
+
 @bp.post("/<number>/entries/<entry_id>/correction")
 @access.requires("entry.correct")
 def correct(number: str, entry_id: str) -> ResponseReturnValue:
@@ -83,6 +92,7 @@ def correct(number: str, entry_id: str) -> ResponseReturnValue:
     try:
         signature = _signature()
         with work() as session:
+            value = _typed(session, entry_id, value)
             new, deviation = execution().correct_entry(
                 session, actor=access.user_id(), entry_id=entry_id, value=value, reason=reason, signature=signature
             )

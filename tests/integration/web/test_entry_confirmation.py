@@ -88,3 +88,36 @@ def test_a_decimal_comma_under_english_is_refused_with_one_line(
     assert refused.status_code == 422
     assert "is not a number" in html.unescape(refused.get_data(as_text=True))
     assert stored(services) == (0, 0)
+
+
+@pytest.mark.requirement("URS-BAT-003")
+def test_numbers_are_shown_in_the_plants_locale_on_the_operators_pages_and_stay_canonical_in_exports(
+    app: Flask, services: Services, at_temperature: Run
+) -> None:
+    services.settings = replace(services.settings, plant_locale="de_DE")
+    number = at_temperature.number
+    olga, url = operator(app), f"/batches/{number}/steps/{PATH}/record"
+    asked = html.unescape(olga.post(url, data={"value": "35,50"}, headers=HTMX).get_data(as_text=True))
+    assert "35,50 °C is outside the limits." in asked
+    assert "Record 35,50 °C as a deviation" in asked
+    assert 'name="value" value="35.50"' in asked  # the confirmation sends the canonical value back
+    olga.post(url, data={"value": "24,50"}, headers=HTMX)
+    panel = html.unescape(olga.get(f"/batches/{number}").get_data(as_text=True))
+    assert "24,50 °C" in panel
+    step_page = html.unescape(olga.get(f"/batches/{number}/steps/{PATH}").get_data(as_text=True))
+    assert "24,50 °C" in step_page
+    assert "24.50" not in step_page
+    api = olga.get(f"/api/batches/{number}/steps/{PATH}").json
+    assert api["entries"][0]["value"] == "24.50"
+    bpr = olga.get(f"/records/batches/{number}/bpr.xml")
+    if bpr.status_code == 200:
+        text = bpr.get_data(as_text=True)
+        assert "24.50" in text
+        assert "24,50" not in text
+
+
+def test_under_english_numbers_keep_their_decimal_point(app: Flask, services: Services, at_temperature: Run) -> None:
+    olga, url = operator(app), f"/batches/{at_temperature.number}/steps/{PATH}/record"
+    olga.post(url, data={"value": "24.50"}, headers=HTMX)
+    step_page = html.unescape(olga.get(f"/batches/{at_temperature.number}/steps/{PATH}").get_data(as_text=True))
+    assert "24.50 °C" in step_page
