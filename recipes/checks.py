@@ -140,6 +140,9 @@ def _units_of(where: str, params: Any) -> list[str]:
             out += _unit(f"{where}.{f.name}", value)
         elif f.name == "setpoints":
             out += [m for n, sp in enumerate(value) for m in _unit(f"{where}.setpoints[{n}].unit", sp.unit)]
+        elif f.name == "specifications":
+            at = f"{where}.specifications"
+            out += [m for n, s in enumerate(value) if s.unit for m in _unit(f"{at}[{n}].unit", s.unit)]
     return out
 
 
@@ -150,6 +153,19 @@ def _duplicates(where: str, items: Sequence[str], what: str) -> list[str]:
         if item in seen:
             out.append(f"{where}: duplicate {what} {item!r}")
         seen.add(item)
+    return out
+
+
+def _specifications(where: str, sample: Sample) -> list[str]:
+    """A sample's declared specifications: each for one of its tests, once, with a limit and low ≤ high."""
+    out = _duplicates(f"{where}.specifications", [s.test for s in sample.specifications], "test")
+    for n, spec in enumerate(sample.specifications):
+        at = f"{where}.specifications[{n}]"
+        if spec.test not in sample.tests:
+            out.append(f"{at}.test: {spec.test!r} is not one of the sample's tests ({', '.join(sample.tests)})")
+        if spec.low is None and spec.high is None:
+            out.append(f"{at}: give low, high or both")
+        out += _range(at, spec.low, None, spec.high, "test")
     return out
 
 
@@ -222,6 +238,7 @@ class _PhaseContext:
             if params.quantity is not None:
                 out += self._amount("quantity", params.quantity, params.unit or "")
                 out += self._positive("quantity", params.quantity)
+            out += _specifications(self.where, params)
         elif isinstance(params, SignOff):
             out += _meanings(f"{self.where}.meanings", params.meanings, required=True)
         return out

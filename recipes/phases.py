@@ -132,13 +132,30 @@ class EquipmentCheck:
 
 
 @dataclass(frozen=True)
+class TestSpec:
+    """The specification of one test of a sample: the limits its QC result must meet."""
+
+    __test__ = False  # not a pytest test class, despite its name
+
+    test: str
+    low: Decimal | None = None
+    high: Decimal | None = None
+    unit: str | None = None
+
+
+@dataclass(frozen=True)
 class Sample:
-    """Take a sample for the listed tests; optionally wait for the result."""
+    """Take a sample for the listed tests; optionally wait for the result.
+
+    ``specifications`` declares a test's limits on the sample itself; a test without
+    one takes the limits of the following numeric data-entry step named after it.
+    """
 
     tests: tuple[str, ...]
     quantity: Amount | None = None
     unit: str | None = None
     wait_for_result: bool = False
+    specifications: tuple[TestSpec, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -160,11 +160,21 @@ class EquipmentCheckSchema(PhaseBase):
     checks = _strings(EQUIPMENT_CHECKS, required=True)
 
 
+class TestSpecSchema(Schema):
+    __test__ = False  # not a pytest test class, despite its name
+
+    test = _str(required=True)
+    low = DecimalField(allow_none=True)
+    high = DecimalField(allow_none=True)
+    unit = _str(allow_none=True)
+
+
 class SampleSchema(PhaseBase):
     tests = _strings(required=True)
     quantity = AmountField(allow_none=True)
     unit = _str(allow_none=True)
     wait_for_result = fields.Boolean()
+    specifications = fields.List(fields.Nested(TestSpecSchema))
 
 
 class CalculationSchema(PhaseBase):

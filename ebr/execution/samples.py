@@ -4,9 +4,11 @@ A sample step records the scanned sample id (source ``scan``) and the label and
 quantity the system generates (source ``system``). When its phase says
 ``wait_for_result``, the step cannot complete until QC has entered a result for
 every test, so the steps after it wait. Each result is checked against its
-specification: the limits of the data-entry step that follows the sample in the
-recipe and carries the test's name (``pH`` → the step named "pH" with its low/high);
-a test without such a step has no specification and QA judges it at review.
+specification: the one declared on the sample phase (``specifications: [{test, low,
+high, unit}]``), or else, as before, the limits of the data-entry step that follows
+the sample in the recipe and carries the test's name (``pH`` → the step named "pH"
+with its low/high); a test with neither has no specification and QA judges it at
+review.
 
 A result outside its specification opens an ``out_of_spec`` deviation (major) and
 holds the sample step, so the path that depends on it stops; the deviation must be
@@ -89,7 +91,7 @@ def _following(plan: Plan, path: str) -> list[str]:
 
 
 def specifications(plan: Plan, path: str) -> tuple[Spec, ...]:
-    """Each test of sample step ``path`` with its specification (see the module docstring)."""
+    """Each test of sample step ``path`` with its specification: declared on the phase, else borrowed."""
     params = plan.phase(path).params
     if not isinstance(params, Sample):
         raise ValidationError(f"{path} is not a sample step")
@@ -98,10 +100,14 @@ def specifications(plan: Plan, path: str) -> tuple[Spec, ...]:
         phase = plan.phase(nxt)
         if isinstance(phase.params, DataEntry) and phase.params.kind is EntryKind.NUMERIC:
             entries[phase.name.strip().lower()] = phase.params
+    declared = {spec.test: spec for spec in params.specifications}
     specs = []
     for test in params.tests:
         entry = entries.get(test.strip().lower())
-        if entry is None:
+        if test in declared:
+            own = declared[test]
+            specs.append(Spec(test, own.low, own.high, own.unit))
+        elif entry is None:
             specs.append(Spec(test, None, None, None))
         else:
             low = None if entry.low is None else Decimal(str(entry.low))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import html
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -197,3 +198,22 @@ def _is_number(text: str) -> bool:
         return Decimal(text.strip()).is_finite()
     except InvalidOperation:
         return False
+
+
+@pytest.mark.requirement("URS-BAT-010")
+def test_a_specification_declared_on_the_sample_is_used_and_the_old_rule_covers_the_other_tests(floor: Floor) -> None:
+    declared = copy.deepcopy(SAMPLED)
+    sample_phase = declared["unit_procedures"][0]["operations"][0]["phases"][0]
+    sample_phase["specifications"] = [{"test": "assay", "low": "98.0", "high": "102.0", "unit": "%"}]
+    ex = floor.execution
+    number = floor.batch(recipe(declared), order="PO-SPEC")
+    floor.work(ex.start_step, actor="olga", ref=number, path=PH)
+    floor.work(ex.record, actor="olga", ref=number, path=PH, values={"sample_id": "S-SPEC"})
+    ph = result(floor, "S-SPEC", "pH", "5.0")  # borrowed from the following "pH" step: 3.5–7.0 pH
+    assert (ph.low, ph.high, ph.unit, ph.in_spec) == (Decimal("3.5"), Decimal("7.0"), "pH", True)
+    assay = result(floor, "S-SPEC", "assay", "102.5")  # declared on the sample: 98.0–102.0 %
+    assert (assay.low, assay.high, assay.unit, assay.in_spec) == (Decimal("98.0"), Decimal("102.0"), "%", False)
+    with floor.services.session_factory() as session:
+        dev = session.scalars(select(Deviation).where(Deviation.number == assay.deviation)).one()
+    assert dev.description == "sample S-SPEC: assay 102.5 % is outside its specification 98.0–102.0 %"
+    assert "result without specification" not in {item.kind for item in _items(floor, number)}
