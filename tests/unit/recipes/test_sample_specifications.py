@@ -66,7 +66,9 @@ def test_declared_specifications_survive_a_batchml_round_trip() -> None:
      ({"test": "assay", "low": "5", "high": "4"}, "5 is above high 4"),
      ({"test": "assay", "low": "1", "unit": "furlongs per fortnight"}, "specifications[0].unit")],
 )  # fmt: skip
-def test_a_specification_that_cannot_be_met_or_belongs_to_no_test_is_refused(spec: dict[str, Any], problem: str) -> None:
+def test_a_specification_that_cannot_be_met_or_belongs_to_no_test_is_refused(
+    spec: dict[str, Any], problem: str
+) -> None:
     with pytest.raises(RecipeInvalid) as refused:
         parse_document(document(spec))
     assert any(problem in p for p in refused.value.problems), refused.value.problems
