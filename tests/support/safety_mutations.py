@@ -5,6 +5,8 @@ here switches one rule off (by patching the class, for the duration of a ``with`
 
 - ``overdose``: no overdose detection (``DosingPhase._check_overdose`` does nothing);
 - ``guard``: no safe-state guard (``OutputGuard.reconcile`` neither reads nor writes);
+- ``guard_write``: a guard that keeps its books (unconfirmed, alarms) but never writes the
+  safe state (``OutputGuard._write`` does nothing): caught on the device, not in the books;
 - ``discontinuity``: no totalizer-discontinuity handling (every step of the meter, also one
   back or an impossible jump, is added to the delivered amount as it is).
 
@@ -33,6 +35,10 @@ async def _no_reconcile(self: OutputGuard) -> dict[str, bool]:
     return {}
 
 
+async def _no_write(self: OutputGuard, output: object) -> str:
+    return ""
+
+
 def _count_every_step(self: DosingPhase, item: TagValue) -> None:
     if not item.good:
         return
@@ -46,6 +52,7 @@ def _count_every_step(self: DosingPhase, item: TagValue) -> None:
 MUTATIONS: dict[str, Callable[[], AbstractContextManager[object]]] = {
     "overdose": lambda: mock.patch.object(DosingPhase, "_check_overdose", _no_overdose_check),
     "guard": lambda: mock.patch.object(OutputGuard, "reconcile", _no_reconcile),
+    "guard_write": lambda: mock.patch.object(OutputGuard, "_write", _no_write),
     "discontinuity": lambda: mock.patch.object(DosingPhase, "_count", _count_every_step),
 }
 

@@ -60,6 +60,7 @@ class TestSafetyUnderRandomFaults(ModelSafetyMachine.TestCase):  # type: ignore[
     [
         ("overdose", "without an overdose alarm"),
         ("guard", "still commanded on after a guard pass|no owner"),
+        ("guard_write", "still commanded on after a guard pass"),
         ("discontinuity", "but the meter showed|without a totalizer discontinuity alarm|negative actual"),
     ],
 )
