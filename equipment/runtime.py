@@ -229,7 +229,9 @@ class EquipmentRuntime:
 
     async def _heartbeat_loop(self) -> None:
         while True:
-            detail = ", ".join(f"{name}: {'up' if up else 'DOWN'}" for name, up in self.io.connected.items())
+            detail = ", ".join(
+                f"{name}: up" if up else f"{name}: DOWN{self._silence(name)}" for name, up in self.io.connected.items()
+            )
             # Connected means usable: every endpoint up AND every tag has delivered its first
             # value, so a dosing started right after a (re)start is not refused for lack of data.
             waiting = [tag for tag in self.config.tags if tag not in self.io.latest]
@@ -247,6 +249,11 @@ class EquipmentRuntime:
                 self.counters["heartbeat write failures"] += 1
                 log.error("heartbeat write failed: %s", exc)
             await asyncio.sleep(self.heartbeat_s)
+
+    def _silence(self, endpoint: str) -> str:
+        """`` (no answer for 4.2 s)`` for an endpoint down after it had answered, so a reader sees the data's age."""
+        alive = getattr(self.io.drivers.get(endpoint), "last_alive", 0.0)
+        return f" (no answer for {time.monotonic() - alive:.1f} s)" if alive else ""
 
     def _silent_endpoints(self) -> list[str]:
         """Connected endpoints that have not answered (probe, poll or value) within their ``max_data_age_ms``."""

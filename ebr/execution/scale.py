@@ -2,7 +2,10 @@
 
 The runtime polls the scale and keeps ``<scale>.weight`` and ``<scale>.stable`` in
 its readings table; without a live, connected runtime, or with a reading of bad
-quality, there is no weight anyone may record.
+quality, there is no weight anyone may record. A scale that stops answering makes the
+runtime's heartbeat say so with the age (``no answer from scale (3.2 s)`` after the
+endpoint's ``max_data_age_ms``, ``scale: DOWN (no answer for 4.1 s)`` once its poll timed
+out), and the weighing is refused with that text.
 """
 
 from __future__ import annotations
@@ -33,7 +36,12 @@ class RuntimeScale:
         """
         status = runtime.runtime_status(session, now=self.clock.now())
         if not status.connected:
-            raise StateError(f"scale {scale} cannot be read: {status.detail}")
+            # The detail names the endpoint and how long it has not answered ("no answer from
+            # scale (3.2 s)", "scale: DOWN (no answer for 4.1 s)"): that is the weight's age.
+            raise StateError(
+                f"scale {scale} cannot be read, its weight is not current: {status.detail}; "
+                "check the scale and its connection, then weigh again"
+            )
         rows = runtime.readings(session, [f"{scale}.weight", f"{scale}.stable"])
         weight = rows.get(f"{scale}.weight")
         if weight is None or weight.number is None:

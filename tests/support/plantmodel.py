@@ -4,11 +4,21 @@ R-101 is fed from T-100 through an inlet valve (its "open" feedback follows afte
 ``feedback_delay`` steps, or never while stuck) and a pump; the flow meter's totalizer
 counts what went in. Faults: a link cut (no notifications, writes fail), a link restore
 (current values sent again, as a new subscription does), a device restart (totalizer
-back to 0, outputs off), a stuck valve, slow feedback. Time is the test's: ``step(dt)``.
+back to 0, outputs off), a stuck valve, slow feedback (the valve opens and closes late),
+a pump whose contactor sticks on, a flow surge, a meter that lags (publishes late, then
+catches up) or jumps, and someone at the local panel opening the valve. Time is the
+test's: ``step(dt)``.
+
+What the runtime *could* know of the delivered amount is what the meter showed it: every
+published totalizer value goes to ``meter_listeners`` as (increment, went back), the
+increment being exact decimals of the published values and 0 when the meter went back.
+The stateful test sums them per phase as its oracle of the delivered amount.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from equipment.config import PlantConfig, parse_plant_config
@@ -17,6 +27,7 @@ from equipment.drivers.plantio import PlantIO
 from equipment.drivers.simulated import SimulatedDriver
 
 NOMINAL_LPS = 4.0
+MeterListener = Callable[[Decimal, bool], None]
 
 
 def model_config(**dosing: Any) -> PlantConfig:
@@ -76,6 +87,13 @@ class ModelPlant:
         self._pending = 0
         self.link_up = True
         self.restarts = 0
+        self.pump_stuck = False
+        self.surge = 1.0
+        self.meter_hold = 0
+        self.meter_every = 1
+        self._steps = 0
+        self.meter_listeners: list[MeterListener] = []
+        self._published_total = Decimal("0.0")
         self.driver = SimulatedDriver("plant", self.values(), on_write=self._on_write)
 
     def io(self) -> PlantIO:
@@ -95,7 +113,7 @@ class ModelPlant:
         }
 
     def flow(self) -> float:
-        return NOMINAL_LPS if self.valve_open and self.pump_running and self.source > 0 else 0.0
+        return NOMINAL_LPS * self.surge if self.valve_open and self.pump_running and self.source > 0 else 0.0
 
     def _on_write(self, driver: SimulatedDriver, tag: str, value: Value) -> None:
         if tag == "R-101.inlet_valve":
@@ -111,19 +129,46 @@ class ModelPlant:
                 self._pending -= 1
             else:
                 self.valve_open = self.valve_cmd
-        self.pump_running = self.pump_cmd
+        self.pump_running = self.pump_cmd or self.pump_stuck
+        if self.meter_hold > 0:
+            self.meter_hold -= 1
+        self._steps += 1
         litres = min(self.flow() * dt, self.source)
         self.source -= litres
         self.level += litres
         self.total += litres
         self.publish()
 
-    def publish(self, *, everything: bool = False) -> None:
+    def publish(self, *, everything: bool = False, meter_now: bool = False) -> None:
         if not self.link_up:
             return
         for tag, value in self.values().items():
+            late = self.meter_hold > 0 or self._steps % self.meter_every
+            if tag == "R-101.totalizer" and late and not (everything or meter_now):
+                continue  # the meter lags or updates slowly: its value comes later, all at once
             if everything or self.driver.value(tag) != value:
+                if tag == "R-101.totalizer":
+                    self._meter_published(value)
                 self.driver.set(tag, value)
+
+    def _meter_published(self, value: Value) -> None:
+        new = Decimal(repr(float(value)))
+        went_back = new < self._published_total
+        increment = Decimal(0) if went_back else new - self._published_total
+        self._published_total = new
+        for listener in list(self.meter_listeners):
+            listener(increment, went_back)
+
+    def jump_meter(self, litres: float) -> None:
+        """The meter's count jumps (a glitch, a pulse burst) without product going in."""
+        self.total += litres
+        self.publish(meter_now=True)
+
+    def panel(self, *, valve: bool, pump: bool) -> None:
+        """Someone at the local panel commands the valve (and the pump): no write of ours."""
+        self.valve_cmd, self._pending = valve, self.feedback_delay
+        self.pump_cmd = pump
+        self.publish()
 
     async def cut(self) -> None:
         if self.link_up:
@@ -142,5 +187,7 @@ class ModelPlant:
         self.restarts += 1
         self.total = 0.0
         self.valve_cmd = self.pump_cmd = False
-        self.valve_open = self.pump_running = False
+        self.valve_open = False
+        self.pump_running = self.pump_stuck  # a welded contactor survives a PLC restart
+        self.meter_hold = 0
         await self.restore()
