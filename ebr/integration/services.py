@@ -156,6 +156,10 @@ class Integration:
                 return f"order {order.order_id}: ignored, {stale}", True
             same = _summary(order) == _stored(row)
             if same and row.status != OrderStatus.HELD:
+                current = self._batch_of(session, row)
+                started = current is not None and current.status not in NOT_STARTED
+                if order.revision is not None and order.revision != row.revision and not started:
+                    self._new_revision(session, row, doc, order, mid)  # later versions are compared with this one
                 return f"order {order.order_id}: unchanged ({row.status}{_batch_text(row)})", True
             if not same and order.revision is not None and order.revision == row.revision:
                 return (
@@ -193,6 +197,17 @@ class Integration:
         )  # fmt: skip
         reason = f": {row.hold_reason}" if row.hold_reason else ""
         return f"order {row.order_id}: {row.status}{_batch_text(row)}{reason}", True
+
+    def _new_revision(self, session: Session, row: ProcessOrder, doc: Document, order: OrderRequest, mid: str) -> None:
+        before = {"revision": row.revision, "message": row.message_id}
+        row.revision, row.issued_at, row.message_id, row.updated_at = (
+            order.revision, doc.created, mid, self.clock.now(),
+        )  # fmt: skip
+        session.flush()
+        self.audit.record(
+            session, actor=ACTOR, action="erp.order.changed", entity=Entity("production_order", row.order_id),
+            before=before, after={"revision": row.revision, "message": mid, "content": "unchanged"},
+        )  # fmt: skip
 
     def _upsert(
         self, session: Session, row: ProcessOrder | None, doc: Document, order: OrderRequest, mid: str
