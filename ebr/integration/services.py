@@ -188,6 +188,7 @@ class Integration:
             row.status, row.hold_reason, row.batch_id, row.batch_number = OrderStatus.CANCELLED, None, None, None
         else:
             self._plan(session, row, order)
+        session.add(row)
         session.flush()
         after = _stored(row) | {"status": row.status, "batch": row.batch_number, "hold_reason": row.hold_reason}
         action = "erp.order.received" if before is None else "erp.order.changed"
@@ -214,8 +215,8 @@ class Integration:
     ) -> ProcessOrder:
         now = self.clock.now()
         if row is None:
+            # added to the session by _apply once planned: one INSERT instead of an INSERT and an UPDATE
             row = ProcessOrder(id=new_id(), order_id=order.order_id, created_at=now, status=OrderStatus.HELD)
-            session.add(row)
         row.schema, row.revision, row.issued_at, row.message_id, row.updated_at = (
             doc.schema.value, order.revision, doc.created, mid, now,
         )  # fmt: skip
