@@ -108,10 +108,13 @@ def worker(once: bool, consume: bool) -> None:
     wiring = build(services())
     delivery = wiring.worker()
     erp = wiring.settings.channel("erp")
+    lims = wiring.settings.channel("lims")
     try:
         if once:
             done = delivery.run_once()
-            imported = wiring.import_folder() if erp.transport == "folder" else []
+            imported: list[object] = list(wiring.import_folder()) if erp.transport == "folder" else []
+            if lims.transport == "folder":
+                imported += wiring.import_lims_folder()
             click.echo(f"sent {done.sent}, failed {done.failed}, dead {done.dead}; imported {len(imported)} file(s)")
             return
         stop = threading.Event()
@@ -119,11 +122,15 @@ def worker(once: bool, consume: bool) -> None:
         if consume and erp.transport == "amqp":
             consumer = wiring.consumer()
             threading.Thread(target=consumer.run_until, args=(stop,), daemon=True).start()
+        if consume and lims.transport == "amqp":
+            threading.Thread(target=wiring.lims_consumer().run_until, args=(stop,), daemon=True).start()
         click.echo(f"delivering ({', '.join(delivery.transports)}); stop with Ctrl-C")
         try:
             while not stop.is_set():
                 if erp.transport == "folder":
                     wiring.import_folder()
+                if lims.transport == "folder":
+                    wiring.import_lims_folder()
                 delivery.run_once()
                 stop.wait(0.05)
         except KeyboardInterrupt:
@@ -139,12 +146,13 @@ def token() -> None:
 
 @token.command("create")
 @click.argument("name")
+@click.option("--scope", type=click.Choice(tokens.SCOPES), default=tokens.INBOUND, show_default=True)
 @click.option("--actor", default="admin", show_default=True)
-def token_create(name: str, actor: str) -> None:
-    """Create a token for the system NAME (shown once: store it in the ERP's configuration)."""
+def token_create(name: str, scope: str, actor: str) -> None:
+    """Create a token for the system NAME (shown once: store it in the ERP's or LIMS's configuration)."""
     svc = services()
     with unit_of_work(svc.session_factory) as session:
-        secret = tokens.create(session, audit=svc.audit, clock=svc.clock, actor=actor, name=name)
+        secret = tokens.create(session, audit=svc.audit, clock=svc.clock, actor=actor, name=name, scope=scope)
     click.echo(secret)
 
 

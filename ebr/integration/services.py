@@ -156,6 +156,10 @@ class Integration:
                 return f"order {order.order_id}: ignored, {stale}", True
             same = _summary(order) == _stored(row)
             if same and row.status != OrderStatus.HELD:
+                current = self._batch_of(session, row)
+                started = current is not None and current.status not in NOT_STARTED
+                if order.revision is not None and order.revision != row.revision and not started:
+                    self._new_revision(session, row, doc, order, mid)  # later versions are compared with this one
                 return f"order {order.order_id}: unchanged ({row.status}{_batch_text(row)})", True
             if not same and order.revision is not None and order.revision == row.revision:
                 return (
@@ -184,6 +188,7 @@ class Integration:
             row.status, row.hold_reason, row.batch_id, row.batch_number = OrderStatus.CANCELLED, None, None, None
         else:
             self._plan(session, row, order)
+        session.add(row)
         session.flush()
         after = _stored(row) | {"status": row.status, "batch": row.batch_number, "hold_reason": row.hold_reason}
         action = "erp.order.received" if before is None else "erp.order.changed"
@@ -194,13 +199,24 @@ class Integration:
         reason = f": {row.hold_reason}" if row.hold_reason else ""
         return f"order {row.order_id}: {row.status}{_batch_text(row)}{reason}", True
 
+    def _new_revision(self, session: Session, row: ProcessOrder, doc: Document, order: OrderRequest, mid: str) -> None:
+        before = {"revision": row.revision, "message": row.message_id}
+        row.revision, row.issued_at, row.message_id, row.updated_at = (
+            order.revision, doc.created, mid, self.clock.now(),
+        )  # fmt: skip
+        session.flush()
+        self.audit.record(
+            session, actor=ACTOR, action="erp.order.changed", entity=Entity("production_order", row.order_id),
+            before=before, after={"revision": row.revision, "message": mid, "content": "unchanged"},
+        )  # fmt: skip
+
     def _upsert(
         self, session: Session, row: ProcessOrder | None, doc: Document, order: OrderRequest, mid: str
     ) -> ProcessOrder:
         now = self.clock.now()
         if row is None:
+            # added to the session by _apply once planned: one INSERT instead of an INSERT and an UPDATE
             row = ProcessOrder(id=new_id(), order_id=order.order_id, created_at=now, status=OrderStatus.HELD)
-            session.add(row)
         row.schema, row.revision, row.issued_at, row.message_id, row.updated_at = (
             doc.schema.value, order.revision, doc.created, mid, now,
         )  # fmt: skip

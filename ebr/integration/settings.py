@@ -30,6 +30,8 @@ class Channel:
     inbound_queue: str = "ebr.erp.in"
     outbound_queue: str = "ebr.erp.out"
     http_url: str | None = None
+    token: str | None = None
+    """The machine token whose name the folder's inbound files are accepted under (``EBR_<CH>_TOKEN``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +93,7 @@ def load(data_dir: Path, env: Mapping[str, str] | None = None) -> IntegrationSet
             inbound_queue=env.get(prefix + "INBOUND_QUEUE") or f"ebr.{name}.in",
             outbound_queue=env.get(prefix + "OUTBOUND_QUEUE") or f"ebr.{name}.out",
             http_url=env.get(prefix + "HTTP_URL") or None,
+            token=env.get(prefix + "TOKEN") or None,
         )
     return IntegrationSettings(
         schema=Schema(raw_schema),

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ebr.db import unit_of_work
-from ebr.errors import ConfigError, Conflict
+from ebr.errors import ConfigError, Conflict, PermissionDenied
 from ebr.execution.service import build as build_execution
+from ebr.integration import tokens
 from ebr.integration.b2mml import MessageRefused
+from ebr.integration.lims import LimsIntake, LimsReceipt, LimsRefused, refusal
 from ebr.integration.outbox import Outbox
 from ebr.integration.services import Integration, Receipt
 from ebr.integration.settings import Channel, IntegrationSettings
@@ -28,6 +31,7 @@ class Wiring:
     services: Any
     outbox: Outbox
     inbound: Integration
+    lims: LimsIntake
 
     @property
     def settings(self) -> IntegrationSettings:
@@ -47,6 +51,63 @@ class Wiring:
                     raise
                 time.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 - jitter, not security
         raise AssertionError("unreachable")
+
+    def receive_results(
+        self, data: bytes, *, channel: str, bearer: str | None = None, message_id: str | None = None
+    ) -> LimsReceipt:
+        """Apply one LIMS result message in its own transaction; a refusal is an error answer, nothing stored.
+
+        ``bearer``: the token the message carried (AMQP header ``Authorization: Bearer …``);
+        without one, the channel's configured token (``EBR_LIMS_TOKEN``, the folder) is used.
+        """
+        for attempt in range(1, RETRIES + 1):
+            try:
+                with unit_of_work(self.services.session_factory) as session:
+                    if bearer is not None:
+                        token = tokens.authenticate(session, clock=self.services.clock, token=bearer, scope=tokens.LIMS)
+                    else:
+                        token = tokens.named(session, name=self.settings.channel("lims").token, scope=tokens.LIMS)
+                    receipt = self.lims.receive(
+                        session, data, channel=channel, source=token.name, message_id=message_id
+                    )
+                    if receipt.duplicate:
+                        session.refresh(token)  # a repeat changes nothing, not even the token's last use
+                    else:
+                        token.last_used_at = self.services.clock.now()
+                    return receipt
+            except PermissionDenied as exc:
+                refused = LimsRefused("token", str(exc))
+                return LimsReceipt(refusal(refused, message_id), message_id or "", accepted=False)
+            except LimsRefused as exc:
+                return LimsReceipt(refusal(exc, message_id), exc.message_id or message_id or "", accepted=False)
+            except Conflict:
+                if attempt == RETRIES:
+                    raise
+                time.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 - jitter, not security
+        raise AssertionError("unreachable")
+
+    def lims_consumer(self) -> AmqpConsumer:
+        """The AMQP consumer of the LIMS inbound queue (results; the token in the ``Authorization`` header)."""
+        channel = self.settings.channel("lims")
+        return AmqpConsumer(
+            channel.amqp_url,
+            queue=channel.inbound_queue,
+            exchange=channel.exchange,
+            channel="lims",
+            content_type="application/json",
+            handler=lambda body, mid, headers: _lims_answer(
+                self.receive_results(body, channel="lims:amqp", bearer=_bearer(headers), message_id=mid)
+            ),
+        )
+
+    def import_lims_folder(self) -> list[tuple[Path, LimsReceipt]]:
+        """Apply every ``*.json`` waiting in the LIMS channel's ``in/`` folder, answer it, move it aside."""
+        folder = FolderTransport(self.settings.channel("lims").folder)
+        done = []
+        for path in folder.incoming("*.json"):
+            receipt = self.receive_results(path.read_bytes(), channel="lims:folder")
+            done.append((folder.finish(path, receipt.answer, accepted=receipt.accepted), receipt))
+        return done
 
     def transport(self, name: str) -> Transport:
         """The outbound transport of channel ``name``."""
@@ -74,7 +135,7 @@ class Wiring:
             queue=channel.inbound_queue,
             exchange=channel.exchange,
             channel=name,
-            handler=lambda body, mid: _answer(self.receive(body, channel=f"{name}:amqp", message_id=mid)),
+            handler=lambda body, mid, _headers: _answer(self.receive(body, channel=f"{name}:amqp", message_id=mid)),
         )
 
     def import_folder(self, name: str = "erp") -> list[tuple[Path, Receipt]]:
@@ -89,6 +150,18 @@ class Wiring:
 
 def _answer(receipt: Receipt) -> tuple[bytes, bool]:
     return receipt.acknowledgement, receipt.accepted
+
+
+def _lims_answer(receipt: LimsReceipt) -> tuple[bytes, bool]:
+    return receipt.answer, receipt.accepted
+
+
+def _bearer(headers: Mapping[str, Any]) -> str:
+    """The token of an ``Authorization: Bearer …`` AMQP header ("" when absent: refused as no token)."""
+    value = headers.get("Authorization") or headers.get("authorization") or b""
+    text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+    scheme, _, token = text.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 def transport_for(channel: Channel) -> Transport:
@@ -114,6 +187,7 @@ def build(services: Any) -> Wiring:
         raise ConfigError("the outbox is not wired into the audit trail; build services with ebr.bootstrap")
     execution = build_execution(services)
     inbound = Integration(audit=services.audit, clock=services.clock, recipes=services.recipes, batches=execution)
-    wiring = Wiring(services=services, outbox=outbox, inbound=inbound)
+    lims = LimsIntake(audit=services.audit, clock=services.clock, samples=execution)
+    wiring = Wiring(services=services, outbox=outbox, inbound=inbound, lims=lims)
     services.extras["integration"] = wiring
     return wiring

@@ -23,7 +23,8 @@ from ebr.ids import new_id
 from ebr.integration.models import MachineToken
 
 INBOUND = "b2mml:inbound"
-SCOPES = (INBOUND,)
+LIMS = "lims:results"
+SCOPES = (INBOUND, LIMS)
 
 
 def _digest(token: str) -> str:
@@ -82,6 +83,18 @@ def authenticate(session: Session, *, clock: Clock, token: str | None, scope: st
     if row.scope != scope:
         raise PermissionDenied(f"token {row.name!r} has scope {row.scope}, not {scope}")
     row.last_used_at = clock.now()
+    return row
+
+
+def named(session: Session, *, name: str | None, scope: str) -> MachineToken:
+    """The live token ``name`` with ``scope`` (a channel bound to a token, e.g. the LIMS folder)."""
+    if not name:
+        raise PermissionDenied(f"no machine token is configured for this channel; create one with scope {scope}")
+    row = session.scalars(select(MachineToken).where(MachineToken.name == name)).first()
+    if row is None or row.revoked_at is not None:
+        raise PermissionDenied(f"machine token {name!r} is unknown or revoked; ask the administrator for a new one")
+    if row.scope != scope:
+        raise PermissionDenied(f"token {row.name!r} has scope {row.scope}, not {scope}")
     return row
 
 

@@ -18,9 +18,9 @@ import os
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pika
 import pika.exceptions
@@ -77,9 +77,9 @@ class FolderTransport:
         except OSError as exc:
             raise DeliveryError(f"cannot write {target}: {exc.strerror}; check the folder's space and rights") from exc
 
-    def incoming(self) -> Iterator[Path]:
+    def incoming(self, pattern: str = "*.xml") -> Iterator[Path]:
         """The files waiting in ``in/``, oldest name first (hidden and partial files are skipped)."""
-        yield from sorted(p for p in (self.folder / "in").glob("*.xml") if not p.name.startswith("."))
+        yield from sorted(p for p in (self.folder / "in").glob(pattern) if not p.name.startswith("."))
 
     def finish(self, path: Path, answer: bytes, *, accepted: bool) -> Path:
         """Write the answer to ``out/ack-<name>`` and move the file to ``done/`` or ``refused/``."""
@@ -179,16 +179,26 @@ class HttpTransport:
         return None
 
 
-Handler = Callable[[bytes, str | None], tuple[bytes, bool]]
-"""Applies one inbound body (with its message id); returns the answer and whether it was accepted."""
+Handler = Callable[[bytes, str | None, Mapping[str, Any]], tuple[bytes, bool]]
+"""Applies one inbound body (with its message id and AMQP headers); returns the answer and whether it was accepted."""
 
 
 class AmqpConsumer:
     """Consumes the inbound queue with manual acks and publishes each answer (confirmed) first."""
 
-    def __init__(self, url: str, *, queue: str, exchange: str, channel: str, handler: Handler) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        queue: str,
+        exchange: str,
+        channel: str,
+        handler: Handler,
+        content_type: str = "application/xml",
+    ) -> None:
         self.parameters = pika.URLParameters(url)
         self.queue, self.exchange, self.channel_name, self.handler = queue, exchange, channel, handler
+        self.content_type = content_type
 
     def run(
         self,
@@ -239,14 +249,14 @@ class AmqpConsumer:
 
     def _one(self, channel: BlockingChannel, tag: int, props: pika.BasicProperties, body: bytes) -> None:
         try:
-            answer, _accepted = self.handler(body, props.message_id)
+            answer, _accepted = self.handler(body, props.message_id, props.headers or {})
         except Exception:
             # Not a refusal (those come back as an answer): the database or a bug. Leave the
             # message on the queue for the next attempt; our own log has the traceback.
             channel.basic_nack(tag, requeue=True)
             raise
         reply = pika.BasicProperties(
-            correlation_id=props.message_id, content_type="application/xml", type="ack",
+            correlation_id=props.message_id, content_type=self.content_type, type="ack",
             delivery_mode=pika.DeliveryMode.Persistent,
         )  # fmt: skip
         if props.reply_to:

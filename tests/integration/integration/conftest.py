@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +37,8 @@ def approve_recipe(services: Services, data: dict[str, Any]) -> None:
     with unit_of_work(services.session_factory) as session:
         services.recipes.submit_for_review(session, ref=ref, user_id="anna", password=PASSWORD)
     with unit_of_work(services.session_factory) as session:
-        services.recipes.approve(
-            session, ref=ref, user_id="paul", password=PASSWORD,
-            effective_from=services.clock.now() - dt.timedelta(minutes=1),
-        )  # fmt: skip
+        # effective now (an approval cannot be backdated since issue 17/18's merge)
+        services.recipes.approve(session, ref=ref, user_id="paul", password=PASSWORD)
 
 
 def add_materials(services: Services, *codes: str) -> None:

@@ -11,7 +11,7 @@ import dataclasses
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,8 +181,8 @@ def test_a_connection_lost_after_apply_and_before_ack_redelivers_without_doublin
         consumer = erp.consumer()
         inner = consumer.handler
 
-        def cut_after_apply(body: bytes, mid: str | None) -> tuple[bytes, bool]:
-            answer = inner(body, mid)  # committed
+        def cut_after_apply(body: bytes, mid: str | None, headers: Mapping[str, Any]) -> tuple[bytes, bool]:
+            answer = inner(body, mid, headers)  # committed
             proxy.cut()  # the connection dies before the answer and the ack
             return answer
 
