@@ -33,6 +33,7 @@ from ebr.execution.models import Batch
 from ebr.execution.service import Execution, build
 from ebr.materials.models import Material
 from ebr.materials.services import Credentials
+from ebr.ops.records import verify_records
 from ebr.setup import initialize
 from equipment.config import load_plant_config
 
@@ -252,9 +253,12 @@ def serve(settings: Settings, *, host: str, port: int, say: Say = print) -> None
     # SIGTERM (systemd, docker, kill) ends the demo like Ctrl-C: the simulator child is stopped too.
     signal.signal(signal.SIGTERM, _interrupt)
     services = build_services(settings)
-    # As the hourly audit_verify job would: the chain status on /healthz and the audit pages is known at once.
+    # As the hourly audit_verify job would: the chain's and the records' status on /healthz and the audit
+    # pages is known at once.
     report = audit_service.verify_live(services, actor="system:demo")
     say(f"audit chain {'intact' if report.ok else 'BROKEN'}: {report.events_checked} events verified")
+    records = verify_records(services, actor="system:demo")
+    say(f"records: {records.rows} rows of {records.tables} GMP tables, {len(records.findings)} differ from the trail")
     simulator = Simulator(settings.data_dir / "demo-plant").start()
     runtime = start_runtime(services, simulator.config_path)
     # The scheduled jobs (ebr.jobs.definitions: chain verification, batch sync, expiries, calibration due,

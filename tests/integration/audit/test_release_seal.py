@@ -11,6 +11,7 @@ from ebr.audit_service import ensure_system_key
 from ebr.bootstrap import Services
 from tests.integration.audit.conftest import drop_append_only_triggers
 from tests.integration.test_release import complete_batch, decide
+from tests.integration.test_review_exceptions import dispose_all
 
 __all__ = ["complete_batch"]  # the fixture, imported for pytest
 pytestmark = pytest.mark.requirement("URS-AUD-021")
@@ -27,6 +28,7 @@ def test_a_release_signs_a_tree_head_over_the_trail_up_to_its_own_event(
 ) -> None:
     ensure_system_key(services)
     decide(services, complete_batch, "quinn", "reviewed")
+    dispose_all(services, complete_batch)  # review by exception: each exception has QA's comment
     decide(services, complete_batch, "queenie", "released")
     released = _released_seq(services, complete_batch)
     assert released is not None
@@ -42,6 +44,7 @@ def test_a_release_over_a_trail_changed_behind_the_application_is_refused(
 ) -> None:
     ensure_system_key(services)
     decide(services, complete_batch, "quinn", "reviewed")
+    dispose_all(services, complete_batch)
     with services.engine.begin() as conn:
         drop_append_only_triggers(conn)
         conn.execute(text("UPDATE audit_event SET canonical = canonical || CAST('x' AS BLOB) WHERE seq = 3")
