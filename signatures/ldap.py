@@ -27,6 +27,7 @@ nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import ssl
@@ -136,6 +137,12 @@ class LdapDirectory:
                 raise DirectoryUnavailable(f"StartTLS with {self.url} failed: {conn.result.get('description')}")
         except BaseException:
             conn.unbind()  # close the socket even when TLS or the open failed half-way
+            # ldap3 keeps the socket of a failed connect() and unbind() skips a connection that
+            # never opened: close it here, or every attempt on an unreachable directory leaks one.
+            sock = getattr(conn, "socket", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
             raise
         return conn
 

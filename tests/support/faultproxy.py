@@ -80,10 +80,18 @@ class FaultProxy:
         self._flowing.set()
         if self._server is not None:
             self._server.close()
-        for link in list(self._links):
+        links = list(self._links)
+        tasks = [t for link in links for t in link.tasks]
+        for link in links:
             self._close(link, abort=True)
-        tasks = [t for link in self._links for t in link.tasks]
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+        # transport.abort() closes its socket in a callback on a later turn of the loop: let those
+        # run before the loop stops, or the sockets are left to the garbage collector (an
+        # "unclosed socket" ResourceWarning that fails whichever test runs next on the worker).
+        for _ in range(3):
+            await asyncio.sleep(0)
 
     def __enter__(self) -> FaultProxy:
         return self.start()
