@@ -120,11 +120,11 @@ def scheduler_check(session: Session, now: dt.datetime) -> Check:
     return {"ok": alive, "last_beat": to_rfc3339(seen), "age_seconds": _age(now, seen), "detail": detail}
 
 
-def last_verification(session: Session) -> tuple[dt.datetime, dict[str, Any]] | None:
-    """When the chain was last verified and the verifier's summary (None: never)."""
+def _newest(session: Session, action: str) -> tuple[dt.datetime, dict[str, Any]] | None:
+    """The time and the after-image of the newest audit event of ``action`` (None: never)."""
     row = session.execute(
         select(AuditEvent.ts, AuditEvent.canonical)
-        .where(AuditEvent.action == VERIFIED_ACTION)
+        .where(AuditEvent.action == action)
         .order_by(AuditEvent.seq.desc())
         .limit(1)
     ).first()
@@ -132,6 +132,11 @@ def last_verification(session: Session) -> tuple[dt.datetime, dict[str, Any]] | 
         return None
     summary: dict[str, Any] = json.loads(row[1]).get("after") or {}
     return row[0], summary
+
+
+def last_verification(session: Session) -> tuple[dt.datetime, dict[str, Any]] | None:
+    """When the chain was last verified and the verifier's summary (None: never)."""
+    return _newest(session, VERIFIED_ACTION)
 
 
 def audit_check(session: Session, now: dt.datetime) -> Check:
@@ -152,16 +157,7 @@ def audit_check(session: Session, now: dt.datetime) -> Check:
 
 def last_reconciliation(session: Session) -> tuple[dt.datetime, dict[str, Any]] | None:
     """When the records were last reconciled with the trail and the summary (None: never)."""
-    row = session.execute(
-        select(AuditEvent.ts, AuditEvent.canonical)
-        .where(AuditEvent.action == RECORDS_VERIFIED_ACTION)
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return None
-    summary: dict[str, Any] = json.loads(row[1]).get("after") or {}
-    return row[0], summary
+    return _newest(session, RECORDS_VERIFIED_ACTION)
 
 
 def records_check(session: Session, now: dt.datetime) -> Check:
