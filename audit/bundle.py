@@ -34,9 +34,9 @@ from audit.models import AuditCheckpoint, AuditEvent
 from audit.streams import stream_rows
 from audit.trail import head
 from audit.tree_store import DbSubtrees
-from ebr.canonical import canon, sha256_hex
-from ebr.clock import Clock, to_rfc3339
-from ebr.errors import AuditError
+from ebr.core.canonical import canon, sha256_hex
+from ebr.core.clock import Clock, to_rfc3339
+from ebr.core.errors import AuditError
 
 FORMAT = "ebr-audit-bundle/2"
 EVENTS_FILE = "events.jsonl"

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audit.keys import b64decode, ed25519_verify
-from ebr.canonical import canon, sha256_hex
-from ebr.clock import from_rfc3339
-from ebr.errors import EbrError
+from ebr.core.canonical import canon, sha256_hex
+from ebr.core.clock import from_rfc3339
+from ebr.core.errors import EbrError
 
 SIGNATURE_KEYS = frozenset(
     {"id", "signer", "printed_name", "meaning", "ts", "subject", "content_hash", "reason", "key_id", "sig"}

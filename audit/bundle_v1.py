@@ -28,8 +28,8 @@ from audit.bundle_common import (
 )
 from audit.chain import EVENT_KEYS
 from audit.checkpoints import Checkpoint
-from ebr.canonical import canon, sha256_hex
-from ebr.errors import EbrError
+from ebr.core.canonical import canon, sha256_hex
+from ebr.core.errors import EbrError
 
 FORMAT = "ebr-audit-bundle/1"
 REDACTED_KEYS = frozenset({"seq", "hash", "redacted"})

@@ -26,9 +26,9 @@ from audit.chain import EVENT_KEYS
 from audit.checkpoints import TreeHead, tree_head_from
 from audit.keys import ed25519_verify
 from audit.merkle import leaf_hash, verify_consistency, verify_inclusion
-from ebr.canonical import ZERO_HASH, canon, sha256_hex
-from ebr.clock import from_rfc3339
-from ebr.errors import AuditError, EbrError
+from ebr.core.canonical import ZERO_HASH, canon, sha256_hex
+from ebr.core.clock import from_rfc3339
+from ebr.core.errors import AuditError, EbrError
 
 FORMAT = "ebr-audit-bundle/2"
 EVENTS = "events.jsonl"

@@ -10,9 +10,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from ebr.canonical import ZERO_HASH, canon, jsonable, sha256_hex
-from ebr.clock import to_rfc3339
-from ebr.errors import AuditError
+from ebr.core.canonical import ZERO_HASH, canon, jsonable, sha256_hex
+from ebr.core.clock import to_rfc3339
+from ebr.core.errors import AuditError
 
 EVENT_KEYS = frozenset({"seq", "ts", "actor", "action", "entity", "reason", "before", "after", "prev"})
 

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from audit.checkpoints import CheckpointLog, Head, TreeHead, database_checkpoints, parse_checkpoint
 from audit.findings import Break, BreakKind
-from ebr.clock import from_rfc3339, to_rfc3339
-from ebr.errors import AuditError
+from ebr.core.clock import from_rfc3339, to_rfc3339
+from ebr.core.errors import AuditError
 
 
 @dataclass

@@ -30,9 +30,9 @@ from audit.models import AuditCheckpoint
 from audit.segment import SegmentBroken, check_segment, previous_tree_head
 from audit.timestamps import Tsa, stamp_lines
 from audit.trail import AppendedEvent, AuditTrail, head, lock_chain
-from ebr.canonical import canon
-from ebr.clock import Clock, SystemClock, to_rfc3339
-from ebr.errors import AuditError, ValidationError
+from ebr.core.canonical import canon
+from ebr.core.clock import Clock, SystemClock, to_rfc3339
+from ebr.core.errors import AuditError, ValidationError
 
 log = logging.getLogger("audit.checkpoints")
 Alert = Callable[[str, Mapping[str, Any]], None]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from ebr.canonical import ZERO_HASH
+from ebr.core.canonical import ZERO_HASH
 
 
 class BreakKind(StrEnum):

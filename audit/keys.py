@@ -24,9 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.models import AuditSystemKey
-from ebr.canonical import sha256_hex
-from ebr.clock import from_rfc3339, to_rfc3339
-from ebr.errors import AuditError
+from ebr.core.canonical import sha256_hex
+from ebr.core.clock import from_rfc3339, to_rfc3339
+from ebr.core.errors import AuditError
 
 SYSTEM_KEY_FILE = "system-ed25519.pem"
 # Public halves of rotated system keys, one JSON file each: still trusted for the

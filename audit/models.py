@@ -13,7 +13,7 @@ import datetime as dt
 from sqlalchemy import BigInteger, Index, Integer, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ebr.db import Base
+from ebr.core.db import Base
 
 
 class AuditEvent(Base):

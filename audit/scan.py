@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from ebr.canonical import ZERO_HASH
+from ebr.core.canonical import ZERO_HASH
 
 Progress = Callable[[int], None]
 TS_TAIL = 29  # len('2026-11-24T10:00:00.000000Z"}')

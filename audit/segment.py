@@ -18,8 +18,8 @@ from audit.merkle import tree_root
 from audit.models import AuditCheckpoint, AuditEvent
 from audit.scan import Scan, scan
 from audit.tree_store import DbSubtrees, event_bytes_between, extend
-from ebr.canonical import ZERO_HASH
-from ebr.errors import AuditError
+from ebr.core.canonical import ZERO_HASH
+from ebr.core.errors import AuditError
 
 
 class SegmentBroken(AuditError):

@@ -33,8 +33,8 @@ from rfc3161_client import (
 
 from audit.findings import Break, BreakKind
 from audit.keys import b64decode, b64encode
-from ebr.canonical import canon
-from ebr.errors import AuditError
+from ebr.core.canonical import canon
+from ebr.core.errors import AuditError
 
 log = logging.getLogger("audit.timestamps")
 LOG_FILE = "timestamps.jsonl"

@@ -6,7 +6,7 @@ Serialization of appends (no gaps, no forks, many processes):
   The lock is held to commit, and the head read after it is a fresh snapshot, so
   the next writer sees this one's row. (Locking the last audit row does not
   serialize; REPEATABLE READ would read a stale head.)
-* SQLite: every transaction already began with ``BEGIN IMMEDIATE`` (``ebr.db``),
+* SQLite: every transaction already began with ``BEGIN IMMEDIATE`` (``ebr.core.db``),
   which holds the database's write lock.
 
 A rollback removes the event with everything else: no trace, no gap.
@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 
 from audit.chain import Entity, build_event, event_bytes, event_hash
 from audit.models import AuditEvent
-from ebr.canonical import ZERO_HASH
-from ebr.clock import Clock, SystemClock
+from ebr.core.canonical import ZERO_HASH
+from ebr.core.clock import Clock, SystemClock
 
 # Any constant works; it names "the audit chain head" among advisory locks.
 CHAIN_LOCK_KEY = 0x45_42_52_41_55_44  # "EBRAUD"

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from audit.merkle import LEAF_PREFIX, Subtrees, node_hash, perfect_root
 from audit.models import AuditEvent, AuditTreeNode
-from ebr.errors import AuditError
+from ebr.core.errors import AuditError
 
 BLOCK_LEVEL = 6
 BLOCK = 1 << BLOCK_LEVEL

@@ -42,8 +42,8 @@ from audit.models import AuditEvent
 from audit.scan import Scan, scan
 from audit.streams import changed_column_type, prefetched, stream_event_bytes, stream_rows
 from audit.tree_store import DbSubtrees
-from ebr.clock import to_rfc3339
-from ebr.errors import AuditError
+from ebr.core.clock import to_rfc3339
+from ebr.core.errors import AuditError
 
 __all__ = ["Break", "BreakKind", "ChainReport", "Scan", "scan", "stream_rows", "verify_chain"]
 

@@ -30,8 +30,8 @@ from sqlalchemy import Table, text
 from benchmarks.table import Row, print_table
 from ebr import schema
 from ebr.bootstrap import Services, build_services
-from ebr.config import load_settings
-from ebr.db import make_engine
+from ebr.core.config import load_settings
+from ebr.core.db import make_engine
 from ebr.execution.models import Batch, BatchStep, RecordSignature, StepEntry
 
 PARAMETER = "SIMPLE.temperature"

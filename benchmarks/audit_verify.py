@@ -37,9 +37,9 @@ from audit.tree_store import DbSubtrees
 from audit.verify import verify_chain
 from benchmarks.table import Row, print_table
 from ebr import schema
-from ebr.canonical import ZERO_HASH
-from ebr.clock import SystemClock, from_rfc3339
-from ebr.db import make_engine, make_session_factory
+from ebr.core.canonical import ZERO_HASH
+from ebr.core.clock import SystemClock, from_rfc3339
+from ebr.core.db import make_engine, make_session_factory
 
 TEMPLATE = (
     '{"action":"batch.step.value_recorded","actor":"operator-%d","after":{"in_limits":true,"unit":"kg",'

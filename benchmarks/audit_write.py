@@ -23,9 +23,9 @@ from audit.chain import Entity, build_event, event_bytes, event_hash
 from audit.trail import AuditTrail
 from benchmarks.table import Row, print_table
 from ebr import schema
-from ebr.canonical import ZERO_HASH
-from ebr.clock import utc_now
-from ebr.db import make_engine, make_session_factory
+from ebr.core.canonical import ZERO_HASH
+from ebr.core.clock import utc_now
+from ebr.core.db import make_engine, make_session_factory
 
 DDL = [
     "CREATE TABLE bench_business (id INTEGER PRIMARY KEY, lot VARCHAR(40) NOT NULL, quantity VARCHAR(40) NOT NULL)",

@@ -27,7 +27,7 @@ from audit.chain import Entity
 from benchmarks.execution_setup import long_recipe, services_for, started_batch, timed
 from benchmarks.table import Row, median, print_table
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.execution.models import BatchStep
 from ebr.execution.service import Execution
 

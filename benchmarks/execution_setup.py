@@ -13,8 +13,8 @@ from typing import Any
 
 from ebr import schema
 from ebr.bootstrap import Services, build_services
-from ebr.config import load_settings
-from ebr.db import unit_of_work
+from ebr.core.config import load_settings
+from ebr.core.db import unit_of_work
 from ebr.execution.service import Execution, build
 from recipes.model import BatchSize, EquipmentRequirement, Operation, Phase, PhaseType, Product, Recipe, UnitProcedure
 from recipes.phases import Instruction

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from benchmarks.execution_setup import PASSWORD, long_recipe, services_for, started_batch, timed
 from benchmarks.table import Row, median, print_table
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.materials.services import Credentials
 
 

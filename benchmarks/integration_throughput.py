@@ -35,8 +35,8 @@ from benchmarks.execution_setup import PASSWORD, services_for
 from benchmarks.table import Row, percentile, print_table
 from ebr import release
 from ebr.bootstrap import Services, build_services
-from ebr.config import load_settings
-from ebr.db import unit_of_work
+from ebr.core.config import load_settings
+from ebr.core.db import unit_of_work
 from ebr.execution.service import build as build_execution
 from ebr.integration.settings import Channel
 from ebr.integration.setup import Wiring, build

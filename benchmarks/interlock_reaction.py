@@ -36,7 +36,7 @@ from sqlalchemy.orm import sessionmaker
 
 from audit.trail import AuditTrail
 from benchmarks.table import Row, median, percentile, print_table
-from ebr.clock import SystemClock
+from ebr.core.clock import SystemClock
 from equipment.commands import PhaseStatus
 from equipment.config import load_plant_config
 from equipment.dosing import DosingPhase

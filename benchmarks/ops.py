@@ -28,9 +28,9 @@ from audit.chain import Entity
 from benchmarks.table import Row, median, print_table
 from ebr import audit_service, schema
 from ebr.bootstrap import Services, build_services
-from ebr.clock import UTC, FixedClock
-from ebr.config import load_settings
-from ebr.db import unit_of_work
+from ebr.core.clock import UTC, FixedClock
+from ebr.core.config import load_settings
+from ebr.core.db import unit_of_work
 from ebr.jobs.guards import guard_for
 from ebr.jobs.runner import JobContext, JobRunner, JobSpec
 from ebr.ops import pgtools

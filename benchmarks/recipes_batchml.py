@@ -38,10 +38,10 @@ import yaml
 from lxml import etree
 
 from benchmarks.table import Row, print_table
-from ebr import inputs
 from ebr import schema as db_schema
 from ebr.bootstrap import build_services
-from ebr.config import load_settings
+from ebr.core import inputs
+from ebr.core.config import load_settings
 from recipes.authoring import RecipeInvalid, parse_yaml
 from recipes.batchml import NS, NS_V02, export_batchml, schema, schema_path
 from recipes.batchml_import import read_batchml

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.table import Row, print_table
-from ebr.canonical import jsonable
+from ebr.core.canonical import jsonable
 from signatures.manifest import manifestation
 
 PEOPLE = {"olga": "Olga Operator", "sam": "Sam Supervisor", "quinn": "Quinn QA"}

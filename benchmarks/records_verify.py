@@ -22,7 +22,7 @@ from audit.models import AuditEvent
 from benchmarks.execution_setup import long_recipe, services_for, started_batch
 from benchmarks.table import Row, print_table
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.ops.images import gmp_tables
 from ebr.ops.records import reconcile
 

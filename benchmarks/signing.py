@@ -20,7 +20,7 @@ from audit.chain import Entity
 from benchmarks.table import Row, median, percentile, print_table
 from ebr import schema
 from ebr.bootstrap import Services, build_services
-from ebr.config import load_settings
+from ebr.core.config import load_settings
 from signatures.keys import KdfParams
 from signatures.passwords import DEFAULT_HASHER
 

@@ -40,8 +40,8 @@ from sqlalchemy import create_engine, text
 from benchmarks.table import Row, percentile, print_table
 from ebr import schema
 from ebr.bootstrap import build_services
-from ebr.config import load_settings
-from ebr.db import unit_of_work
+from ebr.core.config import load_settings
+from ebr.core.db import unit_of_work
 from ebr.execution.service import build
 from recipes.authoring import parse_document
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from benchmarks.table import Row, median, print_table
-from ebr.config import load_settings
+from ebr.core.config import load_settings
 from validation.matrix import build_matrix
 from validation.oq import CaseResult, OqResult, run_oq
 from validation.report import build_report, render_html, write_pdf

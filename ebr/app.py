@@ -11,7 +11,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ebr.bootstrap import Services, build_services
-from ebr.config import Settings, load_settings
+from ebr.core.config import Settings, load_settings
 from ebr.ops.roles import guard_production
 from ebr.web import register_blueprints
 

@@ -36,9 +36,9 @@ from audit.timestamps import check_timestamps, load_tsa_roots
 from audit.trail import head
 from audit.verify import verify_chain
 from ebr.bootstrap import Services
-from ebr.config import Settings
-from ebr.db import unit_of_work
-from ebr.errors import AuditError, NotFound, ValidationError
+from ebr.core.config import Settings
+from ebr.core.db import unit_of_work
+from ebr.core.errors import AuditError, NotFound, ValidationError
 
 Progress = Callable[[int], None]
 VERIFIER = "system:verifier"

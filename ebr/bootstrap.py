@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from audit.checkpoints import Checkpointer
 from audit.timestamps import Tsa
 from audit.trail import AppendedEvent, AppendHook, AuditTrail
-from ebr.clock import Clock, SystemClock
-from ebr.config import Settings, load_settings
-from ebr.db import make_engine, make_session_factory
-from ebr.inputs import Limits
+from ebr.core.clock import Clock, SystemClock
+from ebr.core.config import Settings, load_settings
+from ebr.core.db import make_engine, make_session_factory
+from ebr.core.inputs import Limits
 from ebr.integration.outbox import Outbox
 from ebr.integration.settings import load as load_integration
 from ebr.ops import images

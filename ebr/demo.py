@@ -24,8 +24,8 @@ from sqlalchemy import select
 
 from ebr import audit_service, release
 from ebr.bootstrap import Services, build_services
-from ebr.config import Settings
-from ebr.db import unit_of_work
+from ebr.core.config import Settings
+from ebr.core.db import unit_of_work
 from ebr.demo_batch import LiquidBatch, SkippingClock
 from ebr.demo_plant import Simulator, start_runtime
 from ebr.execution import review

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.execution import deviations, rules
 from ebr.execution.models import BatchStep
 from ebr.execution.service import Execution

@@ -6,7 +6,7 @@ The tables live next to their services (``ebr.materials.models``,
 
 from __future__ import annotations
 
-from ebr.db import Base
+from ebr.core.db import Base
 from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, StepEntry
 from ebr.materials.models import Container, Lot, LotStatusChange, Material, MaterialConsumption
 

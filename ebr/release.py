@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity
-from ebr.errors import StateError, ValidationError
+from ebr.core.errors import StateError, ValidationError
 from ebr.execution import deviations
 from ebr.execution import review as exceptions
 from ebr.execution.context import Context, check_version

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 import migrations
-from ebr.errors import DatabaseError, SchemaMismatch
+from ebr.core.errors import DatabaseError, SchemaMismatch
 
 
 def alembic_config() -> Config:

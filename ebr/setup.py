@@ -12,7 +12,7 @@ from collections.abc import Callable
 from ebr import schema
 from ebr.audit_service import ensure_system_key
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.ops.roles import migrate
 
 InitStep = Callable[[Services], str | None]

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from ebr.clock import Clock, SystemClock
+from ebr.core.clock import Clock, SystemClock
 from equipment.errors import CommandRefused
 from equipment.models import Alarm, Command, Event, Heartbeat, PhaseState, Reading, TrendPoint
 

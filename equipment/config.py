@@ -19,8 +19,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ebr import inputs, units
-from ebr.errors import ValidationError
+from ebr.core import inputs, units
+from ebr.core.errors import ValidationError
 from equipment.config_reader import Reader
 from equipment.errors import PlantConfigError
 
@@ -542,7 +542,7 @@ def parse_plant_config(data: Any, *, path: Path | None = None) -> PlantConfig:
 
 def load_plant_config(path: Path) -> PlantConfig:
     """Read and validate the YAML file at ``path``; raise PlantConfigError naming every problem."""
-    try:  # the one input boundary: size, encoding, duplicate keys, plain numbers (ebr.inputs)
+    try:  # the one input boundary: size, encoding, duplicate keys, plain numbers (ebr.core.inputs)
         data = inputs.load_yaml(inputs.read_file(path), str(path), floats=True)
     except inputs.InputError as exc:
         problem = exc.problem.removeprefix("not valid YAML: ")

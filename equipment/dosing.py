@@ -11,7 +11,7 @@ Quantities: the delivered amount is the sum of confirmed totalizer increments, a
 a totalizer that goes back (a device restart, a meter reset) or jumps by more than the meter
 can count is a discontinuity — recorded, the phase HELD, the delivered amount kept — so a
 restart continues from what was recorded. Target and tolerance are converted once into the
-totalizer's unit (``ebr.units``); the flow tag's unit gives the flow per second. The phase
+totalizer's unit (``ebr.core.units``); the flow tag's unit gives the flow per second. The phase
 reports ``Decimal`` rounded to the totalizer tag's ``decimals``, in the target's unit.
 """
 
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ebr import units
-from ebr.errors import ValidationError
+from ebr.core import units
+from ebr.core.errors import ValidationError
 from equipment.commands import PhaseStatus
 from equipment.compensation import StopLead
 from equipment.config import DosingConfig

@@ -2,7 +2,7 @@
 
 ::
 
-    EquipmentError (ebr.errors)         root of this package
+    EquipmentError (ebr.core.errors)         root of this package
     ├── EquipmentNotFound              no equipment with that tag
     ├── EquipmentNotUsable             check_usable refused the equipment
     │   ├── EquipmentDirty             not clean (dirty, or in use by another batch)
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ebr.errors import EquipmentError
+from ebr.core.errors import EquipmentError
 
 
 class EquipmentNotFound(EquipmentError):

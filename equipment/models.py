@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ebr.db import Base
+from ebr.core.db import Base
 
 
 class Area(Base):

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from audit.chain import Entity
 from audit.trail import AuditTrail
-from ebr.clock import Clock
-from ebr.db import unit_of_work
+from ebr.core.clock import Clock
+from ebr.core.db import unit_of_work
 from equipment.commands import RUNTIME_ACTOR, STATE_CHANNEL, CommandStatus, PhaseStatus, notify
 from equipment.dosing import PhaseReport, to_decimal
 from equipment.drivers.base import TagValue

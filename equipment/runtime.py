@@ -27,9 +27,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.trail import AuditTrail
-from ebr.clock import Clock
-from ebr.errors import EquipmentError
-from ebr.ids import new_id
+from ebr.core.clock import Clock
+from ebr.core.errors import EquipmentError
+from ebr.core.ids import new_id
 from equipment.commands import COMMAND_CHANNEL, START_KINDS, CommandKind, PhaseStatus
 from equipment.compensation import StopLead
 from equipment.config import PlantConfig

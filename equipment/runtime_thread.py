@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.trail import AuditTrail
-from ebr.clock import Clock
+from ebr.core.clock import Clock
 from equipment.config import PlantConfig
 from equipment.runtime import EquipmentRuntime
 

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from audit.chain import Entity
 from audit.trail import AuditTrail
-from ebr.clock import Clock
-from ebr.ids import new_id
+from ebr.core.clock import Clock
+from ebr.core.ids import new_id
 from equipment.config import PlantConfig
 from equipment.errors import EquipmentNotFound, StatusChangeRefused
 from equipment.models import Alarm, Area, CalibrationRecord, CleaningRecord, Equipment, StatusLogEntry

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from ebr.db import Base, make_engine
+from ebr.core.db import Base, make_engine
 from ebr.tables import load_all_models
 
 load_all_models()

@@ -16,10 +16,10 @@ from typing import Any
 import yaml
 from marshmallow import ValidationError as SchemaError
 
-from ebr import inputs
-from ebr.canonical import decimal_text
-from ebr.errors import RecipeError, ValidationError
-from ebr.inputs import DEFAULT, Limits
+from ebr.core import inputs
+from ebr.core.canonical import decimal_text
+from ebr.core.errors import RecipeError, ValidationError
+from ebr.core.inputs import DEFAULT, Limits
 from recipes import checks, codec, graph
 from recipes.model import Recipe, Transition
 from recipes.schema import RecipeSchema
@@ -33,7 +33,7 @@ _Composer: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_yaml(data: str | bytes, *, source: str = "recipe", limits: Limits = DEFAULT, checked: bool = False) -> Any:
-    """Parse YAML (``ebr.inputs``: strict, Decimals for numbers); raises :class:`RecipeInvalid` in one line."""
+    """Parse YAML (``ebr.core.inputs``: strict, Decimals for numbers); raises :class:`RecipeInvalid` in one line."""
     try:
         return inputs.load_yaml(data, source, limits=limits, checked=checked)
     except inputs.InputError as exc:

@@ -34,8 +34,8 @@ from typing import Any
 
 from lxml import etree
 
-from ebr.canonical import decimal_text
-from ebr.errors import RecipeError
+from ebr.core.canonical import decimal_text
+from ebr.core.errors import RecipeError
 from recipes.model import (
     EquipmentRequirement,
     MaterialLine,

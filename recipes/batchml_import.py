@@ -1,6 +1,6 @@
 """BatchML master recipes in: V0701 (validated against its schema) and the older V02 namespace.
 
-The document passes the input boundary (``ebr.inputs.parse_xml``: no DTD, no
+The document passes the input boundary (``ebr.core.inputs.parse_xml``: no DTD, no
 entities, no network, size and element limits) and is read by element type, not by
 nesting depth: a ``Procedure`` element may stand beside Begin and End steps, unit
 procedures, operations and phases are found by their ``RecipeElementType``, and a
@@ -28,8 +28,8 @@ from typing import Any
 from lxml import etree
 from marshmallow import ValidationError as SchemaError
 
-from ebr import inputs
-from ebr.inputs import DEFAULT, Limits
+from ebr.core import inputs
+from ebr.core.inputs import DEFAULT, Limits
 from recipes.authoring import RecipeInvalid, parse_document
 from recipes.batchml import NS, NS_V02, schema_problems
 from recipes.batchml_logic import LevelLogic, Report, kids, local, not_mapped, text

@@ -20,7 +20,7 @@ from typing import Any
 from lxml import etree
 from marshmallow import fields
 
-from ebr.inputs import number_problem
+from ebr.core.inputs import number_problem
 from recipes.batchml_logic import Report, kids, local, not_mapped, text
 from recipes.schema import PHASE_SCHEMAS, TEXT_MAX, phase_schema
 from recipes.units import problem as unit_problem

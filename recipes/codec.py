@@ -1,6 +1,6 @@
 """Dataclass ⇄ JSON-able dict, driven by type hints (pure).
 
-Decimals become plain-notation strings that keep their digits (``ebr.canonical``),
+Decimals become plain-notation strings that keep their digits (``ebr.core.canonical``),
 enums their values, tuples lists, :class:`ParamRef` ``{"param": name}``. A field
 may carry ``metadata={"key": "from"}`` to use another key in the dict. Phases are
 flat: the phase's own fields and its parameters side by side, the parameter class
@@ -18,7 +18,7 @@ from enum import Enum
 from functools import cache
 from typing import Any
 
-from ebr.canonical import decimal_text
+from ebr.core.canonical import decimal_text
 from recipes.phases import PARAMS_CLASS, ParamRef, PhaseType
 
 PHASE_COMMON = ("id", "name", "type", "signatures", "instructions")

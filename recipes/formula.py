@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, DivisionByZero, InvalidOperation
 from typing import Any
 
-from ebr.errors import RecipeError
+from ebr.core.errors import RecipeError
 
 MAX_LENGTH = 500
 MAX_EXPONENT = 12

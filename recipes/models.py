@@ -13,7 +13,7 @@ import datetime as dt
 from sqlalchemy import Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ebr.db import Base
+from ebr.core.db import Base
 
 
 class RecipeVersion(Base):

@@ -1,7 +1,7 @@
 """One way in for a recipe file: bytes → YAML or BatchML → checked recipes (pure).
 
 Used by the import service and by ``ebr recipe validate`` alike, so that what
-validates is exactly what imports. The bytes pass ``ebr.inputs`` (size, encoding,
+validates is exactly what imports. The bytes pass ``ebr.core.inputs`` (size, encoding,
 control characters, strict YAML, hardened XML) before anything else reads them.
 """
 
@@ -11,8 +11,8 @@ import dataclasses
 
 from marshmallow import ValidationError as SchemaError
 
-from ebr import inputs
-from ebr.inputs import DEFAULT, Limits
+from ebr.core import inputs
+from ebr.core.inputs import DEFAULT, Limits
 from recipes.authoring import RecipeInvalid, parse_yaml
 from recipes.batchml_import import read_batchml
 from recipes.model import Recipe

@@ -21,7 +21,7 @@ import dataclasses
 from decimal import Decimal
 from typing import Any
 
-from ebr.errors import RecipeError
+from ebr.core.errors import RecipeError
 from recipes.model import (
     BatchSize,
     BillOfMaterials,

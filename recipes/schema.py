@@ -16,7 +16,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from ebr.inputs import DEFAULT, number_problem
+from ebr.core.inputs import DEFAULT, number_problem
 from recipes.phases import EQUIPMENT_CHECKS, MEANINGS, EntryKind, PhaseType
 
 ID = validate.Regexp(r"^[A-Za-z][A-Za-z0-9_-]{0,39}$", error="not an id (a letter, then letters, digits, _ or -)")
@@ -39,7 +39,7 @@ MAX_DIGITS = DEFAULT.max_digits
 def _decimal(value: Any) -> Decimal:
     if isinstance(value, bool | float) or not isinstance(value, Decimal | int | str):
         raise ValidationError("not a decimal")
-    if isinstance(value, Decimal):  # read by ebr.inputs from plain text; only its size is left to check
+    if isinstance(value, Decimal):  # read by ebr.core.inputs from plain text; only its size is left to check
         if not value.is_finite():
             raise ValidationError("not a finite decimal")
         if max(len(value.as_tuple().digits), value.adjusted() + 1) > MAX_DIGITS:

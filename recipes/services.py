@@ -27,11 +27,11 @@ from sqlalchemy.orm import Session
 
 from audit.chain import Entity
 from audit.trail import AuditTrail
-from ebr.canonical import canon, content_hash, sha256_hex
-from ebr.clock import Clock
-from ebr.errors import NotFound, RecipeError, StateError
-from ebr.ids import new_id
-from ebr.inputs import DEFAULT, Limits
+from ebr.core.canonical import canon, content_hash, sha256_hex
+from ebr.core.clock import Clock
+from ebr.core.errors import NotFound, RecipeError, StateError
+from ebr.core.ids import new_id
+from ebr.core.inputs import DEFAULT, Limits
 from recipes.diff import diff_recipes
 from recipes.model import Recipe
 from recipes.models import RecipeVersion

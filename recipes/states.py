@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
 
-from ebr.errors import StateError
+from ebr.core.errors import StateError
 
 
 class State(StrEnum):

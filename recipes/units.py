@@ -1,6 +1,6 @@
 """Units of measure in recipes: validity, dimension, conversion and rounding precision (pure).
 
-Which units exist and how they convert is the shared registry's (``ebr.units``,
+Which units exist and how they convert is the shared registry's (``ebr.core.units``,
 pint with exact rational arithmetic): the recipes, the plant configuration and
 the readings use one registry. A unit it refuses (``furlong``, ``mℓ``, ``Â°C``)
 is a problem of the recipe (:func:`problem`); :func:`dimension` still names it
@@ -17,8 +17,8 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 
-from ebr import units as registry
-from ebr.errors import ValidationError
+from ebr.core import units as registry
+from ebr.core.errors import ValidationError
 
 PRECISION: dict[str, Decimal] = {
     symbol: Decimal(precision)

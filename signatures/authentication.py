@@ -15,7 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity
-from ebr.errors import SignatureError
+from ebr.core.errors import SignatureError
 from signatures.alerts import Notifier
 from signatures.directory import Directory, DirectoryUser
 from signatures.errors import (

@@ -2,7 +2,7 @@
 
 ::
 
-    ebr.errors.SignatureError
+    ebr.core.errors.SignatureError
     ├── AuthenticationFailed        the credentials were refused (counts toward lockout)
     │   ├── UnknownUser             no such user id
     │   ├── WrongPassword           the password does not match
@@ -19,7 +19,7 @@
     ├── IdentityNotVerified         an administrator has not yet recorded the identity check
     ├── DirectoryUnavailable        the LDAP directory cannot be reached
     ├── SessionExpired              the web session ended (idle timeout or logout)
-    └── NotPermitted                (also ebr.errors.PermissionDenied) the roles do not allow it
+    └── NotPermitted                (also ebr.core.errors.PermissionDenied) the roles do not allow it
 
 Each message names the user and says what to do.
 """
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ebr.errors import PermissionDenied, SignatureError
+from ebr.core.errors import PermissionDenied, SignatureError
 
 
 class AuthenticationFailed(SignatureError):

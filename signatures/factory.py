@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from audit.trail import AuditTrail
-from ebr.clock import Clock
-from ebr.config import Settings
+from ebr.core.clock import Clock
+from ebr.core.config import Settings
 from signatures.alerts import EmailNotifier, LogNotifier, Notifier, Notifiers, WebhookNotifier
 from signatures.directory import Directory
 from signatures.passwords import PasswordPolicy

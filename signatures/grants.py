@@ -24,8 +24,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity
-from ebr.errors import Conflict, NotFound, ValidationError
-from ebr.ids import new_id
+from ebr.core.errors import Conflict, NotFound, ValidationError
+from ebr.core.ids import new_id
 from signatures.models import RoleGrant, UserAccount
 from signatures.permissions import GMP_ROLES, Role, conflicts, parse_roles, require_compatible
 

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
-from ebr.canonical import canon, sha256_hex
-from ebr.errors import EbrError
+from ebr.core.canonical import canon, sha256_hex
+from ebr.core.errors import EbrError
 
 
 @dataclass(frozen=True)

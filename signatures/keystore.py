@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ebr.clock import Clock
+from ebr.core.clock import Clock
 from signatures import keys as keylib
 from signatures.models import SigningKey
 

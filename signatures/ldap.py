@@ -39,8 +39,8 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn
 
-from ebr.config import Settings
-from ebr.errors import ConfigError
+from ebr.core.config import Settings
+from ebr.core.errors import ConfigError
 from signatures.directory import DirectoryUser
 from signatures.errors import DirectoryUnavailable, UnknownUser, WrongPassword
 from signatures.permissions import Role

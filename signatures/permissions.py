@@ -131,7 +131,7 @@ def conflicts(roles: Iterable[str | Role]) -> list[str]:
 
 def require_compatible(roles: list[Role], user_id: str) -> list[Role]:
     """``roles`` unchanged, or ValidationError listing each incompatible pair (one per problem)."""
-    from ebr.errors import ValidationError
+    from ebr.core.errors import ValidationError
 
     clash = conflicts(roles)
     if clash:
@@ -197,7 +197,7 @@ def require(roles: Iterable[str | Role], action: str) -> None:
 
 def parse_roles(names: Iterable[str]) -> list[Role]:
     """Turn role names into :class:`Role` values; raise ValidationError naming a bad one."""
-    from ebr.errors import ValidationError
+    from ebr.core.errors import ValidationError
 
     result: list[Role] = []
     bad = []

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from audit.chain import Entity
 from audit.trail import AuditTrail
-from ebr.clock import Clock
+from ebr.core.clock import Clock
 from signatures.errors import SessionExpired
 from signatures.models import UserAccount, UserSession
 

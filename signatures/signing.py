@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 
 from audit.chain import Entity
 from audit.trail import AuditTrail
-from ebr.canonical import canon, jsonable, sha256_hex
-from ebr.clock import Clock, from_rfc3339, to_rfc3339
-from ebr.errors import NotFound, SignatureError, ValidationError
-from ebr.ids import new_id
+from ebr.core.canonical import canon, jsonable, sha256_hex
+from ebr.core.clock import Clock, from_rfc3339, to_rfc3339
+from ebr.core.errors import NotFound, SignatureError, ValidationError
+from ebr.core.ids import new_id
 from signatures import keys as keylib
 from signatures.errors import AccountabilityNotAccepted, IdentityNotVerified, SegregationOfDuties
 from signatures.keystore import wrapped

@@ -29,8 +29,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from ebr.clock import Clock
-from ebr.errors import ConfigError
+from ebr.core.clock import Clock
+from ebr.core.errors import ConfigError
 from signatures.errors import TooManyAttempts
 from signatures.models import AuthThrottle
 

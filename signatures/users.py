@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from audit.chain import Entity
 from audit.trail import AuditTrail
-from ebr.canonical import content_hash
-from ebr.clock import Clock
-from ebr.errors import Conflict, NotFound, SignatureError, ValidationError
+from ebr.core.canonical import content_hash
+from ebr.core.clock import Clock
+from ebr.core.errors import Conflict, NotFound, SignatureError, ValidationError
 from signatures import keys as keylib
 from signatures.accountability import STATEMENT, STATEMENT_VERSION
 from signatures.alerts import LogNotifier, Notifier

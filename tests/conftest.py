@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from ebr.bootstrap import Services, build_services
-from ebr.clock import SystemClock
-from ebr.config import Settings, load_settings
+from ebr.core.clock import SystemClock
+from ebr.core.config import Settings, load_settings
 from tests.support.components import missing
 from tests.support.databases import (
     PostgresDatabases,

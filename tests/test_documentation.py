@@ -9,7 +9,7 @@ import click
 import pytest
 
 from ebr.cli import main
-from ebr.config import load_settings
+from ebr.core.config import load_settings
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -39,9 +39,9 @@ def test_every_top_level_command_is_documented_in_the_readme() -> None:
 @pytest.mark.requirement("URS-VAL-002")
 def test_every_setting_is_documented_in_the_configuration_guide() -> None:
     guide = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
-    source = (ROOT / "ebr" / "config.py").read_text(encoding="utf-8")
+    source = (ROOT / "ebr" / "core" / "config.py").read_text(encoding="utf-8")
     variables = set(re.findall(r'"(EBR_[A-Z_]+)"', source))
-    assert variables, "no settings found in ebr/config.py"
+    assert variables, "no settings found in ebr/core/config.py"
     missing = sorted(v for v in variables if f"`{v}`" not in guide)
     assert not missing, f"settings missing from docs/configuration.md: {missing}"
     assert load_settings({}).checkpoint_every == 1000

@@ -2,7 +2,7 @@
 
 ::
 
-    EbrError (ebr.errors)
+    EbrError (ebr.core.errors)
     └── ValidationPackageError     the validation run cannot be carried out
         ├── RequirementsError      requirements.yaml or clauses.yaml is malformed (also a ValueError)
         └── QualificationError     IQ/OQ/report cannot run (recursion, missing test suite, signing refused)
@@ -13,7 +13,7 @@ validation report and make ``ebr validate`` exit 1.
 
 from __future__ import annotations
 
-from ebr.errors import EbrError
+from ebr.core.errors import EbrError
 
 
 class ValidationPackageError(EbrError):

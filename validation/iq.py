@@ -27,8 +27,8 @@ import ebr
 from audit.keys import load_system_key, system_key_path
 from audit.models import AuditSystemKey
 from ebr import schema
-from ebr.config import Settings
-from ebr.errors import AuditError
+from ebr.core.config import Settings
+from ebr.core.errors import AuditError
 from signatures.models import UserAccount
 from signatures.permissions import conflicts
 

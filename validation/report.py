@@ -26,11 +26,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.engine import make_url
 
 from audit.keys import fingerprint, load_system_key
-from ebr.canonical import canon, content_hash
-from ebr.clock import to_rfc3339
-from ebr.config import Settings
-from ebr.errors import AuditError
-from ebr.ids import new_id
+from ebr.core.canonical import canon, content_hash
+from ebr.core.clock import to_rfc3339
+from ebr.core.config import Settings
+from ebr.core.errors import AuditError
+from ebr.core.ids import new_id
 from validation.iq import DISTRIBUTION, IqResult
 from validation.matrix import Matrix
 from validation.oq import OqResult

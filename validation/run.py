@@ -13,8 +13,8 @@ from typing import Any
 
 from audit.chain import Entity
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
-from ebr.errors import EbrError
+from ebr.core.db import unit_of_work
+from ebr.core.errors import EbrError
 from signatures.manifest import manifestation
 from validation.errors import QualificationError
 from validation.iq import IqResult, run_iq

@@ -19,8 +19,8 @@ import yaml
 from ebr.analytics import review
 from ebr.analytics import services as analytics
 from ebr.cli.context import services
-from ebr.db import unit_of_work
-from ebr.errors import ValidationError
+from ebr.core.db import unit_of_work
+from ebr.core.errors import ValidationError
 
 
 def _actor(user: str, password_stdin: bool, action: str) -> str:

@@ -18,8 +18,8 @@ from audit.chain import Entity
 from audit.trail import AuditTrail
 from ebr.analytics import stats
 from ebr.analytics.models import ReferenceBatch
-from ebr.clock import Clock
-from ebr.errors import NotFound, StateError, ValidationError
+from ebr.core.clock import Clock
+from ebr.core.errors import NotFound, StateError, ValidationError
 from ebr.execution.models import Batch, BatchStep
 from ebr.execution.rules import BatchStatus
 from equipment.models import TrendPoint

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from ebr.analytics import charts, trends
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.execution.models import Batch
 
 

@@ -31,8 +31,8 @@ from audit.chain import Entity
 from ebr.analytics import charts, stats
 from ebr.analytics import services as analytics
 from ebr.bootstrap import Services
-from ebr.canonical import sha256_hex
-from ebr.errors import NotFound, ValidationError
+from ebr.core.canonical import sha256_hex
+from ebr.core.errors import NotFound, ValidationError
 from ebr.execution.models import Batch, Deviation, RecordSignature
 from ebr.materials.models import Lot
 from recipes.models import RecipeVersion

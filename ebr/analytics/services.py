@@ -26,12 +26,12 @@ from audit.chain import Entity
 from audit.trail import AuditTrail
 from ebr.analytics import stats
 from ebr.analytics.models import ALL_VERSIONS, Parameter, ParameterSource
-from ebr.clock import Clock
-from ebr.errors import Conflict, EbrError, NotFound, ValidationError
+from ebr.core.clock import Clock
+from ebr.core.errors import Conflict, EbrError, NotFound, ValidationError
+from ebr.core.ids import new_id
 from ebr.execution.models import Batch, BatchStep, RecordSignature, StepEntry
 from ebr.execution.plan import build_plan
 from ebr.execution.rules import BatchStatus
-from ebr.ids import new_id
 from recipes.model import Recipe
 
 PARAMETER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")

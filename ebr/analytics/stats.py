@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats as scistats
 
-from ebr.errors import ValidationError
+from ebr.core.errors import ValidationError
 
 Number = Decimal | float | int
 

@@ -15,11 +15,11 @@ from audit.chain import Entity
 from audit.trail import AuditTrail
 from ebr.analytics.models import EvaluatedBatch, TrendNotification
 from ebr.analytics.services import control_chart, parameters_of
-from ebr.clock import Clock
-from ebr.errors import Conflict, NotFound, StateError, ValidationError
+from ebr.core.clock import Clock
+from ebr.core.errors import Conflict, NotFound, StateError, ValidationError
+from ebr.core.ids import new_id
 from ebr.execution.models import Batch, RecordSignature
 from ebr.execution.rules import BatchStatus
-from ebr.ids import new_id
 from signatures.signing import SigningService
 
 CONCLUSIONS = ("no_action", "monitor", "investigate")

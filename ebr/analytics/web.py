@@ -19,7 +19,7 @@ from flask.typing import ResponseReturnValue
 
 from ebr.analytics import charts, golden, review, stats, trends
 from ebr.analytics import services as analytics
-from ebr.errors import ValidationError
+from ebr.core.errors import ValidationError
 from ebr.web import access
 from ebr.web.helpers import field, read, services, version_field, work
 

@@ -30,8 +30,8 @@ from ebr.api.schemas import (
     VerificationIn,
     VersionIn,
 )
-from ebr.canonical import jsonable
-from ebr.errors import EbrError
+from ebr.core.canonical import jsonable
+from ebr.core.errors import EbrError
 from ebr.execution import deviations, refusals
 from ebr.execution.batches import batch_json, list_batches
 from ebr.execution.commands import parse_command
@@ -60,7 +60,7 @@ def _require_command(name: str) -> Command:
     command = parse_command(name)
     action = COMMAND_ACTIONS.get(command)
     if action is None:
-        from ebr.errors import ValidationError
+        from ebr.core.errors import ValidationError
 
         raise ValidationError(
             f"{command.value} is not a command you can give here; use one of: "

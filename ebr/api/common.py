@@ -18,8 +18,8 @@ from werkzeug.exceptions import HTTPException
 
 from ebr.app import services_of
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
-from ebr.errors import Conflict
+from ebr.core.db import unit_of_work
+from ebr.core.errors import Conflict
 from ebr.execution.service import Execution, build
 from ebr.materials.services import Credentials
 from ebr.web import access, errors

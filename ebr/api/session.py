@@ -11,7 +11,7 @@ from ebr import schema
 from ebr.api.common import blueprint, execution, services, work
 from ebr.api.schemas import LoginIn, UserOut
 from ebr.app import services_of
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.execution.service import build
 from ebr.web import access, auth
 from signatures.errors import AuthenticationFailed

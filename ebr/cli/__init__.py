@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ebr.errors import EbrError
+from ebr.core.errors import EbrError
 
 AREAS = (
     "ebr.cli.core",

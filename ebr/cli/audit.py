@@ -18,7 +18,7 @@ from audit.trail import head
 from ebr import audit_service
 from ebr.cli.context import services
 from ebr.cli.records import verify_records_command
-from ebr.errors import ValidationError
+from ebr.core.errors import ValidationError
 
 
 @click.group("audit")

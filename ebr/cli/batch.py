@@ -14,9 +14,9 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ebr.canonical import jsonable
 from ebr.cli.context import services
-from ebr.db import unit_of_work
+from ebr.core.canonical import jsonable
+from ebr.core.db import unit_of_work
 from ebr.execution import deviations
 from ebr.execution.batches import batch_json, list_batches
 from ebr.execution.models import Batch, BatchStep

@@ -35,7 +35,7 @@ def serve(host: str, port: int) -> None:
 def demo(ctx: click.Context, host: str, port: int, setup_only: bool) -> None:
     """Prepare the demo installation and start it."""
     from ebr import demo as demo_module
-    from ebr.config import load_settings
+    from ebr.core.config import load_settings
 
     settings = load_settings()
     if setup_only:

@@ -7,7 +7,7 @@ import click
 from ebr import schema
 from ebr.cli.context import services
 from ebr.cli.records import baseline_records
-from ebr.db import make_engine
+from ebr.core.db import make_engine
 from ebr.ops.roles import create_roles, migrate
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from ebr.cli.context import services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.schema import require_head
 from equipment.check import check_plant
 from equipment.config import PlantConfig, load_plant_config
@@ -166,7 +166,7 @@ def control_url(control: str | None) -> str:
     """The URL given, else the running demo's simulator (EBR_DATA_DIR/demo-plant/simulator.json), else 8840."""
     if control:
         return control
-    from ebr.config import load_settings
+    from ebr.core.config import load_settings
     from ebr.demo_plant import running_demo_control
 
     return running_demo_control(load_settings().data_dir) or DEFAULT_CONTROL

@@ -16,9 +16,9 @@ from pathlib import Path
 import click
 
 from ebr.cli.context import services
-from ebr.clock import from_rfc3339
-from ebr.db import unit_of_work
-from ebr.errors import ValidationError
+from ebr.core.clock import from_rfc3339
+from ebr.core.db import unit_of_work
+from ebr.core.errors import ValidationError
 
 
 @click.group("recipe")
@@ -40,8 +40,8 @@ def _user_options(func: click.decorators.FC) -> click.decorators.FC:
 def _read(path: str) -> bytes:
     """The file's bytes, refused before reading when above EBR_INPUT_MAX_BYTES."""
     from ebr.bootstrap import input_limits
-    from ebr.config import load_settings
-    from ebr.inputs import read_file
+    from ebr.core.config import load_settings
+    from ebr.core.inputs import read_file
 
     return read_file(path, limits=input_limits(load_settings()))
 
@@ -52,7 +52,7 @@ def _read(path: str) -> bytes:
 def validate(file: str, name: str | None) -> None:
     """Check FILE (YAML or BatchML) and list every problem; stores nothing."""
     from ebr.bootstrap import input_limits
-    from ebr.config import load_settings
+    from ebr.core.config import load_settings
     from recipes.reading import read_recipes
 
     data = _read(file)

@@ -14,7 +14,7 @@ import sys
 import click
 
 from ebr.cli.context import services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from signatures.permissions import Role
 
 

@@ -15,13 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity
-from ebr.canonical import content_hash, jsonable
-from ebr.errors import Conflict, StateError, ValidationError
+from ebr.core.canonical import content_hash, jsonable
+from ebr.core.errors import Conflict, StateError, ValidationError
+from ebr.core.ids import new_id
 from ebr.execution.context import Context, check_version
 from ebr.execution.models import Batch, BatchStep
 from ebr.execution.plan import build_plan, parent_of
 from ebr.execution.rules import BatchStatus, parse_decimal
-from ebr.ids import new_id
 from recipes.model import Phase, Recipe
 from recipes.scaling import scale
 from recipes.states import State

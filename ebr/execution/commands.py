@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity
-from ebr.errors import StateError, ValidationError
+from ebr.core.errors import StateError, ValidationError
 from ebr.execution import deviations
 from ebr.execution.context import Context, check_version
 from ebr.execution.engine import entity

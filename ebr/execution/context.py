@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 
 from audit.chain import Entity
 from audit.trail import AuditTrail
-from ebr.clock import Clock
-from ebr.errors import Conflict, NotFound, ValidationError
+from ebr.core.clock import Clock
+from ebr.core.errors import Conflict, NotFound, ValidationError
+from ebr.core.ids import new_id
 from ebr.execution.models import Batch, BatchStep, RecordSignature
 from ebr.execution.plan import Plan, PlanCache, build_plan
-from ebr.ids import new_id
 from ebr.materials.services import Credentials, MaterialService, Signer
 from recipes.model import Recipe
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from ebr.errors import NotFound, StateError, ValidationError
+from ebr.core.errors import NotFound, StateError, ValidationError
+from ebr.core.ids import new_id
 from ebr.execution import deviations, phases
 from ebr.execution.context import Context
 from ebr.execution.engine import entity
 from ebr.execution.models import Batch, BatchStep, Deviation, StepEntry
 from ebr.execution.rules import BatchStatus
-from ebr.ids import new_id
 from ebr.materials.services import Credentials
 from recipes.phases import DataEntry
 

@@ -15,11 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity
-from ebr.errors import NotFound, StateError, ValidationError
+from ebr.core.errors import NotFound, StateError, ValidationError
+from ebr.core.ids import new_id
 from ebr.execution.context import Context, check_version
 from ebr.execution.models import Batch, Deviation
 from ebr.execution.rules import ACKNOWLEDGED_BY, DeviationKind, Severity, deviation_signatures
-from ebr.ids import new_id
 from ebr.materials.services import Credentials
 
 OPEN = "open"

@@ -18,15 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity
-from ebr.canonical import jsonable
-from ebr.errors import StateError, ValidationError
+from ebr.core.canonical import jsonable
+from ebr.core.errors import StateError, ValidationError
+from ebr.core.ids import new_id
 from ebr.execution import deviations, graph, phases
 from ebr.execution.context import Context, check_version, find_meaning
 from ebr.execution.models import Batch, BatchStep, Deviation, StepEntry
 from ebr.execution.plan import Plan, parent_of
 from ebr.execution.progress import activate_children, advance, environment
 from ebr.execution.rules import BatchStatus
-from ebr.ids import new_id
 from ebr.materials.services import Credentials
 from recipes.model import Phase
 from recipes.phases import Calculation, SignOff

@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ebr.clock import from_rfc3339, to_rfc3339
-from ebr.errors import StateError, ValidationError
+from ebr.core.clock import from_rfc3339, to_rfc3339
+from ebr.core.errors import StateError, ValidationError
 from ebr.execution import rules, samples
 from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, StepEntry

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from ebr.clock import from_rfc3339
+from ebr.core.clock import from_rfc3339
 from ebr.execution import deviations, rules, samples
 from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ebr.errors import EbrError, NotFound, ValidationError
+from ebr.core.errors import EbrError, NotFound, ValidationError
 from ebr.execution.context import Context
 from ebr.execution.engine import entity
 from equipment.errors import EquipmentNotUsable

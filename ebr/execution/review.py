@@ -28,13 +28,13 @@ from sqlalchemy.orm import Session
 
 from audit.chain import Entity
 from audit.models import AuditEvent
-from ebr.errors import StateError, ValidationError
+from ebr.core.errors import StateError, ValidationError
+from ebr.core.ids import new_id
 from ebr.execution import deviations, refusals
 from ebr.execution.context import Context
 from ebr.execution.engine import pending_verification
 from ebr.execution.models import Batch, BatchStep, ReviewDisposition, SampleResult, StepEntry
 from ebr.execution.rules import BatchStatus
-from ebr.ids import new_id
 from equipment.models import Alarm
 from recipes.states import State
 

@@ -1,8 +1,8 @@
 """Phase logic as small pure functions: limits, tolerances, potency, timed holds, deviations.
 
 No database and no clock here: the engine passes values in and records what comes
-out. Every refusal is an :class:`ebr.errors.ValidationError` (bad input) or
-:class:`ebr.errors.StateError` (not allowed now) whose message names the problem.
+out. Every refusal is an :class:`ebr.core.errors.ValidationError` (bad input) or
+:class:`ebr.core.errors.StateError` (not allowed now) whose message names the problem.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
-from ebr.canonical import decimal_text as decimal_text  # re-exported for the phase logic
-from ebr.errors import StateError, ValidationError
+from ebr.core.canonical import decimal_text as decimal_text  # re-exported for the phase logic
+from ebr.core.errors import StateError, ValidationError
 
 
 class BatchStatus(StrEnum):

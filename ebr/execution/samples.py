@@ -25,13 +25,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity
-from ebr.errors import NotFound, StateError, ValidationError
+from ebr.core.errors import NotFound, StateError, ValidationError
+from ebr.core.ids import new_id
 from ebr.execution import deviations, rules
 from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, SampleResult, StepEntry
 from ebr.execution.plan import Plan
 from ebr.execution.rules import BatchStatus, DeviationKind, Severity
-from ebr.ids import new_id
 from recipes.phases import DataEntry, EntryKind, Sample
 from recipes.states import State
 

@@ -14,8 +14,8 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from ebr.clock import Clock
-from ebr.errors import StateError
+from ebr.core.clock import Clock
+from ebr.core.errors import StateError
 from ebr.execution.context import ScaleReading
 from equipment import commands as runtime
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 
-from ebr.db import unit_of_work
-from ebr.errors import PermissionDenied
+from ebr.core.db import unit_of_work
+from ebr.core.errors import PermissionDenied
 from ebr.integration import tokens
 from ebr.integration.b2mml import MAX_BYTES
 from ebr.integration.setup import build

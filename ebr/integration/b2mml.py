@@ -24,7 +24,7 @@ from typing import Any
 import xmlschema
 from lxml import etree
 
-from ebr.errors import ValidationError
+from ebr.core.errors import ValidationError
 
 MAX_BYTES = 4 * 1024 * 1024
 """The largest message accepted (a schedule of many orders is well under a megabyte)."""

@@ -22,8 +22,8 @@ from typing import Any
 
 from lxml import etree
 
-from ebr.canonical import decimal_text
-from ebr.errors import EbrError
+from ebr.core.canonical import decimal_text
+from ebr.core.errors import EbrError
 from ebr.integration.b2mml import NAMESPACES, MessageRefused, Schema, validate
 
 SENDER = "EBR"

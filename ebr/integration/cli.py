@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ebr.cli.context import services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.integration import health, tokens
 from ebr.integration.setup import build
 from ebr.integration.worker import retry as retry_message

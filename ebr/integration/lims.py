@@ -29,10 +29,10 @@ from sqlalchemy.orm import Session
 
 from audit.chain import Entity
 from audit.trail import AuditTrail
-from ebr.clock import Clock
-from ebr.errors import EbrError, NotFound
+from ebr.core.clock import Clock
+from ebr.core.errors import EbrError, NotFound
+from ebr.core.ids import new_id
 from ebr.execution.models import SampleResult
-from ebr.ids import new_id
 from ebr.integration.models import InboundMessage
 
 FORMAT = "ebr.lims.results/1"

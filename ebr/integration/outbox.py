@@ -35,10 +35,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.trail import AppendedEvent
-from ebr.canonical import canon, jsonable
-from ebr.clock import Clock
+from ebr.core.canonical import canon, jsonable
+from ebr.core.clock import Clock
+from ebr.core.ids import new_id
 from ebr.execution.models import Batch, BatchStep, StepEntry
-from ebr.ids import new_id
 from ebr.integration.b2mml import Schema
 from ebr.integration.b2mml_out import MaterialActual, Performance, performance
 from ebr.integration.models import OutboxMessage, ProcessOrder

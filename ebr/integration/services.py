@@ -28,17 +28,17 @@ from sqlalchemy.orm import Session
 
 from audit.chain import Entity
 from audit.trail import AuditTrail
-from ebr.clock import Clock
-from ebr.errors import EbrError
+from ebr.core.clock import Clock
+from ebr.core.errors import EbrError
+from ebr.core.ids import new_id
+from ebr.core.units import convert
 from ebr.execution.models import Batch
 from ebr.execution.rules import BatchStatus
-from ebr.ids import new_id
 from ebr.integration import b2mml
 from ebr.integration.b2mml import Document, MessageRefused, OrderRequest, Schema
 from ebr.integration.b2mml_out import confirm_bod
 from ebr.integration.models import InboundMessage, ProcessOrder
 from ebr.materials.models import Material
-from ebr.units import convert
 from recipes.model import Recipe
 from recipes.models import RecipeVersion
 

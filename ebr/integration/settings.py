@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ebr.errors import ConfigError
+from ebr.core.errors import ConfigError
 from ebr.integration.b2mml import Schema
 
 CHANNELS = ("erp", "lims")

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ebr.db import unit_of_work
-from ebr.errors import ConfigError, Conflict, PermissionDenied
+from ebr.core.db import unit_of_work
+from ebr.core.errors import ConfigError, Conflict, PermissionDenied
 from ebr.execution.service import build as build_execution
 from ebr.integration import tokens
 from ebr.integration.b2mml import MessageRefused

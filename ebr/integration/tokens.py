@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from audit.chain import Entity
 from audit.trail import AuditTrail
-from ebr.clock import Clock
-from ebr.errors import NotFound, PermissionDenied, StateError, ValidationError
-from ebr.ids import new_id
+from ebr.core.clock import Clock
+from ebr.core.errors import NotFound, PermissionDenied, StateError, ValidationError
+from ebr.core.ids import new_id
 from ebr.integration.models import MachineToken
 
 INBOUND = "b2mml:inbound"

@@ -26,7 +26,7 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
-from ebr.errors import EbrError
+from ebr.core.errors import EbrError
 
 log = logging.getLogger(__name__)
 

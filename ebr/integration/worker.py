@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from audit.chain import Entity
 from audit.trail import AuditTrail
-from ebr.clock import Clock
-from ebr.errors import NotFound, StateError
+from ebr.core.clock import Clock
+from ebr.core.errors import NotFound, StateError
 from ebr.integration.models import OutboxMessage
 from ebr.integration.settings import IntegrationSettings
 from ebr.integration.transports import DeliveryError, Transport

@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import select
 
 from ebr import audit_service
-from ebr.db import unit_of_work
-from ebr.errors import AuditError, ConfigError, EbrError, StateError
+from ebr.core.db import unit_of_work
+from ebr.core.errors import AuditError, ConfigError, EbrError, StateError
 from ebr.execution.models import Batch, Deviation
 from ebr.execution.rules import BatchStatus, DeviationKind
 from ebr.execution.service import build as build_execution

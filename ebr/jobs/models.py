@@ -18,7 +18,7 @@ import datetime as dt
 from sqlalchemy import BigInteger, Float, Integer, LargeBinary, String, Text, Unicode
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ebr.db import Base
+from ebr.core.db import Base
 
 
 class ApschedulerJob(Base):

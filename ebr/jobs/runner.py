@@ -33,9 +33,9 @@ from sqlalchemy.orm import Session
 
 from audit.chain import Entity
 from ebr.bootstrap import Services
-from ebr.clock import UTC
-from ebr.db import unit_of_work
-from ebr.errors import ConfigError
+from ebr.core.clock import UTC
+from ebr.core.db import unit_of_work
+from ebr.core.errors import ConfigError
 from ebr.jobs.guards import RunGuard
 from ebr.jobs.models import ScheduledJob
 

@@ -31,8 +31,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import delete, select
 
 from ebr.bootstrap import Services
-from ebr.clock import UTC
-from ebr.db import unit_of_work
+from ebr.core.clock import UTC
+from ebr.core.db import unit_of_work
 from ebr.jobs.guards import guard_for
 from ebr.jobs.models import ApschedulerJob, SchedulerHeartbeat
 from ebr.jobs.runner import ANCHOR, JobRunner, JobSpec, RunReport, process_name

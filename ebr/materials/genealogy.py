@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ebr.errors import NotFound
+from ebr.core.errors import NotFound
 from ebr.execution.models import Batch
 from ebr.materials.models import Lot, MaterialConsumption
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ebr.db import Base
+from ebr.core.db import Base
 
 
 class Material(Base):

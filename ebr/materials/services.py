@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 
 from audit.chain import Entity
 from audit.trail import AuditTrail
-from ebr.clock import Clock
-from ebr.errors import NotFound, ValidationError
+from ebr.core.clock import Clock
+from ebr.core.errors import NotFound, ValidationError
+from ebr.core.ids import new_id
 from ebr.execution.rules import LotStatus, check_lot_transition, parse_decimal
-from ebr.ids import new_id
 from ebr.materials.models import Container, Lot, LotStatusChange, Material, MaterialConsumption
 
 OUTPUT_SHELF_LIFE_DAYS = 730

@@ -34,8 +34,8 @@ from sqlalchemy import Engine, inspect
 from audit.trail import head
 from ebr import schema
 from ebr.bootstrap import Services
-from ebr.clock import to_rfc3339
-from ebr.errors import StateError, ValidationError
+from ebr.core.clock import to_rfc3339
+from ebr.core.errors import StateError, ValidationError
 from ebr.ops import pgtools
 from ebr.ops.verification import VerificationResult, verify_audit
 

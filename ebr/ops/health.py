@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
-from ebr.clock import to_rfc3339
+from ebr.core.clock import to_rfc3339
 from ebr.jobs.models import ScheduledJob, SchedulerHeartbeat
 from ebr.ops.roles import role_problem
 from equipment.commands import HEARTBEAT_STALE_AFTER

@@ -36,9 +36,9 @@ from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from audit.chain import Entity
 from audit.trail import AppendedEvent, AuditTrail
-from ebr.canonical import decimal_text, jsonable
-from ebr.clock import to_rfc3339
-from ebr.db import Base
+from ebr.core.canonical import decimal_text, jsonable
+from ebr.core.clock import to_rfc3339
+from ebr.core.db import Base
 from ebr.tables import load_all_models
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ import socket
 import sys
 from typing import Any
 
-from ebr.clock import to_rfc3339
+from ebr.core.clock import to_rfc3339
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("ebr_request_id", default=None)
 user_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("ebr_user", default=None)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from ebr.errors import DatabaseError
+from ebr.core.errors import DatabaseError
 
 ZERO = "0" * 64
 

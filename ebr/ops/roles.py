@@ -27,9 +27,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from ebr import schema
-from ebr.config import Settings
-from ebr.db import make_engine
-from ebr.errors import ConfigError, DatabaseError
+from ebr.core.config import Settings
+from ebr.core.db import make_engine
+from ebr.core.errors import ConfigError, DatabaseError
 
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 APPEND_ONLY_PREFIX = "audit_"

@@ -16,7 +16,7 @@ from audit.checkpoints import CheckpointLog
 from audit.verify import verify_chain
 from ebr.audit_service import retired_keys, trusted_keys
 from ebr.bootstrap import Services
-from ebr.errors import AuditError
+from ebr.core.errors import AuditError
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any
 
 from lxml import etree
 
-from ebr.errors import EbrError
+from ebr.core.errors import EbrError
 
 NS = "http://www.mesa.org/xml/B2MML"
 SCHEMA_FILE = "BatchML-BatchProductionRecord.xsd"

@@ -11,7 +11,7 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from ebr.clock import from_rfc3339
+from ebr.core.clock import from_rfc3339
 
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 36

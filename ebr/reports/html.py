@@ -20,7 +20,7 @@ from typing import Any
 import jinja2
 from markupsafe import escape
 
-from ebr.clock import from_rfc3339
+from ebr.core.clock import from_rfc3339
 from ebr.reports.charts import trend_svg
 
 PHASES_PER_PART = 60

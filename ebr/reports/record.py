@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from audit.keys import current_system_key_id, fingerprint
 from audit.trail import head
-from ebr.canonical import canon, jsonable
+from ebr.core.canonical import canon, jsonable
 from ebr.execution import review as review_items
 from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, StepEntry
 from ebr.execution.rules import deviation_signatures

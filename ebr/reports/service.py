@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from audit.bundle import ExportResult, export_bundle
 from audit.chain import Entity
 from ebr.bootstrap import Services
-from ebr.canonical import sha256_hex
-from ebr.errors import NotFound, ValidationError
+from ebr.core.canonical import sha256_hex
+from ebr.core.errors import NotFound, ValidationError
 from ebr.execution.models import Batch
 from ebr.reports import bpr, queries
 from ebr.reports.pdf import RenderStats, render_pdf

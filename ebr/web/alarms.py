@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audit.models import AuditEvent
-from ebr.errors import EbrError, NotFound, ValidationError
+from ebr.core.errors import EbrError, NotFound, ValidationError
 from ebr.web import access
 from ebr.web.errors import status_for
 from ebr.web.helpers import read, services, work

@@ -24,7 +24,7 @@ from audit.models import AuditCheckpoint, AuditEvent
 from ebr import audit_service
 from ebr.app import services_of
 from ebr.audit_service import CHAIN_ENTITY
-from ebr.errors import ValidationError
+from ebr.core.errors import ValidationError
 from ebr.web import access
 from ebr.web.ui import plant_zone
 

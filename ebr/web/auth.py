@@ -29,8 +29,8 @@ from flask.typing import ResponseReturnValue
 
 from ebr.app import services_of
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
-from ebr.errors import EbrError, SignatureError
+from ebr.core.db import unit_of_work
+from ebr.core.errors import EbrError, SignatureError
 from ebr.web import errors
 from signatures.accountability import STATEMENT, STATEMENT_VERSION
 from signatures.errors import AccountabilityNotAccepted, PasswordRejected, SessionExpired, TooManyAttempts

@@ -18,7 +18,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
-from ebr.errors import EbrError, NotFound, ValidationError
+from ebr.core.errors import EbrError, NotFound, ValidationError
 from ebr.execution.models import BatchStep, StepEntry
 from ebr.materials.services import Credentials
 from ebr.web import access, helpers, numbers

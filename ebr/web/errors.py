@@ -17,7 +17,7 @@ from flask import Flask, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ebr import errors
+from ebr.core import errors
 from equipment import errors as equipment_errors
 from recipes.services import NotEffective
 from signatures.errors import TooManyAttempts

@@ -21,8 +21,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ebr.clock import from_rfc3339, to_rfc3339
-from ebr.errors import EbrError, ValidationError
+from ebr.core.clock import from_rfc3339, to_rfc3339
+from ebr.core.errors import EbrError, ValidationError
 from ebr.execution import commands, deviations, engine, readiness, refusals, rules, samples
 from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, SampleResult, StepEntry

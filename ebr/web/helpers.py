@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from ebr.app import services_of
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
-from ebr.errors import ValidationError
+from ebr.core.db import unit_of_work
+from ebr.core.errors import ValidationError
 from ebr.execution.service import Execution
 from ebr.execution.service import build as build_execution
 

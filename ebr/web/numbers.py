@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from babel.numbers import get_decimal_symbol, get_group_symbol
 
-from ebr.errors import ValidationError
+from ebr.core.errors import ValidationError
 
 
 def normalize(text: str, locale: str, *, label: str = "value") -> str:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ebr import release as qa_decisions
-from ebr.errors import EbrError, ValidationError
+from ebr.core.errors import EbrError, ValidationError
 from ebr.execution import batches as batch_queries
 from ebr.execution import deviations as deviation_queries
 from ebr.execution import engine

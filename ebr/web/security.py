@@ -25,7 +25,7 @@ from flask import Flask, Response, current_app, request
 from flask_wtf.csrf import CSRFError, validate_csrf
 from flask_wtf.csrf import ValidationError as BadCsrfToken
 
-from ebr.errors import ValidationError
+from ebr.core.errors import ValidationError
 from signatures.throttle import client_address
 
 FORM_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

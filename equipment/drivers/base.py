@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from ebr.clock import UTC
+from ebr.core.clock import UTC
 
 Value = float | int | bool
 

@@ -18,7 +18,7 @@ from typing import Any
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from ebr.clock import utc_now
+from ebr.core.clock import utc_now
 from equipment.config import Endpoint, ModbusAddress, TagSpec
 from equipment.drivers.base import ConnectionListener, Quality, TagValue, Value, ValueCallback
 from equipment.drivers.codec import decode, encode

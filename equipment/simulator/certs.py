@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ebr.clock import utc_now
+from ebr.core.clock import utc_now
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from asyncua.ua.status_codes import StatusCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from ebr.clock import utc_now
+from ebr.core.clock import utc_now
 from equipment.config import ModbusAddress
 from equipment.drivers.codec import encode
 from equipment.simulator.certs import make_certificate

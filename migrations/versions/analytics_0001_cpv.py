@@ -16,15 +16,15 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import ebr.db
+import ebr.core.db
 
 revision: str = "analytics_0001_cpv"
 down_revision: str | Sequence[str] | None = "0001_base"
 branch_labels: str | Sequence[str] | None = ("analytics",)
 depends_on: str | Sequence[str] | None = None
 
-Q = ebr.db.Quantity
-T = ebr.db.UTCDateTime
+Q = ebr.core.db.Quantity
+T = ebr.core.db.UTCDateTime
 
 
 def upgrade() -> None:

@@ -12,15 +12,15 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import ebr.db
+import ebr.core.db
 
 revision: str = "app_0001_execution"
 down_revision: str | Sequence[str] | None = "0001_base"
 branch_labels: str | Sequence[str] | None = ("app",)
 depends_on: str | Sequence[str] | None = None
 
-Q = ebr.db.Quantity
-T = ebr.db.UTCDateTime
+Q = ebr.core.db.Quantity
+T = ebr.core.db.UTCDateTime
 
 
 def _materials() -> None:

@@ -12,14 +12,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import ebr.db
+import ebr.core.db
 
 revision: str = "app_0002_review_dispositions"
 down_revision: str | Sequence[str] | None = "app_0001_execution"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-T = ebr.db.UTCDateTime
+T = ebr.core.db.UTCDateTime
 
 
 def upgrade() -> None:

@@ -12,15 +12,15 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import ebr.db
+import ebr.core.db
 
 revision: str = "app_0003_sample_results"
 down_revision: str | Sequence[str] | None = "app_0002_review_dispositions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-Q = ebr.db.Quantity
-T = ebr.db.UTCDateTime
+Q = ebr.core.db.Quantity
+T = ebr.core.db.UTCDateTime
 
 
 def upgrade() -> None:

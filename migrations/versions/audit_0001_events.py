@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import ebr.db
+import ebr.core.db
 
 revision: str = "audit_0001_events"
 down_revision: str | Sequence[str] | None = "0001_base"
@@ -24,7 +24,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_event",
         sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("ts", ebr.db.UTCDateTime(), nullable=False),
+        sa.Column("ts", ebr.core.db.UTCDateTime(), nullable=False),
         sa.Column("actor", sa.String(length=200), nullable=False),
         sa.Column("action", sa.String(length=200), nullable=False),
         sa.Column("entity_type", sa.String(length=100), nullable=False),

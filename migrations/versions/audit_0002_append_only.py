@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import ebr.db
+import ebr.core.db
 
 revision: str = "audit_0002_append_only"
 down_revision: str | Sequence[str] | None = "audit_0001_events"
@@ -38,7 +38,7 @@ def _create_tables() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
-        sa.Column("ts", ebr.db.UTCDateTime(), nullable=False),
+        sa.Column("ts", ebr.core.db.UTCDateTime(), nullable=False),
         sa.Column("key_id", sa.String(length=64), nullable=False),
         sa.Column("sig", sa.String(length=100), nullable=False),
         sa.Column("line", sa.LargeBinary(), nullable=False),
@@ -49,8 +49,8 @@ def _create_tables() -> None:
         "audit_system_key",
         sa.Column("key_id", sa.String(length=64), nullable=False),
         sa.Column("public_key", sa.String(length=64), nullable=False),
-        sa.Column("valid_from", ebr.db.UTCDateTime(), nullable=False),
-        sa.Column("valid_to", ebr.db.UTCDateTime(), nullable=True),
+        sa.Column("valid_from", ebr.core.db.UTCDateTime(), nullable=False),
+        sa.Column("valid_to", ebr.core.db.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint("key_id", name=op.f("pk_audit_system_key")),
     )
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import ebr.db
+import ebr.core.db
 
 revision: str = "ops_0001_scheduler"
 down_revision: str | Sequence[str] | None = "0001_base"
@@ -33,9 +33,9 @@ def upgrade() -> None:
     op.create_table(
         "scheduled_job",
         sa.Column("name", sa.String(length=100), nullable=False),
-        sa.Column("last_slot", ebr.db.UTCDateTime(), nullable=True),
-        sa.Column("last_started_at", ebr.db.UTCDateTime(), nullable=True),
-        sa.Column("last_finished_at", ebr.db.UTCDateTime(), nullable=True),
+        sa.Column("last_slot", ebr.core.db.UTCDateTime(), nullable=True),
+        sa.Column("last_started_at", ebr.core.db.UTCDateTime(), nullable=True),
+        sa.Column("last_finished_at", ebr.core.db.UTCDateTime(), nullable=True),
         sa.Column("last_status", sa.String(length=20), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("last_result", sa.Text(), nullable=True),
@@ -48,8 +48,8 @@ def upgrade() -> None:
     op.create_table(
         "scheduler_heartbeat",
         sa.Column("process", sa.String(length=200), nullable=False),
-        sa.Column("started_at", ebr.db.UTCDateTime(), nullable=False),
-        sa.Column("seen_at", ebr.db.UTCDateTime(), nullable=False),
+        sa.Column("started_at", ebr.core.db.UTCDateTime(), nullable=False),
+        sa.Column("seen_at", ebr.core.db.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("process", name=op.f("pk_scheduler_heartbeat")),
     )
 

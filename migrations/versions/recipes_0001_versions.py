@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import ebr.db
+import ebr.core.db
 
 revision: str = "recipes_0001_versions"
 down_revision: str | Sequence[str] | None = "0001_base"
@@ -33,16 +33,16 @@ def upgrade() -> None:
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("source_format", sa.String(length=40), nullable=False),
         sa.Column("unmapped", sa.Text(), nullable=True),
-        sa.Column("created_at", ebr.db.UTCDateTime(), nullable=False),
+        sa.Column("created_at", ebr.core.db.UTCDateTime(), nullable=False),
         sa.Column("created_by", sa.String(length=100), nullable=False),
-        sa.Column("submitted_at", ebr.db.UTCDateTime(), nullable=True),
+        sa.Column("submitted_at", ebr.core.db.UTCDateTime(), nullable=True),
         sa.Column("submitted_by", sa.String(length=100), nullable=True),
         sa.Column("submit_signature_id", sa.String(length=64), nullable=True),
-        sa.Column("approved_at", ebr.db.UTCDateTime(), nullable=True),
+        sa.Column("approved_at", ebr.core.db.UTCDateTime(), nullable=True),
         sa.Column("approved_by", sa.String(length=100), nullable=True),
         sa.Column("approval_signature_id", sa.String(length=64), nullable=True),
-        sa.Column("effective_from", ebr.db.UTCDateTime(), nullable=True),
-        sa.Column("retired_at", ebr.db.UTCDateTime(), nullable=True),
+        sa.Column("effective_from", ebr.core.db.UTCDateTime(), nullable=True),
+        sa.Column("retired_at", ebr.core.db.UTCDateTime(), nullable=True),
         sa.Column("retired_by", sa.String(length=100), nullable=True),
         sa.Column("retire_reason", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_recipe_version")),

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import ebr.db
+import ebr.core.db
 
 revision: str = "signatures_0001_identity"
 down_revision: str | Sequence[str] | None = "0001_base"
@@ -56,10 +56,10 @@ def upgrade() -> None:
         sa.Column("locked", sa.Boolean(), nullable=False),
         sa.Column("failed_attempts", sa.Integer(), nullable=False),
         sa.Column("password_hash", sa.String(length=200), nullable=True),
-        sa.Column("password_changed_at", ebr.db.UTCDateTime(), nullable=True),
+        sa.Column("password_changed_at", ebr.core.db.UTCDateTime(), nullable=True),
         sa.Column("must_change_password", sa.Boolean(), nullable=False),
-        sa.Column("accountability_accepted_at", ebr.db.UTCDateTime(), nullable=True),
-        sa.Column("created_at", ebr.db.UTCDateTime(), nullable=False),
+        sa.Column("accountability_accepted_at", ebr.core.db.UTCDateTime(), nullable=True),
+        sa.Column("created_at", ebr.core.db.UTCDateTime(), nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=False),
         sa.PrimaryKeyConstraint("user_id", name=op.f("pk_user_account")),
     )
@@ -68,7 +68,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("user_id", sa.String(length=100), nullable=False),
         sa.Column("password_hash", sa.String(length=200), nullable=False),
-        sa.Column("set_at", ebr.db.UTCDateTime(), nullable=False),
+        sa.Column("set_at", ebr.core.db.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"], ["user_account.user_id"], name=op.f("fk_password_history_user_id_user_account")
         ),
@@ -84,8 +84,8 @@ def upgrade() -> None:
         sa.Column("nonce", sa.LargeBinary(), nullable=False),
         sa.Column("salt", sa.LargeBinary(), nullable=False),
         sa.Column("kdf", sa.String(length=100), nullable=False),
-        sa.Column("valid_from", ebr.db.UTCDateTime(), nullable=False),
-        sa.Column("valid_to", ebr.db.UTCDateTime(), nullable=True),
+        sa.Column("valid_from", ebr.core.db.UTCDateTime(), nullable=False),
+        sa.Column("valid_to", ebr.core.db.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"], ["user_account.user_id"], name=op.f("fk_signing_key_user_id_user_account")
         ),
@@ -97,7 +97,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("signer", sa.String(length=100), nullable=False),
         sa.Column("meaning", sa.String(length=20), nullable=False),
-        sa.Column("ts", ebr.db.UTCDateTime(), nullable=False),
+        sa.Column("ts", ebr.core.db.UTCDateTime(), nullable=False),
         sa.Column("subject_type", sa.String(length=100), nullable=False),
         sa.Column("subject_id", sa.String(length=400), nullable=False),
         sa.Column("key_id", sa.String(length=64), nullable=False),
@@ -113,9 +113,9 @@ def upgrade() -> None:
         "user_session",
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.String(length=100), nullable=False),
-        sa.Column("started_at", ebr.db.UTCDateTime(), nullable=False),
-        sa.Column("last_seen_at", ebr.db.UTCDateTime(), nullable=False),
-        sa.Column("ended_at", ebr.db.UTCDateTime(), nullable=True),
+        sa.Column("started_at", ebr.core.db.UTCDateTime(), nullable=False),
+        sa.Column("last_seen_at", ebr.core.db.UTCDateTime(), nullable=False),
+        sa.Column("ended_at", ebr.core.db.UTCDateTime(), nullable=True),
         sa.Column("end_reason", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"], ["user_account.user_id"], name=op.f("fk_user_session_user_id_user_account")

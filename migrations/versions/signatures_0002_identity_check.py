@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import ebr.db
+import ebr.core.db
 
 revision: str = "signatures_0002_identity_check"
 down_revision: str | Sequence[str] | None = "signatures_0001_identity"
@@ -23,7 +23,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("user_account") as batch:
         batch.add_column(sa.Column("identity_verified_by", sa.String(length=200), nullable=True))
-        batch.add_column(sa.Column("identity_verified_at", ebr.db.UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column("identity_verified_at", ebr.core.db.UTCDateTime(), nullable=True))
         batch.add_column(sa.Column("identity_check", sa.Text(), nullable=True))
 
 

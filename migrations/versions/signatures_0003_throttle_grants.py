@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import ebr.db
+import ebr.core.db
 
 revision: str = "signatures_0003_throttle_grants"
 down_revision: str | Sequence[str] | None = "signatures_0002_identity_check"
@@ -25,7 +25,7 @@ def upgrade() -> None:
     op.create_table(
         "auth_throttle",
         sa.Column("key", sa.String(length=200), nullable=False),
-        sa.Column("window_start", ebr.db.UTCDateTime(), nullable=False),
+        sa.Column("window_start", ebr.core.db.UTCDateTime(), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_auth_throttle")),
     )
@@ -36,10 +36,10 @@ def upgrade() -> None:
         sa.Column("roles", sa.String(length=400), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("requested_by", sa.String(length=200), nullable=False),
-        sa.Column("requested_at", ebr.db.UTCDateTime(), nullable=False),
+        sa.Column("requested_at", ebr.core.db.UTCDateTime(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("decided_by", sa.String(length=200), nullable=True),
-        sa.Column("decided_at", ebr.db.UTCDateTime(), nullable=True),
+        sa.Column("decided_at", ebr.core.db.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(["user_id"], ["user_account.user_id"], name=op.f("fk_role_grant_user_id_user_account")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_role_grant")),
     )

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from ebr.clock import SystemClock
+from ebr.core.clock import SystemClock
 from tests.integration.execution.api_support import Api
 from tests.support.plant import SimulatorHandle
 

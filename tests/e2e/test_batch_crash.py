@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.execution.service import build
 from equipment.commands import runtime_status
 from tests.e2e.batch_support import wait

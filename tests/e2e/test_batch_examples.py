@@ -16,7 +16,7 @@ from sqlalchemy import select
 from audit.models import AuditEvent
 from ebr.app import create_app
 from ebr.bootstrap import Services, build_services
-from ebr.config import Settings
+from ebr.core.config import Settings
 from ebr.execution.models import StepEntry
 from ebr.execution.service import build
 from equipment.commands import runtime_status

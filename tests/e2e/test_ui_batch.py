@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.execution.service import build
 from tests.integration.execution.conftest import PASSWORD
 from tests.support.browser import LiveServer, screenshot

@@ -28,8 +28,8 @@ import pytest
 
 from ebr import audit_service, demo
 from ebr.bootstrap import Services, build_services
-from ebr.config import Settings
-from ebr.db import unit_of_work
+from ebr.core.config import Settings
+from ebr.core.db import unit_of_work
 from ebr.demo_batch import ANSWERS, QC_RESULTS, TARE_KG, LiquidBatch, SkippingClock
 from ebr.execution import rules
 from ebr.execution.service import Execution, build

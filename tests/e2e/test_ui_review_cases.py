@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from equipment.models import Alarm
 from tests.e2e.test_ui_batch import log_in
 from tests.integration.execution.conftest import PASSWORD, make_people, make_plant, recipe, sig

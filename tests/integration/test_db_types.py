@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, insert, select
 from sqlalchemy.exc import StatementError
 
-from ebr.db import Quantity, UTCDateTime, make_engine
+from ebr.core.db import Quantity, UTCDateTime, make_engine
 
 metadata = MetaData()
 probe = Table(

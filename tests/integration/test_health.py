@@ -8,7 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from ebr.app import create_app, services_of
-from ebr.config import load_settings
+from ebr.core.config import load_settings
 
 
 @pytest.mark.requirement("URS-SYS-007")

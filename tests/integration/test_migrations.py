@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from ebr import schema
-from ebr.db import Base, make_engine
+from ebr.core.db import Base, make_engine
 from ebr.tables import load_all_models
 
 

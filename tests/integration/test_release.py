@@ -10,8 +10,8 @@ from sqlalchemy import select
 from audit.models import AuditEvent
 from ebr import release
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
-from ebr.errors import EbrError, StateError, ValidationError
+from ebr.core.db import unit_of_work
+from ebr.core.errors import EbrError, StateError, ValidationError
 from ebr.execution.service import build
 from ebr.materials.services import Credentials
 from tests.e2e.test_ui_batch import run_with_a_deviation

@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 from audit.models import AuditEvent
 from ebr import release
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
-from ebr.errors import StateError, ValidationError
+from ebr.core.db import unit_of_work
+from ebr.core.errors import StateError, ValidationError
 from ebr.execution import deviations
 from ebr.execution import review as review_items
 from ebr.execution.models import ReviewDisposition

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ebr.bootstrap import Services
-from ebr.errors import AuditError
+from ebr.core.errors import AuditError
 
 
 def fail_audit_on(monkeypatch: pytest.MonkeyPatch, services: Services, action: str) -> None:

@@ -39,8 +39,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from audit.trail import AuditTrail
-from ebr.clock import SystemClock, utc_now
-from ebr.errors import EquipmentError
+from ebr.core.clock import SystemClock, utc_now
+from ebr.core.errors import EquipmentError
 from equipment.commands import CommandKind, PhaseStatus
 from equipment.config import PlantConfig
 from equipment.dosing import DosingPhase, PhaseReport

@@ -6,7 +6,7 @@ import pytest
 
 from ebr.analytics import services as analytics
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from tests.integration.analytics.support import TEMPERATURE, Plant
 
 PARAMETER = "SIMPLE.temperature"

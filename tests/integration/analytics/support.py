@@ -12,7 +12,7 @@ from typing import Any
 
 from ebr import release
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.execution.service import Execution, build
 from ebr.materials.services import Credentials
 from tests.integration.execution.conftest import PASSWORD, SIMPLE, make_people, make_plant, recipe

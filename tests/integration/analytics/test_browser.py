@@ -10,7 +10,7 @@ import pytest
 from ebr.analytics import services as analytics
 from ebr.analytics.jobs import evaluate_released
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from tests.integration.analytics.conftest import PARAMETER
 from tests.integration.analytics.support import Plant
 from tests.integration.execution.conftest import PASSWORD

@@ -26,7 +26,7 @@ import pytest
 from ebr.analytics import services as analytics
 from ebr.analytics import trends
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.jobs.definitions import evaluate_trends
 from ebr.jobs.runner import JobContext
 from tests.integration.analytics.conftest import PARAMETER

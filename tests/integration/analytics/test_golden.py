@@ -17,8 +17,8 @@ from sqlalchemy import select
 from audit.models import AuditEvent
 from ebr.analytics import golden
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
-from ebr.errors import StateError, ValidationError
+from ebr.core.db import unit_of_work
+from ebr.core.errors import StateError, ValidationError
 from ebr.execution.models import Batch, BatchStep
 from equipment.config import load_plant_config
 from equipment.drivers.base import Quality, TagValue

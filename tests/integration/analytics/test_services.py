@@ -10,8 +10,8 @@ from sqlalchemy import select
 from audit.models import AuditEvent
 from ebr.analytics import services as analytics
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
-from ebr.errors import ValidationError
+from ebr.core.db import unit_of_work
+from ebr.core.errors import ValidationError
 from tests.integration.analytics.conftest import PARAMETER, declare
 from tests.integration.analytics.support import Plant
 from tests.integration.execution.conftest import SIMPLE, recipe

@@ -10,8 +10,8 @@ from ebr.analytics import services as analytics
 from ebr.analytics import trends
 from ebr.analytics.jobs import evaluate_released
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
-from ebr.errors import EbrError, StateError
+from ebr.core.db import unit_of_work
+from ebr.core.errors import EbrError, StateError
 from tests.integration.analytics.conftest import PARAMETER
 from tests.integration.analytics.support import Plant
 from tests.integration.execution.conftest import PASSWORD

@@ -21,9 +21,9 @@ from audit.models import AuditEvent
 from ebr.analytics.jobs import evaluate_released
 from ebr.analytics.web import SVG_CSP
 from ebr.bootstrap import Services
-from ebr.canonical import sha256_hex
 from ebr.cli import main
-from ebr.db import unit_of_work
+from ebr.core.canonical import sha256_hex
+from ebr.core.db import unit_of_work
 from tests.integration.analytics.conftest import PARAMETER
 from tests.integration.analytics.support import Plant
 from tests.integration.execution.api_support import Api

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, text
 from audit.chain import Entity
 from ebr.audit_service import ensure_system_key
 from ebr.bootstrap import Services, build_services
-from ebr.config import Settings
+from ebr.core.config import Settings
 
 CHECKPOINT_EVERY = 5
 

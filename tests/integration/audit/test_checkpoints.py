@@ -14,7 +14,7 @@ from audit.keys import load_system_key, system_key_path
 from audit.models import AuditSystemKey
 from ebr.audit_service import ensure_system_key
 from ebr.bootstrap import Services
-from ebr.errors import AuditError
+from ebr.core.errors import AuditError
 from tests.integration.audit.conftest import Append
 
 pytestmark = pytest.mark.requirement("URS-AUD-004")

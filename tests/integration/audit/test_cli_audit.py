@@ -11,8 +11,8 @@ from sqlalchemy import text
 from audit.chain import Entity
 from ebr.bootstrap import build_services
 from ebr.cli import main
-from ebr.config import Settings, load_settings
-from ebr.db import make_engine
+from ebr.core.config import Settings, load_settings
+from ebr.core.db import make_engine
 from tests.integration.audit.conftest import drop_append_only_triggers
 
 VECTORS = Path(__file__).parents[2] / "data" / "spec-vectors"

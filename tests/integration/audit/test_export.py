@@ -15,8 +15,8 @@ from audit.bundle_verify import verify_bundle
 from audit.chain import Entity
 from ebr.audit_service import export
 from ebr.bootstrap import Services
-from ebr.canonical import canon, sha256_hex
-from ebr.errors import AuditError
+from ebr.core.canonical import canon, sha256_hex
+from ebr.core.errors import AuditError
 from tests.integration.audit.conftest import Append
 
 pytestmark = pytest.mark.requirement("URS-AUD-005")

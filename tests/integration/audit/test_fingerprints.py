@@ -9,7 +9,7 @@ from audit.keys import fingerprint, load_system_key
 from ebr.audit_service import ensure_system_key
 from ebr.bootstrap import build_services
 from ebr.cli import main
-from ebr.config import Settings
+from ebr.core.config import Settings
 from validation.report import environment
 
 pytestmark = pytest.mark.requirement("URS-AUD-020")

@@ -17,8 +17,8 @@ from audit.trail import head
 from ebr import audit_service
 from ebr.bootstrap import Services, build_services
 from ebr.cli import main
-from ebr.clock import to_rfc3339
-from ebr.errors import ValidationError
+from ebr.core.clock import to_rfc3339
+from ebr.core.errors import ValidationError
 from tests.integration.audit.conftest import Append
 
 

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from audit.chain import Entity
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
-from ebr.canonical import ZERO_HASH, sha256_hex
-from ebr.clock import UTC, FixedClock, to_rfc3339
+from ebr.core.canonical import ZERO_HASH, sha256_hex
+from ebr.core.clock import UTC, FixedClock, to_rfc3339
 
 
 @pytest.mark.requirement("URS-AUD-001")

@@ -13,8 +13,8 @@ from audit.models import AuditEvent
 from audit.verify import BreakKind, ChainReport
 from ebr.audit_service import verify_live
 from ebr.bootstrap import Services
-from ebr.canonical import canon, sha256_hex
-from ebr.clock import from_rfc3339
+from ebr.core.canonical import canon, sha256_hex
+from ebr.core.clock import from_rfc3339
 from tests.integration.audit.conftest import Append, drop_append_only_triggers
 
 pytestmark = pytest.mark.requirement("URS-AUD-003")

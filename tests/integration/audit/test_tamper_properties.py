@@ -23,7 +23,7 @@ from audit.findings import Break
 from audit.verify import verify_chain
 from ebr.audit_service import retired_keys, trusted_keys
 from ebr.bootstrap import Services
-from ebr.clock import from_rfc3339
+from ebr.core.clock import from_rfc3339
 from tests.integration.audit.conftest import Append, drop_append_only_triggers
 
 pytestmark = pytest.mark.requirement("URS-AUD-003", "URS-AUD-021")

@@ -18,8 +18,8 @@ from audit.keys import b64decode, b64encode
 from audit.timestamps import TimestampLog
 from ebr.audit_service import ensure_system_key, verify_live
 from ebr.bootstrap import Services, build_services
-from ebr.canonical import canon
-from ebr.config import Settings
+from ebr.core.canonical import canon
+from ebr.core.config import Settings
 
 pytestmark = pytest.mark.requirement("URS-AUD-004")
 

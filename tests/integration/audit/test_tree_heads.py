@@ -17,8 +17,8 @@ from audit.models import AuditCheckpoint, AuditEvent
 from ebr import audit_service
 from ebr.audit_service import ensure_system_key
 from ebr.bootstrap import Services, build_services
-from ebr.clock import to_rfc3339
-from ebr.config import Settings
+from ebr.core.clock import to_rfc3339
+from ebr.core.config import Settings
 from ebr.jobs.definitions import builtin_jobs
 from signatures.alerts import LogNotifier
 from tests.integration.audit.conftest import Append, drop_append_only_triggers

@@ -7,7 +7,7 @@ from pathlib import Path
 from audit.chain import Entity
 from audit.checkpoints import Checkpointer
 from audit.trail import AuditTrail
-from ebr.db import make_engine, make_session_factory
+from ebr.core.db import make_engine, make_session_factory
 
 
 def append_many(url: str, keys_dir: str, log_dir: str, worker: int, count: int, every: int) -> None:

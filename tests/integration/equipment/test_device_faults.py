@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from equipment import commands
 from equipment.commands import PhaseStatus
 from equipment.config import load_plant_config

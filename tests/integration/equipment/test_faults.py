@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from equipment import commands
 from equipment.commands import PhaseStatus
 from tests.support.plant import RuntimeHandle, SimulatorHandle, start_runtime, start_simulator

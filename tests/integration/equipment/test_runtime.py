@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from ebr.bootstrap import Services
-from ebr.clock import FixedClock
-from ebr.db import unit_of_work
+from ebr.core.clock import FixedClock
+from ebr.core.db import unit_of_work
 from equipment import commands
 from equipment.commands import PhaseStatus
 from tests.support.plant import SimulatorHandle, start_runtime, start_simulator

@@ -19,7 +19,7 @@ from typing import TypeVar
 import pytest
 
 from ebr.bootstrap import Services
-from ebr.errors import StateError
+from ebr.core.errors import StateError
 from ebr.execution.context import ScaleReading
 from ebr.execution.scale import RuntimeScale
 from tests.support.faultproxy import FaultProxy

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from equipment.errors import CalibrationOverdue, CleanHoldExpired, EquipmentDirty, StatusChangeRefused
 from equipment.rules import EquipmentStatus
 

@@ -7,7 +7,7 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from tests.integration.execution.conftest import PASSWORD
 
 AUTHORS = {"ada": ("Ada Author", ["recipe_author"]), "abe": ("Abe Approver", ["recipe_approver"])}

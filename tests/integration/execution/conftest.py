@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.execution.service import Execution, build
 from ebr.materials.models import Material
 from ebr.materials.services import Credentials

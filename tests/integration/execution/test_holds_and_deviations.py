@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from ebr.bootstrap import Services, build_services
-from ebr.clock import FixedClock
-from ebr.config import Settings
-from ebr.errors import StateError
+from ebr.core.clock import FixedClock
+from ebr.core.config import Settings
+from ebr.core.errors import StateError
 from ebr.execution.service import build
 from signatures.errors import SegregationOfDuties
 from tests.integration.execution.conftest import SIMPLE, Floor, make_people, make_plant, recipe, sig

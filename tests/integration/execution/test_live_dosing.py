@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from flask import Flask
 
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from equipment.models import PhaseState, Reading, TrendPoint
 from tests.e2e.test_batch_crash import RECIPE as DOSING
 from tests.integration.execution.conftest import Floor, recipe, sig

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from audit.models import AuditEvent
-from ebr.errors import Conflict, StateError, ValidationError
+from ebr.core.errors import Conflict, StateError, ValidationError
 from ebr.execution.models import StepEntry
 from tests.integration.execution.conftest import SIMPLE, Floor, recipe, sig
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from ebr.cli import main
-from ebr.errors import NotFound, ValidationError
+from ebr.core.errors import NotFound, ValidationError
 from ebr.execution.models import StepEntry
 from ebr.materials.models import LotStatusChange
 from signatures.errors import NotPermitted

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ebr.errors import StateError
+from ebr.core.errors import StateError
 from tests.integration.execution.conftest import Floor, recipe, sig
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from audit.models import AuditEvent
-from ebr.errors import NotFound, StateError, ValidationError
+from ebr.core.errors import NotFound, StateError, ValidationError
 from ebr.execution import review as review_items
 from ebr.execution.models import Deviation, SampleResult
 from tests.integration.execution.api_support import Api

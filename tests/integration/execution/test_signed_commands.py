@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from audit.models import AuditEvent
-from ebr.errors import StateError, ValidationError
+from ebr.core.errors import StateError, ValidationError
 from ebr.execution import commands, deviations
 from ebr.execution.models import RecordSignature
 from equipment.errors import CommandRefused

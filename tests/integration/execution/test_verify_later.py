@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from audit.models import AuditEvent
-from ebr.errors import EbrError, StateError, ValidationError
+from ebr.core.errors import EbrError, StateError, ValidationError
 from ebr.execution.engine import pending_verification
 from ebr.execution.models import RecordSignature
 from signatures.models import Signature

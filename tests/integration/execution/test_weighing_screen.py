@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from flask import Flask
 
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from equipment.models import Reading
 from tests.integration.execution.conftest import Floor, make_lot
 from tests.integration.execution.test_live_dosing import read_stream

@@ -10,7 +10,7 @@ import yaml
 from sqlalchemy import func, select
 
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.execution.models import Batch
 from ebr.integration.models import InboundMessage, OutboxMessage, ProcessOrder
 from ebr.integration.setup import Wiring, build

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ebr import release
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.execution.service import build as build_execution
 from ebr.integration.models import ProcessOrder
 from ebr.integration.setup import Wiring

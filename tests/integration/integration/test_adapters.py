@@ -12,7 +12,7 @@ from sqlalchemy import select
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
 from ebr.cli import main
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.integration import tokens
 from ebr.integration.b2mml import safe_root
 from ebr.integration.setup import Wiring

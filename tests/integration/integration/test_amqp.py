@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.execution.models import Batch
 from ebr.integration.b2mml import safe_root
 from ebr.integration.models import OutboxMessage, ProcessOrder

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.execution.models import Batch
 from ebr.execution.service import build as build_execution
 from ebr.integration.b2mml import safe_root

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.execution.models import Deviation, SampleResult
 from ebr.integration import tokens
 from ebr.integration.lims import FORMAT

@@ -18,7 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from sqlalchemy import select
 
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.execution.models import Batch
 from ebr.execution.service import build as build_execution
 from ebr.integration.models import ProcessOrder

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.execution.service import build as build_execution
 from ebr.integration.b2mml import Schema, safe_root, validate
 from ebr.integration.models import OutboxMessage

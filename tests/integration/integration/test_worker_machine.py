@@ -14,8 +14,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from sqlalchemy import delete, select
 
 from ebr.bootstrap import Services
-from ebr.clock import UTC, FixedClock
-from ebr.db import unit_of_work
+from ebr.core.clock import UTC, FixedClock
+from ebr.core.db import unit_of_work
 from ebr.integration.models import OutboxMessage
 from ebr.integration.outbox import Outbox
 from ebr.integration.settings import IntegrationSettings

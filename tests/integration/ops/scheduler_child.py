@@ -24,9 +24,9 @@ from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
 
 from audit.chain import Entity
 from ebr.bootstrap import build_services
-from ebr.clock import to_rfc3339
-from ebr.config import load_settings
-from ebr.db import unit_of_work
+from ebr.core.clock import to_rfc3339
+from ebr.core.config import load_settings
+from ebr.core.db import unit_of_work
 from ebr.jobs.guards import guard_for
 from ebr.jobs.runner import JobContext, JobRunner, JobSpec, RunReport
 from ebr.jobs.scheduler import build_scheduler

@@ -13,9 +13,9 @@ from audit.chain import Entity
 from audit.checkpoints import Checkpointer
 from audit.keys import create_system_key
 from ebr.bootstrap import Services, build_services
-from ebr.config import load_settings
-from ebr.db import unit_of_work
-from ebr.errors import StateError, ValidationError
+from ebr.core.config import load_settings
+from ebr.core.db import unit_of_work
+from ebr.core.errors import StateError, ValidationError
 from ebr.ops.backup import MANIFEST, SQLITE_FILE, Manifest, make_backup, restore_backup, sha256_file
 
 

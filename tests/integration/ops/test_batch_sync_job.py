@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from ebr.bootstrap import Services, build_services
-from ebr.clock import UTC, FixedClock
-from ebr.config import Settings
+from ebr.core.clock import UTC, FixedClock
+from ebr.core.config import Settings
 from ebr.execution.models import Deviation
 from ebr.execution.service import build
 from ebr.jobs.definitions import builtin_jobs

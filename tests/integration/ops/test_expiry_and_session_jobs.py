@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from audit.models import AuditEvent
 from ebr.bootstrap import Services, build_services
-from ebr.clock import UTC, FixedClock
-from ebr.config import Settings
-from ebr.db import unit_of_work
+from ebr.core.clock import UTC, FixedClock
+from ebr.core.config import Settings
+from ebr.core.db import unit_of_work
 from ebr.execution.service import build
 from ebr.jobs.definitions import builtin_jobs
 from ebr.jobs.guards import guard_for

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from ebr import audit_service
 from ebr.app import create_app
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.jobs.guards import guard_for
 from ebr.jobs.runner import JobContext, JobRunner, JobSpec
 from ebr.jobs.scheduler import beat

@@ -14,7 +14,7 @@ from audit.chain import Entity
 from audit.models import AuditCheckpoint, AuditEvent
 from ebr import audit_service
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.jobs.definitions import builtin_jobs
 from ebr.jobs.guards import guard_for
 from ebr.jobs.runner import JobRunner, Outcome, RunReport

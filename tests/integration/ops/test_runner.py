@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from audit.models import AuditEvent
 from ebr.bootstrap import Services, build_services
-from ebr.clock import UTC, FixedClock
-from ebr.config import Settings
+from ebr.core.clock import UTC, FixedClock
+from ebr.core.config import Settings
 from ebr.jobs.guards import guard_for
 from ebr.jobs.models import ScheduledJob
 from ebr.jobs.runner import JobContext, JobRunner, JobSpec, Outcome

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from ebr.bootstrap import Services, build_services
-from ebr.clock import UTC, FixedClock
-from ebr.config import Settings
-from ebr.db import unit_of_work
+from ebr.core.clock import UTC, FixedClock
+from ebr.core.config import Settings
+from ebr.core.db import unit_of_work
 from ebr.jobs.definitions import builtin_jobs
 from ebr.jobs.guards import guard_for
 from ebr.jobs.runner import JobRunner, Outcome

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from ebr.bootstrap import Services, build_services
-from ebr.clock import UTC, FixedClock
-from ebr.config import Settings
+from ebr.core.clock import UTC, FixedClock
+from ebr.core.config import Settings
 
 PASSWORD = "Correct-Horse-42"
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from ebr.bootstrap import build_services
 from ebr.cli import main
-from ebr.config import Settings
+from ebr.core.config import Settings
 from recipes.batchml import schema_path
 from tests.unit.recipes.helpers import LIQUID, example_text
 

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
-from ebr.clock import FixedClock
-from ebr.errors import RecipeError
+from ebr.core.clock import FixedClock
+from ebr.core.errors import RecipeError
 from recipes.authoring import RecipeInvalid
 from recipes.batchml import export_batchml
 from recipes.models import RecipeVersion

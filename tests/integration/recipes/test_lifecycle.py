@@ -12,8 +12,8 @@ from sqlalchemy import select
 from audit.chain import Entity
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
-from ebr.clock import FixedClock
-from ebr.errors import NotFound, PermissionDenied, StateError
+from ebr.core.clock import FixedClock
+from ebr.core.errors import NotFound, PermissionDenied, StateError
 from recipes.authoring import RecipeInvalid
 from recipes.services import NotEffective
 from signatures.errors import SegregationOfDuties, WrongPassword

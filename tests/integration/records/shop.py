@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.demo import PASSWORD, approve_examples, create_people, receive_materials, register_plant
 from ebr.execution.service import Execution, build
 from ebr.materials.services import Credentials

@@ -24,8 +24,8 @@ from ebr.app import create_app
 from ebr.audit_service import ensure_system_key, verify_live
 from ebr.bootstrap import Services, build_services
 from ebr.cli import main
-from ebr.config import Settings, load_settings
-from ebr.errors import DatabaseError
+from ebr.core.config import Settings, load_settings
+from ebr.core.errors import DatabaseError
 from ebr.ops.health import role_check
 from ebr.ops.records import verify_records
 from tests.integration.records.shop import make_shop

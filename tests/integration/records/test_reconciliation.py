@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
-from ebr.canonical import canon
 from ebr.cli import main
-from ebr.db import unit_of_work
+from ebr.core.canonical import canon
+from ebr.core.db import unit_of_work
 from ebr.ops.images import EXCLUDED, gmp_tables
 from ebr.ops.records import RecordsReport, reconcile, verify_records
 from recipes.services import ContentMismatch

@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.orm import Session
 
 from ebr.bootstrap import Services
-from ebr.db import Quantity, UTCDateTime
+from ebr.core.db import Quantity, UTCDateTime
 from ebr.ops.images import gmp_tables, image_value, row_key
 from ebr.ops.records import reconcile
 from tests.integration.records.shop import Shop, make_shop

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from audit.bundle_verify import verify_bundle
 from audit.keys import fingerprint, load_system_key
 from audit.models import AuditEvent
-from ebr.canonical import canon, sha256_hex
 from ebr.cli import main
+from ebr.core.canonical import canon, sha256_hex
 from ebr.reports import bpr, pdf
 from ebr.reports import service as reports
 from tests.integration.execution.conftest import PASSWORD

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 
 from audit.bundle_verify import verify_bundle
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from tests.integration.execution.conftest import PASSWORD
 from tests.integration.reports.conftest import Example
 from tests.integration.reports.support import attachment

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from ebr.bootstrap import Services, build_services
-from ebr.clock import UTC, FixedClock
-from ebr.config import Settings
+from ebr.core.clock import UTC, FixedClock
+from ebr.core.config import Settings
 from signatures.users import User
 from tests.support.slapd import GROUPS, PEOPLE, ROLE_MAP, SERVICE_DN, SERVICE_PW, Slapd
 

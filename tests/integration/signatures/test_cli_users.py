@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from audit.chain import Entity
 from ebr.bootstrap import Services, build_services
 from ebr.cli import main
-from ebr.config import load_settings
+from ebr.core.config import load_settings
 
 ONE_TIME = re.compile(r"one-time password(?: for '\w+')?: (\S+)")
 

@@ -19,8 +19,8 @@ from flask.testing import FlaskClient
 
 from ebr.app import create_app
 from ebr.bootstrap import Services, build_services
-from ebr.clock import FixedClock
-from ebr.config import Settings
+from ebr.core.clock import FixedClock
+from ebr.core.config import Settings
 from signatures import errors
 from signatures.throttle import from_client
 from tests.integration.signatures.conftest import PASSWORD, MakeUser

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from audit.chain import Entity
 from audit.models import AuditEvent
 from ebr.bootstrap import Services, build_services
-from ebr.clock import FixedClock
-from ebr.config import Settings
+from ebr.core.clock import FixedClock
+from ebr.core.config import Settings
 from signatures import errors
 from signatures.signing import verify_record
 from tests.integration.signatures.conftest import ldap_settings

@@ -22,9 +22,9 @@ from audit.models import AuditEvent
 from ebr.app import create_app
 from ebr.bootstrap import Services, build_services
 from ebr.cli import main
-from ebr.clock import FixedClock
-from ebr.config import Settings
-from ebr.errors import Conflict, ValidationError
+from ebr.core.clock import FixedClock
+from ebr.core.config import Settings
+from ebr.core.errors import Conflict, ValidationError
 from signatures import errors
 from signatures.models import UserAccount
 from tests.integration.signatures.conftest import PASSWORD, MakeUser

@@ -11,8 +11,8 @@ from sqlalchemy import select, text
 from audit.chain import Entity
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
-from ebr.canonical import canon, content_hash
-from ebr.clock import FixedClock
+from ebr.core.canonical import canon, content_hash
+from ebr.core.clock import FixedClock
 from signatures import errors
 from signatures.models import Signature
 from signatures.signing import verify_record
@@ -247,7 +247,7 @@ def test_a_password_change_rotates_the_key_and_old_signatures_still_verify(
 def test_an_unknown_meaning_or_float_content_is_refused_before_anything_is_written(
     svc: Services, make_user: MakeUser
 ) -> None:
-    from ebr.errors import ValidationError
+    from ebr.core.errors import ValidationError
 
     make_user("olga", "operator")
     with pytest.raises(ValidationError, match="'signed off' is not one of: performed"):

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
 from ebr.bootstrap import Services
-from ebr.clock import UTC, FixedClock
+from ebr.core.clock import UTC, FixedClock
 from signatures.errors import TooManyAttempts
 from signatures.throttle import Limit, Throttle, client_address
 

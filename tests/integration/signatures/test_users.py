@@ -10,7 +10,7 @@ from sqlalchemy import select
 from audit.chain import Entity
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
-from ebr.errors import Conflict, ValidationError
+from ebr.core.errors import Conflict, ValidationError
 from signatures import errors
 from tests.integration.signatures.conftest import PASSWORD, MakeUser
 

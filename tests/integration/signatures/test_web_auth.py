@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from audit.chain import Entity
 from ebr.app import create_app
 from ebr.bootstrap import Services
-from ebr.clock import FixedClock
+from ebr.core.clock import FixedClock
 from ebr.web import auth
 from tests.integration.signatures.conftest import PASSWORD, MakeUser
 from tests.support.auth import csrf_token, login
@@ -147,7 +147,7 @@ def test_a_form_without_its_csrf_token_is_refused(browser: FlaskClient, make_use
 
 @pytest.mark.requirement("URS-SEC-007")
 def test_the_session_cookie_is_httponly_samesite_and_secure_in_production(settings: object) -> None:
-    from ebr.config import Settings
+    from ebr.core.config import Settings
 
     assert isinstance(settings, Settings)
     app = create_app(services=None, config=settings.with_overrides(secure_cookies=True))

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from ebr.bootstrap import Services, build_services
-from ebr.clock import SystemClock
-from ebr.config import load_settings
-from ebr.db import unit_of_work
+from ebr.core.clock import SystemClock
+from ebr.core.config import load_settings
+from ebr.core.db import unit_of_work
 from ebr.setup import initialize
 from tests.support.components import require_executable
 from tests.support.databases import SqliteDatabases

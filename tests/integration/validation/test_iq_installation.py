@@ -12,9 +12,9 @@ from sqlalchemy import update
 from audit.keys import system_key_path
 from audit.models import AuditSystemKey
 from ebr.bootstrap import Services, build_services
-from ebr.clock import SystemClock
-from ebr.config import Settings
-from ebr.db import make_engine, unit_of_work
+from ebr.core.clock import SystemClock
+from ebr.core.config import Settings
+from ebr.core.db import make_engine, unit_of_work
 from ebr.setup import initialize
 from validation.iq import check_schema, check_system_key, run_iq
 

@@ -13,8 +13,8 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from audit.models import AuditEvent
-from ebr.canonical import content_hash
 from ebr.cli import main
+from ebr.core.canonical import content_hash
 from tests.integration.validation.conftest import PASSWORD, PRINTED_NAME, VALIDATOR, Installation, Suite, pdf_text
 from validation.requirements import load_requirements
 

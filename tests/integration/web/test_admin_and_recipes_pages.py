@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 
 PASSWORD = "Admin-Pages-Pass-1"
 EXAMPLE = Path(__file__).resolve().parents[3] / "recipes" / "examples" / "paracetamol-oral-solution.yaml"

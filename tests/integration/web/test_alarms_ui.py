@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.web.live import unit_fragments
 from equipment.models import Alarm
 from tests.integration.execution.conftest import PASSWORD, make_plant

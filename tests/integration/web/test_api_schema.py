@@ -23,7 +23,7 @@ from schemathesis.checks import CHECKS, load_all_checks
 
 from ebr.app import create_app
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 
 EXAMPLES = int(os.environ.get("EBR_FUZZ_EXAMPLES", "8"))
 FUZZER_ADDRESS = "10.99.0.1"

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 
 from audit.chain import Entity
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 
 PASSWORD = "Audit-Search-Pass-1"
 

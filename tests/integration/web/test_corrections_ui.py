@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.execution.models import Deviation, RecordSignature, StepEntry
 from ebr.execution.service import build
 from tests.integration.execution.conftest import PASSWORD, SIMPLE, make_people, make_plant, recipe, sig

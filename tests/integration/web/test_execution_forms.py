@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.execution.models import StepEntry
 from ebr.execution.service import build
 from tests.integration.execution.conftest import PASSWORD, SIMPLE, make_people, make_plant, recipe

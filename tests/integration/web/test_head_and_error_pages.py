@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from tests.support.auth import csrf_token, login
 
 PASSWORD = "Head-Request-2026!"

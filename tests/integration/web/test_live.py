@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from equipment.models import Alarm, Reading
 
 PASSWORD = "Live-Stream-Pass-1"

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.web.access import ACTION_ATTR, PUBLIC
 from signatures.permissions import ALL_ACTIONS, Role, allowed
 

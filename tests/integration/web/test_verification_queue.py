@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ebr.bootstrap import Services
-from ebr.db import unit_of_work
+from ebr.core.db import unit_of_work
 from ebr.execution.engine import pending_verification
 from ebr.execution.service import build
 from tests.integration.execution.conftest import PASSWORD, SIMPLE, make_people, make_plant, recipe, sig

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ebr.analytics import stats
 from ebr.analytics.review import parse_year
 from ebr.analytics.services import phase_limits
-from ebr.errors import ValidationError
+from ebr.core.errors import ValidationError
 from tests.integration.execution.conftest import SIMPLE, recipe
 
 EXAMPLES = int(os.environ.get("EBR_HYPOTHESIS_EXAMPLES", "60"))

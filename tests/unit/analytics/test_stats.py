@@ -15,7 +15,7 @@ from scipy import integrate
 from scipy import stats as scistats
 
 from ebr.analytics import stats
-from ebr.errors import ValidationError
+from ebr.core.errors import ValidationError
 
 EXAMPLES = int(os.environ.get("EBR_HYPOTHESIS_EXAMPLES", "60"))
 

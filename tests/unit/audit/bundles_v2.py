@@ -20,8 +20,8 @@ from audit.chain import Entity, build_event, event_bytes
 from audit.checkpoints import TreeHead, sign_tree_head
 from audit.keys import SystemKey, b64encode
 from audit.merkle import MemorySubtrees, consistency_proof, inclusion_proof, leaf_hash, tree_root
-from ebr.canonical import ZERO_HASH, canon, sha256_hex
-from ebr.clock import from_rfc3339
+from ebr.core.canonical import ZERO_HASH, canon, sha256_hex
+from ebr.core.clock import from_rfc3339
 
 VECTORS = Path(__file__).resolve().parents[2] / "data" / "bundle-v2"
 SYSTEM = SystemKey(Ed25519PrivateKey.from_private_bytes(bytes(range(32))))

@@ -11,8 +11,8 @@ from typing import Any
 from audit.chain import Entity, build_event, event_bytes, event_hash
 from audit.checkpoints import sign_checkpoint
 from audit.keys import SystemKey, b64encode
-from ebr.canonical import ZERO_HASH, canon, sha256_hex
-from ebr.clock import UTC
+from ebr.core.canonical import ZERO_HASH, canon, sha256_hex
+from ebr.core.clock import UTC
 
 T0 = dt.datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 

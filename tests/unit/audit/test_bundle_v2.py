@@ -11,7 +11,7 @@ import pytest
 from audit.bundle_verify import BundleReport, verify_bundle
 from audit.keys import trusted_key_ids
 from audit.merkle import MemorySubtrees, inclusion_proof, leaf_hash
-from ebr.canonical import canon, sha256_hex
+from ebr.core.canonical import canon, sha256_hex
 from tests.unit.audit.bundles_v2 import (
     ATTACKER,
     SYSTEM,

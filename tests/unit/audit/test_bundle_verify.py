@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from audit.bundle_verify import verify_bundle
 from audit.checkpoints import sign_checkpoint
 from audit.keys import SystemKey
-from ebr.canonical import canon
+from ebr.core.canonical import canon
 from tests.unit.audit.chains import bundle, bundle_files, key_entry
 
 pytestmark = pytest.mark.requirement("URS-AUD-005")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from audit.verify import scan
-from ebr.canonical import sha256_hex
+from ebr.core.canonical import sha256_hex
 from tests.unit.audit.chains import chain
 
 

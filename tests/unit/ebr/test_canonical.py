@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ebr.canonical import canon, content_hash, decimal_text, jsonable
-from ebr.errors import ValidationError
+from ebr.core.canonical import canon, content_hash, decimal_text, jsonable
+from ebr.core.errors import ValidationError
 
 VECTORS = Path(__file__).parents[2] / "data" / "spec-vectors" / "events.json"
 

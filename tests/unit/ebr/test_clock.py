@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from ebr.clock import FixedClock, SystemClock, from_rfc3339, to_rfc3339
+from ebr.core.clock import FixedClock, SystemClock, from_rfc3339, to_rfc3339
 
 
 def test_the_system_clock_is_aware_utc() -> None:

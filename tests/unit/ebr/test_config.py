@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ebr.config import load_settings
-from ebr.db import make_engine
-from ebr.errors import ConfigError
+from ebr.core.config import load_settings
+from ebr.core.db import make_engine
+from ebr.core.errors import ConfigError
 
 
 def test_defaults_use_a_sqlite_file_under_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

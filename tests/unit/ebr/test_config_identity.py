@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ebr.config import load_settings
-from ebr.errors import ConfigError
+from ebr.core.config import load_settings
+from ebr.core.errors import ConfigError
 from signatures.throttle import Limit
 
 

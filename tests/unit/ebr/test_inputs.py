@@ -1,4 +1,4 @@
-"""``ebr.inputs``: the one boundary every file passes (bytes, text, YAML, XML, numbers)."""
+"""``ebr.core.inputs``: the one boundary every file passes (bytes, text, YAML, XML, numbers)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ebr import inputs
-from ebr.inputs import InputError, Limits
+from ebr.core import inputs
+from ebr.core.inputs import InputError, Limits
 from equipment.config import load_plant_config
 from equipment.errors import PlantConfigError
 

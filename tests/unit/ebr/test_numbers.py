@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ebr.errors import ValidationError
+from ebr.core.errors import ValidationError
 from ebr.web.numbers import display, normalize
 
 

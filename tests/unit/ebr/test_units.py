@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ebr import units
-from ebr.errors import ValidationError
+from ebr.core import units
+from ebr.core.errors import ValidationError
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from audit.trail import AuditTrail
-from ebr.clock import SystemClock
+from ebr.core.clock import SystemClock
 from equipment.dosing import DosingPhase
 from equipment.drivers.base import TagValue
 from equipment.drivers.plantio import PlantIO

@@ -1,4 +1,4 @@
-"""Any plant's tags: scaling, declared units converted through ebr.units, shared nodes, safe states.
+"""Any plant's tags: scaling, declared units converted through ebr.core.units, shared nodes, safe states.
 
 The validator refuses what cannot work with one line per problem that names the key and
 the fix; what can work is converted exactly (flow in L/s, L/min or m³/h; level in %).
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ebr import units
+from ebr.core import units
 from equipment.config import parse_plant_config
 from equipment.drivers.opcua import to_tag_value
 from equipment.errors import PlantConfigError

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from ebr.clock import UTC
+from ebr.core.clock import UTC
 from equipment.errors import CalibrationOverdue, CleanHoldExpired, EquipmentDirty, OutOfService
 from equipment.rules import EquipmentStatus, UsabilitySnapshot, overdue_calibration, usability_problem
 

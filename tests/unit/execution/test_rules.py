@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from ebr.errors import StateError, ValidationError
+from ebr.core.errors import StateError, ValidationError
 from ebr.execution import rules
 from ebr.execution.phases import check_value
 from ebr.execution.rules import DeviationKind, Severity

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ebr.config import load_settings
-from ebr.errors import ConfigError
+from ebr.core.config import load_settings
+from ebr.core.errors import ConfigError
 from ebr.ops.images import EXCLUDED, gmp_tables, image_value
 from ebr.ops.roles import _name as role_name
 from ebr.ops.roles import create_roles, table_grants
@@ -56,7 +56,7 @@ def test_long_texts_and_documents_are_imaged_by_their_digest() -> None:
 
 
 def test_every_table_is_either_reconciled_or_excluded_with_a_reason() -> None:
-    from ebr.db import Base
+    from ebr.core.db import Base
     from ebr.tables import load_all_models
 
     load_all_models()
@@ -89,7 +89,7 @@ def test_a_role_name_is_used_only_when_it_is_a_plain_identifier(name: str) -> No
 
 
 def test_roles_need_two_different_names_and_postgresql() -> None:
-    from ebr.db import make_engine
+    from ebr.core.db import make_engine
 
     engine = make_engine("sqlite://")
     try:

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from ebr.clock import UTC
-from ebr.errors import ConfigError
+from ebr.core.clock import UTC
+from ebr.core.errors import ConfigError
 from ebr.jobs.definitions import builtin_jobs, env_name, interval_seconds
 from ebr.jobs.guards import lock_key
 from ebr.jobs.runner import JobSpec, slot_of

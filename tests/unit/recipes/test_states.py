@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from ebr.errors import StateError
+from ebr.core.errors import StateError
 from recipes.states import (
     ACTIVE_STATES,
     COMPLETIONS,

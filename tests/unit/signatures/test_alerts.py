@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ebr.config import load_settings
+from ebr.core.config import load_settings
 from signatures.alerts import EmailNotifier, LogNotifier, Notifiers, WebhookNotifier
 from signatures.factory import build_notifier
 

@@ -9,7 +9,7 @@ import hashlib
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ebr.canonical import canon
+from ebr.core.canonical import canon
 from signatures import keys
 
 FAST = keys.KdfParams(time_cost=1, memory_kib=8192)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ebr.errors import PermissionDenied, SignatureError
+from ebr.core.errors import PermissionDenied, SignatureError
 from signatures.errors import NotPermitted
 from signatures.permissions import (
     ALL_ACTIONS,

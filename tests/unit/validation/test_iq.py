@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ebr.config import Settings, load_settings
+from ebr.core.config import Settings, load_settings
 from validation.iq import (
     FileChecksum,
     check_checkpoint_log,
@@ -97,7 +97,7 @@ def test_a_checkpoint_log_that_is_missing_or_not_a_directory_fails_the_iq(tmp_pa
 def test_every_installed_python_file_is_listed_with_its_sha256() -> None:
     sums = code_checksums()
     paths = {c.path for c in sums}
-    assert {"ebr/config.py", "audit/trail.py", "validation/iq.py"} <= paths
+    assert {"ebr/core/config.py", "audit/trail.py", "validation/iq.py"} <= paths
     own = Path(__file__).parents[3] / "validation" / "iq.py"
     digest = hashlib.sha256(own.read_bytes()).hexdigest()
     assert next(c.sha256 for c in sums if c.path == "validation/iq.py") == digest

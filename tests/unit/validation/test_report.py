@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ebr.config import load_settings
+from ebr.core.config import load_settings
 from validation.matrix import build_matrix
 from validation.oq import CaseResult, OqResult
 from validation.report import build_report, group_tests, report_hash, summary_lines

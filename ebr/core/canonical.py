@@ -16,8 +16,8 @@ from typing import Any
 
 import rfc8785
 
-from ebr.clock import to_rfc3339
-from ebr.errors import ValidationError
+from ebr.core.clock import to_rfc3339
+from ebr.core.errors import ValidationError
 
 MAX_SAFE_INTEGER = 2**53 - 1
 ZERO_HASH = "0" * 64

@@ -1,7 +1,7 @@
 """Configuration from environment variables, validated once at start-up.
 
 Every setting has a documented variable (see ``docs/configuration.md``). A bad
-value raises :class:`ebr.errors.ConfigError` naming the variable, what was wrong
+value raises :class:`ebr.core.errors.ConfigError` naming the variable, what was wrong
 and an example of a good value.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from ebr.errors import ConfigError
+from ebr.core.errors import ConfigError
 
 DEFAULT_SQLITE_FILE = Path("var") / "ebr.sqlite"
 

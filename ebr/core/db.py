@@ -23,7 +23,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from ebr.clock import UTC
+from ebr.core.clock import UTC
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",

@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 from lxml import etree
 
-from ebr.errors import ValidationError
+from ebr.core.errors import ValidationError
 
 __all__ = [
     "InputError",

@@ -25,7 +25,7 @@ from functools import cache
 
 import pint
 
-from ebr.errors import ValidationError
+from ebr.core.errors import ValidationError
 
 #: The pint names of the units a plant may use, alone or combined (``kg/h``).
 ALLOWED_UNITS = frozenset(
