@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils
-                 chromium slapd ldap-utils)
+                 chromium slapd ldap-utils graphviz)
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
