@@ -21,7 +21,7 @@ AREAS = (
     "ebr.cli.db",
     "ebr.cli.audit",
     "ebr.cli.users",
-    "ebr.cli.recipes",
+    "ebr.authoring.cli",
     "ebr.cli.plant",
     "ebr.cli.ops",
     "ebr.cli.batch",

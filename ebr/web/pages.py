@@ -18,7 +18,7 @@ AREAS = (
     "ebr.web.corrections",
     "ebr.web.review",
     "ebr.web.samples",
-    "ebr.web.recipes_views",
+    "ebr.authoring.web",
     "ebr.analytics.web",
 )
 
