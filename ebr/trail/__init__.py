@@ -1,0 +1,1 @@
+"""The audit trail in the browser, the API and the CLI: search, integrity, export."""
