@@ -24,7 +24,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -156,9 +156,10 @@ def tokens(session: Session) -> list[MachineToken]:
 # -- API tokens --------------------------------------------------------------------------
 
 
-def expand_scopes(scopes: Iterable[str]) -> list[str]:
-    """Permission actions named by ``scopes`` (an action, ``read`` = every ``*.view``, or a group
-    such as ``recipe`` = every ``recipe.*``); raises ValidationError naming each bad one.
+def expand_scopes(scopes: Iterable[str], *, may: Callable[[str], bool] = lambda _action: True) -> list[str]:
+    """Permission actions named by ``scopes``: an action, ``read`` (every ``*.view``) or a group such
+    as ``recipe`` (every ``recipe.*``). A group gives only the actions ``may`` allows; an action
+    named alone must be allowed. Raises ValidationError naming each bad scope.
 
     ``sign.*`` is refused: a token never signs (an e-signature needs a person, 21 CFR 11.200).
     """
@@ -169,17 +170,22 @@ def expand_scopes(scopes: Iterable[str]) -> list[str]:
         if scope == "sign" or scope.startswith("sign."):
             problems.append(f"scope {scope!r}: a token can never sign; e-signatures need a person")
         elif scope in ALL_ACTIONS:
-            actions.add(scope)
-        elif scope == "read":
-            actions |= {a for a in ALL_ACTIONS if a.endswith(".view")}
-        elif scope and any(a.startswith(scope + ".") for a in ALL_ACTIONS):
-            actions |= {a for a in ALL_ACTIONS if a.startswith(scope + ".")}
+            if may(scope):
+                actions.add(scope)
+            else:
+                problems.append(f"scope {scope!r}: not permitted with the owner's roles")
+        elif scope == "read" or (scope and any(a.startswith(scope + ".") for a in ALL_ACTIONS)):
+            group = {a for a in ALL_ACTIONS if (a.endswith(".view") if scope == "read" else a.startswith(scope + "."))}
+            allowed_here = {a for a in group if may(a) and not a.startswith("sign.")}
+            if not allowed_here:
+                problems.append(f"scope {scope!r}: nothing of it is permitted with the owner's roles")
+            actions |= allowed_here
         else:
             problems.append(f"scope {scope!r}: not a permission action or group (`ebr user permissions` lists them)")
     if not actions and not problems:
         problems.append("a token needs at least one scope, e.g. --scope read or --scope recipe.view")
     if problems:
-        raise ValidationError("the API token cannot be made", problems)
+        raise ValidationError("the API token cannot be made: a token never has more than its owner", problems)
     return sorted(actions)
 
 
@@ -196,20 +202,14 @@ def create_api(
 ) -> str:
     """A new API token of ``owner`` (returned once), limited to ``scopes`` until ``expires_at``.
 
-    Each scope must be allowed to the owner now (a token never has more than its person);
+    Each scope must be allowed to the owner now (a token never has more than its person; a
+    group gives what of it the owner may);
     the lifetime is at most :data:`MAX_LIFETIME`. Raises ValidationError otherwise.
     """
     person = users.get(session, owner)
     if not person.active:
         raise ValidationError(f"user {owner!r} is deactivated and cannot own a token")
-    actions = expand_scopes(scopes)
-    beyond = [a for a in actions if not allowed(person.roles, a)]
-    held = ", ".join(map(str, person.roles)) or "(none)"
-    if beyond:
-        raise ValidationError(
-            f"{owner} may not do what the token would: a token never has more than its owner",
-            [f"scope {a!r}: not permitted with the roles {held}" for a in beyond],
-        )
+    actions = expand_scopes(scopes, may=lambda action: allowed(person.roles, action))
     now = clock.now()
     if expires_at.tzinfo is None or expires_at <= now or expires_at > now + MAX_LIFETIME:
         raise ValidationError(
