@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 from schemathesis.checks import CHECKS, load_all_checks
 
 from ebr.app import create_app
+from ebr.audit_service import ensure_system_key
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
 
@@ -33,6 +34,7 @@ PASSWORD = f"Fuzz-{secrets.token_urlsafe(12)}-9"
 
 @pytest.fixture
 def fuzz_app(services: Services) -> Flask:
+    ensure_system_key(services)  # an installed system (`ebr init`): the audit API verifies and exports
     with unit_of_work(services.session_factory) as session:
         services.users.create(
             session, actor="system:test", user_id=USER, full_name="Fuzz Tester", roles=["supervisor", "qa"],
