@@ -24,7 +24,7 @@ from audit.models import AuditEvent
 from ebr import audit_service
 from ebr.api.common import actor, blueprint, services
 from ebr.api.schemas import Strict
-from ebr.core.errors import ValidationError
+from ebr.core.errors import NotFound, ValidationError
 from ebr.web import access
 from ebr.web.audit_views import AuditQuery, chain_status
 
@@ -158,6 +158,12 @@ def export(query: dict[str, Any]) -> Response:
         raise ValidationError("the export needs both entity_type and entity_id, or neither")
     entity = Entity(entity_type, entity_id) if entity_type else None
     svc = services()
+    if entity is not None:
+        with svc.session_factory() as session:
+            found = session.scalar(AuditQuery(entity_type=entity_type, entity_id=entity_id).statement().limit(1))
+            session.rollback()
+        if found is None:
+            raise NotFound(f"the audit trail has no event of {entity_type} {entity_id!r}; search for it first")
     svc.settings.exports_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=svc.settings.exports_dir) as tmp:
         name = secure_filename(f"audit-{entity_type}-{entity_id}.zip" if entity else "audit-trail.zip") or "audit.zip"

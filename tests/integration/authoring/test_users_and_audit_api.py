@@ -72,6 +72,7 @@ def test_an_auditor_searches_verifies_and_exports_the_trail(app: Flask, services
     assert bundle.mimetype == "application/zip"
     assert zipfile.ZipFile(io.BytesIO(bundle.data)).namelist()
     assert auditor.get("/api/audit/export?entity_type=user").status_code == 422
+    assert auditor.get("/api/audit/export?entity_type=user&entity_id=nobody").status_code == 404
 
 
 @pytest.mark.requirement("URS-API-005")
