@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, text
 
 from benchmarks.execution_setup import PASSWORD, services_for
 from benchmarks.table import Row, percentile, print_table
-from ebr import release
+from ebr.review import services as release
 from ebr.bootstrap import Services, build_services
 from ebr.core.config import load_settings
 from ebr.core.db import unit_of_work

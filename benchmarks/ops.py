@@ -26,7 +26,8 @@ from pathlib import Path
 
 from audit.chain import Entity
 from benchmarks.table import Row, median, print_table
-from ebr import audit_service, schema
+from ebr import schema
+from ebr.trail import services as audit_service
 from ebr.bootstrap import Services, build_services
 from ebr.core.clock import UTC, FixedClock
 from ebr.core.config import load_settings

@@ -22,7 +22,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ebr import audit_service, release
+from ebr.trail import services as audit_service
+
+from ebr.review import services as release
 from ebr.bootstrap import Services, build_services
 from ebr.core.config import Settings
 from ebr.core.db import unit_of_work

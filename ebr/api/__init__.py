@@ -40,7 +40,11 @@ class JsonApi(Api):  # type: ignore[misc]
 def register(app: Flask) -> None:
     """Attach the API blueprints and run the engine's crash recovery once."""
     from ebr.analytics import api as analytics
-    from ebr.api import batches, materials, records, samples, session
+    from ebr.execution import api as batches
+    from ebr.materials import api as materials
+    from ebr.records import api as records
+    from ebr.execution import api_samples as samples
+    from ebr.accounts import api as session
 
     for key, value in API_CONFIG.items():
         app.config.setdefault(key, value)

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ebr import audit_service
+from ebr.trail import services as audit_service
 from ebr.core.db import unit_of_work
 from ebr.core.errors import AuditError, ConfigError, EbrError, StateError
 from ebr.execution.models import Batch, Deviation

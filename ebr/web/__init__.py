@@ -7,7 +7,10 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint and the error handlers to ``app``."""
-    from ebr.web import auth, errors, health, metrics
+    from ebr.web import errors
+    from ebr.accounts import web_auth as auth
+    from ebr.ops import web as health
+    from ebr.ops import web_metrics as metrics
 
     app.register_blueprint(health.bp)
     metrics.register(app)
@@ -16,7 +19,7 @@ def register_blueprints(app: Flask) -> None:
     from ebr.web import pages
 
     pages.register(app)
-    from ebr.web import record_views
+    from ebr.records import web as record_views
 
     app.register_blueprint(record_views.bp)
     from ebr import api

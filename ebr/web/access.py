@@ -1,4 +1,4 @@
-"""Who is asking, and may they: the UI's one adapter to ``ebr.web.auth``.
+"""Who is asking, and may they: the UI's one adapter to ``ebr.accounts.web_auth``.
 
 Every UI view is declared with :func:`requires` (a permission from the one table in
 ``signatures.permissions``) or :func:`public`. The action is stored on the view
@@ -20,8 +20,8 @@ PUBLIC = "public"
 
 
 def requires(action: str) -> Callable[[F], F]:
-    """Log-in and ``action`` are required; enforced by ``ebr.web.auth.permission_required``."""
-    from ebr.web import auth
+    """Log-in and ``action`` are required; enforced by ``ebr.accounts.web_auth.permission_required``."""
+    from ebr.accounts import web_auth as auth
 
     def decorate(view: F) -> F:
         guarded: F = auth.permission_required(action)(view)
@@ -39,7 +39,7 @@ def public(view: F) -> F:
 
 def current_user() -> Any | None:
     """The signed-in user (``UserAccount``-like: ``user_id``, ``full_name``, ``roles``) or None."""
-    from ebr.web import auth
+    from ebr.accounts import web_auth as auth
 
     return auth.current_user()
 

@@ -8,17 +8,17 @@ from flask import Flask
 
 # One blueprint per area; an area whose service has not been built yet is simply absent.
 AREAS = (
-    "ebr.web.live",
-    "ebr.web.audit_views",
-    "ebr.web.admin",
-    "ebr.web.equipment_views",
-    "ebr.web.alarms",
-    "ebr.web.worklist",
-    "ebr.web.execute",
-    "ebr.web.corrections",
-    "ebr.web.review",
-    "ebr.web.samples",
-    "ebr.web.recipes_views",
+    "ebr.execution.web_live",
+    "ebr.trail.web",
+    "ebr.accounts.web_admin",
+    "ebr.plant.web",
+    "ebr.plant.web_alarms",
+    "ebr.execution.web_worklist",
+    "ebr.execution.web",
+    "ebr.execution.web_corrections",
+    "ebr.review.web",
+    "ebr.execution.web_samples",
+    "ebr.authoring.web",
     "ebr.analytics.web",
 )
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ebr import audit_service
+from ebr.trail import services as audit_service
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
 from ebr.execution.service import build

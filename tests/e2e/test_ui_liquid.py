@@ -26,7 +26,9 @@ from typing import Any
 
 import pytest
 
-from ebr import audit_service, demo
+from ebr import demo
+
+from ebr.trail import services as audit_service
 from ebr.bootstrap import Services, build_services
 from ebr.core.config import Settings
 from ebr.core.db import unit_of_work

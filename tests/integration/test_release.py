@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from audit.models import AuditEvent
-from ebr import release
+from ebr.review import services as release
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
 from ebr.core.errors import EbrError, StateError, ValidationError

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from audit.models import AuditEvent
-from ebr import release
+from ebr.review import services as release
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
 from ebr.core.errors import StateError, ValidationError

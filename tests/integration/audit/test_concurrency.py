@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from audit.checkpoints import CheckpointLog, parse_checkpoint
 from audit.models import AuditEvent
-from ebr.audit_service import verify_live
+from ebr.trail.services import verify_live
 from ebr.bootstrap import Services
 from tests.integration.audit.workers import append_many
 

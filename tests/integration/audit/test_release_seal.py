@@ -7,7 +7,7 @@ from sqlalchemy import select, text
 
 from audit.checkpoints import TreeHeadRefused
 from audit.models import AuditCheckpoint, AuditEvent
-from ebr.audit_service import ensure_system_key
+from ebr.trail.services import ensure_system_key
 from ebr.bootstrap import Services
 from tests.integration.audit.conftest import drop_append_only_triggers
 from tests.integration.test_release import complete_batch, decide

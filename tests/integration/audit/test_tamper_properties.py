@@ -21,7 +21,7 @@ from audit.chain import Entity, build_event, event_bytes, event_hash
 from audit.checkpoints import CheckpointLog
 from audit.findings import Break
 from audit.verify import verify_chain
-from ebr.audit_service import retired_keys, trusted_keys
+from ebr.trail.services import retired_keys, trusted_keys
 from ebr.bootstrap import Services
 from ebr.core.clock import from_rfc3339
 from tests.integration.audit.conftest import Append, drop_append_only_triggers

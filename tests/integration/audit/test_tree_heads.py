@@ -14,8 +14,8 @@ from audit.checkpoints import REFUSED_ACTION, CheckpointLog, TreeHead, TreeHeadR
 from audit.findings import BreakKind
 from audit.keys import load_system_key
 from audit.models import AuditCheckpoint, AuditEvent
-from ebr import audit_service
-from ebr.audit_service import ensure_system_key
+from ebr.trail import services as audit_service
+from ebr.trail.services import ensure_system_key
 from ebr.bootstrap import Services, build_services
 from ebr.core.clock import to_rfc3339
 from ebr.core.config import Settings

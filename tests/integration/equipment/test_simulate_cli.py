@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from ebr.cli import main
-from ebr.cli.plant import DEFAULT_CONTROL, control_url
+from ebr.plant.cli import DEFAULT_CONTROL, control_url
 from ebr.demo_plant import PORTS_FILE, Simulator, running_demo_control
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ebr import release
+from ebr.review import services as release
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
 from ebr.execution.service import build as build_execution

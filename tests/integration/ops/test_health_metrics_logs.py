@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ebr import audit_service
+from ebr.trail import services as audit_service
 from ebr.app import create_app
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work

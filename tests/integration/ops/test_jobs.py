@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from audit.chain import Entity
 from audit.models import AuditCheckpoint, AuditEvent
-from ebr import audit_service
+from ebr.trail import services as audit_service
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
 from ebr.jobs.definitions import builtin_jobs

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from audit.models import AuditEvent
-from ebr import audit_service
+from ebr.trail import services as audit_service
 from ebr.bootstrap import Services
 from ebr.jobs.models import SchedulerHeartbeat
 

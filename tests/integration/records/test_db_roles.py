@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
 from ebr.app import create_app
-from ebr.audit_service import ensure_system_key, verify_live
+from ebr.trail.services import ensure_system_key, verify_live
 from ebr.bootstrap import Services, build_services
 from ebr.cli import main
 from ebr.core.config import Settings, load_settings

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ebr import audit_service
+from ebr.trail import services as audit_service
 from ebr.bootstrap import Services
 from ebr.execution.context import ScaleReading
 from ebr.execution.service import build

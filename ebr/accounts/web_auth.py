@@ -37,7 +37,7 @@ from signatures.errors import AccountabilityNotAccepted, PasswordRejected, Sessi
 from signatures.permissions import require
 from signatures.users import User
 
-bp = Blueprint("auth", __name__, url_prefix="/auth")
+bp = Blueprint("auth", __name__, url_prefix="/auth", template_folder="templates")
 
 F = TypeVar("F", bound=Callable[..., Any])
 SESSION_KEY = "ebr_token"  # the session cookie field holding the session token

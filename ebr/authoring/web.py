@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from ebr.web import access
 from ebr.web.helpers import field, read, services, work
 
-bp = Blueprint("recipes_ui", __name__, url_prefix="/recipes")
+bp = Blueprint("recipes_ui", __name__, url_prefix="/recipes", template_folder="templates")
 
 
 @bp.get("/")

@@ -13,7 +13,8 @@ from ebr.api.schemas import LoginIn, UserOut
 from ebr.app import services_of
 from ebr.core.db import unit_of_work
 from ebr.execution.service import build
-from ebr.web import access, auth
+from ebr.web import access
+from ebr.accounts import web_auth as auth
 from signatures.errors import AuthenticationFailed
 
 blp = blueprint("api_session", "/api/session", "Log in and out")

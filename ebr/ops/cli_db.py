@@ -6,7 +6,7 @@ import click
 
 from ebr import schema
 from ebr.cli.context import services
-from ebr.cli.records import baseline_records
+from ebr.ops.cli_records import baseline_records
 from ebr.core.db import make_engine
 from ebr.ops.roles import create_roles, migrate
 

@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ebr import release as qa_decisions
+from ebr.review import services as qa_decisions
 from ebr.core.errors import EbrError, ValidationError
 from ebr.execution import batches as batch_queries
 from ebr.execution import deviations as deviation_queries
@@ -31,7 +31,7 @@ from ebr.web.errors import status_for
 from ebr.web.helpers import execution, field, read, version_field, work
 from recipes.states import State
 
-bp = Blueprint("review", __name__, url_prefix="/review")
+bp = Blueprint("review", __name__, url_prefix="/review", template_folder="templates")
 
 SECOND_PERSON = ("verified", "witnessed")
 # Batches whose completed steps may still be verified (not released, rejected or aborted).
