@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 
 from ebr.core.errors import EbrError, NotFound, ValidationError
 from ebr.execution.models import BatchStep, StepEntry
+from ebr.execution.view_entries import CORRECTION_MEANING
+from ebr.execution.web import step_view, work_area
 from ebr.materials.services import Credentials
 from ebr.web import access, helpers, numbers
-from ebr.execution.view_entries import CORRECTION_MEANING
 from ebr.web.errors import status_for
-from ebr.execution.web import step_view, work_area
 from ebr.web.helpers import execution, read, work
 
 bp = Blueprint("corrections", __name__, url_prefix="/batches", template_folder="templates")

@@ -18,12 +18,11 @@ from flask import Blueprint, Response, render_template, stream_with_context
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from ebr.web import access
-
 from ebr.execution import view_hold as hold_view
 from ebr.execution.view_dosing import live_dosing
-from ebr.web.helpers import execution, read
 from ebr.execution.view_weighing import live_weighing
+from ebr.web import access
+from ebr.web.helpers import execution, read
 from equipment.models import Alarm, PhaseState, Reading, TrendPoint
 
 bp = Blueprint("live", __name__, url_prefix="/live", template_folder="templates")

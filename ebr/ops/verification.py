@@ -14,9 +14,9 @@ from typing import Any
 
 from audit.checkpoints import CheckpointLog
 from audit.verify import verify_chain
-from ebr.trail.services import retired_keys, trusted_keys
 from ebr.bootstrap import Services
 from ebr.core.errors import AuditError
+from ebr.trail.services import retired_keys, trusted_keys
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ebr.web import access
-
 from ebr.plant import web_alarms as alarms
+from ebr.web import access
 from ebr.web.helpers import field, read, services, work
 from equipment.errors import EquipmentNotUsable
 from equipment.models import Equipment, Heartbeat

@@ -90,6 +90,8 @@ def export(batch: str, output: Path, user: str, password_stdin: bool) -> None:
 def register(main: click.Group) -> None:
     group = main.commands.get("batch")
     if not isinstance(group, click.Group):
-        raise RuntimeError("ebr.records.cli needs the `ebr batch` group: list it after ebr.execution.cli in AREAS")
+        raise RuntimeError(
+            "ebr.records.cli needs the `ebr batch` group: list ebr.execution before ebr.records in FEATURES"
+        )
     for command in (record, bpr, export):
         group.add_command(command)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ebr.review import services as release
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
 from ebr.execution.service import Execution, build
 from ebr.materials.services import Credentials
+from ebr.review import services as release
 from tests.integration.execution.conftest import PASSWORD, SIMPLE, make_people, make_plant, recipe
 
 TEMPERATURE = "UP1.OP1.PH3"
