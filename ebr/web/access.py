@@ -24,8 +24,8 @@ from flask.typing import ResponseReturnValue
 from ebr.core.db import unit_of_work
 from ebr.web import errors, registry
 from signatures.errors import SessionExpired
+from signatures.identity import User
 from signatures.permissions import allowed, require
-from signatures.users import User
 
 F = TypeVar("F", bound=Callable[..., Any])
 SESSION_KEY = "ebr_token"  # the session cookie field holding the session token
