@@ -1,1 +1,1 @@
-"""People and their access: log-in, sessions, users and roles, in the browser, the API and the CLI."""
+"""Users: login, logout, password, the accountability statement, administration, ``ebr user``."""

@@ -1,1 +1,1 @@
-"""Recipe authoring, review and approval in the browser, the API and the CLI."""
+"""Recipe authoring: the recipe pages and ``ebr recipe`` (the rules live in ``recipes/``)."""

@@ -1,1 +1,1 @@
-"""The audit trail in the browser, the API and the CLI: search, integrity, export."""
+"""The audit trail's pages and commands: search, verify, export (the trail itself is ``audit/``)."""

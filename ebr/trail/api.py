@@ -21,12 +21,12 @@ from werkzeug.utils import secure_filename
 
 from audit.chain import Entity
 from audit.models import AuditEvent
-from ebr import audit_service
 from ebr.api.common import actor, blueprint, services
 from ebr.api.schemas import Strict
 from ebr.core.errors import NotFound, ValidationError
+from ebr.trail import services as audit_service
+from ebr.trail.web import AuditQuery, chain_status
 from ebr.web import access
-from ebr.web.audit_views import AuditQuery, chain_status
 
 blp = blueprint("api_audit", "/api/audit", "The audit trail: search, integrity, export")
 

@@ -8,8 +8,8 @@ import zipfile
 import pytest
 from flask import Flask
 
-from ebr.audit_service import ensure_system_key
 from ebr.bootstrap import Services
+from ebr.trail.services import ensure_system_key
 from tests.integration.authoring.support import add_people, call, login
 
 

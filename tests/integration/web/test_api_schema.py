@@ -22,9 +22,9 @@ from flask.testing import FlaskClient
 from schemathesis.checks import CHECKS, load_all_checks
 
 from ebr.app import create_app
-from ebr.audit_service import ensure_system_key
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
+from ebr.trail.services import ensure_system_key
 
 EXAMPLES = int(os.environ.get("EBR_FUZZ_EXAMPLES", "8"))
 FUZZER_ADDRESS = "10.99.0.1"

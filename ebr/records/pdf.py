@@ -2,7 +2,7 @@
 
 Two ways, same pages:
 
-* :func:`render_whole`: one WeasyPrint layout of :func:`ebr.reports.html.whole_document`
+* :func:`render_whole`: one WeasyPrint layout of :func:`ebr.records.html.whole_document`
   (page numbers and contents counted by WeasyPrint). Fine for small records.
 * :func:`render_parallel`: the body parts are laid out in worker processes (layout
   is the cost, and it is single-threaded), then joined with pikepdf behind the
@@ -29,7 +29,7 @@ from typing import Any
 import pikepdf
 from weasyprint import HTML, Attachment
 
-from ebr.reports import html
+from ebr.records import html
 
 PARALLEL_FROM_PHASES = 150
 ATTACHMENT = "record.json"
@@ -109,7 +109,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     # forkserver: workers do not inherit the caller's threads, engines or sockets (a web worker,
     # the CLI's database connections); the server imports WeasyPrint once for all of them.
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["weasyprint", "ebr.reports.pdf"])
+    context.set_forkserver_preload(["weasyprint", "ebr.records.pdf"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 

@@ -23,9 +23,9 @@ from ebr.bootstrap import Services
 from ebr.core.canonical import sha256_hex
 from ebr.core.errors import NotFound, ValidationError
 from ebr.execution.models import Batch
-from ebr.reports import bpr, queries
-from ebr.reports.pdf import RenderStats, render_pdf
-from ebr.reports.record import Printed, build_record, record_bytes
+from ebr.records import bpr, queries
+from ebr.records.pdf import RenderStats, render_pdf
+from ebr.records.record import Printed, build_record, record_bytes
 
 Progress = Callable[[str], None]
 

@@ -13,7 +13,7 @@ from ebr.web import access
 from ebr.web.helpers import execution, field, read, services, work
 from recipes.states import State
 
-bp = Blueprint("worklist", __name__)
+bp = Blueprint("worklist", __name__, template_folder="templates")
 
 OPEN_STATES = (State.IDLE.value, State.RUNNING.value, State.HELD.value, State.PAUSED.value)
 ON_THE_FLOOR = (BatchStatus.IN_EXECUTION.value, BatchStatus.READY.value)

@@ -16,7 +16,6 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ebr import release as qa_decisions
 from ebr.core.errors import EbrError, ValidationError
 from ebr.execution import batches as batch_queries
 from ebr.execution import deviations as deviation_queries
@@ -26,12 +25,13 @@ from ebr.execution.engine import pending_verification, required_meanings, signed
 from ebr.execution.models import Batch, BatchStep, Deviation
 from ebr.execution.rules import BatchStatus, Severity, deviation_signatures
 from ebr.materials.services import Credentials
+from ebr.review import services as qa_decisions
 from ebr.web import access
 from ebr.web.errors import status_for
 from ebr.web.helpers import execution, field, read, version_field, work
 from recipes.states import State
 
-bp = Blueprint("review", __name__, url_prefix="/review")
+bp = Blueprint("review", __name__, url_prefix="/review", template_folder="templates")
 
 SECOND_PERSON = ("verified", "witnessed")
 # Batches whose completed steps may still be verified (not released, rejected or aborted).

@@ -18,13 +18,14 @@ from flask import Blueprint, Response, render_template, stream_with_context
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from ebr.web import access, hold_view
-from ebr.web.dosing_view import live_dosing
+from ebr.execution import view_hold as hold_view
+from ebr.execution.view_dosing import live_dosing
+from ebr.execution.view_weighing import live_weighing
+from ebr.web import access
 from ebr.web.helpers import execution, read
-from ebr.web.weighing_view import live_weighing
 from equipment.models import Alarm, PhaseState, Reading, TrendPoint
 
-bp = Blueprint("live", __name__, url_prefix="/live")
+bp = Blueprint("live", __name__, url_prefix="/live", template_folder="templates")
 
 STREAM_SECONDS = 60.0
 POLL_SECONDS = 1.0

@@ -20,14 +20,14 @@ from sqlalchemy.orm import Session
 
 from ebr.core.errors import EbrError, NotFound, ValidationError
 from ebr.execution.models import BatchStep, StepEntry
+from ebr.execution.view_entries import CORRECTION_MEANING
+from ebr.execution.web import step_view, work_area
 from ebr.materials.services import Credentials
 from ebr.web import access, helpers, numbers
-from ebr.web.entries import CORRECTION_MEANING
 from ebr.web.errors import status_for
-from ebr.web.execute import step_view, work_area
 from ebr.web.helpers import execution, read, work
 
-bp = Blueprint("corrections", __name__, url_prefix="/batches")
+bp = Blueprint("corrections", __name__, url_prefix="/batches", template_folder="templates")
 
 # The id of the batch page's working area (execute/_work.html); anything else is the step page.
 WORK_AREA = "work"

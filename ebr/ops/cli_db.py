@@ -6,7 +6,6 @@ import click
 
 from ebr import schema
 from ebr.cli.context import services
-from ebr.cli.records import baseline_records
 from ebr.core.db import make_engine
 from ebr.ops.roles import create_roles, migrate
 
@@ -71,9 +70,6 @@ def roles(
         if admin is not built.engine:
             admin.dispose()
     click.echo(f"now set EBR_DATABASE_URL to {app_role!r} and EBR_MIGRATION_DATABASE_URL to {owner!r}")
-
-
-db.add_command(baseline_records)
 
 
 def register(main: click.Group) -> None:

@@ -10,13 +10,14 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ebr.web import access, alarms
+from ebr.plant import web_alarms as alarms
+from ebr.web import access
 from ebr.web.helpers import field, read, services, work
 from equipment.errors import EquipmentNotUsable
 from equipment.models import Equipment, Heartbeat
 from equipment.rules import EquipmentStatus
 
-bp = Blueprint("equipment_ui", __name__, url_prefix="/equipment")
+bp = Blueprint("equipment_ui", __name__, url_prefix="/equipment", template_folder="templates")
 
 # A runtime whose heartbeat is older than this is shown as not running.
 HEARTBEAT_STALE = dt.timedelta(seconds=10)

@@ -21,7 +21,7 @@ import jinja2
 from markupsafe import escape
 
 from ebr.core.clock import from_rfc3339
-from ebr.reports.charts import trend_svg
+from ebr.records.charts import trend_svg
 
 PHASES_PER_PART = 60
 EVENTS_PER_PART = 300
@@ -112,7 +112,7 @@ def environment() -> jinja2.Environment:
 
 
 def _load(name: str) -> str:
-    return resources.files("ebr.reports").joinpath("templates", name).read_text(encoding="utf-8")
+    return resources.files("ebr.records").joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def stylesheet() -> str:

@@ -23,7 +23,7 @@ from ebr.web.errors import status_for
 from ebr.web.helpers import read, services, work
 from equipment.models import Alarm
 
-bp = Blueprint("alarms", __name__, url_prefix="/equipment/alarms")
+bp = Blueprint("alarms", __name__, url_prefix="/equipment/alarms", template_folder="templates")
 
 ACKNOWLEDGED = "equipment.alarm.acknowledged"
 # Acknowledged alarms shown below the open ones, newest first (the audit trail has them all).

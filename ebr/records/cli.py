@@ -1,6 +1,6 @@
 """``ebr batch record | bpr | export``: the batch record PDF, the BatchML BPR and the auditor's bundle.
 
-Added to the ``ebr batch`` group of ``ebr/cli/batch.py``. Who asks proves it with a
+Added to the ``ebr batch`` group of ``ebr/execution/cli.py``. Who asks proves it with a
 password (prompted, or one line on standard input with ``--password-stdin``) and
 needs ``audit.export`` (QA, auditors); every output is audited. Progress goes to
 standard error.
@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from ebr.cli.context import services
-from ebr.reports import service as reports
+from ebr.records import services as reports
 
 PERMISSION = "audit.export"
 
@@ -90,6 +90,8 @@ def export(batch: str, output: Path, user: str, password_stdin: bool) -> None:
 def register(main: click.Group) -> None:
     group = main.commands.get("batch")
     if not isinstance(group, click.Group):
-        raise RuntimeError("ebr.cli.batch_record needs the `ebr batch` group: list it after ebr.cli.batch in AREAS")
+        raise RuntimeError(
+            "ebr.records.cli needs the `ebr batch` group: list ebr.execution before ebr.records in FEATURES"
+        )
     for command in (record, bpr, export):
         group.add_command(command)

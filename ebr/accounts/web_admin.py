@@ -15,7 +15,7 @@ from ebr.web.helpers import field, read, services, work
 from signatures.permissions import Role
 from signatures.users import UserService
 
-bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp = Blueprint("admin", __name__, url_prefix="/admin", template_folder="templates")
 
 
 def _users() -> UserService:

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, session
+from flask import session
 from werkzeug.exceptions import Unauthorized
 
-from ebr import schema
 from ebr.api.common import blueprint, execution, services, work
 from ebr.api.schemas import LoginIn, UserOut
-from ebr.app import services_of
-from ebr.core.db import unit_of_work
-from ebr.execution.service import build
-from ebr.web import access, auth
+from ebr.web import access
 from signatures.errors import AuthenticationFailed
 
 blp = blueprint("api_session", "/api/session", "Log in and out")
@@ -42,7 +38,7 @@ def login(data: dict[str, Any]) -> dict[str, Any]:
     except AuthenticationFailed as exc:
         raise Unauthorized(exc.message) from None
     session.clear()
-    session[auth.SESSION_KEY] = token
+    session[access.SESSION_KEY] = token
     return _user(user)
 
 
@@ -62,17 +58,8 @@ def logout() -> None:
     """End the session."""
     svc = services()
     with work() as db:
-        svc.users.sessions.end(db, session.get(auth.SESSION_KEY))
+        svc.users.sessions.end(db, session.get(access.SESSION_KEY))
     session.clear()
 
 
-def recover_on_start(app: Flask) -> None:
-    """Engine start: batches continue where they were; uncertain automated phases go to Held."""
-    svc = services_of(app)
-    if not schema.status(svc.engine).at_head:
-        return  # `ebr db upgrade` first; recovery runs at the next start
-    with unit_of_work(svc.session_factory) as db:
-        build(svc).recover(db)
-
-
-__all__ = ["blp", "execution", "recover_on_start"]
+__all__ = ["blp", "execution"]

@@ -24,20 +24,21 @@ from sqlalchemy.orm import Session
 from ebr.core.clock import from_rfc3339, to_rfc3339
 from ebr.core.errors import EbrError, ValidationError
 from ebr.execution import commands, deviations, engine, readiness, refusals, rules, samples
+from ebr.execution import view_recording as recording
 from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, SampleResult, StepEntry
 from ebr.execution.service import Execution
+from ebr.execution.view_entries import EntryHistory, history
+from ebr.execution.view_weighing import ContainerChoice, containers_to_scan
 from ebr.materials.services import Credentials
-from ebr.web import access, helpers, numbers, recording
-from ebr.web.entries import EntryHistory, history
+from ebr.web import access, helpers, numbers
 from ebr.web.errors import status_for
 from ebr.web.helpers import execution, read, version_field, work
-from ebr.web.weighing_view import ContainerChoice, containers_to_scan
 from recipes.model import Phase
 from recipes.phases import Sample, TimedHold, WeighDispense
 from recipes.states import Command, State
 
-bp = Blueprint("execute", __name__, url_prefix="/batches")
+bp = Blueprint("execute", __name__, url_prefix="/batches", template_folder="templates")
 
 
 @bp.app_template_filter("num")

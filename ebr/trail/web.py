@@ -21,14 +21,14 @@ from werkzeug.utils import secure_filename
 
 from audit.chain import Entity
 from audit.models import AuditCheckpoint, AuditEvent
-from ebr import audit_service
-from ebr.app import services_of
-from ebr.audit_service import CHAIN_ENTITY
 from ebr.core.errors import ValidationError
+from ebr.trail import services as audit_service
+from ebr.trail.services import CHAIN_ENTITY
 from ebr.web import access
+from ebr.web.registry import services_of
 from ebr.web.ui import plant_zone
 
-bp = Blueprint("audit_ui", __name__, url_prefix="/audit")
+bp = Blueprint("audit_ui", __name__, url_prefix="/audit", template_folder="templates")
 
 PAGE_SIZE = 50
 

@@ -22,7 +22,7 @@ from ebr.core.canonical import canon, jsonable
 from ebr.execution import review as review_items
 from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, StepEntry
 from ebr.execution.rules import deviation_signatures
-from ebr.reports import queries
+from ebr.records import queries
 from signatures.manifest import manifestation
 from signatures.models import Signature
 

@@ -15,10 +15,10 @@ from audit.bundle_verify import BundleReport, verify_bundle
 from audit.chain import Entity
 from audit.keys import fingerprint, public_pem, trusted_key_ids
 from audit.trail import head
-from ebr import audit_service
 from ebr.cli.context import services
-from ebr.cli.records import verify_records_command
 from ebr.core.errors import ValidationError
+from ebr.ops.cli_records import verify_records_command
+from ebr.trail import services as audit_service
 
 
 @click.group("audit")

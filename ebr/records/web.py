@@ -12,11 +12,11 @@ from flask import Blueprint, Response, render_template
 from flask.typing import ResponseReturnValue
 
 from ebr.execution.batches import list_batches
-from ebr.reports import service as reports
+from ebr.records import services as reports
 from ebr.web import access
 from ebr.web.helpers import execution, read, services
 
-bp = Blueprint("records", __name__, url_prefix="/records")
+bp = Blueprint("records", __name__, url_prefix="/records", template_folder="templates")
 
 PERMISSION = "audit.export"
 

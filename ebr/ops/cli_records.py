@@ -35,3 +35,11 @@ def baseline_records(reason: str, actor: str) -> None:
     """Once, right after upgrading an installation: image every GMP row the trail has no image of yet."""
     count = baseline(services(), actor=actor, reason=reason)
     click.echo(f"baseline: {count} row(s) imaged in the audit trail (records.baselined)")
+
+
+def register(main: click.Group) -> None:
+    """``baseline-records`` joins the ``ebr db`` group (``ebr.ops.cli_db``, registered before it)."""
+    group = main.commands.get("db")
+    if not isinstance(group, click.Group):
+        raise RuntimeError("ebr.ops.cli_records needs the `ebr db` group of ebr.ops.cli_db")
+    group.add_command(baseline_records)

@@ -12,7 +12,7 @@ from ebr.execution import samples
 from ebr.web import access
 from ebr.web.helpers import execution, field, read, work
 
-bp = Blueprint("samples", __name__, url_prefix="/samples")
+bp = Blueprint("samples", __name__, url_prefix="/samples", template_folder="templates")
 
 
 @bp.get("/")
