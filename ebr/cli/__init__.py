@@ -29,6 +29,8 @@ AREAS = (
     "ebr.cli.trace",
     "ebr.analytics.cli",
     "ebr.integration.cli",
+    "ebr.maintenance.cli",
+    "ebr.training.cli",
 )
 
 

@@ -23,9 +23,7 @@ def stylesheet() -> str:
     return (resources.files("ebr.maintenance") / "static" / "logbook.css").read_text(encoding="utf-8")
 
 
-def logbook_pdf(
-    services: Any, *, tag: str, name: str, lines: Sequence[LogbookLine], printed_by: str = "ebr"
-) -> bytes:
+def logbook_pdf(services: Any, *, tag: str, name: str, lines: Sequence[LogbookLine], printed_by: str = "ebr") -> bytes:
     """The logbook of ``tag`` as PDF: one table, oldest first, times in plant time."""
     zone = zoneinfo.ZoneInfo(services.settings.plant_timezone)
 

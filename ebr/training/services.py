@@ -108,7 +108,7 @@ class TrainingService:
 
     def curriculum(self, session: Session, name: str) -> Curriculum:
         """The curriculum called ``name``; raises NotFound."""
-        row = session.scalars(select(Curriculum).where(Curriculum.name == name)).first()
+        row = session.scalars(select(Curriculum).where(Curriculum.name == name.strip())).first()
         if row is None:
             raise NotFound(f"no curriculum {name!r}; `ebr training curriculum list` shows them")
         return row

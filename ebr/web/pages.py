@@ -20,6 +20,8 @@ AREAS = (
     "ebr.web.samples",
     "ebr.web.recipes_views",
     "ebr.analytics.web",
+    "ebr.maintenance.web",
+    "ebr.training.web",
 )
 
 
