@@ -20,14 +20,7 @@ from ebr.maintenance import services as maintenance
 from ebr.web import access
 from ebr.web.helpers import field, read, services, work
 
-bp = Blueprint(
-    "maintenance",
-    __name__,
-    url_prefix="/equipment",
-    template_folder="templates",
-    static_folder="static",
-    static_url_path="/maintenance-static",
-)
+bp = Blueprint("maintenance", __name__, url_prefix="/equipment", template_folder="templates")
 
 
 def _moment(name: str, label: str) -> dt.datetime | None:
@@ -72,6 +65,15 @@ def logbook(tag: str) -> ResponseReturnValue:
         "maintenance/logbook.html", eq=eq, lines=lines, calibrations=calibrations, maintenances=maintenances,
         printable=printable, printed_at=services().clock.now(), printed_by=access.user_id(),
     )  # fmt: skip
+
+
+@bp.get("/<tag>/logbook.css")
+@access.requires("equipment.view")
+def logbook_css(tag: str) -> ResponseReturnValue:
+    """The logbook's print stylesheet (the PDF uses the same one)."""
+    response = Response(printing.stylesheet(), mimetype="text/css")
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @bp.get("/<tag>/logbook.pdf")
