@@ -22,6 +22,8 @@ from recipes.model import Phase
 class Qualification(Protocol):
     """The part of ``ebr.training.services.TrainingService`` the engine uses."""
 
+    def configured(self, session: Session) -> bool: ...
+
     def check(
         self,
         session: Session,
@@ -52,8 +54,8 @@ class QualificationCheck:
         self.qualification = qualification
 
     def check(self, session: Session, *, ref: str, path: str, people: Iterable[str]) -> None:
-        if self.qualification is None:
-            return
+        if self.qualification is None or not self.qualification.configured(session):
+            return  # no requirement: nothing to load, nothing checked
         batch = self.ctx.batch(session, ref)
         step = self.ctx.step(session, batch, path)
         phase = self.ctx.plan(session, batch).phase(path) if step.level == "phase" else None
