@@ -36,6 +36,7 @@ def test_a_supervisor_records_a_training_that_the_trainee_signs(app: Flask, floo
     made = add_curriculum(quinn)
     assert made["sops"] == ["SOP-R101-01", "SOP-GMP-02"]
     assert made["validity_days"] == 365
+    assert [c["name"] for c in Api(app.test_client(), "olga").call("GET", "/api/training/curricula")] == [REACTOR]
     record = train(sam, "olga", comment="on the floor")
     assert record["trainee"] == "olga"
     assert record["trainer"] == "sam"
