@@ -92,3 +92,34 @@ def test_a_training_is_recorded_on_the_tablet_and_an_untrained_operator_is_refus
         screenshot(otto, "training-refused")
     finally:
         context.close()
+
+
+@pytest.mark.requirement("URS-EQP-022", "URS-TRN-004")
+def test_the_calibration_logbook_and_training_pages_have_no_serious_accessibility_violation(
+    chromium: Any, live_server: LiveServer, curriculum: str, services: Services
+) -> None:
+    from tests.e2e.test_ui_axe import serious
+
+    with unit_of_work(services.session_factory) as session:
+        failed = services.equipment.record_calibration(session, actor="sam", unit="R-101", passed=False)
+        record_id = failed.id
+    pages = [
+        "/equipment/R-101/logbook", "/equipment/R-101/logbook?print=1", "/equipment/R-101/calibrations/new",
+        f"/equipment/R-101/calibrations/{record_id}", "/equipment/R-101/maintenance/new", "/training/",
+        "/training/matrix", "/training/records/new", "/training/people/olga",
+    ]  # fmt: skip
+    found: dict[str, list[str]] = {}
+    for size in ({"width": 1024, "height": 768}, {"width": 390, "height": 844}):
+        context = chromium.new_context(viewport=size, base_url=live_server.url, bypass_csp=True)
+        context.set_default_timeout(10_000)
+        try:
+            tab = context.new_page()
+            log_in(tab, "quinn")
+            for url in pages:
+                tab.goto(url)
+                problems = serious(tab)
+                if problems:
+                    found[f"{size['width']} {url}"] = problems
+        finally:
+            context.close()
+    assert found == {}, found
