@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
 from ebr.core.errors import NotFound, ValidationError
@@ -68,6 +68,8 @@ def usage(
     """The batches whose steps used ``tag`` (started before ``until``, not ended before ``since``)."""
     query = select(BatchStep, Batch).join(Batch, Batch.id == BatchStep.batch_id)
     query = query.where(BatchStep.level == "phase", BatchStep.started_at.is_not(None))
+    # Only batches whose unit procedure is the unit or whose control recipe names it (checked exactly below).
+    query = query.where((BatchStep.unit == tag) | cast(Batch.control_recipe, Text).contains(tag))
     if until is not None:
         query = query.where(BatchStep.started_at <= until)
     if since is not None:
