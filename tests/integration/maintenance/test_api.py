@@ -196,3 +196,11 @@ def test_any_calibration_or_maintenance_body_is_answered_without_a_crash_and_sto
             assert _counts(services) == before, body
 
     check()
+
+
+def test_a_calibration_is_read_only_under_its_own_unit(app: Flask, floor: Floor) -> None:
+    sam = Api(app.test_client(), "sam")
+    failed = sam.call("POST", "/api/equipment/R-101/calibrations", {"passed": False}, expect=201)
+    forged = sam.call("GET", f"/api/equipment/SC-01/calibrations/{failed['id']}", expect=404)
+    assert "SC-01 has no calibration record" in forged["message"]
+    assert sam.call("GET", "/api/equipment/SC-01/calibrations/no-such-id", expect=404)["error"] == "EquipmentNotFound"
