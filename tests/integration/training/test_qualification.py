@@ -103,3 +103,26 @@ def test_a_recipe_or_unit_requirement_applies_to_every_step_of_it(app: Flask, fl
     number = floor.batch(recipe(SIMPLE))
     with pytest.raises(NotQualified, match="otto is not qualified for recipe SIMPLE: curriculum 'GMP basics' missing"):
         floor.work(floor.execution.start_step, actor="otto", ref=number, path=FIRST)
+
+
+@pytest.mark.requirement("URS-TRN-002")
+def test_every_signer_of_a_step_must_be_qualified_not_only_the_performer(app: Flask, floor: Floor) -> None:
+    quinn = Api(app.test_client(), "quinn")
+    add_curriculum(quinn, "GMP basics", days=None)
+    quinn.call("POST", "/api/training/requirements", {"curriculum": "GMP basics", "kind": "recipe", "target": "SIMPLE"})
+    sam = Api(app.test_client(), "sam")
+    train(sam, "olga", "GMP basics")
+    train(Api(app.test_client(), "sue"), "sam", "GMP basics")
+    ex = floor.execution
+    number = floor.batch(recipe(SIMPLE))
+    floor.work(ex.start_step, actor="olga", ref=number, path=FIRST)
+    floor.work(ex.complete_step, actor="olga", ref=number, path=FIRST, signatures=[sig("olga")])
+    floor.work(ex.start_step, actor="olga", ref=number, path="UP1.OP1.PH2")
+    with pytest.raises(NotQualified, match="sue is not qualified for recipe SIMPLE: curriculum 'GMP basics' missing"):
+        floor.work(
+            ex.complete_step, actor="olga", ref=number, path="UP1.OP1.PH2",
+            signatures=[sig("olga"), sig("sue", "verified")],
+        )  # fmt: skip
+    floor.work(
+        ex.complete_step, actor="olga", ref=number, path="UP1.OP1.PH2", signatures=[sig("olga"), sig("sam", "verified")]
+    )
