@@ -20,9 +20,11 @@ from audit.keys import current_system_key_id, fingerprint
 from audit.trail import head
 from ebr.core.canonical import canon, jsonable
 from ebr.execution import review as review_items
+from ebr.execution import yields
 from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, StepEntry
 from ebr.execution.rules import deviation_signatures
 from ebr.reports import queries
+from recipes.model import Recipe
 from signatures.manifest import manifestation
 from signatures.models import Signature
 
@@ -215,6 +217,7 @@ def build_record(session: Session, batch: Batch, printed: Printed) -> dict[str, 
     upto = head(session)[0]
     control = batch.control_recipe
     index = _recipe_index(control)
+    recipe = Recipe.from_dict(control)
     steps = queries.steps(session, batch)
     links = queries.record_signatures(session, batch)
     by_subject = _by_subject(links)
@@ -249,6 +252,8 @@ def build_record(session: Session, batch: Batch, printed: Printed) -> dict[str, 
         "materials": materials,
         "output_lot": None if output is None else {"lot": output.lot_number, "quantity": output.quantity,
                                                    "unit": output.unit, "status": output.status},
+        "yields": [y.as_json() for y in yields.batch_yields(session, batch, recipe)],
+        "reconciliation": [m.as_json() for m in yields.reconciliation(session, batch, recipe)],
         "equipment": _equipment(session, _equipment_tags(steps, index)),
         "trends": _trends(session, batch),
         "review": review,
