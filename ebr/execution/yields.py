@@ -152,6 +152,12 @@ def batch_yields(session: Session, batch: Batch, recipe: Recipe) -> list[YieldRe
     return [_yield(session, batch, recipe, scope, spec) for scope, spec in recipe.yields()]
 
 
+def of_batch(session: Session, batch: Batch) -> tuple[list[YieldResult], list[MaterialBalance]]:
+    """The yields and the reconciliation of ``batch`` from its control recipe (for pages and records)."""
+    recipe = Recipe.from_dict(batch.control_recipe)
+    return batch_yields(session, batch, recipe), reconciliation(session, batch, recipe)
+
+
 def _yield(session: Session, batch: Batch, recipe: Recipe, scope: str, spec: YieldSpec) -> YieldResult:
     theoretical = recipe.value(spec.theoretical)
     produced = rules.quantity_of(recipe.phase(spec.actual))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +22,7 @@ from ebr.execution.models import Deviation, MaterialReturn
 from recipes.model import Recipe
 from tests.integration.execution.api_support import Api
 from tests.integration.execution.conftest import Floor, make_lot, recipe, sig
+from tests.integration.web.test_verification_queue import client_for
 
 MADE = "UP1.OP1.PH1"
 YIELDED: dict[str, Any] = {
@@ -218,3 +220,16 @@ def test_any_body_sent_to_returns_gets_a_clear_json_answer_and_never_a_traceback
     assert response.json["message"]
     with floor.services.session_factory() as session:
         assert session.scalars(select(MaterialReturn)).all() == []
+
+
+@pytest.mark.requirement("URS-QA-010")
+def test_the_review_page_shows_each_yield_and_the_reconciliation_with_its_verdict(app: Flask, floor: Floor) -> None:
+    make_lot(floor, "RM-X", "L-X", "25.000")
+    number = make(floor, "47", size="50", take="10.000")
+    page = html.unescape(client_for(app, "quinn").get(f"/review/batches/{number}").get_data(as_text=True))
+    assert "Yield and material reconciliation" in page
+    assert "47 kg" in page
+    assert "94.00 %" in page
+    assert "outside its limits" in page
+    assert "RM-X" in page
+    assert "returns from the book" in page
