@@ -8,7 +8,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recipes import yields
@@ -151,3 +151,31 @@ def test_a_yield_is_within_its_limits_exactly_when_low_le_percent_le_high(
     value = yields.percent(actual, theoretical)
     assert yields.within(value, limit, None) == (actual * 100 >= limit * theoretical)
     assert yields.within(value, None, limit) == (actual * 100 <= limit * theoretical)
+
+
+percents = st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-10, max_value=300)
+
+
+@settings(max_examples=40, deadline=None)  # the whole example recipe is parsed and exported each time
+@given(percents, percents, st.sampled_from(["L", "mL", "kg", "pcs", "min"]))
+def test_any_yield_declaration_round_trips_or_is_refused_with_one_line_per_problem(
+    low: Decimal, high: Decimal, unit: str
+) -> None:
+    data = liquid(low=str(low), high=str(high), unit=unit)
+    wrong = []
+    if low < 0:
+        wrong.append("yield.low: must not be negative")
+    if low > high:
+        wrong.append(f"yield.low: {low} is above high {high}")
+    if unit not in ("L", "mL"):
+        wrong.append("unit mismatch")
+    if wrong:
+        problems = [p for p in refused(data) if "yield" in p]
+        assert all(any(w in p for p in problems) for w in wrong), problems
+        return
+    recipe = parse_document(data)
+    [imported] = read_batchml(export_batchml(recipe, version="1"))
+    assert imported.recipe == recipe
+    spec = imported.recipe.unit_procedures[0].yield_
+    assert spec is not None
+    assert (spec.low, spec.high, spec.unit) == (low, high, unit)
