@@ -6,7 +6,9 @@
   ``actual`` or ``result``), converted exactly to the yield's unit; the
   percentage of theoretical is judged against the inclusive limits.
 * **Reconciliation** per material and container: *issued* is what the container
-  held before the batch first took from it, *consumed* what the batch took
+  held before the batch first took from it (less what other batches took from it
+  while this one used it; later takes, after it went back to stock, do not count),
+  *consumed* what the batch took
   (``material_consumption``), *returned* and *waste* what the operator recorded
   (``material_return``; without a record, returned is the book remainder and
   waste zero). ``issued − consumed − returned − waste`` must lie within the
@@ -190,11 +192,13 @@ def reconciliation(session: Session, batch: Batch, recipe: Recipe) -> list[Mater
     ).all()
     consumed: dict[str, Decimal] = defaultdict(Decimal)
     first: dict[str, Any] = {}
+    last: dict[str, Any] = {}
     material_of: dict[str, tuple[str, str]] = {}
     for take, code in takes:
         barcode = str(take.container)
         consumed[barcode] += take.quantity
         first.setdefault(barcode, take.consumed_at)
+        last[barcode] = take.consumed_at
         material_of[barcode] = (code, take.unit)
     returns = {
         r.container: r for r in session.scalars(select(MaterialReturn).where(MaterialReturn.batch_id == batch.id))
@@ -211,7 +215,7 @@ def reconciliation(session: Session, batch: Batch, recipe: Recipe) -> list[Mater
                 "%" if line is None else line.reconciliation_unit,
             ),
         )
-        issued = _issued(session, barcode, first[barcode])
+        issued = _issued(session, batch, barcode, first[barcode], last[barcode])
         used, recorded = consumed[barcode], returns.get(barcode)
         if recorded is None:
             material.containers[barcode] = rules.Balance(issued, used, issued - used, Decimal(0))
@@ -221,16 +225,22 @@ def reconciliation(session: Session, batch: Batch, recipe: Recipe) -> list[Mater
     return list(out.values())
 
 
-def _issued(session: Session, barcode: str, since: Any) -> Decimal:
-    """What the container held before the batch's first take: now + everything taken from it since."""
+def _issued(session: Session, batch: Batch, barcode: str, first: Any, last: Any) -> Decimal:
+    """What the container held for the batch: its quantity before the batch's first take, less what
+    other batches took from it while this one was using it (between its first and last take).
+
+    Only takes lower a container, so that first quantity is its quantity now plus every take since.
+    """
     container = session.get(Container, barcode)
     held = Decimal(0) if container is None else container.quantity
-    taken = session.scalars(
-        select(MaterialConsumption.quantity).where(
-            MaterialConsumption.container == barcode, MaterialConsumption.consumed_at >= since
+    since = session.execute(
+        select(MaterialConsumption.quantity, MaterialConsumption.batch_id, MaterialConsumption.consumed_at).where(
+            MaterialConsumption.container == barcode, MaterialConsumption.consumed_at >= first
         )
-    )
-    return held + sum(taken, Decimal(0))
+    ).all()
+    before = held + sum((q for q, _b, _at in since), Decimal(0))
+    shared = sum((q for q, b, at in since if b != batch.id and at <= last), Decimal(0))
+    return before - shared
 
 
 def evaluate(session: Session, ctx: Context, batch: Batch, recipe: Recipe, actor: str) -> list[Deviation]:

@@ -233,3 +233,20 @@ def test_the_review_page_shows_each_yield_and_the_reconciliation_with_its_verdic
     assert "outside its limits" in page
     assert "RM-X" in page
     assert "returns from the book" in page
+
+
+@pytest.mark.requirement("URS-BAT-021")
+def test_a_later_batch_taking_from_the_returned_container_does_not_change_the_earlier_reconciliation(
+    floor: Floor,
+) -> None:
+    make_lot(floor, "RM-X", "L-X", "25.000")
+    first = make(floor, "100", order="PO-Y1", take="10.000")
+    floor.work(
+        yields.record_return, ctx=floor.execution.ctx, actor="olga", ref=first, container="C-L-X",
+        returned=Decimal("15.000"), waste=Decimal(0),
+    )  # fmt: skip
+    second = make(floor, "100", order="PO-Y2", take="5.000")
+    [earlier] = report(floor, first)[1]
+    assert earlier.total == yields.rules.Balance(Decimal("25.000"), Decimal("10.000"), Decimal("15.000"), Decimal(0))
+    [later] = report(floor, second)[1]
+    assert later.total == yields.rules.Balance(Decimal("15.000"), Decimal("5.000"), Decimal("10.000"), Decimal(0))
