@@ -147,7 +147,7 @@ def _finish_batch(session: Session, ctx: Context, batch: Batch, plan: Plan, acto
         batch_id=batch.id,
         number=batch.number,
         product=batch.product_code,
-        quantity=batch.size,
+        quantity=yields.produced(session, batch, plan.recipe),
         unit=batch.size_unit,
     )
     batch.output_lot_id = lot.id

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from audit.chain import Entity
 from ebr.core.errors import NotFound, StateError, ValidationError
 from ebr.core.ids import new_id
-from ebr.core.units import convert
+from ebr.core.units import compatible, convert
 from ebr.execution import deviations
 from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, Deviation, MaterialReturn, StepEntry
@@ -158,6 +158,16 @@ def of_batch(session: Session, batch: Batch) -> tuple[list[YieldResult], list[Ma
     """The yields and the reconciliation of ``batch`` from its control recipe (for pages and records)."""
     recipe = Recipe.from_dict(batch.control_recipe)
     return batch_yields(session, batch, recipe), reconciliation(session, batch, recipe)
+
+
+def produced(session: Session, batch: Batch, recipe: Recipe) -> Decimal:
+    """The output lot's quantity: the batch's actual yield when it is measured in the batch size's
+    dimension (converted to its unit), else the batch size (e.g. bottles counted for a batch in litres)."""
+    spec = recipe.yield_
+    if spec is None or not compatible(spec.unit, batch.size_unit):
+        return batch.size
+    actual = _yield(session, batch, recipe, "batch", spec).actual
+    return batch.size if actual is None else convert(actual, spec.unit, batch.size_unit)
 
 
 def _yield(session: Session, batch: Batch, recipe: Recipe, scope: str, spec: YieldSpec) -> YieldResult:

@@ -250,3 +250,10 @@ def test_a_later_batch_taking_from_the_returned_container_does_not_change_the_ea
     assert earlier.total == yields.rules.Balance(Decimal("25.000"), Decimal("10.000"), Decimal("15.000"), Decimal(0))
     [later] = report(floor, second)[1]
     assert later.total == yields.rules.Balance(Decimal("15.000"), Decimal("5.000"), Decimal("10.000"), Decimal(0))
+
+
+def test_the_output_lot_takes_the_actual_yield_measured_in_the_batch_size_unit(floor: Floor) -> None:
+    number = make(floor, "96.500")
+    with floor.services.session_factory() as session:
+        lot = floor.execution.materials.lot(session, number)
+    assert (lot.quantity, lot.unit) == (Decimal("96.500"), "kg")
