@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -257,3 +258,24 @@ def test_the_output_lot_takes_the_actual_yield_measured_in_the_batch_size_unit(f
     with floor.services.session_factory() as session:
         lot = floor.execution.materials.lot(session, number)
     assert (lot.quantity, lot.unit) == (Decimal("96.500"), "kg")
+
+
+@pytest.mark.requirement("URS-BAT-021")
+def test_the_operator_records_a_return_on_the_yield_page_in_the_plants_locale(app: Flask, floor: Floor) -> None:
+    floor.services.settings = replace(floor.services.settings, plant_locale="de_DE")
+    make_lot(floor, "RM-X", "L-X", "25.000")
+    number = make(floor, "100", take="10.000")
+    app.config["WTF_CSRF_ENABLED"] = False  # CSRF is proven in tests/integration/signatures
+    olga = client_for(app, "olga")
+    page = html.unescape(olga.get(f"/batches/{number}/yield").get_data(as_text=True))
+    assert "Return of container C-L-X (RM-X)" in page
+    assert "15,000 kg should come back" in page
+    sent = olga.post(f"/batches/{number}/returns", data={"container": "C-L-X", "returned": "14,850", "waste": "0,020"})
+    assert sent.status_code == 302
+    page = html.unescape(olga.get(f"/batches/{number}/yield").get_data(as_text=True))
+    assert "reconciliation OUTSIDE its limit" in page
+    assert "Return of container C-L-X" not in page, "recorded once"
+    [material] = report(floor, number)[1]
+    assert (material.total.returned, material.total.waste) == (Decimal("14.850"), Decimal("0.020"))
+    quinn = client_for(app, "quinn")
+    assert quinn.post(f"/batches/{number}/returns", data={"container": "C-L-X", "returned": "1"}).status_code == 403
