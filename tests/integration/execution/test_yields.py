@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 
 from audit.models import AuditEvent
 from ebr import release
+from ebr.cli import main
 from ebr.core.db import unit_of_work
 from ebr.core.errors import NotFound, StateError, ValidationError
 from ebr.execution import review as review_items
@@ -22,7 +24,7 @@ from ebr.execution import yields
 from ebr.execution.models import Deviation, MaterialReturn
 from recipes.model import Recipe
 from tests.integration.execution.api_support import Api
-from tests.integration.execution.conftest import Floor, make_lot, recipe, sig
+from tests.integration.execution.conftest import PASSWORD, Floor, make_lot, recipe, sig
 from tests.integration.web.test_verification_queue import client_for
 
 MADE = "UP1.OP1.PH1"
@@ -279,3 +281,28 @@ def test_the_operator_records_a_return_on_the_yield_page_in_the_plants_locale(ap
     assert (material.total.returned, material.total.waste) == (Decimal("14.850"), Decimal("0.020"))
     quinn = client_for(app, "quinn")
     assert quinn.post(f"/batches/{number}/returns", data={"container": "C-L-X", "returned": "1"}).status_code == 403
+
+
+@pytest.mark.requirement("URS-BAT-021")
+def test_the_cli_shows_yields_and_records_a_return_for_a_user_with_the_right(floor: Floor) -> None:
+    make_lot(floor, "RM-X", "L-X", "25.000")
+    number = make(floor, "47", size="50", take="10.000")
+    env = {
+        "EBR_DATABASE_URL": floor.services.settings.database_url,
+        "EBR_DATA_DIR": str(floor.services.settings.data_dir),
+    }
+    shown = CliRunner().invoke(main, ["yield", "show", number], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "yield of the batch: 47 of 50.000 kg = 94.00 % (limits 95–102 %): OUTSIDE ITS LIMITS" in shown.output
+    args = ["yield", "return", number, "--container", "C-L-X", "--returned", "15", "--password-stdin"]
+    refused = CliRunner().invoke(main, [*args, "--user", "quinn"], env=env, input=f"{PASSWORD}\n")
+    assert refused.exit_code == 2, refused.output
+    assert "error:" in refused.output
+    bad = CliRunner().invoke(main, [*args[:-2], "abc", "--user", "olga", "--password-stdin"], env=env, input="x\n")
+    assert bad.exit_code == 2, bad.output
+    assert "error: --returned: 'abc' is not a number" in bad.output
+    done = CliRunner().invoke(main, [*args, "--user", "olga"], env=env, input=f"{PASSWORD}\n")
+    assert done.exit_code == 0, done.output
+    assert "return of container C-L-X recorded" in done.output
+    as_json = CliRunner().invoke(main, ["yield", "show", number, "--json"], env=env)
+    assert '"difference": "0.000"' in as_json.output
