@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from ebr import release
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
 from ebr.execution import review as review_items
 from ebr.execution.service import build
+from ebr.review import services as release
 from tests.e2e.batch_support import Runner, ShiftedClock
 from tests.e2e.test_batch_examples import (  # noqa: F401 - the e2e fixtures
     _people,

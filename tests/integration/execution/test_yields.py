@@ -15,13 +15,13 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from audit.models import AuditEvent
-from ebr import release
 from ebr.cli import main
 from ebr.core.db import unit_of_work
 from ebr.core.errors import NotFound, StateError, ValidationError
 from ebr.execution import review as review_items
 from ebr.execution import yields
 from ebr.execution.models import Deviation, MaterialReturn
+from ebr.review import services as release
 from recipes.model import Recipe
 from tests.integration.execution.api_support import Api
 from tests.integration.execution.conftest import PASSWORD, Floor, make_lot, recipe, sig

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from ebr import audit_service
 from ebr.bootstrap import Services
 from ebr.execution import yields
 from ebr.execution.service import build
 from ebr.records import bpr
 from ebr.records import service as reports
+from ebr.trail import services as audit_service
 from tests.integration.execution.conftest import Floor, make_lot, make_people, make_plant
 from tests.integration.execution.test_yields import make
 from tests.integration.reports.support import pdf_text
