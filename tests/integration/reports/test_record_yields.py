@@ -12,7 +12,7 @@ from ebr.bootstrap import Services
 from ebr.execution import yields
 from ebr.execution.service import build
 from ebr.records import bpr
-from ebr.records import service as reports
+from ebr.records import services as reports
 from ebr.trail import services as audit_service
 from tests.integration.execution.conftest import Floor, make_lot, make_people, make_plant
 from tests.integration.execution.test_yields import make
