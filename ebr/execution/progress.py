@@ -4,7 +4,8 @@
 activates what follows the completed element, and when a level is done completes
 it and moves up. A loop brings a completed element back (Reset, then run again).
 The end of a unit procedure marks its equipment dirty; the end of the procedure
-completes the batch and makes its output lot.
+completes the batch, makes its output lot and judges its yields and reconciliation
+(``ebr.execution.yields``: a deviation for each outside its limits).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity
-from ebr.execution import graph
+from ebr.execution import graph, yields
 from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, StepEntry
 from ebr.execution.plan import Plan, parent_of
@@ -79,7 +80,7 @@ def advance(session: Session, ctx: Context, batch: Batch, plan: Plan, path: str,
         if not progress.complete:
             return changed
         if parent == "":
-            _finish_batch(session, ctx, batch, actor)
+            _finish_batch(session, ctx, batch, plan, actor)
             return [*changed, "procedure"]
         level = ctx.step(session, batch, parent)
         level.state = complete(State(level.state)).value
@@ -136,7 +137,7 @@ def _release_units(session: Session, ctx: Context, batch: Batch, level: BatchSte
         )
 
 
-def _finish_batch(session: Session, ctx: Context, batch: Batch, actor: str) -> None:
+def _finish_batch(session: Session, ctx: Context, batch: Batch, plan: Plan, actor: str) -> None:
     batch.state = complete(State(batch.state)).value
     batch.status = BatchStatus.COMPLETE.value
     batch.ended_at = ctx.clock.now()
@@ -146,7 +147,7 @@ def _finish_batch(session: Session, ctx: Context, batch: Batch, actor: str) -> N
         batch_id=batch.id,
         number=batch.number,
         product=batch.product_code,
-        quantity=batch.size,
+        quantity=yields.produced(session, batch, plan.recipe),
         unit=batch.size_unit,
     )
     batch.output_lot_id = lot.id
@@ -158,3 +159,4 @@ def _finish_batch(session: Session, ctx: Context, batch: Batch, actor: str) -> N
         before={"status": BatchStatus.IN_EXECUTION.value},
         after={"status": batch.status, "state": batch.state, "output_lot": lot.lot_number},
     )
+    yields.evaluate(session, ctx, batch, plan.recipe, actor)
