@@ -40,7 +40,8 @@ class JsonApi(Api):  # type: ignore[misc]
 def register(app: Flask) -> None:
     """Attach the API blueprints and run the engine's crash recovery once."""
     from ebr.analytics import api as analytics
-    from ebr.api import batches, materials, records, samples, session
+    from ebr.api import batches, records, samples, session
+    from ebr.materials import api as materials
 
     for key, value in API_CONFIG.items():
         app.config.setdefault(key, value)

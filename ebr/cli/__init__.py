@@ -26,7 +26,7 @@ AREAS = (
     "ebr.cli.ops",
     "ebr.cli.batch",
     "ebr.cli.batch_record",
-    "ebr.cli.trace",
+    "ebr.materials.cli",
     "ebr.analytics.cli",
     "ebr.integration.cli",
 )
