@@ -106,7 +106,7 @@ def _forward(session: Session, lot: Lot, node: TraceNode, depth: int) -> None:
     for batch_id, quantity in uses:
         taken[batch_id] = taken.get(batch_id, Decimal(0)) + quantity
     ids = list(taken)
-    numbers = dict(session.execute(select(Batch.id, Batch.number).where(Batch.id.in_(ids))).tuples())
+    numbers = {row.id: row.number for row in session.execute(select(Batch.id, Batch.number).where(Batch.id.in_(ids)))}
     outputs: dict[str, list[Lot]] = {}
     for out in session.scalars(select(Lot).where(Lot.produced_by.in_(ids)).order_by(Lot.lot_number)):
         outputs.setdefault(out.produced_by or "", []).append(out)
