@@ -23,6 +23,7 @@ from audit.chain import Entity
 from ebr.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from ebr.core.ids import new_id
 from ebr.execution.rules import LotStatus, parse_decimal
+from ebr.materials.labels import Label
 from ebr.materials.models import Container, Lot, LotSample, MaterialConsumption
 from ebr.materials.services import Credentials, MaterialService
 
@@ -37,17 +38,30 @@ def barcode_of(lot_number: str, index: int) -> str:
     return f"{lot_number}-{index:03d}"
 
 
+MAX_INTEGER_DIGITS = 12
+MAX_DECIMALS = 6
+
+
+def quantity(name: str, raw: object) -> Decimal:
+    """A positive quantity of at most 12 integer digits and 6 decimals; ValidationError saying why not."""
+    qty = parse_decimal(name, raw)
+    if qty <= 0:
+        raise ValidationError(f"{name}: quantity {qty} must be greater than zero")
+    if qty.adjusted() >= MAX_INTEGER_DIGITS or int(qty.as_tuple().exponent) < -MAX_DECIMALS:
+        raise ValidationError(
+            f"{name}: {raw!r} is out of range; give at most {MAX_INTEGER_DIGITS} digits before "
+            f"and {MAX_DECIMALS} after the decimal point"
+        )
+    return qty
+
+
 def _quantities(values: Sequence[Decimal | str | int]) -> tuple[list[Decimal], list[str]]:
     parsed, problems = [], []
     for i, raw in enumerate(values, start=1):
         try:
-            qty = parse_decimal(f"container {i}", raw)
+            parsed.append(quantity(f"container {i}", raw))
         except ValidationError as exc:
             problems.append(exc.message)
-            continue
-        if qty <= 0:
-            problems.append(f"container {i}: quantity {qty} must be greater than zero")
-        parsed.append(qty)
     return parsed, problems
 
 
@@ -98,9 +112,12 @@ def receive_goods(
     if mat.potency_applies and potency is None:
         problems.append(f"potency is required: {mat.code} is dispensed by potency (give it in % from the CoA)")
     if potency is not None:
-        pot = parse_decimal("potency", potency)
-        if not 0 < pot <= 100:
-            problems.append(f"potency {pot}% must be above 0 and at most 100")
+        try:
+            pot = quantity("potency", potency)
+            if pot > 100:
+                problems.append(f"potency {pot}% must be above 0 and at most 100")
+        except ValidationError as exc:
+            problems.append(exc.message)
     if problems:
         raise ValidationError(f"lot {lot_number or '(no number)'} cannot be received", problems)
     return svc.receive_lot(
@@ -211,7 +228,7 @@ def take_sample(
     actor: str,
     lot_number: str,
     barcode: str,
-    quantity: Decimal | str,
+    amount: Decimal | str,
     purpose: str,
 ) -> LotSample:
     """Take a sample from one container of the lot (the container and the lot go down by it)."""
@@ -219,8 +236,8 @@ def take_sample(
     container = session.get(Container, barcode)
     if container is None or container.lot_id != lot.id:
         raise NotFound(f"container {barcode!r} is not part of lot {lot_number}; scan a container of this lot")
-    qty = parse_decimal("sample quantity", quantity)
-    if qty <= 0 or qty > container.quantity:
+    qty = quantity("sample quantity", amount)
+    if qty > container.quantity:
         raise ValidationError(
             f"sample quantity {qty} must be above zero and at most the {container.quantity} {container.unit} "
             f"left in {barcode}"
@@ -311,3 +328,29 @@ def samples(session: Session, lot: Lot) -> list[LotSample]:
 
 def count_containers(session: Session, lot: Lot) -> int:
     return int(session.scalar(select(func.count()).select_from(Container).where(Container.lot_id == lot.id)) or 0)
+
+
+def labels_of(svc: MaterialService, session: Session, lot_number: str) -> list[Label]:
+    """One label per container of the lot, with its current quantity and the lot's status."""
+    lot = svc.lot(session, lot_number)
+    mat = svc.material(session, lot.material_code)
+    containers = svc.containers(session, lot)
+    return [
+        Label(
+            barcode=c.barcode,
+            material_code=mat.code,
+            material_name=mat.name,
+            lot_number=lot.lot_number,
+            supplier_lot=lot.supplier_lot,
+            quantity=c.quantity,
+            unit=c.unit,
+            status=lot.status,
+            expires_on=lot.expires_on,
+            retest_on=lot.retest_on,
+            storage=mat.storage,
+            text=mat.label_text,
+            index=i,
+            count=len(containers),
+        )
+        for i, c in enumerate(containers, start=1)
+    ]
