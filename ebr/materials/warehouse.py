@@ -24,7 +24,7 @@ from ebr.core.errors import Conflict, NotFound, PermissionDenied, ValidationErro
 from ebr.core.ids import new_id
 from ebr.execution.rules import LotStatus, parse_decimal
 from ebr.materials.labels import Label
-from ebr.materials.models import Container, Lot, LotSample, MaterialConsumption
+from ebr.materials.models import Container, Lot, LotSample, LotStatusChange, MaterialConsumption
 from ebr.materials.services import Credentials, MaterialService
 
 MAX_CONTAINERS = 999
@@ -354,3 +354,9 @@ def labels_of(svc: MaterialService, session: Session, lot_number: str) -> list[L
         )
         for i, c in enumerate(containers, start=1)
     ]
+
+
+def history(session: Session, lot: Lot) -> list[LotStatusChange]:
+    """The lot's status changes, oldest first."""
+    query = select(LotStatusChange).where(LotStatusChange.lot_id == lot.id).order_by(LotStatusChange.changed_at)
+    return list(session.scalars(query))
