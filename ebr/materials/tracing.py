@@ -118,14 +118,16 @@ def of_batch(session: Session, number: str) -> Trace:
     return trace
 
 
-def _id(kind: str, name: str) -> str:
-    return f"{kind}:{name}"
-
-
 def svg(trace: Trace) -> str:
     """The trace drawn left to right (raw materials → products) as SVG by Graphviz ``dot``."""
     dot = graphviz.Digraph("trace", graph_attr={"rankdir": "LR", "fontname": "DejaVu Sans", "nodesep": "0.25"})
     dot.attr("node", fontname="DejaVu Sans", fontsize="11")
+    # Plain generated node ids: a ":" in a name would be read by dot as a port.
+    ids: dict[tuple[str, str], str] = {}
+
+    def _id(kind: str, name: str) -> str:
+        return ids.setdefault((kind, name), f"n{len(ids)}")
+
     for lot, (material, status) in sorted(trace.lots.items()):
         colour = STATUS_COLOURS.get(status, "#ffffff")
         pen = "3" if trace.kind == "lot" and lot == trace.subject else "1"

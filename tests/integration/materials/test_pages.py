@@ -107,6 +107,7 @@ def test_the_genealogy_page_draws_the_trace_lists_it_and_prints_it(app: Flask, f
     assert "<svg" in svg
     assert "W-3" in svg
     assert "FG-9" in svg
+    assert svg.count('class="edge"') == 2  # lot → batch → output lot
     printed = pdf_text(quinn.get("/genealogy/lot/W-3/trace.pdf").data)
     assert "Genealogy trace of lot W-3" in printed
     assert "FG-9" in printed
