@@ -79,3 +79,19 @@ def test_fuzzed_receipts_and_decisions_never_fail_and_store_nothing_when_refused
     decision()
     assert quinn.call("GET", "/api/lots/L-BASE")["status"] == "quarantine"
     assert decide(quinn, "L-BASE", "release")["status"] == "released"
+
+
+def test_fuzzed_materials_never_fail_and_store_nothing_when_refused(app: Flask, floor: Floor) -> None:
+    quinn = Api(app.test_client(), "quinn")
+    base = {"code": "RM-F", "name": "F", "unit": "kg"}
+    keys = [*base, "storage", "retest_interval_days", "potency_applies", "label_text", "hazardous", "extra"]
+
+    @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(changes=st.dictionaries(st.sampled_from(keys), VALUES, max_size=3))
+    def attempt(changes: dict[str, Any]) -> None:
+        before = stored(floor)
+        response = quinn.client.post("/api/materials", json=base | changes)
+        if refused(response):
+            assert stored(floor) == before
+
+    attempt()

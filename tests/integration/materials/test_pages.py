@@ -9,8 +9,10 @@ from decimal import Decimal
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
-from tests.integration.execution.conftest import PASSWORD, Floor
+from ebr.execution.models import Batch
+from tests.integration.execution.conftest import PASSWORD, SIMPLE, Floor, make_lot, recipe
 from tests.integration.materials.support import today
 from tests.integration.materials.test_lots_api import pdf_text
 from tests.integration.web.test_verification_queue import client_for
@@ -112,3 +114,24 @@ def test_the_genealogy_page_draws_the_trace_lists_it_and_prints_it(app: Flask, f
     assert "Genealogy trace of lot W-3" in printed
     assert "FG-9" in printed
     assert quinn.get("/genealogy/lot/NOPE").status_code == 404
+
+
+@pytest.mark.requirement("URS-MAT-010")
+def test_a_batch_is_traced_to_its_input_lots_and_its_output(app: Flask, floor: Floor) -> None:
+    make_lot(floor, "RM-A", "A-1", "50")
+    number = floor.batch(recipe(SIMPLE), order="PO-T")
+    with floor.services.session_factory() as session:
+        batch_id = session.scalars(select(Batch.id).where(Batch.number == number)).one()
+    mats = floor.execution.materials
+    floor.work(mats.consume, actor="olga", batch_id=batch_id, step_path="P", barcode="C-A-1", quantity=Decimal("3"))
+    floor.work(mats.record_output, actor="olga", batch_id=batch_id, number="OUT-1", product="FG-SIMPLE",
+               quantity=Decimal("3"), unit="kg")  # fmt: skip
+    quinn = client_for(app, "quinn")
+    shown = page(quinn, f"/genealogy/batch/{number}")
+    assert f"Genealogy of batch {number}" in shown
+    assert "A-1" in shown
+    assert "OUT-1" in shown
+    svg = html.unescape(quinn.get(f"/genealogy/batch/{number}/graph.svg").get_data(as_text=True))
+    assert f"batch {number}" in svg
+    assert svg.count('class="edge"') == 2
+    assert "OUT-1" in pdf_text(quinn.get(f"/genealogy/batch/{number}/trace.pdf").data)
