@@ -230,7 +230,7 @@ def labels_pdf(lot_number: str) -> Response:
     """The container labels as PDF (Code128 and QR of each container's barcode)."""
     with work() as session:
         found = warehouse.labels_of(execution().materials, session, lot_number)
-    name = f"labels-{lot_number}.pdf".replace('"', "")
+    name = labels.attachment_name("labels", lot_number, suffix="pdf")
     headers = {"Content-Disposition": f'inline; filename="{name}"'}
     return Response(labels.labels_pdf(found), mimetype="application/pdf", headers=headers)
 

@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import html
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -113,6 +114,12 @@ def labels_pdf(labels: Sequence[Label]) -> bytes:
 
     pdf: bytes = HTML(string=labels_html(labels)).write_pdf()
     return pdf
+
+
+def attachment_name(*parts: str, suffix: str) -> str:
+    """A safe file name for a Content-Disposition header (lot numbers may hold any character)."""
+    stem = "-".join(re.sub(r"[^A-Za-z0-9._-]+", "_", part) for part in parts)
+    return f"{stem}.{suffix}"
 
 
 def _zpl_text(value: str) -> str:

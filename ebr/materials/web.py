@@ -211,7 +211,8 @@ def sample(lot_number: str) -> ResponseReturnValue:
 def labels_pdf(lot_number: str) -> ResponseReturnValue:
     with read() as session:
         found = warehouse.labels_of(_materials(), session, lot_number)
-    headers = {"Content-Disposition": f'inline; filename="labels-{lot_number}.pdf"'.replace("\n", "")}
+    name = labels.attachment_name("labels", lot_number, suffix="pdf")
+    headers = {"Content-Disposition": f'inline; filename="{name}"'}
     return Response(labels.labels_pdf(found), mimetype="application/pdf", headers=headers)
 
 
@@ -220,7 +221,8 @@ def labels_pdf(lot_number: str) -> ResponseReturnValue:
 def labels_zpl(lot_number: str) -> ResponseReturnValue:
     with read() as session:
         found = warehouse.labels_of(_materials(), session, lot_number)
-    headers = {"Content-Disposition": f'attachment; filename="labels-{lot_number}.zpl"'.replace("\n", "")}
+    name = labels.attachment_name("labels", lot_number, suffix="zpl")
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     return Response(labels.labels_zpl(found), mimetype="text/plain", headers=headers)
 
 
@@ -267,5 +269,6 @@ def trace_svg(kind: str, ref: str) -> ResponseReturnValue:
 def trace_pdf(kind: str, ref: str) -> ResponseReturnValue:
     found = _trace(kind, ref)
     printed = tracing.pdf(found, printed_by=access.user_id(), printed_at=services().clock.now())
-    headers = {"Content-Disposition": f'inline; filename="trace-{kind}-{ref}.pdf"'.replace("\n", "")}
+    name = labels.attachment_name("trace", kind, ref, suffix="pdf")
+    headers = {"Content-Disposition": f'inline; filename="{name}"'}
     return Response(printed, mimetype="application/pdf", headers=headers)
