@@ -113,6 +113,9 @@ def main() -> None:
         f"Genealogy trace (SQLite, median of {RUNS}; baseline: a lot in 1 batch)", rows, baseline_name="1 batch"
     )
 
+    # The figures are CPU time on a shared machine: say how busy it was.
+    print(f"\nload average while measured: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+
 
 if __name__ == "__main__":
     main()

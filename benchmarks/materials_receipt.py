@@ -79,6 +79,9 @@ def main() -> None:
         baseline_name="1 container",
     )
 
+    # The figures are CPU time on a shared machine: say how busy it was.
+    print(f"\nload average while measured: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+
 
 if __name__ == "__main__":
     main()
