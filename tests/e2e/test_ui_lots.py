@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_ui_axe import serious
 from tests.e2e.test_ui_batch import log_in
 from tests.e2e.test_ui_review_cases import no_sideways_scroll
-from tests.integration.execution.conftest import PASSWORD, Floor, floor  # noqa: F401 - the fixture
-from tests.support.browser import screenshot
+from tests.integration.execution.conftest import PASSWORD, Floor, floor, make_lot  # noqa: F401 - the fixture
+from tests.support.browser import TABLET, screenshot
 
 GLOVE_TARGET_PX = 44
 
@@ -82,3 +83,24 @@ def test_qa_receives_a_lot_prints_its_labels_and_releases_it_on_a_tablet(page: A
     assert page.get_by_role("cell", name="FG-T").count() >= 1
     no_sideways_scroll(page)
     screenshot(page, "genealogy")
+
+
+@pytest.mark.requirement("URS-MAT-002")
+def test_the_materials_lots_and_genealogy_pages_have_no_serious_accessibility_violation(
+    chromium: Any,
+    live_server: Any,
+    floor: Floor,  # noqa: F811
+) -> None:
+    make_lot(floor, "RM-A", "A-1", "10")
+    context = chromium.new_context(viewport=TABLET, base_url=live_server.url, bypass_csp=True)
+    context.set_default_timeout(10_000)
+    try:
+        tab = context.new_page()
+        log_in(tab, "quinn")
+        found = {}
+        for url in ("/materials/", "/lots/", "/lots/A-1", "/genealogy/", "/genealogy/lot/A-1"):
+            tab.goto(url)
+            found[url] = serious(tab)
+        assert all(not v for v in found.values()), found
+    finally:
+        context.close()
