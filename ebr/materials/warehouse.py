@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity
@@ -324,10 +324,6 @@ def stock(session: Session, lot: Lot) -> list[Stock]:
 def samples(session: Session, lot: Lot) -> list[LotSample]:
     """The samples taken from ``lot``, oldest first."""
     return list(session.scalars(select(LotSample).where(LotSample.lot_id == lot.id).order_by(LotSample.taken_at)))
-
-
-def count_containers(session: Session, lot: Lot) -> int:
-    return int(session.scalar(select(func.count()).select_from(Container).where(Container.lot_id == lot.id)) or 0)
 
 
 def labels_of(svc: MaterialService, session: Session, lot_number: str) -> list[Label]:
