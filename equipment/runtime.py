@@ -44,6 +44,7 @@ from equipment.pli import PlcPhase
 from equipment.recorder import CommandData, Recorder
 from equipment.safety import OutputGuard, safe_outputs
 from equipment.subscriptions import subscribe_plant
+from equipment.supervision import Backoff, RuntimeFatal, Supervision
 from equipment.trend import TrendBuffer
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class EquipmentRuntime:
         start_max_age_s: float = 30.0,
         reconcile_s: float = 1.0,
         settle_s: float = 0.3,
+        backoff: Backoff | None = None,
     ) -> None:
         self.config = config
         self.io = io or build_plant_io(config)
@@ -91,6 +93,13 @@ class EquipmentRuntime:
         self._tasks: list[asyncio.Task[Any]] = []
         self._pending_points: list[TrendPoint] = []
         self.counters: Counter[str] = Counter()
+        # Every loop reports its failures here (logged with context, counted, bounded backoff);
+        # a failure beyond the limits sets ``fatal`` and ends :meth:`serve` (crash-only).
+        self.supervision = Supervision(area=config.area, backoff=backoff)
+        self.fatal: RuntimeFatal | None = None
+        self._failed = asyncio.Event()
+        self.readings_failing_since: float | None = None
+        """``time.monotonic()`` of the first failed readings write not yet followed by a good one."""
         self.leads = {unit: StopLead(cfg.valve_travel_ms / 1000) for unit, cfg in config.dosing.items()}
         self.guard = OutputGuard(
             io=self.io,
@@ -99,9 +108,15 @@ class EquipmentRuntime:
             alarm=self._raise_alarm,
             note=self._note,
             period_s=reconcile_s,
+            watch=self.supervision.watch("output reconciliation"),
         )
         self.idle = IdleWatch(
-            io=self.io, config=config, phases=lambda: self.phases.values(), alarm=self._raise_alarm, guard=self.guard
+            io=self.io,
+            config=config,
+            phases=lambda: self.phases.values(),
+            alarm=self._raise_alarm,
+            guard=self.guard,
+            watch=self.supervision.watch("idle watch"),
         )
 
     # -- life cycle ----------------------------------------------------------------------
@@ -123,12 +138,25 @@ class EquipmentRuntime:
         await asyncio.to_thread(self.recorder.log_event, "runtime", f"equipment runtime {self.runtime_id} started")
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set."""
+        """Run until ``stop`` is set; raises :class:`RuntimeFatal` when a loop gave up."""
         await self.start()
+        await self.serve(stop)
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Wait for ``stop`` or a fatal loop failure, then close; re-raise the fatal failure.
+
+        Closing after a fatal failure still holds running phases (outputs driven safe)
+        before the process ends: the plant is left safe, the restart recovers the rest.
+        """
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._failed.wait())]
         try:
-            await stop.wait()
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            for waiter in waiters:
+                waiter.cancel()
             await self.close()
+        if self.fatal is not None:
+            raise self.fatal
 
     async def close(self) -> None:
         """Stop: running phases are held (outputs driven safe), every report is recorded, then all closes."""
@@ -136,32 +164,85 @@ class EquipmentRuntime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._inflight is not None:
-            await self._inflight  # shielded from the cancellation above: a report is never half-lost
+            # Shielded from the cancellation above: a report is never half-lost. A RuntimeFatal
+            # here is already logged and kept as self.fatal by the record loop's task.
+            with contextlib.suppress(RuntimeFatal):
+                await self._inflight
         for phase in list(self.phases.values()):
             if phase.state is PhaseStatus.RUNNING:
+                # A phase that cannot be held (its endpoint is down) is already held by its
+                # own communication-loss rule; the guard's writes on restart cover the rest.
                 with contextlib.suppress(EquipmentError):
                     await phase.hold("equipment runtime stopped")
-        while not self._reports.empty():
-            await asyncio.to_thread(self.recorder.record, self._reports.get_nowait())
+        await self._record_remaining()
         for phase in self.phases.values():
             await phase.close()
         await self.io.close()
-        with contextlib.suppress(EquipmentError):
+        try:
             await asyncio.to_thread(self.recorder.heartbeat, connected=False, detail="stopped")
+        except Exception as exc:  # noqa: BLE001 - the database may be why we stop; the heartbeat then ages out
+            log.error("last heartbeat (stopped) not written: %s: %s", type(exc).__name__, exc)
+
+    async def _record_remaining(self) -> None:
+        """Record the queued reports; when the database refuses, say which are lost.
+
+        Lost reports are not lost state: the next runtime reads the phases the database
+        still shows running and holds them (:meth:`_recover`), which is the tested path.
+        """
+        while not self._reports.empty():
+            report = self._reports.get_nowait()
+            try:
+                await asyncio.to_thread(self.recorder.record, report)
+            except Exception as exc:  # noqa: BLE001 - stopping: log each lost report, the restart recovers it
+                self.supervision.note("recording")
+                log.error(
+                    "phase report %s (%s, %s) not recorded while stopping: %s: %s",
+                    report.phase_ref,
+                    report.unit,
+                    report.state.value,
+                    type(exc).__name__,
+                    exc,
+                )
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         self._tasks = [t for t in self._tasks if not t.done()]
-        self._tasks.append(asyncio.create_task(coro))
+        task = asyncio.create_task(coro)
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        """A loop or background task ended: a fatal failure stops the runtime, any other is logged."""
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        if isinstance(exc, RuntimeFatal):
+            self.fatal = self.fatal or exc
+            self._failed.set()
+            return
+        # A loop body escaped its watch: a bug. The loop is gone, so the runtime cannot go on.
+        self.supervision.note("background task")
+        log.critical("background task %s of runtime %s died", task.get_coro(), self.runtime_id, exc_info=exc)
+        self.fatal = self.fatal or RuntimeFatal(
+            f"equipment runtime of area {self.config.area}: a background task died ({type(exc).__name__}: {exc}); "
+            "the runtime stops so that its service manager restarts it"
+        )
+        self._failed.set()
 
     async def _connect_later(self, endpoint: str) -> None:
+        # An endpoint that is down is a plant condition, not a runtime fault: no limit, but
+        # every failure is logged (with the endpoint) and counted, at most 1 s apart.
+        watch = self.supervision.watch(f"connect {endpoint}", backoff=Backoff(0.2, 1.0, None))
         delay = 0.2
         while True:
             await asyncio.sleep(delay)
             try:
                 await self.io.drivers[endpoint].connect()
+                watch.succeeded()
                 return
-            except DriverError:
-                delay = min(delay * 2, 1.0)
+            except DriverError as exc:
+                delay = watch.failed(exc, f"endpoint {endpoint}")
 
     # -- the fast path -------------------------------------------------------------------
 
@@ -177,17 +258,18 @@ class EquipmentRuntime:
         return owned_outputs(self.phases.values())
 
     def _raise_alarm(self, unit: str, trip: Trip) -> None:
-        self._spawn(self._retry(lambda: self.recorder.alarm(unit, trip)))
+        self._spawn(self._retry(lambda: self.recorder.alarm(unit, trip), what=f"alarm {trip.kind.value} on {unit}"))
 
     def _note(self, unit: str, message: str) -> None:
-        self._spawn(self._retry(lambda: self.recorder.log_event("safety", message, unit=unit)))
+        self._spawn(self._retry(lambda: self.recorder.log_event("safety", message, unit=unit), what=f"note on {unit}"))
 
     def _on_connection(self, endpoint: str, connected: bool, reason: str) -> None:
         for phase in list(self.phases.values()):
             phase.on_connection(endpoint, connected, reason)
         if connected:
             self.guard.wake()
-        self._spawn(asyncio.to_thread(self.recorder.log_event, "connection", f"{endpoint}: {reason}"))
+        event = f"{endpoint}: {reason}"
+        self._spawn(self._retry(lambda: self.recorder.log_event("connection", event), what=f"connection event {event}"))
 
     def _report(self, report: PhaseReport) -> None:
         self._reports.put_nowait(report)
@@ -202,32 +284,48 @@ class EquipmentRuntime:
                 self._spawn(phase.close())
 
     async def _tick_loop(self) -> None:
+        # Ticks run the phases' timeouts (valve feedback, no-flow): a tick that keeps failing
+        # leaves those unwatched, so it gives up after 10 s and the restart holds the phases.
+        watch = self.supervision.watch("phase ticks", backoff=Backoff(self.tick_s, 1.0, 10.0))
         while True:
-            for phase in list(self.phases.values()):
-                phase.tick()
-            await asyncio.sleep(self.tick_s)
+            delay = self.tick_s
+            for ref, phase in list(self.phases.items()):
+                try:
+                    phase.tick()
+                except Exception as exc:  # noqa: BLE001 - logged, counted and bounded by the watch
+                    delay = watch.failed(exc, f"phase {ref} on {phase.cfg.unit}")
+                    break
+            else:
+                watch.succeeded()
+            await asyncio.sleep(delay)
 
     # -- recording -----------------------------------------------------------------------
 
     async def _record_loop(self) -> None:
         while True:
             report = await self._reports.get()
-            self._inflight = asyncio.ensure_future(self._retry(lambda r=report: self.recorder.record(r)))  # type: ignore[misc]
+            what = f"phase report {report.phase_ref} ({report.unit}, {report.state.value})"
+            work = self._retry(lambda r=report: self.recorder.record(r), what=what)  # type: ignore[misc]
+            self._inflight = asyncio.ensure_future(work)
             await asyncio.shield(self._inflight)
 
-    async def _retry(self, work: Callable[[], None]) -> None:
-        """Run ``work`` in a thread; on a database failure wait and retry (records are not dropped)."""
-        delay = 0.2
+    async def _retry(self, work: Callable[[], None], *, what: str) -> None:
+        """Run ``work`` in a thread; on a failure wait (bounded backoff) and retry, up to the give-up limit.
+
+        Records are not dropped while retrying; beyond the limit :class:`RuntimeFatal` ends the
+        runtime (``what`` names the record in the message), and the restart recovers the phases.
+        """
+        watch = self.supervision.watch("recording")
         while True:
             try:
                 await asyncio.to_thread(work)
+                watch.succeeded()
                 return
-            except Exception as exc:  # noqa: BLE001 - any database failure: keep the record and retry
-                log.error("recording failed (%s); retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            except Exception as exc:  # noqa: BLE001 - any database failure: keep the record, retry, bounded
+                await asyncio.sleep(watch.failed(exc, what))
 
     async def _heartbeat_loop(self) -> None:
+        watch = self.supervision.watch("heartbeat")
         while True:
             detail = ", ".join(
                 f"{name}: up" if up else f"{name}: DOWN{self._silence(name)}" for name, up in self.io.connected.items()
@@ -242,13 +340,27 @@ class EquipmentRuntime:
                 detail += "; no answer from " + ", ".join(silent)
             if self.counters:
                 detail += "; " + ", ".join(f"{name}: {count}" for name, count in sorted(self.counters.items()))
-            connected = all(self.io.connected.values()) and not waiting and not silent
+            stale = self._stale_readings()
+            if stale:
+                detail += "; " + stale
+            # Not connected while readings are not written: whoever uses a reading (the scale,
+            # the pages) must not take the last one written for the current one.
+            connected = all(self.io.connected.values()) and not waiting and not silent and not stale
             try:
                 await asyncio.to_thread(self.recorder.heartbeat, connected=connected, detail=detail)
-            except Exception as exc:  # noqa: BLE001 - a missed heartbeat shows as a stale one; the next try follows
+            except Exception as exc:  # noqa: BLE001 - a missed heartbeat shows as a stale one; bounded retry
                 self.counters["heartbeat write failures"] += 1
-                log.error("heartbeat write failed: %s", exc)
+                await asyncio.sleep(watch.failed(exc, f"runtime {self.runtime_id}: {detail}"))
+                continue
+            watch.succeeded()
             await asyncio.sleep(self.heartbeat_s)
+
+    def _stale_readings(self) -> str:
+        """``readings not written for 4.2 s: …`` while the readings loop fails, else ``""``."""
+        if self.readings_failing_since is None:
+            return ""
+        age = time.monotonic() - self.readings_failing_since
+        return f"readings not written for {age:.1f} s: the values shown are stale"
 
     def _silence(self, endpoint: str) -> str:
         """`` (no answer for 4.2 s)`` for an endpoint down after it had answered, so a reader sees the data's age."""
@@ -269,6 +381,7 @@ class EquipmentRuntime:
     async def _readings_loop(self) -> None:
         units = {t.name: t.unit for t in self.config.tags.values()}
         decimals = {t.name: t.decimals for t in self.config.tags.values()}
+        watch = self.supervision.watch("readings")
         delay = self.readings_s
         while True:
             await asyncio.sleep(delay)
@@ -290,17 +403,17 @@ class EquipmentRuntime:
                         self._pending_points = points + self._pending_points
                         raise
                 delay = self.readings_s
+                self.readings_failing_since = None
+                watch.succeeded()
             except Exception as exc:  # noqa: BLE001 - any database failure: keep every value, retry with backoff
                 self.counters["readings write failures"] += 1
-                delay = min(delay * 2, 5.0)
-                log.error(
-                    "writing %d reading(s) (e.g. %s) and %d trend point(s) failed: %s; retrying in %.1f s",
-                    len(items),
-                    next(iter(items), "-"),
-                    len(self._pending_points),
-                    exc,
-                    delay,
+                if self.readings_failing_since is None:
+                    self.readings_failing_since = time.monotonic()
+                what = (
+                    f"{len(items)} reading(s), e.g. {next(iter(items), '-')}, "
+                    f"and {len(self._pending_points)} trend point(s)"
                 )
+                delay = max(self.readings_s, watch.failed(exc, what))
 
     # -- commands ------------------------------------------------------------------------
 
@@ -309,26 +422,30 @@ class EquipmentRuntime:
 
         assert self.database_url is not None
         conninfo = make_url(self.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        # Without LISTEN the command loop still polls every poll_s: no limit, bounded delay.
+        watch = self.supervision.watch("listen", backoff=Backoff(1.0, 30.0, None))
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
                     await conn.execute(f"LISTEN {COMMAND_CHANNEL}")
+                    watch.succeeded()
                     async for _ in conn.notifies():
                         self._wake.set()
             except psycopg.Error as exc:
-                log.warning("LISTEN failed (%s); polling until it works again", exc)
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(watch.failed(exc, f"LISTEN {COMMAND_CHANNEL}; polling meanwhile"))
 
     async def _command_loop(self) -> None:
+        watch = self.supervision.watch("commands")
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
             self._wake.clear()
             try:
                 commands = await asyncio.to_thread(self.recorder.claim_commands, self.units)
-            except Exception as exc:  # noqa: BLE001 - database away: try again at the next poll
-                log.error("cannot read commands: %s", exc)
+            except Exception as exc:  # noqa: BLE001 - database away: bounded backoff, then give up
+                await asyncio.sleep(watch.failed(exc, f"claiming commands for {', '.join(self.units)}"))
                 continue
+            watch.succeeded()
             for command in commands:
                 await self._handle(command)
 
@@ -337,10 +454,15 @@ class EquipmentRuntime:
             result, ok = await self._execute(command), True
         except (EquipmentError, ValueError) as exc:
             result, ok = str(exc), False
-        except Exception as exc:  # one malformed command must not stop the plant's runtime
-            log.exception("command %s failed", command.id)
+        except Exception as exc:
+            # Answered as failed (the submitter sees it), logged with its traceback and counted.
+            self.supervision.note("command handling")
+            log.exception(
+                "command %s (%s on %s, phase %s) failed", command.id, command.kind, command.unit, command.phase_ref
+            )
             result, ok = f"internal error: {exc!r}", False
-        await self._retry(lambda: self.recorder.finish_command(command.id, ok=ok, result=result))
+        what = f"result of command {command.id} ({command.kind})"
+        await self._retry(lambda: self.recorder.finish_command(command.id, ok=ok, result=result), what=what)
 
     async def _execute(self, command: CommandData) -> str:
         kind = CommandKind(command.kind)
