@@ -1,29 +1,39 @@
-"""Phase logic per phase type: what starting, recording and completing a phase means.
+"""Phase logic per phase type: what starting, recording, completing and following a phase means.
 
-Each handler gets a :class:`Turn` (the batch, the step, its phase definition, the
-actor and the step's current entries) and returns a :class:`Result`: entries to
-record, deviations to open and step data to keep. Handlers refuse bad input with
-ValidationError/StateError before anything is written; the engine writes the
-result and its audit event in one transaction.
+Each phase type has one :class:`PhaseBehaviour` in :data:`REGISTRY` (keyed by
+``PhaseType``); the engine asks ``behaviour(phase)`` and never tests the type itself,
+so a new phase type is one class and one registry line. Each operation gets a
+:class:`Turn` (the batch, the step, its phase definition, the actor and the step's
+current entries) and returns a :class:`Result`: entries to record, deviations to open
+and step state to keep (validated by :mod:`ebr.execution.stepstate`). Operations refuse
+bad input with ValidationError/StateError before anything is written; the engine
+writes the result and its audit event in one transaction. Automated phases are also
+*followed* (:meth:`PhaseBehaviour.follow`): the behaviour decides from the runtime's
+report, :mod:`ebr.execution.automation` applies the decision.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ebr.core.clock import from_rfc3339, to_rfc3339
+from ebr.core.clock import to_rfc3339
 from ebr.core.errors import StateError, ValidationError
 from ebr.execution import rules, samples
 from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, StepEntry
+from ebr.execution.plan import parent_of
+from ebr.execution.progress import environment
 from ebr.execution.rules import DeviationKind, Severity
+from ebr.execution.stepstate import DosingState, TimedHoldState, load, state_of
 from equipment import commands as runtime
+from equipment.models import Command as RuntimeCommand
 from recipes import formula, units
 from recipes.model import Phase
 from recipes.phases import (
@@ -32,7 +42,10 @@ from recipes.phases import (
     Dosing,
     EntryKind,
     EquipmentCheck,
+    PhaseParams,
+    PhaseType,
     Sample,
+    SignOff,
     TimedHold,
     WeighDispense,
 )
@@ -85,6 +98,14 @@ class Turn:
         return entry
 
 
+def current_entries(session: Session, step: BatchStep) -> dict[str, StepEntry]:
+    """The step's entries of its current run (a loop runs a step again) not corrected away, by name."""
+    query = select(StepEntry).where(StepEntry.step_id == step.id, StepEntry.superseded_at.is_(None))
+    if step.started_at is not None:
+        query = query.where(StepEntry.recorded_at >= step.started_at)
+    return {e.name: e for e in session.scalars(query.order_by(StepEntry.recorded_at))}
+
+
 def _dec(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
@@ -94,16 +115,7 @@ def _dec(value: Any) -> Decimal | None:
 
 def on_start(turn: Turn) -> Result:
     """Checks and side effects of starting the phase (permissives, equipment commands)."""
-    params = turn.phase.params
-    result = Result()
-    if isinstance(params, WeighDispense) and params.scale:
-        turn.ctx.equipment.check_usable(turn.session, params.scale, batch_ref=turn.batch.number)
-    elif isinstance(params, Dosing):
-        _start_dosing(turn, params)
-        result.data["runtime"] = "started"
-    elif isinstance(params, TimedHold):
-        result.data["hold_started_at"] = to_rfc3339(turn.ctx.clock.now())
-    return result
+    return behaviour(turn.phase).start(turn)
 
 
 def _start_dosing(turn: Turn, params: Dosing) -> None:
@@ -163,15 +175,10 @@ def on_record(turn: Turn, values: Mapping[str, Any], *, confirmed: bool = True) 
     With ``confirmed`` false a numeric value outside its limits raises
     :class:`OutOfLimitsUnconfirmed` instead of being stored with a deviation.
     """
-    params = turn.phase.params
-    if isinstance(params, DataEntry):
-        return _data_entry(turn, params, values, confirmed=confirmed)
-    if isinstance(params, WeighDispense):
-        return _weigh(turn, params, values)
-    if isinstance(params, Sample):
-        return _sample(turn, params, values)
-    if turn.phase.type.value == "instruction" and values.get("confirmed") in (True, "true", "yes"):
-        return Result(entries=[Entry("confirmed", "yes")])
+    return behaviour(turn.phase).record(turn, values, confirmed=confirmed)
+
+
+def _no_values(turn: Turn, values: Mapping[str, Any]) -> Result:
     raise ValidationError(
         f"a {turn.phase.type.value} step takes no recorded values ({', '.join(values) or 'none given'}); complete it"
     )
@@ -291,41 +298,43 @@ def _net(turn: Turn, params: WeighDispense, gross: Decimal) -> Result:
 
 def on_complete(turn: Turn) -> Result:
     """Check the phase's work is done and produce its closing entries."""
-    params = turn.phase.params
-    if isinstance(params, DataEntry):
-        turn.need("value", "record the value first")
-    elif isinstance(params, Sample):
-        turn.need("sample_id", "record the sample id first")
-        waiting = samples.missing_results(turn.session, turn.ctx.plan(turn.session, turn.batch), turn.step)
-        if waiting:
-            raise StateError(
-                f"{turn.step.path} waits for QC's result of {', '.join(waiting)}; QC enters it on the "
-                "Samples page (or POST /api/samples/<sample id>/results), then complete the step"
-            )
-    elif isinstance(params, WeighDispense):
-        net = Decimal(turn.need("net", "weigh the material first").value)
-        barcode = turn.need("container", "scan the container first").value
-        turn.ctx.materials.consume(
-            turn.session,
-            actor=turn.actor,
-            batch_id=turn.batch.id,
-            step_path=turn.step.path,
-            barcode=barcode,
-            quantity=net,
+    return behaviour(turn.phase).complete(turn)
+
+
+def _complete_sample(turn: Turn) -> Result:
+    turn.need("sample_id", "record the sample id first")
+    waiting = samples.missing_results(turn.session, turn.ctx.plan(turn.session, turn.batch), turn.step)
+    if waiting:
+        raise StateError(
+            f"{turn.step.path} waits for QC's result of {', '.join(waiting)}; QC enters it on the "
+            "Samples page (or POST /api/samples/<sample id>/results), then complete the step"
         )
-    elif isinstance(params, TimedHold):
-        return _end_hold(turn, params)
-    elif isinstance(params, EquipmentCheck):
-        return _equipment_check(turn, params)
-    elif isinstance(params, Calculation):
-        return _calculate(turn, params)
-    elif isinstance(params, Dosing):
-        return dosing_result(turn, params)
     return Result()
 
 
+def _complete_weighing(turn: Turn) -> Result:
+    net = Decimal(turn.need("net", "weigh the material first").value)
+    barcode = turn.need("container", "scan the container first").value
+    turn.ctx.materials.consume(
+        turn.session,
+        actor=turn.actor,
+        batch_id=turn.batch.id,
+        step_path=turn.step.path,
+        barcode=barcode,
+        quantity=net,
+    )
+    return Result()
+
+
+def _hold_started(turn: Turn) -> dt.datetime:
+    started = state_of(turn.step, TimedHoldState).hold_started_at
+    if started is None:
+        raise StateError(f"hold {turn.step.path} has no start time; it was not started by the engine")
+    return started
+
+
 def _end_hold(turn: Turn, params: TimedHold) -> Result:
-    started = from_rfc3339(turn.step.data["hold_started_at"])
+    started = _hold_started(turn)
     minimum = rules.hold_seconds(Decimal(str(params.min_duration)), params.unit)
     maximum = (
         None if params.max_duration is None else rules.hold_seconds(Decimal(str(params.max_duration)), params.unit)
@@ -334,7 +343,7 @@ def _end_hold(turn: Turn, params: TimedHold) -> Result:
     within = rules.check_hold_end(started, now, minimum, maximum)
     elapsed = Decimal(str((now - started).total_seconds())).quantize(Decimal("0.1"))
     result = Result(entries=[Entry("elapsed", rules.decimal_text(elapsed), "s", within, source="clock")])
-    if not within and not turn.step.data.get("time_deviation"):
+    if not within and not state_of(turn.step, TimedHoldState).time_deviation:
         text = f"hold lasted {elapsed} s, beyond its maximum of {maximum} s"
         result.deviations.append(DeviationSpec(DeviationKind.TIME_EXCEEDED, Severity.MINOR, text))
     return result
@@ -342,9 +351,11 @@ def _end_hold(turn: Turn, params: TimedHold) -> Result:
 
 def hold_status(params: TimedHold, data: Mapping[str, Any], now: dt.datetime) -> dict[str, Any] | None:
     """A running hold's countdown in whole seconds: elapsed, minimum, maximum and remaining to the minimum."""
-    if "hold_started_at" not in data:
+    started = load(PhaseType.TIMED_HOLD.value, data, where="timed hold")
+    assert isinstance(started, TimedHoldState)
+    if started.hold_started_at is None:
         return None
-    elapsed = int((now - from_rfc3339(data["hold_started_at"])).total_seconds())
+    elapsed = int((now - started.hold_started_at).total_seconds())
     minimum = int(rules.hold_seconds(Decimal(str(params.min_duration)), params.unit))
     maximum = (
         None if params.max_duration is None else int(rules.hold_seconds(Decimal(str(params.max_duration)), params.unit))
@@ -354,10 +365,10 @@ def hold_status(params: TimedHold, data: Mapping[str, Any], now: dt.datetime) ->
 
 def hold_overrun(turn: Turn, params: TimedHold, now: dt.datetime) -> bool:
     """True when a running hold is past its maximum (the engine opens a deviation once)."""
-    if params.max_duration is None or "hold_started_at" not in turn.step.data:
+    started = state_of(turn.step, TimedHoldState).hold_started_at
+    if params.max_duration is None or started is None:
         return False
     maximum = rules.hold_seconds(Decimal(str(params.max_duration)), params.unit)
-    started = from_rfc3339(turn.step.data["hold_started_at"])
     return Decimal(str((now - started).total_seconds())) > maximum
 
 
@@ -369,8 +380,8 @@ def _equipment_check(turn: Turn, params: EquipmentCheck) -> Result:
     return Result(entries=entries, data={"in_use": params.equipment})
 
 
-def _calculate(turn: Turn, params: Calculation) -> Result:
-    value = formula.evaluate(params.expression, turn.env)
+def _calculate(turn: Turn, params: Calculation, env: Mapping[str, Any]) -> Result:
+    value = formula.evaluate(params.expression, env)
     if not isinstance(value, Decimal):
         raise ValidationError(f"calculation {params.expression!r} gave {value!r}, not a number")
     if params.precision is not None:
@@ -405,3 +416,244 @@ def dosing_result(turn: Turn, params: Dosing) -> Result:
         text = f"dosed {actual} {params.unit}, outside {low}–{high} {params.unit}"
         result.deviations.append(DeviationSpec(DeviationKind.OUT_OF_LIMIT, Severity.MAJOR, text))
     return result
+
+
+# -- following automated phases ---------------------------------------------------------
+
+UNCERTAIN = "equipment state uncertain"
+
+
+@dataclass(frozen=True)
+class Followed:
+    """What following a running phase found; :mod:`ebr.execution.automation` applies it.
+
+    ``result``: the phase finished in the plant, record its closing entries. ``hold``: put
+    the step on Held with an interlock deviation, for this reason. ``overrun``: open the
+    (one) time deviation of a hold past its maximum, with this description.
+    """
+
+    result: Result | None = None
+    hold: str | None = None
+    overrun: str | None = None
+
+
+def _command_pending(session: Session, step: BatchStep, snapshot: runtime.PhaseSnapshot) -> bool:
+    """True while our last command to the runtime has not been answered by a newer phase report."""
+    command_id = state_of(step, DosingState).runtime_command
+    if command_id is None:
+        return False
+    status, _result = runtime.command_result(session, command_id)
+    if status in (runtime.CommandStatus.PENDING, runtime.CommandStatus.PICKED):
+        return True
+    command = session.get(RuntimeCommand, command_id)
+    # The runtime marks the command done before its new phase report lands: a report older
+    # than the command is not news (e.g. the Held that the restart just ended).
+    return command is not None and status is runtime.CommandStatus.DONE and snapshot.updated_at < command.submitted_at
+
+
+def _follow_dosing(turn: Turn, params: Dosing, alive: Callable[[], bool], recovering: bool) -> Followed:
+    snapshot = runtime.latest_state(turn.session, turn.phase_ref)
+    if snapshot is not None and snapshot.state is runtime.PhaseStatus.COMPLETE:
+        if state_of(turn.step, DosingState).runtime == "complete":
+            return Followed()
+        # The closing entries need the step's entries (a dosing is recorded once).
+        whole = Turn(
+            turn.session,
+            turn.ctx,
+            turn.batch,
+            turn.step,
+            turn.phase,
+            turn.actor,
+            current_entries(turn.session, turn.step),
+        )
+        return Followed(result=dosing_result(whole, params))
+    if snapshot is None:
+        # No report at all: after a restart, or with the runtime gone, nobody knows what runs.
+        if recovering or not alive():
+            return Followed(hold=f"{UNCERTAIN}: the runtime has no record of this dosing")
+        return Followed()
+    if _command_pending(turn.session, turn.step, snapshot):
+        return Followed()
+    if snapshot.state is runtime.PhaseStatus.HELD:
+        return Followed(hold=f"interlock trip: {snapshot.reason or 'the runtime held the phase'}")
+    if snapshot.state.final:
+        return Followed(hold=f"the runtime ended the dosing as {snapshot.state.value}: {snapshot.reason}")
+    if not alive():
+        return Followed(hold=f"{UNCERTAIN}: the equipment runtime stopped answering")
+    return Followed()
+
+
+# -- the registry -----------------------------------------------------------------------
+
+
+class PhaseBehaviour(Protocol):
+    """What the engine asks of a phase type; one implementation per ``PhaseType`` in :data:`REGISTRY`."""
+
+    followed: bool
+    """True for phases that run on their own once started (:meth:`follow` is called while they run)."""
+
+    def start(self, turn: Turn) -> Result:
+        """Checks and side effects of Idle → Running (permissives, equipment commands)."""
+        ...
+
+    def record(self, turn: Turn, values: Mapping[str, Any], *, confirmed: bool) -> Result:
+        """The operator's ``values`` as entries and deviations; ValidationError when the type takes none."""
+        ...
+
+    def complete(self, turn: Turn) -> Result:
+        """Check the work is done (StateError naming what is missing) and produce the closing entries."""
+        ...
+
+    def meanings(self, phase: Phase) -> tuple[str, ...]:
+        """The signatures completing ``phase`` needs."""
+        ...
+
+    def follow(self, turn: Turn, *, alive: Callable[[], bool], recovering: bool) -> Followed:
+        """While running: what the plant or the clock says (only when :attr:`followed`)."""
+        ...
+
+
+P = TypeVar("P", bound=PhaseParams)
+
+
+class Manual:
+    """The defaults: nothing at start, no values, nothing to check at completion, not followed."""
+
+    followed: bool = False
+
+    def params(self, turn: Turn, kind: type[P]) -> P:
+        """The phase's parameters as ``kind``; a registry mismatch is a bug named here, not a silent skip."""
+        params = turn.phase.params
+        if not isinstance(params, kind):
+            raise TypeError(f"phase {turn.step.path} ({turn.phase.type.value}) has {type(params).__name__} parameters")
+        return params
+
+    def start(self, turn: Turn) -> Result:
+        return Result()
+
+    def record(self, turn: Turn, values: Mapping[str, Any], *, confirmed: bool) -> Result:
+        return _no_values(turn, values)
+
+    def complete(self, turn: Turn) -> Result:
+        return Result()
+
+    def meanings(self, phase: Phase) -> tuple[str, ...]:
+        return phase.signatures
+
+    def follow(self, turn: Turn, *, alive: Callable[[], bool], recovering: bool) -> Followed:
+        return Followed()
+
+
+class InstructionPhase(Manual):
+    def record(self, turn: Turn, values: Mapping[str, Any], *, confirmed: bool) -> Result:
+        # An instruction records one thing: that the operator confirmed reading it.
+        if values.get("confirmed") in (True, "true", "yes"):
+            return Result(entries=[Entry("confirmed", "yes")])
+        return _no_values(turn, values)
+
+
+class DataEntryPhase(Manual):
+    def record(self, turn: Turn, values: Mapping[str, Any], *, confirmed: bool) -> Result:
+        return _data_entry(turn, self.params(turn, DataEntry), values, confirmed=confirmed)
+
+    def complete(self, turn: Turn) -> Result:
+        turn.need("value", "record the value first")
+        return Result()
+
+
+class WeighDispensePhase(Manual):
+    def start(self, turn: Turn) -> Result:
+        scale = self.params(turn, WeighDispense).scale
+        if scale:
+            turn.ctx.equipment.check_usable(turn.session, scale, batch_ref=turn.batch.number)
+        return Result()
+
+    def record(self, turn: Turn, values: Mapping[str, Any], *, confirmed: bool) -> Result:
+        return _weigh(turn, self.params(turn, WeighDispense), values)
+
+    def complete(self, turn: Turn) -> Result:
+        return _complete_weighing(turn)
+
+
+class DosingPhase(Manual):
+    followed = True
+
+    def start(self, turn: Turn) -> Result:
+        _start_dosing(turn, self.params(turn, Dosing))
+        return Result(data={"runtime": "started"})
+
+    def complete(self, turn: Turn) -> Result:
+        return dosing_result(turn, self.params(turn, Dosing))
+
+    def follow(self, turn: Turn, *, alive: Callable[[], bool], recovering: bool) -> Followed:
+        return _follow_dosing(turn, self.params(turn, Dosing), alive, recovering)
+
+
+class TimedHoldPhase(Manual):
+    followed = True
+
+    def start(self, turn: Turn) -> Result:
+        return Result(data={"hold_started_at": to_rfc3339(turn.ctx.clock.now())})
+
+    def complete(self, turn: Turn) -> Result:
+        return _end_hold(turn, self.params(turn, TimedHold))
+
+    def follow(self, turn: Turn, *, alive: Callable[[], bool], recovering: bool) -> Followed:
+        # One time deviation per hold: once opened, the hold is not looked at again.
+        if state_of(turn.step, TimedHoldState).time_deviation:
+            return Followed()
+        if hold_overrun(turn, self.params(turn, TimedHold), turn.ctx.clock.now()):
+            return Followed(overrun=f"hold {turn.step.path} ran past its maximum duration")
+        return Followed()
+
+
+class EquipmentCheckPhase(Manual):
+    def complete(self, turn: Turn) -> Result:
+        return _equipment_check(turn, self.params(turn, EquipmentCheck))
+
+
+class SamplePhase(Manual):
+    def record(self, turn: Turn, values: Mapping[str, Any], *, confirmed: bool) -> Result:
+        return _sample(turn, self.params(turn, Sample), values)
+
+    def complete(self, turn: Turn) -> Result:
+        return _complete_sample(turn)
+
+
+class CalculationPhase(Manual):
+    def complete(self, turn: Turn) -> Result:
+        # A calculation reads the formula and the values of its operation's phases.
+        env = turn.env or environment(
+            turn.session, turn.batch, turn.ctx.plan(turn.session, turn.batch), parent_of(turn.step.path)
+        )
+        return _calculate(turn, self.params(turn, Calculation), env)
+
+
+class SignOffPhase(Manual):
+    def meanings(self, phase: Phase) -> tuple[str, ...]:
+        # A sign-off lists its own meanings (e.g. performed + verified) in its parameters.
+        params = phase.params
+        return params.meanings if isinstance(params, SignOff) else phase.signatures
+
+
+REGISTRY: Mapping[PhaseType, PhaseBehaviour] = {
+    PhaseType.INSTRUCTION: InstructionPhase(),
+    PhaseType.DATA_ENTRY: DataEntryPhase(),
+    PhaseType.WEIGH_DISPENSE: WeighDispensePhase(),
+    PhaseType.DOSING: DosingPhase(),
+    PhaseType.TIMED_HOLD: TimedHoldPhase(),
+    PhaseType.EQUIPMENT_CHECK: EquipmentCheckPhase(),
+    PhaseType.SAMPLE: SamplePhase(),
+    PhaseType.CALCULATION: CalculationPhase(),
+    PhaseType.SIGN_OFF: SignOffPhase(),
+}
+"""The behaviour of every phase type of the library (a test checks none is missing)."""
+
+FOLLOWED: tuple[str, ...] = tuple(t.value for t, b in REGISTRY.items() if b.followed)
+"""The phase types :func:`ebr.execution.automation.sync` follows while they run."""
+
+
+def behaviour(phase: Phase) -> PhaseBehaviour:
+    """The behaviour of ``phase``'s type (KeyError names a type missing from the registry)."""
+    # By value: a PhaseType is a StrEnum, and stand-ins (tests) carry only ``type.value``.
+    return REGISTRY[PhaseType(phase.type.value)]

@@ -21,6 +21,7 @@ from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, StepEntry
 from ebr.execution.plan import Plan, parent_of
 from ebr.execution.rules import BatchStatus
+from ebr.execution.stepstate import EquipmentCheckState, change, state_of
 from recipes import formula
 from recipes.states import Command, State, apply, complete
 
@@ -104,7 +105,7 @@ def _activate(session: Session, ctx: Context, batch: Batch, plan: Plan, row: Bat
 def _rerun(session: Session, ctx: Context, batch: Batch, row: BatchStep) -> None:
     """A loop brings a completed step back: Reset it (and what it contains) to run again."""
     row.state = apply(State(row.state), Command.RESET).value
-    row.data = {**row.data, "run": int(row.data.get("run", 1)) + 1}
+    change(row, run=(state_of(row).run or 1) + 1)
     if row.level != "phase":
         query = select(BatchStep).where(BatchStep.batch_id == batch.id, BatchStep.path.like(f"{row.path}.%"))
         for inner in session.scalars(query):
@@ -129,7 +130,7 @@ def _release_units(session: Session, ctx: Context, batch: Batch, level: BatchSte
         BatchStep.path.like(f"{level.path}.%"),
         BatchStep.phase_type == "equipment_check",
     )
-    units = {r.data["in_use"] for r in session.scalars(query) if r.data.get("in_use")}
+    units = {u for r in session.scalars(query) if (u := state_of(r, EquipmentCheckState).in_use)}
     for unit in sorted(units):
         ctx.equipment.mark_dirty(
             session, actor=actor, unit=unit, reason=f"used by {batch.number}", reference=batch.number

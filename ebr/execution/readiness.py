@@ -11,10 +11,10 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
-from ebr.core.clock import from_rfc3339
 from ebr.execution import deviations, rules, samples
 from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep
+from ebr.execution.stepstate import TimedHoldState, state_of
 from equipment.errors import EquipmentNotUsable
 from recipes.model import Phase
 from recipes.phases import EquipmentCheck, TimedHold
@@ -32,9 +32,10 @@ def completion_blockers(session: Session, ctx: Context, batch: Batch, step: Batc
             ctx.equipment.check_usable(session, params.equipment, batch_ref=batch.number)
         except EquipmentNotUsable as exc:
             found.append(exc.message)
-    if isinstance(params, TimedHold) and "hold_started_at" in step.data:
+    started = state_of(step, TimedHoldState).hold_started_at if isinstance(params, TimedHold) else None
+    if isinstance(params, TimedHold) and started is not None:
         minimum = rules.hold_seconds(Decimal(str(params.min_duration)), params.unit)
-        elapsed = Decimal(str((ctx.clock.now() - from_rfc3339(step.data["hold_started_at"])).total_seconds()))
+        elapsed = Decimal(str((ctx.clock.now() - started).total_seconds()))
         if elapsed < minimum:
             left = (minimum - elapsed).quantize(Decimal(1))
             found.append(f"the hold has not reached its minimum of {params.min_duration} {params.unit}: {left} s left")
