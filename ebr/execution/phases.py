@@ -14,26 +14,28 @@ report, :mod:`ebr.execution.automation` applies the decision.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from ebr.core.clock import to_rfc3339
 from ebr.core.errors import StateError, ValidationError
-from ebr.execution import rules, samples
-from ebr.execution.context import Context
-from ebr.execution.models import Batch, BatchStep, StepEntry
+from ebr.execution import automated, rules, samples
+from ebr.execution.automated import UNCERTAIN as UNCERTAIN
+from ebr.execution.automated import Followed as Followed
+from ebr.execution.automated import dosing_result as dosing_result
+from ebr.execution.automated import hold_overrun as hold_overrun
+from ebr.execution.automated import hold_status as hold_status
 from ebr.execution.plan import parent_of
 from ebr.execution.progress import environment
 from ebr.execution.rules import DeviationKind, Severity
-from ebr.execution.stepstate import DosingState, TimedHoldState, load, state_of
-from equipment import commands as runtime
-from equipment.models import Command as RuntimeCommand
+from ebr.execution.stepstate import TimedHoldState, state_of
+from ebr.execution.turn import DeviationSpec as DeviationSpec
+from ebr.execution.turn import Entry as Entry
+from ebr.execution.turn import Result as Result
+from ebr.execution.turn import Turn as Turn
+from ebr.execution.turn import current_entries as current_entries
+from ebr.execution.turn import dec
 from recipes import formula, units
 from recipes.model import Phase
 from recipes.phases import (
@@ -50,65 +52,9 @@ from recipes.phases import (
     WeighDispense,
 )
 
-
-@dataclass(frozen=True)
-class Entry:
-    """A value to record: name, text value, unit, limit verdict and where it came from."""
-
-    name: str
-    value: str
-    unit: str | None = None
-    in_limits: bool | None = None
-    source: str = "manual"
-
-
-@dataclass(frozen=True)
-class DeviationSpec:
-    kind: DeviationKind
-    severity: Severity
-    description: str
-
-
-@dataclass
-class Result:
-    entries: list[Entry] = field(default_factory=list)
-    deviations: list[DeviationSpec] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Turn:
-    session: Session
-    ctx: Context
-    batch: Batch
-    step: BatchStep
-    phase: Phase
-    actor: str
-    entries: Mapping[str, StepEntry]
-    env: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def phase_ref(self) -> str:
-        return f"{self.batch.id}:{self.step.path}"
-
-    def need(self, name: str, hint: str) -> StepEntry:
-        entry = self.entries.get(name)
-        if entry is None:
-            raise StateError(f"step {self.step.path} has no {name} yet: {hint}")
-        return entry
-
-
-def current_entries(session: Session, step: BatchStep) -> dict[str, StepEntry]:
-    """The step's entries of its current run (a loop runs a step again) not corrected away, by name."""
-    query = select(StepEntry).where(StepEntry.step_id == step.id, StepEntry.superseded_at.is_(None))
-    if step.started_at is not None:
-        query = query.where(StepEntry.recorded_at >= step.started_at)
-    return {e.name: e for e in session.scalars(query.order_by(StepEntry.recorded_at))}
-
-
-def _dec(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
-
+# The value types live in ebr.execution.turn and the automated phases in ebr.execution.automated
+# (so both build on Turn without importing each other); they are re-exported here, where
+# the engine, the pages and the API have always found them.
 
 # -- start ------------------------------------------------------------------------------
 
@@ -116,25 +62,6 @@ def _dec(value: Any) -> Decimal | None:
 def on_start(turn: Turn) -> Result:
     """Checks and side effects of starting the phase (permissives, equipment commands)."""
     return behaviour(turn.phase).start(turn)
-
-
-def _start_dosing(turn: Turn, params: Dosing) -> None:
-    ctx, session = turn.ctx, turn.session
-    ctx.equipment.check_usable(session, params.destination, batch_ref=turn.batch.number)
-    target = _dec(params.target)
-    assert target is not None
-    _low, high = rules.tolerance_band(target, params.tolerance, params.tolerance_unit)
-    runtime.start_dosing(
-        session,
-        actor=turn.actor,
-        phase_ref=turn.phase_ref,
-        source=params.source,
-        destination=params.destination,
-        target=target,
-        tolerance=high - target,
-        unit=params.unit,
-        clock=ctx.clock,
-    )
 
 
 # -- record -----------------------------------------------------------------------------
@@ -149,7 +76,7 @@ class OutOfLimitsUnconfirmed(StateError):
 
     def __init__(self, *, path: str, params: DataEntry, value: str, description: str) -> None:
         self.path, self.value, self.unit, self.description = path, value, params.unit, description
-        self.low, self.high = _dec(params.low), _dec(params.high)
+        self.low, self.high = dec(params.low), dec(params.high)
         super().__init__(
             f"{description} ({limits_text(self.low, self.high, self.unit)}); nothing was stored. Re-enter the value "
             f'if it was a typing error, or send it again with "{CONFIRM_FLAG}": true to record it as a deviation'
@@ -188,7 +115,7 @@ def check_value(params: DataEntry, raw: Any) -> tuple[Entry, DeviationSpec | Non
     """Validate one data-entry value (pure): the entry, and a deviation when out of limits."""
     if params.kind is EntryKind.NUMERIC:
         number = rules.parse_decimal(params.prompt or "value", raw)
-        verdict = rules.check_limits(number, _dec(params.low), _dec(params.high), params.unit)
+        verdict = rules.check_limits(number, dec(params.low), dec(params.high), params.unit)
         entry = Entry("value", rules.decimal_text(number), params.unit, verdict.in_limits)
         if verdict.in_limits:
             return entry, None
@@ -261,7 +188,7 @@ def _weigh(turn: Turn, params: WeighDispense, values: Mapping[str, Any]) -> Resu
 
 
 def _scan(turn: Turn, params: WeighDispense, barcode: str) -> Result:
-    target = _dec(params.target)
+    target = dec(params.target)
     assert target is not None
     container = turn.ctx.materials.usable_container(
         turn.session, barcode=barcode, material=params.material, needed=Decimal(0)
@@ -326,52 +253,6 @@ def _complete_weighing(turn: Turn) -> Result:
     return Result()
 
 
-def _hold_started(turn: Turn) -> dt.datetime:
-    started = state_of(turn.step, TimedHoldState).hold_started_at
-    if started is None:
-        raise StateError(f"hold {turn.step.path} has no start time; it was not started by the engine")
-    return started
-
-
-def _end_hold(turn: Turn, params: TimedHold) -> Result:
-    started = _hold_started(turn)
-    minimum = rules.hold_seconds(Decimal(str(params.min_duration)), params.unit)
-    maximum = (
-        None if params.max_duration is None else rules.hold_seconds(Decimal(str(params.max_duration)), params.unit)
-    )
-    now = turn.ctx.clock.now()
-    within = rules.check_hold_end(started, now, minimum, maximum)
-    elapsed = Decimal(str((now - started).total_seconds())).quantize(Decimal("0.1"))
-    result = Result(entries=[Entry("elapsed", rules.decimal_text(elapsed), "s", within, source="clock")])
-    if not within and not state_of(turn.step, TimedHoldState).time_deviation:
-        text = f"hold lasted {elapsed} s, beyond its maximum of {maximum} s"
-        result.deviations.append(DeviationSpec(DeviationKind.TIME_EXCEEDED, Severity.MINOR, text))
-    return result
-
-
-def hold_status(params: TimedHold, data: Mapping[str, Any], now: dt.datetime) -> dict[str, Any] | None:
-    """A running hold's countdown in whole seconds: elapsed, minimum, maximum and remaining to the minimum."""
-    started = load(PhaseType.TIMED_HOLD.value, data, where="timed hold")
-    assert isinstance(started, TimedHoldState)
-    if started.hold_started_at is None:
-        return None
-    elapsed = int((now - started.hold_started_at).total_seconds())
-    minimum = int(rules.hold_seconds(Decimal(str(params.min_duration)), params.unit))
-    maximum = (
-        None if params.max_duration is None else int(rules.hold_seconds(Decimal(str(params.max_duration)), params.unit))
-    )
-    return {"elapsed_s": elapsed, "min_s": minimum, "max_s": maximum, "remaining_s": max(0, minimum - elapsed)}
-
-
-def hold_overrun(turn: Turn, params: TimedHold, now: dt.datetime) -> bool:
-    """True when a running hold is past its maximum (the engine opens a deviation once)."""
-    started = state_of(turn.step, TimedHoldState).hold_started_at
-    if params.max_duration is None or started is None:
-        return False
-    maximum = rules.hold_seconds(Decimal(str(params.max_duration)), params.unit)
-    return Decimal(str((now - started).total_seconds())) > maximum
-
-
 def _equipment_check(turn: Turn, params: EquipmentCheck) -> Result:
     ctx = turn.ctx
     ctx.equipment.check_usable(turn.session, params.equipment, batch_ref=turn.batch.number)
@@ -386,7 +267,7 @@ def _calculate(turn: Turn, params: Calculation, env: Mapping[str, Any]) -> Resul
         raise ValidationError(f"calculation {params.expression!r} gave {value!r}, not a number")
     if params.precision is not None:
         value = units.round_to(value, params.precision)
-    verdict = rules.check_limits(value, _dec(params.low), _dec(params.high), params.unit)
+    verdict = rules.check_limits(value, dec(params.low), dec(params.high), params.unit)
     result = Result(entries=[Entry("result", rules.decimal_text(value), params.unit, verdict.in_limits, "calculated")])
     if not verdict.in_limits:
         text = f"calculated {params.expression}: {verdict.message}"
@@ -394,94 +275,7 @@ def _calculate(turn: Turn, params: Calculation, env: Mapping[str, Any]) -> Resul
     return result
 
 
-def dosing_result(turn: Turn, params: Dosing) -> Result:
-    """The dosed quantity from the runtime; refuses while the runtime has not finished."""
-    snapshot = runtime.latest_state(turn.session, turn.phase_ref)
-    if snapshot is None or snapshot.state is not runtime.PhaseStatus.COMPLETE or snapshot.actual is None:
-        seen = "nothing" if snapshot is None else snapshot.state.value
-        raise StateError(f"dosing {turn.step.path} has not finished (the runtime reports {seen}); wait for it")
-    if "actual" in turn.entries:
-        return Result()
-    target = _dec(params.target)
-    assert target is not None
-    low, high = rules.tolerance_band(target, params.tolerance, params.tolerance_unit)
-    actual = snapshot.actual
-    within = low <= actual <= high
-    points = len(runtime.trend(turn.session, f"{params.destination}.totalizer", phase_ref=turn.phase_ref))
-    result = Result(
-        entries=[Entry("actual", rules.decimal_text(actual), params.unit, within, source="equipment")],
-        data={"runtime": "complete", "trend_points": points},
-    )
-    if not within:
-        text = f"dosed {actual} {params.unit}, outside {low}–{high} {params.unit}"
-        result.deviations.append(DeviationSpec(DeviationKind.OUT_OF_LIMIT, Severity.MAJOR, text))
-    return result
-
-
 # -- following automated phases ---------------------------------------------------------
-
-UNCERTAIN = "equipment state uncertain"
-
-
-@dataclass(frozen=True)
-class Followed:
-    """What following a running phase found; :mod:`ebr.execution.automation` applies it.
-
-    ``result``: the phase finished in the plant, record its closing entries. ``hold``: put
-    the step on Held with an interlock deviation, for this reason. ``overrun``: open the
-    (one) time deviation of a hold past its maximum, with this description.
-    """
-
-    result: Result | None = None
-    hold: str | None = None
-    overrun: str | None = None
-
-
-def _command_pending(session: Session, step: BatchStep, snapshot: runtime.PhaseSnapshot) -> bool:
-    """True while our last command to the runtime has not been answered by a newer phase report."""
-    command_id = state_of(step, DosingState).runtime_command
-    if command_id is None:
-        return False
-    status, _result = runtime.command_result(session, command_id)
-    if status in (runtime.CommandStatus.PENDING, runtime.CommandStatus.PICKED):
-        return True
-    command = session.get(RuntimeCommand, command_id)
-    # The runtime marks the command done before its new phase report lands: a report older
-    # than the command is not news (e.g. the Held that the restart just ended).
-    return command is not None and status is runtime.CommandStatus.DONE and snapshot.updated_at < command.submitted_at
-
-
-def _follow_dosing(turn: Turn, params: Dosing, alive: Callable[[], bool], recovering: bool) -> Followed:
-    snapshot = runtime.latest_state(turn.session, turn.phase_ref)
-    if snapshot is not None and snapshot.state is runtime.PhaseStatus.COMPLETE:
-        if state_of(turn.step, DosingState).runtime == "complete":
-            return Followed()
-        # The closing entries need the step's entries (a dosing is recorded once).
-        whole = Turn(
-            turn.session,
-            turn.ctx,
-            turn.batch,
-            turn.step,
-            turn.phase,
-            turn.actor,
-            current_entries(turn.session, turn.step),
-        )
-        return Followed(result=dosing_result(whole, params))
-    if snapshot is None:
-        # No report at all: after a restart, or with the runtime gone, nobody knows what runs.
-        if recovering or not alive():
-            return Followed(hold=f"{UNCERTAIN}: the runtime has no record of this dosing")
-        return Followed()
-    if _command_pending(turn.session, turn.step, snapshot):
-        return Followed()
-    if snapshot.state is runtime.PhaseStatus.HELD:
-        return Followed(hold=f"interlock trip: {snapshot.reason or 'the runtime held the phase'}")
-    if snapshot.state.final:
-        return Followed(hold=f"the runtime ended the dosing as {snapshot.state.value}: {snapshot.reason}")
-    if not alive():
-        return Followed(hold=f"{UNCERTAIN}: the equipment runtime stopped answering")
-    return Followed()
-
 
 # -- the registry -----------------------------------------------------------------------
 
@@ -579,14 +373,14 @@ class DosingPhase(Manual):
     followed = True
 
     def start(self, turn: Turn) -> Result:
-        _start_dosing(turn, self.params(turn, Dosing))
+        automated.start_dosing(turn, self.params(turn, Dosing))
         return Result(data={"runtime": "started"})
 
     def complete(self, turn: Turn) -> Result:
         return dosing_result(turn, self.params(turn, Dosing))
 
     def follow(self, turn: Turn, *, alive: Callable[[], bool], recovering: bool) -> Followed:
-        return _follow_dosing(turn, self.params(turn, Dosing), alive, recovering)
+        return automated.follow_dosing(turn, self.params(turn, Dosing), alive, recovering)
 
 
 class TimedHoldPhase(Manual):
@@ -596,7 +390,7 @@ class TimedHoldPhase(Manual):
         return Result(data={"hold_started_at": to_rfc3339(turn.ctx.clock.now())})
 
     def complete(self, turn: Turn) -> Result:
-        return _end_hold(turn, self.params(turn, TimedHold))
+        return automated.end_hold(turn, self.params(turn, TimedHold))
 
     def follow(self, turn: Turn, *, alive: Callable[[], bool], recovering: bool) -> Followed:
         # One time deviation per hold: once opened, the hold is not looked at again.
