@@ -73,6 +73,7 @@ class LoopWatch:
         self, *, name: str, area: str, backoff: Backoff, counter: Counter, monotonic: Callable[[], float]
     ) -> None:
         self.name, self.area, self.backoff = name, area, backoff
+        # Labelled once: the child counter is the hot path of a failing loop.
         self._counter = counter.labels(area=area, loop=name)
         self._monotonic = monotonic
         self.attempts = 0
@@ -81,6 +82,8 @@ class LoopWatch:
     def failed(self, exc: BaseException, context: str) -> float:
         """Record a failure; return the delay before the next try, or raise :class:`RuntimeFatal`."""
         now = self._monotonic()
+        # The give-up clock runs from the first failure of this run of failures, not per attempt:
+        # a slow failure (a 30 s connect timeout) counts its whole time.
         if self.first_failure is None:
             self.first_failure = now
         self.attempts += 1

@@ -98,6 +98,7 @@ def dosing_result(turn: Turn, params: Dosing) -> Result:
     if snapshot is None or snapshot.state is not runtime.PhaseStatus.COMPLETE or snapshot.actual is None:
         seen = "nothing" if snapshot is None else snapshot.state.value
         raise StateError(f"dosing {turn.step.path} has not finished (the runtime reports {seen}); wait for it")
+    # Completion and follow can both get here (the operator's click and a sync): record once.
     if "actual" in turn.entries:
         return Result()
     target = dec(params.target)

@@ -36,6 +36,7 @@ UNCERTAIN = phases.UNCERTAIN
 
 
 def _hold(session: Session, ctx: Context, batch: Batch, step: BatchStep, why: str, kind: DeviationKind) -> None:
+    # held_by "equipment": the step restarts on its own (not with the batch), after the deviation.
     before = step.state
     step.state = State.HELD.value
     update(step, {"held_by": "equipment", "runtime": why})
@@ -108,6 +109,7 @@ def sync(session: Session, ctx: Context, batch: Batch, *, recovering: bool = Fal
     if not steps:
         return
     plan = ctx.plan(session, batch)
+    # One heartbeat query per sync at most: every followed step judges the same runtime.
     alive = _alive(session, ctx)
     for step in steps:
         phase = plan.phase(step.path)

@@ -110,6 +110,7 @@ def start_step(
     _executing(batch)
     if not step.ready:
         raise StateError(f"step {path} is out of sequence: {_waiting(session, ctx, batch, plan, path)}")
+    # The transition is checked before the phase acts: a refused Start sends nothing to the plant.
     state = apply(State(step.state), Command.START)
     result = phases.on_start(_turn(session, ctx, batch, step, phase, actor))
     step.state = state.value
@@ -255,6 +256,9 @@ def complete_step(
     """
     batch, step, plan, phase = _open(session, ctx, ref, path, version)
     if values:
+        # Values sent with the completion are recorded first, as their own audited event: a
+        # deviation they open is kept (the operator's entry is GMP data) even though the step
+        # cannot complete until a supervisor has handled it.
         recorded = _record(session, ctx, batch, step, phase, actor, values, confirmed=confirmed)
         if recorded.deviations:
             recorded.blocked_by = [d.number for d in recorded.deviations]
@@ -271,6 +275,7 @@ def complete_step(
         )
     result = phases.on_complete(_turn(session, ctx, batch, step, phase, actor))
     outcome = write_result(session, ctx, batch, step, actor, result)
+    # A closing entry out of limits (a dosed quantity, a calculation) blocks like a typed one.
     if outcome.deviations:
         outcome.blocked_by = [d.number for d in outcome.deviations]
         ctx.record(
@@ -330,6 +335,8 @@ def _sign_step(
     pending: dict[str, str] | None = None
     for meaning in meanings:
         if meaning == LATER and not any(c.meaning == LATER for c in given):
+            # The verifier may not be at the line now: the step completes and the entries it
+            # completed with are kept, so the later signature signs exactly those.
             pending = entries
             continue
         cred = find_meaning(given, meaning, f"step {step.path}")
@@ -337,6 +344,7 @@ def _sign_step(
             raise ValidationError(
                 f"the 'performed' signature on {step.path} must be given by {actor}, who completes it"
             )
+        # Part 11 (DESIGN.md): the same person cannot perform and verify a step; each signer differs.
         not_by = {user: f"signed this step as {m}" for m, user in signed.items()}
         if meaning != "performed":
             not_by.setdefault(actor, "performed this step")

@@ -43,6 +43,7 @@ def environment(session: Session, batch: Batch, plan: Plan, scope: str) -> dict[
         )
         .order_by(StepEntry.recorded_at)
     )
+    # Ordered by time: a step run again by a loop overwrites its earlier value.
     for entry, path in session.execute(query):
         try:
             value: Any = Decimal(entry.value)
@@ -105,6 +106,7 @@ def _activate(session: Session, ctx: Context, batch: Batch, plan: Plan, row: Bat
 def _rerun(session: Session, ctx: Context, batch: Batch, row: BatchStep) -> None:
     """A loop brings a completed step back: Reset it (and what it contains) to run again."""
     row.state = apply(State(row.state), Command.RESET).value
+    # Counts the passes of a loop; entries of earlier passes stay (current_entries reads this pass's).
     change(row, run=(state_of(row).run or 1) + 1)
     if row.level != "phase":
         query = select(BatchStep).where(BatchStep.batch_id == batch.id, BatchStep.path.like(f"{row.path}.%"))

@@ -187,6 +187,7 @@ def load(phase_type: str | None, data: Mapping[str, Any], *, where: str = "the s
             f"({'; '.join(_problems(exc.messages))}); it keeps only {known}. The row was changed outside "
             "the application: compare it with the audit trail and restore it"
         ) from exc
+    # Nested schemas load to dicts; the dataclass is built here so equality and typing hold.
     if values.get("verification") is not None:
         values["verification"] = Verification(**values["verification"])
     return cls(**values)
@@ -195,6 +196,7 @@ def load(phase_type: str | None, data: Mapping[str, Any], *, where: str = "the s
 def dump(state: StepState) -> dict[str, Any]:
     """The JSON of ``state`` as stored in ``BatchStep.data`` (absent fields left out)."""
     data: dict[str, Any] = _SCHEMAS[type(state)].dump(state)
+    # Absent, not null: the stored JSON stays what earlier versions wrote (and the audit diffs small).
     return {key: value for key, value in data.items() if value is not None}
 
 
@@ -216,6 +218,7 @@ def store(step: BatchStep, state: StepState) -> None:
         raise StateError(
             f"step {step.path} is a {step.phase_type or step.level} step; it keeps no {type(state).__name__}"
         )
+    # Dump then store: the schema (not the caller) decides the JSON, so every write is checked.
     step.data = dump(state)
 
 

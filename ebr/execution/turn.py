@@ -58,6 +58,7 @@ class Turn:
     entries: Mapping[str, StepEntry]
     env: Mapping[str, Any] = field(default_factory=dict)
 
+    # The runtime's name for this phase: unique across batches and stable across restarts.
     @property
     def phase_ref(self) -> str:
         return f"{self.batch.id}:{self.step.path}"
@@ -72,6 +73,7 @@ class Turn:
 def current_entries(session: Session, step: BatchStep) -> dict[str, StepEntry]:
     """The step's entries of its current run (a loop runs a step again) not corrected away, by name."""
     query = select(StepEntry).where(StepEntry.step_id == step.id, StepEntry.superseded_at.is_(None))
+    # A loop restarts the step: entries of earlier runs stay in the record but are not this run's.
     if step.started_at is not None:
         query = query.where(StepEntry.recorded_at >= step.started_at)
     return {e.name: e for e in session.scalars(query.order_by(StepEntry.recorded_at))}
