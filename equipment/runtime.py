@@ -17,31 +17,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit.trail import AuditTrail
 from ebr.core.clock import Clock
 from ebr.core.errors import EquipmentError
 from ebr.core.ids import new_id
-from equipment.commands import COMMAND_CHANNEL, START_KINDS, CommandKind, PhaseStatus
+from equipment.commands import PhaseStatus
 from equipment.compensation import StopLead
 from equipment.config import PlantConfig
 from equipment.dosing import DosingPhase, PhaseReport
 from equipment.drivers.base import TagValue
 from equipment.drivers.plantio import PlantIO, build_plant_io
-from equipment.errors import CommandRefused, DriverError, PermissiveFailed
+from equipment.errors import DriverError
 from equipment.idle import IdleWatch, owned_outputs
 from equipment.interlocks import Trip
 from equipment.models import TrendPoint
 from equipment.pli import PlcPhase
-from equipment.recorder import CommandData, Recorder
+from equipment.publishing import Publishing
+from equipment.recorder import Recorder
+from equipment.runtime_commands import CommandHandling
 from equipment.safety import OutputGuard, safe_outputs
 from equipment.subscriptions import subscribe_plant
 from equipment.supervision import Backoff, RuntimeFatal, Supervision
@@ -50,8 +49,13 @@ from equipment.trend import TrendBuffer
 log = logging.getLogger(__name__)
 
 
-class EquipmentRuntime:
-    """The runtime of one plant configuration (one area)."""
+class EquipmentRuntime(Publishing, CommandHandling):
+    """The runtime of one plant configuration (one area).
+
+    Its loops are spread over three modules by what they do: this one (life cycle, the fast
+    path, recording), :mod:`equipment.publishing` (heartbeat, readings, trend) and
+    :mod:`equipment.runtime_commands` (commands, phase rebuild and recovery).
+    """
 
     def __init__(
         self,
@@ -324,271 +328,9 @@ class EquipmentRuntime:
             except Exception as exc:  # noqa: BLE001 - any database failure: keep the record, retry, bounded
                 await asyncio.sleep(watch.failed(exc, what))
 
-    async def _heartbeat_loop(self) -> None:
-        watch = self.supervision.watch("heartbeat")
-        while True:
-            detail = ", ".join(
-                f"{name}: up" if up else f"{name}: DOWN{self._silence(name)}" for name, up in self.io.connected.items()
-            )
-            # Connected means usable: every endpoint up AND every tag has delivered its first
-            # value, so a dosing started right after a (re)start is not refused for lack of data.
-            waiting = [tag for tag in self.config.tags if tag not in self.io.latest]
-            if waiting:
-                detail += f"; waiting for first values of {len(waiting)} tag(s), e.g. {waiting[0]}"
-            silent = self._silent_endpoints()
-            if silent:
-                detail += "; no answer from " + ", ".join(silent)
-            if self.counters:
-                detail += "; " + ", ".join(f"{name}: {count}" for name, count in sorted(self.counters.items()))
-            stale = self._stale_readings()
-            if stale:
-                detail += "; " + stale
-            # Not connected while readings are not written: whoever uses a reading (the scale,
-            # the pages) must not take the last one written for the current one.
-            connected = all(self.io.connected.values()) and not waiting and not silent and not stale
-            try:
-                await asyncio.to_thread(self.recorder.heartbeat, connected=connected, detail=detail)
-            except Exception as exc:  # noqa: BLE001 - a missed heartbeat shows as a stale one; bounded retry
-                self.counters["heartbeat write failures"] += 1
-                await asyncio.sleep(watch.failed(exc, f"runtime {self.runtime_id}: {detail}"))
-                continue
-            watch.succeeded()
-            await asyncio.sleep(self.heartbeat_s)
-
-    def _stale_readings(self) -> str:
-        """``readings not written for 4.2 s: …`` while the readings loop fails, else ``""``."""
-        if self.readings_failing_since is None:
-            return ""
-        age = time.monotonic() - self.readings_failing_since
-        return f"readings not written for {age:.1f} s: the values shown are stale"
-
-    def _silence(self, endpoint: str) -> str:
-        """`` (no answer for 4.2 s)`` for an endpoint down after it had answered, so a reader sees the data's age."""
-        alive = getattr(self.io.drivers.get(endpoint), "last_alive", 0.0)
-        return f" (no answer for {time.monotonic() - alive:.1f} s)" if alive else ""
-
-    def _silent_endpoints(self) -> list[str]:
-        """Connected endpoints that have not answered (probe, poll or value) within their ``max_data_age_ms``."""
-        now = time.monotonic()
-        silent = []
-        for name, driver in self.io.drivers.items():
-            alive = getattr(driver, "last_alive", now)
-            limit_s = self.config.endpoints[name].max_data_age_ms / 1000 if name in self.config.endpoints else 3.0
-            if self.io.connected.get(name) and alive and now - alive > limit_s:
-                silent.append(f"{name} ({now - alive:.1f} s)")
-        return silent
-
-    async def _readings_loop(self) -> None:
-        units = {t.name: t.unit for t in self.config.tags.values()}
-        decimals = {t.name: t.decimals for t in self.config.tags.values()}
-        watch = self.supervision.watch("readings")
-        delay = self.readings_s
-        while True:
-            await asyncio.sleep(delay)
-            # Cleared only after the write succeeded, and only what was not replaced meanwhile:
-            # a failed write never loses a value nor leaves an old one shown as current.
-            items = dict(self._dirty)
-            self._pending_points += self.trend.flush(self.clock.now(), {p.cfg.unit: r for r, p in self.phases.items()})
-            try:
-                if items:
-                    await asyncio.to_thread(self.recorder.readings, list(items.values()), units, decimals)
-                    for tag, item in items.items():
-                        if self._dirty.get(tag) is item:
-                            del self._dirty[tag]
-                if self._pending_points:
-                    points, self._pending_points = self._pending_points, []
-                    try:
-                        await asyncio.to_thread(self.recorder.trend, points)
-                    except BaseException:
-                        self._pending_points = points + self._pending_points
-                        raise
-                delay = self.readings_s
-                self.readings_failing_since = None
-                watch.succeeded()
-            except Exception as exc:  # noqa: BLE001 - any database failure: keep every value, retry with backoff
-                self.counters["readings write failures"] += 1
-                if self.readings_failing_since is None:
-                    self.readings_failing_since = time.monotonic()
-                what = (
-                    f"{len(items)} reading(s), e.g. {next(iter(items), '-')}, "
-                    f"and {len(self._pending_points)} trend point(s)"
-                )
-                delay = max(self.readings_s, watch.failed(exc, what))
+    # -- publishing: heartbeat, readings and trend (equipment/publishing.py) ------------
 
     # -- commands ------------------------------------------------------------------------
-
-    async def _listen_loop(self) -> None:
-        import psycopg
-
-        assert self.database_url is not None
-        conninfo = make_url(self.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-        # Without LISTEN the command loop still polls every poll_s: no limit, bounded delay.
-        watch = self.supervision.watch("listen", backoff=Backoff(1.0, 30.0, None))
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {COMMAND_CHANNEL}")
-                    watch.succeeded()
-                    async for _ in conn.notifies():
-                        self._wake.set()
-            except psycopg.Error as exc:
-                await asyncio.sleep(watch.failed(exc, f"LISTEN {COMMAND_CHANNEL}; polling meanwhile"))
-
-    async def _command_loop(self) -> None:
-        watch = self.supervision.watch("commands")
-        while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
-            self._wake.clear()
-            try:
-                commands = await asyncio.to_thread(self.recorder.claim_commands, self.units)
-            except Exception as exc:  # noqa: BLE001 - database away: bounded backoff, then give up
-                await asyncio.sleep(watch.failed(exc, f"claiming commands for {', '.join(self.units)}"))
-                continue
-            watch.succeeded()
-            for command in commands:
-                await self._handle(command)
-
-    async def _handle(self, command: CommandData) -> None:
-        try:
-            result, ok = await self._execute(command), True
-        except (EquipmentError, ValueError) as exc:
-            result, ok = str(exc), False
-        except Exception as exc:
-            # Answered as failed (the submitter sees it), logged with its traceback and counted.
-            self.supervision.note("command handling")
-            log.exception(
-                "command %s (%s on %s, phase %s) failed", command.id, command.kind, command.unit, command.phase_ref
-            )
-            result, ok = f"internal error: {exc!r}", False
-        what = f"result of command {command.id} ({command.kind})"
-        await self._retry(lambda: self.recorder.finish_command(command.id, ok=ok, result=result), what=what)
-
-    async def _execute(self, command: CommandData) -> str:
-        kind = CommandKind(command.kind)
-        age = (self.clock.now() - command.submitted_at).total_seconds()
-        if kind in START_KINDS and age > self.start_max_age_s:
-            # A start written while no runtime was running must not fire later, unattended.
-            reason = f"start refused: submitted {age:.0f} s ago (limit {self.start_max_age_s:g} s); submit it again"
-            self._report(PhaseReport(command.phase_ref, command.unit, PhaseStatus.REFUSED, None, reason))
-            raise CommandRefused(reason)
-        if kind is CommandKind.START_DOSING:
-            return await self._start_dosing(command)
-        if kind is CommandKind.START_PLC_PHASE:
-            return await self._start_plc(command)
-        phase = self.phases.get(command.phase_ref) or await self._rebuild(command.phase_ref)
-        if kind is CommandKind.HOLD:
-            await phase.hold("held by command")
-        elif kind is CommandKind.RESTART:
-            if phase.state is not PhaseStatus.HELD:
-                raise CommandRefused(f"phase {command.phase_ref} is {phase.state.value}; restart needs held")
-            await phase.restart()
-        else:
-            await phase.stop(abort=kind is CommandKind.ABORT)
-        return f"{kind.value} done: {phase.state.value}"
-
-    async def _start_dosing(self, command: CommandData) -> str:
-        cfg = self.config.dosing.get(command.unit)
-        if cfg is None:
-            raise CommandRefused(f"{command.unit} has no dosing configuration in {self.config.path}")
-        busy = [ref for ref, p in self.phases.items() if p.cfg.unit == command.unit and ref != command.phase_ref]
-        if busy:
-            raise CommandRefused(f"{command.unit} is busy with phase {busy[0]}; stop it first")
-        phase = self._phase(command.phase_ref, cfg.unit, command.parameters)
-        self.phases[command.phase_ref] = phase
-        try:
-            await phase.start()
-        except PermissiveFailed as exc:
-            self.phases.pop(command.phase_ref, None)
-            phase.state = PhaseStatus.REFUSED
-            self._report(PhaseReport(command.phase_ref, cfg.unit, PhaseStatus.REFUSED, None, str(exc)))
-            raise
-        return "dosing started"
-
-    async def _start_plc(self, command: CommandData) -> str:
-        name = str(command.parameters.get("phase"))
-        cfg = self.config.plc_phases.get(name)
-        if cfg is None:
-            raise CommandRefused(
-                f"{name!r} is not a PLC phase of {self.config.path} ({', '.join(self.config.plc_phases)})"
-            )
-        setpoints = {k: Decimal(v) for k, v in dict(command.parameters.get("setpoints", {})).items()}
-        phase = PlcPhase(io=self.io, cfg=cfg, phase_ref=command.phase_ref, setpoints=setpoints, report=self._report)
-        self.phases[command.phase_ref] = phase
-        try:
-            await phase.start()
-        except (PermissiveFailed, CommandRefused) as exc:
-            self.phases.pop(command.phase_ref, None)
-            phase.state = PhaseStatus.REFUSED
-            self._report(PhaseReport(command.phase_ref, cfg.unit, PhaseStatus.REFUSED, None, str(exc)))
-            raise
-        return f"{name} started"
-
-    def _phase(self, phase_ref: str, unit: str, params: dict[str, Any], delivered: Decimal = Decimal(0)) -> DosingPhase:
-        cfg = self.config.dosing[unit]
-        return DosingPhase(
-            io=self.io,
-            cfg=cfg,
-            phase_ref=phase_ref,
-            source=str(params["source"]),
-            target=Decimal(params["target"]),
-            tolerance=Decimal(params["tolerance"]),
-            quantity_unit=str(params.get("unit", "")),
-            requires_agitator=bool(params.get("requires_agitator", False)),
-            report=self._report,
-            decimals=self.config.tags[cfg.totalizer].decimals,
-            delivered_before=delivered,
-            lead=self.leads.get(unit),
-            settle_s=self.settle_s,
-        )
-
-    async def _rebuild(self, phase_ref: str) -> DosingPhase | PlcPhase:
-        """A phase this process did not start (e.g. before a restart), rebuilt HELD from the database."""
-        from equipment.commands import latest_state
-
-        def load() -> tuple[Any, dict[str, Any] | None]:
-            with self.recorder.factory() as session:
-                state = latest_state(session, phase_ref)
-            # A second session only after the first closed: SQLite writers queue (BEGIN IMMEDIATE).
-            return state, self.recorder.start_parameters(phase_ref)
-
-        state, params = await asyncio.to_thread(load)
-        if state is None or state.state.final:
-            raise CommandRefused(f"phase {phase_ref} is not an active phase of this runtime")
-        if state.kind == CommandKind.START_PLC_PHASE.value:
-            return self._rebuild_plc(phase_ref, state.unit)
-        if params is None or state.unit not in self.config.dosing:
-            raise CommandRefused(f"phase {phase_ref} is not an active dosing phase of this runtime")
-        phase = self._phase(phase_ref, state.unit, params, state.actual or Decimal(0))
-        phase.state = PhaseStatus.HELD
-        phase.rebaseline()
-        self.phases[phase_ref] = phase
-        return phase
-
-    def _rebuild_plc(self, phase_ref: str, unit: str) -> PlcPhase:
-        for cfg in self.config.plc_phases.values():
-            if cfg.unit == unit:
-                phase = PlcPhase(io=self.io, cfg=cfg, phase_ref=phase_ref, setpoints={}, report=self._report)
-                phase.state = PhaseStatus.HELD
-                self.phases[phase_ref] = phase
-                return phase
-        raise CommandRefused(f"phase {phase_ref}: no PLC phase on {unit} in this configuration")
-
-    async def _recover(self) -> None:
-        """Phases left RUNNING by a previous runtime: drive outputs safe and put them on HELD."""
-        units = {*self.config.dosing, *(p.unit for p in self.config.plc_phases.values())}
-        stranded = await asyncio.to_thread(self.recorder.phases_to_recover, units)
-        for row in stranded:
-            phase = await self._rebuild(row.phase_ref)
-            try:
-                await self.guard.reconcile()
-            except DriverError as exc:
-                log.warning("outputs of %s not yet confirmed safe (%s); the guard keeps trying", row.phase_ref, exc)
-            if isinstance(phase, PlcPhase):
-                await phase.ask_hold()
-            reason = "equipment runtime restarted while the phase was running: equipment state uncertain"
-            self._report(PhaseReport(row.phase_ref, row.unit, PhaseStatus.HELD, row.actual, reason))
-            phase.state = PhaseStatus.HELD
 
     def wake(self) -> None:
         """Look for commands now (tests and in-process callers)."""
