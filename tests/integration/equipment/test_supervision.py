@@ -63,14 +63,14 @@ def test_a_database_lost_beyond_the_limit_ends_the_runtime_and_its_restart_holds
                 tolerance=Decimal(1),
             )
         state = commands.wait_for_state(
-            services.session_factory, "C1/dose", {PhaseStatus.RUNNING} | SETTLED, timeout=20
+            services.session_factory, "C1/dose", {PhaseStatus.RUNNING} | SETTLED, timeout=40
         )
         assert state.state is PhaseStatus.RUNNING
         assert simulator.state()["R-101.pump"] is True
         services.engine.dispose()  # no pooled connection of ours holds a lock on the tables
         _rename(services, away=True)
         renamed = True
-        _out, err = process.communicate(timeout=30)
+        _out, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
@@ -90,8 +90,8 @@ def test_a_database_lost_beyond_the_limit_ends_the_runtime_and_its_restart_holds
     assert left is not None
     assert left.state is PhaseStatus.RUNNING, "the held report could not be recorded: the database shows running"
     with start_runtime(services, simulator.config_path) as handle:
-        handle.wait_connected()
-        held = commands.wait_for_state(services.session_factory, "C1/dose", SETTLED, timeout=10)
+        handle.wait_connected(timeout=30)
+        held = commands.wait_for_state(services.session_factory, "C1/dose", SETTLED, timeout=30)
         assert held.state is PhaseStatus.HELD
         assert "restarted" in held.reason
         time.sleep(0.3)
