@@ -36,6 +36,7 @@ from ebr.execution.turn import Result as Result
 from ebr.execution.turn import Turn as Turn
 from ebr.execution.turn import current_entries as current_entries
 from ebr.execution.turn import dec
+from equipment.errors import EquipmentNotUsable
 from recipes import formula, units
 from recipes.model import Phase
 from recipes.phases import (
@@ -302,6 +303,10 @@ class PhaseBehaviour(Protocol):
         """The signatures completing ``phase`` needs."""
         ...
 
+    def blockers(self, turn: Turn) -> list[str]:
+        """What would refuse :meth:`complete` now, read without changing anything (shown before signing)."""
+        ...
+
     def follow(self, turn: Turn, *, alive: Callable[[], bool], recovering: bool) -> Followed:
         """While running: what the plant or the clock says (only when :attr:`followed`)."""
         ...
@@ -333,6 +338,9 @@ class Manual:
 
     def meanings(self, phase: Phase) -> tuple[str, ...]:
         return phase.signatures
+
+    def blockers(self, turn: Turn) -> list[str]:
+        return []
 
     def follow(self, turn: Turn, *, alive: Callable[[], bool], recovering: bool) -> Followed:
         return Followed()
@@ -392,6 +400,18 @@ class TimedHoldPhase(Manual):
     def complete(self, turn: Turn) -> Result:
         return automated.end_hold(turn, self.params(turn, TimedHold))
 
+    def blockers(self, turn: Turn) -> list[str]:
+        params = self.params(turn, TimedHold)
+        started = state_of(turn.step, TimedHoldState).hold_started_at
+        if started is None:
+            return []
+        minimum = rules.hold_seconds(Decimal(str(params.min_duration)), params.unit)
+        elapsed = Decimal(str((turn.ctx.clock.now() - started).total_seconds()))
+        if elapsed >= minimum:
+            return []
+        left = (minimum - elapsed).quantize(Decimal(1))
+        return [f"the hold has not reached its minimum of {params.min_duration} {params.unit}: {left} s left"]
+
     def follow(self, turn: Turn, *, alive: Callable[[], bool], recovering: bool) -> Followed:
         # One time deviation per hold: once opened, the hold is not looked at again.
         if state_of(turn.step, TimedHoldState).time_deviation:
@@ -402,6 +422,14 @@ class TimedHoldPhase(Manual):
 
 
 class EquipmentCheckPhase(Manual):
+    def blockers(self, turn: Turn) -> list[str]:
+        unit = self.params(turn, EquipmentCheck).equipment
+        try:
+            turn.ctx.equipment.check_usable(turn.session, unit, batch_ref=turn.batch.number)
+        except EquipmentNotUsable as exc:
+            return [exc.message]
+        return []
+
     def complete(self, turn: Turn) -> Result:
         return _equipment_check(turn, self.params(turn, EquipmentCheck))
 

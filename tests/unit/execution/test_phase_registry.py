@@ -15,7 +15,7 @@ from recipes.model import Phase
 from recipes.phases import PARAMS_CLASS, DataEntry, EntryKind, Instruction, PhaseType, SignOff
 
 ROOT = Path(__file__).parents[3]
-ENGINE = ("engine.py", "automation.py", "automated.py", "progress.py", "plan.py")
+ENGINE = ("engine.py", "automation.py", "automated.py", "progress.py", "plan.py", "readiness.py")
 
 
 def test_every_phase_type_of_the_library_has_a_behaviour() -> None:
