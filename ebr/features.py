@@ -39,6 +39,8 @@ FEATURES = (
     "ebr.materials",
     "ebr.analytics",
     "ebr.integration",
+    "ebr.maintenance",
+    "ebr.training",
 )
 
 ADAPTERS = ("web", "api", "cli")

@@ -198,6 +198,15 @@ def evaluate_trends(context: JobContext) -> dict[str, Any]:
     return evaluate_released(context.services, actor=context.actor)
 
 
+def report_expiring_trainings(context: JobContext) -> dict[str, Any]:
+    """Trainings expiring within EBR_TRAINING_NOTICE_DAYS (or expired) → alert (ebr.training)."""
+    import os
+
+    from ebr.training.jobs import notice_days, report_expiring
+
+    return report_expiring(context.services, within_days=notice_days(dict(os.environ)))
+
+
 def _catalogue() -> dict[str, _Job]:
     """Every job this version defines (names are stable: they key the ledger and the store)."""
     return {
@@ -210,6 +219,7 @@ def _catalogue() -> dict[str, _Job]:
         "idle_sessions": _Job("web sessions idle past the timeout → ended", end_idle_sessions),
         "trend_retention": _Job("idle trend history past its retention → deleted", prune_trend, gmp=False),
         "analytics_trends": _Job("released batches → control-chart rules → trend notifications", evaluate_trends),
+        "training_expiry": _Job("trainings expiring soon → alert", report_expiring_trainings, gmp=False),
     }
 
 
@@ -223,6 +233,7 @@ DEFAULT_SECONDS: Mapping[str, int] = {
     "idle_sessions": 60,
     "trend_retention": 86400,
     "analytics_trends": 300,
+    "training_expiry": 86400,
 }
 
 
