@@ -146,6 +146,10 @@ def parse(data: bytes, source: str, *, limits: Limits = DEFAULT) -> PerformanceC
     )
 
 
+def _show(value: Any) -> str:
+    return format(value, "f") if isinstance(value, Decimal) else repr(value)
+
+
 def _zone_ok(name: str) -> bool:
     try:
         zoneinfo.ZoneInfo(name)
@@ -156,7 +160,9 @@ def _zone_ok(name: str) -> bool:
 
 def _threshold(raw: Any, refuse: Any) -> dt.timedelta:
     if isinstance(raw, bool) or not isinstance(raw, Decimal | int) or not 0 <= raw <= 1440:
-        refuse(("stop_threshold_minutes",), f"stop_threshold_minutes {raw!r} must be minutes from 0 to 1440, e.g. 5")
+        refuse(
+            ("stop_threshold_minutes",), f"stop_threshold_minutes {_show(raw)} must be minutes from 0 to 1440, e.g. 5"
+        )
         return dt.timedelta(minutes=5)
     return dt.timedelta(seconds=int(Decimal(raw) * 60))
 
@@ -231,7 +237,8 @@ def _ideal(raw: Any, refuse: Any) -> dict[str, Decimal]:
     out = {}
     for key, value in raw.items():
         if isinstance(value, bool) or not isinstance(value, Decimal | int) or value <= 0:
-            refuse(("ideal_seconds", str(key)), f"ideal_seconds.{key} {value!r} must be a positive number of seconds")
+            problem = f"ideal_seconds.{key} {_show(value)} must be a positive number of seconds"
+            refuse(("ideal_seconds", str(key)), problem)
             continue
         out[str(key)] = Decimal(value)
     return out
