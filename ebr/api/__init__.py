@@ -41,6 +41,7 @@ def register(app: Flask) -> None:
     """Attach the API blueprints and run the engine's crash recovery once."""
     from ebr.analytics import api as analytics
     from ebr.api import batches, materials, records, samples, session
+    from ebr.performance import api as performance
 
     for key, value in API_CONFIG.items():
         app.config.setdefault(key, value)
@@ -51,7 +52,7 @@ def register(app: Flask) -> None:
     app.config.setdefault("API_SPEC_OPTIONS", spec)
     api = JsonApi(app)
     csrf = app.extensions.get("csrf")
-    for module in (session, batches, records, materials, samples, analytics):
+    for module in (session, batches, records, materials, samples, analytics, performance):
         # The API takes only JSON bodies (a cross-site form cannot send one without a CORS
         # preflight, which we never allow) and the session cookie is SameSite=Strict, so the
         # form CSRF token the UI uses is not required here.

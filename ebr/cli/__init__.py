@@ -29,6 +29,7 @@ AREAS = (
     "ebr.cli.trace",
     "ebr.analytics.cli",
     "ebr.integration.cli",
+    "ebr.performance.cli",
 )
 
 

@@ -4,7 +4,7 @@ batches' recipes and lots (the arithmetic is ``kpi``; definitions in docs/perfor
 * effectiveness: ideal time (``ideal``) of the phases that ended on the scope's units in the
   window ÷ the running time; a phase with no stated ideal counts its actual time;
 * quality: released ÷ (released + rejected) quantity of the lots made by batches that ended in
-  the window (lots QA has not decided are ``pending``, in neither);
+  the window, by QA's batch decision or the lot's status (undecided lots are ``pending``, in neither);
 * planned vs actual batch duration: the sum of the ideal phase times vs start → end.
 """
 
@@ -144,7 +144,7 @@ def _products(session: Session, numbers: set[str]) -> dict[str, str]:
     wanted = sorted(numbers)
     for start in range(0, len(wanted), 500):
         query = select(Batch.number, Batch.product_code).where(Batch.number.in_(wanted[start : start + 500]))
-        found.update(dict(session.execute(query).tuples()))
+        found.update({n: p for n, p in session.execute(query)})  # noqa: C416 - rows, not pairs
     return found
 
 
@@ -197,15 +197,17 @@ def _with_quality(
     pending = 0
     for start in range(0, len(batch_ids), 500):
         query = (
-            select(Lot.status, Lot.quantity)
+            select(Lot.status, Batch.status, Lot.quantity)
             .join(Batch, Batch.id == Lot.produced_by)
             .where(Lot.produced_by.in_(batch_ids[start : start + 500]), Batch.ended_at >= since, Batch.ended_at < until)
         )
-        for status, quantity in session.execute(query):
-            if status == LotStatus.RELEASED.value:
-                good += quantity
+        # QA's decision is the batch's release or rejection (or, later, the lot's status).
+        for lot_status, batch_status, quantity in session.execute(query):
+            decided = {lot_status, batch_status}
+            if LotStatus.REJECTED.value in decided:
                 produced += quantity
-            elif status == LotStatus.REJECTED.value:
+            elif LotStatus.RELEASED.value in decided:
+                good += quantity
                 produced += quantity
             else:
                 pending += 1

@@ -25,7 +25,7 @@ from ebr.core.clock import Clock
 from ebr.core.errors import NotFound, StateError, ValidationError
 from ebr.execution.models import Batch, BatchStep
 from ebr.performance.config import SEPARATOR, PerformanceConfig
-from ebr.performance.derive import classify
+from ebr.performance.derive import NO_ORDER, classify
 from ebr.performance.kpi import STOPS, Interval, StateKind, intervals_of
 from ebr.performance.models import StopReason, UnitState
 from equipment.models import Area, Equipment
@@ -124,11 +124,15 @@ class StateRecorder:
         if change is None:
             return
         for target in self._targets(session, change.scope, change.state, event, after):
+            state, cause = change.state, change.cause
+            if state is StateKind.IDLE and target.batch and _batch_over(session, target.batch):
+                # The engine audits batch.completed before the last step's completion.
+                state, cause = StateKind.PLANNED, NO_ORDER
             append_state(
                 session,
                 target=target,
-                state=change.state,
-                cause=change.cause,
+                state=state,
+                cause=cause,
                 at=event.ts,
                 source="derived",
                 actor=event.actor,
@@ -165,6 +169,11 @@ class StateRecorder:
             if every or (now.state == StateKind.HELD.value if held_only else now.state != StateKind.PLANNED.value):
                 found.append(Target(unit, number, now.step_path))
         return found
+
+
+def _batch_over(session: Session, number: str) -> bool:
+    status = session.scalar(select(Batch.status).where(Batch.number == number))
+    return status is not None and status not in ("created", "ready", "in_execution")
 
 
 def _after(event: AppendedEvent) -> dict[str, Any]:

@@ -20,6 +20,7 @@ AREAS = (
     "ebr.web.samples",
     "ebr.web.recipes_views",
     "ebr.analytics.web",
+    "ebr.performance.web",
 )
 
 

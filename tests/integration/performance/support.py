@@ -76,3 +76,33 @@ class Line:
                     session, self.ex.ctx, actor=user, ref=number, decision=meaning, signature=sig(user, meaning)
                 )
             )
+
+
+PERFORMANCE_FILE = """\
+stop_threshold_minutes: 5
+ideal_seconds: {equipment_check: 1200, instruction: 600, data_entry: 600, sample: 300, calculation: 120, sign_off: 300}
+areas:
+  Formulation:
+    reasons:
+      Mechanical: {Agitator: null, Pump seal: null}
+      Material: {Late delivery: null}
+"""
+MINUTES = (30, 15, 10, 5, 2, 8)  # each step's running time
+
+
+def run_day(line: Line, *, down: Any) -> str:
+    """The scenario of the KPI tests (minutes after START): no order 0–10, step 1 runs 10–40,
+    ``down(line)`` stops the unit 40–60, steps 2–6 run 60–100, the batch completes at 100 and
+    is released at 110. Availability 70/90, performance 52/70, quality 1, one failure."""
+    line.services.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (line.services.settings.data_dir / "performance.yaml").write_text(PERFORMANCE_FILE, encoding="utf-8")
+    number = line.start()
+    line.clock.advance(minutes=10)
+    line.step(number, 0, minutes=MINUTES[0])
+    down(line)
+    line.clock.advance(minutes=20)
+    for index in range(1, 6):
+        line.step(number, index, minutes=MINUTES[index])
+    line.clock.advance(minutes=10)
+    line.release(number)
+    return number
