@@ -102,18 +102,18 @@ def downtime(query: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@blp.route("/downtime/<int:stop_id>/reason", methods=["POST"])
+@blp.route("/downtime/<stop_id>/reason", methods=["POST"])
 @access.requires("downtime.assign")
 @blp.arguments(ReasonIn)
-def reason(data: dict[str, Any], stop_id: int) -> dict[str, Any]:
+def reason(data: dict[str, Any], stop_id: str) -> dict[str, Any]:
     """Give a stop a reason from its area's tree (a leaf, e.g. ``Mechanical / Pump seal``); audited."""
     svc = services()
     with work() as session:
         row = perf.assign_reason(
-            session, svc.audit, svc.clock, configuration(svc), actor=actor(), stop_id=stop_id,
+            session, svc.audit, svc.clock, configuration(svc), actor=actor(), stop_id=perf.stop_number(stop_id),
             reason=data["reason"], comment=data["comment"],
         )  # fmt: skip
-        return {"stop": stop_id, "reason": row.reason, "assigned_by": row.assigned_by,
+        return {"stop": row.state_id, "reason": row.reason, "assigned_by": row.assigned_by,
                 "assigned_at": to_rfc3339(row.assigned_at)}  # fmt: skip
 
 

@@ -218,6 +218,13 @@ def set_state(
     return row
 
 
+def stop_number(raw: str) -> int:
+    """A stop's id from a URL (a forged or mistyped one is simply not found)."""
+    if not raw.isdigit() or len(raw) > 12:
+        raise NotFound(f"no stop {raw!r}; the list of stops shows the open ones")
+    return int(raw)
+
+
 def stop_end(session: Session, stop: UnitState, now: dt.datetime) -> dt.datetime:
     """When a stop ended (the unit's next state), or ``now`` while it lasts."""
     query = select(UnitState.since).where(

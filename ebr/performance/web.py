@@ -11,9 +11,20 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    stream_with_context,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 
@@ -23,6 +34,7 @@ from ebr.performance import charts, export, report, services
 from ebr.performance.config import SEPARATOR
 from ebr.performance.kpi import STOPS, shift_windows
 from ebr.performance.models import UnitState
+from ebr.performance.services import stop_number
 from ebr.performance.setup import configuration, plant_zone_name
 from ebr.web import access
 from ebr.web.helpers import read, work
@@ -30,9 +42,8 @@ from ebr.web.helpers import services as app_services
 from ebr.web.live import sse_message
 from equipment.models import Alarm
 
-bp = Blueprint(
-    "performance", __name__, template_folder="templates", static_folder="static", static_url_path="/performance/static"
-)
+bp = Blueprint("performance", __name__, template_folder="templates")
+STATIC = Path(__file__).parent / "static"
 
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'"
 STREAM_SECONDS = 60.0
@@ -91,6 +102,13 @@ def _report(*, per_unit: bool = False) -> report.Report:
         return report.build(
             session, configuration(svc), _scope(), since, until, plant_timezone=plant_zone_name(svc), per_unit=per_unit
         )
+
+
+@bp.get("/performance/static/<path:filename>")
+@access.public
+def asset(filename: str) -> ResponseReturnValue:
+    """The package's stylesheet (the board and the tablet's large targets)."""
+    return send_from_directory(STATIC, filename, max_age=300)
 
 
 # -- andon ------------------------------------------------------------------------------------
@@ -252,16 +270,16 @@ def _stop(stop_id: int) -> UnitState:
     return row
 
 
-@bp.get("/performance/stops/<int:stop_id>")
+@bp.get("/performance/stops/<stop_id>")
 @access.requires("downtime.assign")
-def choose(stop_id: int) -> ResponseReturnValue:
+def choose(stop_id: str) -> ResponseReturnValue:
     """One level of the area's reason tree as large buttons; a leaf asks to confirm."""
-    stop = _stop(stop_id)
+    stop = _stop(stop_number(stop_id))
     path = (request.args.get("path") or "").strip()
     config = configuration(app_services())
     options = config.children(stop.area, path)
     with read() as session:
-        current = services.current_reason(session, stop_id)
+        current = services.current_reason(session, stop.id)
     parts = [p for p in path.split(SEPARATOR) if p]
     crumbs = [(p, SEPARATOR.join(parts[: i + 1])) for i, p in enumerate(parts)]
     return render_template(
@@ -270,14 +288,14 @@ def choose(stop_id: int) -> ResponseReturnValue:
     )  # fmt: skip
 
 
-@bp.post("/performance/stops/<int:stop_id>/reason")
+@bp.post("/performance/stops/<stop_id>/reason")
 @access.requires("downtime.assign")
-def assign(stop_id: int) -> ResponseReturnValue:
+def assign(stop_id: str) -> ResponseReturnValue:
     svc = app_services()
     reason = request.form.get("reason", "")
     with work() as session:
         row = services.assign_reason(
-            session, svc.audit, svc.clock, configuration(svc), actor=access.user_id(), stop_id=stop_id,
+            session, svc.audit, svc.clock, configuration(svc), actor=access.user_id(), stop_id=stop_number(stop_id),
             reason=reason, comment=request.form.get("comment", ""),
         )  # fmt: skip
         saved = row.reason
