@@ -57,7 +57,8 @@ def timeline_svg(intervals: Sequence[Interval], units: Sequence[str], zone: dt.t
     labels = [(origin + dt.timedelta(hours=t)).astimezone(zone).strftime("%m-%d %H:%M") for t in ticks]
     axis.set_xticks(ticks, labels, fontsize=6, rotation=30, ha="right")
     axis.set_title(title, fontsize=9)
-    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if intervals:
+        axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _svg(figure)
 
 

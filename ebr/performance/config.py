@@ -38,6 +38,7 @@ from ebr.core.inputs import DEFAULT, Limits, decode, load_yaml, read_file
 from ebr.performance.kpi import DAYS, Shift
 
 SEPARATOR = " / "
+DEFAULT_NAME = "performance.yaml"
 DEFAULT_REASONS: Mapping[str, Any] = {
     "Equipment failure": {"Mechanical": None, "Electrical": None, "Automation / communication": None},
     "Material": {"Not available": None, "Out of specification": None},
@@ -284,9 +285,3 @@ def load(path: Path, *, limits: Limits = DEFAULT) -> PerformanceConfig:
     if not path.is_file():
         return PerformanceConfig()
     return parse(read_file(path, limits=limits), path.name, limits=limits)
-
-
-def config_path(data_dir: Path, env: Mapping[str, str]) -> Path:
-    """``EBR_PERFORMANCE_FILE`` or ``$EBR_DATA_DIR/performance.yaml``."""
-    raw = env.get("EBR_PERFORMANCE_FILE")
-    return Path(raw) if raw else data_dir / "performance.yaml"

@@ -3,10 +3,8 @@ settings (``EBR_PERFORMANCE_FILE`` or ``$EBR_DATA_DIR/performance.yaml``)."""
 
 from __future__ import annotations
 
-import os
-
 from ebr.bootstrap import Services, input_limits
-from ebr.performance.config import PerformanceConfig, config_path, load
+from ebr.performance.config import DEFAULT_NAME, PerformanceConfig, load
 
 KEY = "performance_config"
 
@@ -15,7 +13,7 @@ def configuration(services: Services) -> PerformanceConfig:
     """The parsed performance file (kept in ``services.extras``); ValidationError if it is wrong."""
     found = services.extras.get(KEY)
     if not isinstance(found, PerformanceConfig):
-        path = config_path(services.settings.data_dir, os.environ)
+        path = services.settings.performance_file or services.settings.data_dir / DEFAULT_NAME
         found = load(path, limits=input_limits(services.settings))
         services.extras[KEY] = found
     return found
