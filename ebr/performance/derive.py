@@ -13,7 +13,8 @@ batch.step.held                the step's unit            held (the runtime's re
 equipment.phase.running        ``after.unit``             running
 equipment.phase.held           ``after.unit``             held (reason), or down when the
                                                           reason is a lost connection
-equipment.interlock.tripped    ``after.unit``             held (interlock: the trip's reason)
+equipment.interlock.tripped    ``after.unit``             held (interlock: the trip's reason), or
+                                                          down when the connection was lost
 equipment.alarm.raised         ``after.unit``             down (alarm: condition)
 equipment.phase.completed|     ``after.unit``             idle
 stopped|aborted|refused
@@ -63,10 +64,12 @@ def classify(action: str, after: dict[str, Any], reason: str | None, actor: str)
         case "equipment.phase.running":
             return Change(StateKind.RUNNING, "", "unit")
         case "equipment.phase.held":
-            if any(word in why.lower() for word in COMMS_WORDS):
+            if _comms(why):
                 return Change(StateKind.DOWN, f"communication lost: {why}", "unit")
             return Change(StateKind.HELD, why or "held by the runtime", "unit")
         case "equipment.interlock.tripped":
+            if _comms(why):
+                return Change(StateKind.DOWN, f"communication lost: {why}", "unit")
             return Change(StateKind.HELD, f"interlock: {why}" if why else "interlock", "unit")
         case "equipment.alarm.raised":
             condition = str(after.get("condition") or "alarm")
@@ -87,6 +90,11 @@ def classify(action: str, after: dict[str, Any], reason: str | None, actor: str)
         case "equipment.status.changed":
             return _equipment_status(str(after.get("status") or ""), why)
     return None
+
+
+def _comms(reason: str) -> bool:
+    """A lost connection to the equipment is unplanned downtime, not a process hold."""
+    return any(word in reason.lower() for word in COMMS_WORDS)
 
 
 def _equipment_status(status: str, why: str) -> Change | None:
