@@ -130,25 +130,6 @@ def _merged(windows: list[ShiftWindow]) -> list[ShiftWindow]:
     return out
 
 
-def clip(intervals: Iterable[Interval], since: dt.datetime, until: dt.datetime) -> list[Interval]:
-    """``intervals`` cut to ``since``–``until`` (empty pieces dropped)."""
-    out = []
-    for i in intervals:
-        lo, hi = max(i.start, since), min(i.end, until)
-        if lo < hi:
-            out.append(Interval(i.unit, i.state, lo, hi, i.cause, i.batch, i.reason, i.id))
-    return out
-
-
-def in_shifts(intervals: Sequence[Interval], windows: Sequence[ShiftWindow]) -> tuple[list[Interval], Fraction]:
-    """The pieces of ``intervals`` inside the shifts, and the seconds outside them (out of shift)."""
-    inside: list[Interval] = []
-    for window in windows:
-        inside += clip(intervals, window.start, window.end)
-    total = sum((i.seconds for i in intervals), Fraction(0))
-    return inside, total - sum((i.seconds for i in inside), Fraction(0))
-
-
 @dataclass
 class Times:
     """Seconds in each state over a window (inside shifts, but ``out_of_shift``)."""
@@ -168,6 +149,77 @@ class Times:
         return self.by_state[StateKind.RUNNING]
 
 
+_US = dt.timedelta(microseconds=1)
+_PER_SECOND = 1_000_000
+
+
+def unit_times(
+    intervals: Sequence[Interval],
+    windows: Sequence[ShiftWindow],
+    since: dt.datetime,
+    until: dt.datetime,
+    *,
+    units: Sequence[str] = (),
+    threshold: dt.timedelta = dt.timedelta(minutes=5),
+) -> dict[str, Times]:
+    """Seconds per state of each unit over ``since``–``until``.
+
+    Time before a unit's first known state counts as planned downtime (no order); time
+    outside the (sorted, disjoint) shift windows is out of shift. Failures: ``down`` stops
+    at least ``threshold`` long; shorter held or down stops are minor stops. One sweep per
+    unit over its intervals and the windows, summing integer microseconds (exact, and fast
+    enough for a year of history); Fractions of seconds only at the end."""
+    shift_us = sum((w.end - w.start) // _US for w in windows)
+    calendar_us = (until - since) // _US
+    limit = threshold // _US
+    by_unit: dict[str, list[Interval]] = {u: [] for u in units}
+    for i in intervals:
+        by_unit.setdefault(i.unit, []).append(i)
+    out: dict[str, Times] = {}
+    for unit, mine in by_unit.items():
+        mine.sort(key=lambda i: i.start)
+        spent = dict.fromkeys(StateKind, 0)
+        failures = minor = w = 0
+        for i in mine:
+            lo_i, hi_i = max(i.start, since), min(i.end, until)
+            if lo_i >= hi_i:
+                continue
+            if i.state in STOPS:
+                if (hi_i - lo_i) // _US < limit:
+                    minor += 1
+                elif i.state is StateKind.DOWN:
+                    failures += 1
+            while w < len(windows) and windows[w].end <= lo_i:
+                w += 1
+            k = w
+            while k < len(windows) and windows[k].start < hi_i:
+                lo, hi = max(lo_i, windows[k].start), min(hi_i, windows[k].end)
+                if lo < hi:
+                    spent[i.state] += (hi - lo) // _US
+                k += 1
+        spent[StateKind.PLANNED] += shift_us - sum(spent.values())
+        spent[StateKind.OUT_OF_SHIFT] = calendar_us - shift_us
+        out[unit] = Times(
+            calendar=Fraction(calendar_us, _PER_SECOND),
+            by_state={k: Fraction(v, _PER_SECOND) for k, v in spent.items()},
+            failures=failures,
+            minor_stops=minor,
+        )
+    return out
+
+
+def total(parts: Iterable[Times]) -> Times:
+    """The times of several units together (an area, a product)."""
+    result = Times()
+    for part in parts:
+        result.calendar += part.calendar
+        for kind, value in part.by_state.items():
+            result.by_state[kind] += value
+        result.failures += part.failures
+        result.minor_stops += part.minor_stops
+    return result
+
+
 def times(
     intervals: Sequence[Interval],
     windows: Sequence[ShiftWindow],
@@ -177,26 +229,10 @@ def times(
     units: int = 1,
     threshold: dt.timedelta = dt.timedelta(minutes=5),
 ) -> Times:
-    """Seconds per state of ``units`` units over ``since``–``until``; time before a unit's first
-    known state counts as planned downtime (no order). Failures: stops of state ``down``
-    at least ``threshold`` long; shorter stops are minor stops."""
-    window = clip(intervals, since, until)
-    result = Times(calendar=seconds(until - since) * units)
-    inside, _ = in_shifts(window, windows)
-    for piece in inside:
-        result.by_state[piece.state] += piece.seconds
-    shift_total = sum((seconds(w.end - w.start) for w in windows), Fraction(0)) * units
-    known_inside = sum((p.seconds for p in inside), Fraction(0))
-    result.by_state[StateKind.PLANNED] += shift_total - known_inside
-    result.by_state[StateKind.OUT_OF_SHIFT] = result.calendar - shift_total
-    limit = seconds(threshold)
-    for stop in window:
-        if stop.state in STOPS:
-            if stop.seconds < limit:
-                result.minor_stops += 1
-            elif stop.state is StateKind.DOWN:
-                result.failures += 1
-    return result
+    """The times of ``units`` units together (units with no interval count as planned: no order)."""
+    named = sorted({i.unit for i in intervals})
+    named += [f"(unit {n} without history)" for n in range(units - len(named))]
+    return total(unit_times(intervals, windows, since, until, units=named, threshold=threshold).values())
 
 
 def ratio(part: Fraction, whole: Fraction) -> Fraction | None:

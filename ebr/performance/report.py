@@ -11,7 +11,9 @@ batches' recipes and lots (the arithmetic is ``kpi``; definitions in docs/perfor
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -25,7 +27,17 @@ from ebr.execution.rules import LotStatus
 from ebr.materials.models import Lot
 from ebr.performance import ideal, services
 from ebr.performance.config import PerformanceConfig
-from ebr.performance.kpi import STOPS, Interval, Kpis, ShiftWindow, StateKind, pareto, shift_windows, times
+from ebr.performance.kpi import (
+    STOPS,
+    Interval,
+    Kpis,
+    ShiftWindow,
+    StateKind,
+    pareto,
+    shift_windows,
+    total,
+    unit_times,
+)
 from recipes.model import Recipe
 
 
@@ -90,6 +102,22 @@ class _Recipes:
         return self.cache[batch_id]
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a report is built.
+
+    A year of history is ~10⁵ small tuples and intervals, none in a reference cycle; the
+    collector's passes over a heap that holds SQLAlchemy and matplotlib took half of the
+    time (benchmarks/oee_kpis.py). Reference counting still frees everything at once."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def build(
     session: Session,
     config: PerformanceConfig,
@@ -101,6 +129,20 @@ def build(
     per_unit: bool = False,
 ) -> Report:
     """The report of ``scope`` between ``since`` and ``until`` (UTC-aware)."""
+    with _collector_paused():
+        return _build(session, config, scope, since, until, plant_timezone=plant_timezone, per_unit=per_unit)
+
+
+def _build(
+    session: Session,
+    config: PerformanceConfig,
+    scope: Scope,
+    since: dt.datetime,
+    until: dt.datetime,
+    *,
+    plant_timezone: str,
+    per_unit: bool,
+) -> Report:
     if until <= since:
         from ebr.core.errors import ValidationError
 
@@ -115,21 +157,15 @@ def build(
         windows = [w for w in windows if w.name == scope.shift]
     recipes = _Recipes(session, config)
     steps = _steps(session, units, since, until, scope.product)
-    report = Report(
-        scope,
-        since,
-        until,
-        units,
-        _kpis(intervals, windows, since, until, len(units), config, steps, recipes, None),
-        intervals,
-        windows,
-    )
+    spent = unit_times(intervals, windows, since, until, units=units, threshold=config.stop_threshold)
+    ideal_by_unit = _ideal(steps, recipes)
+    area = Kpis(total(spent.values()), sum(ideal_by_unit.values(), Fraction(0)), Fraction(0), Fraction(0))
+    report = Report(scope, since, until, units, area, intervals, windows)
     report.kpis = _with_quality(session, report.kpis, steps, since, until, scope.product, report)
     if per_unit:
+        k = report.kpis
         for unit in units:
-            mine = [i for i in intervals if i.unit == unit]
-            k = _kpis(mine, windows, since, until, 1, config, steps, recipes, unit)
-            report.by_unit[unit] = Kpis(k.times, k.ideal_seconds, report.kpis.produced, report.kpis.good)
+            report.by_unit[unit] = Kpis(spent[unit], ideal_by_unit.get(unit, Fraction(0)), k.produced, k.good)
     report.batches = _batch_times(session, steps, recipes)
     return report
 
@@ -165,27 +201,15 @@ def _steps(
     return [tuple(r) for r in session.execute(query)]  # type: ignore[misc]
 
 
-def _kpis(
-    intervals: list[Interval],
-    windows: list[ShiftWindow],
-    since: dt.datetime,
-    until: dt.datetime,
-    units: int,
-    config: PerformanceConfig,
-    steps: list[Any],
-    recipes: _Recipes,
-    unit: str | None,
-) -> Kpis:
-    spent = times(intervals, windows, since, until, units=units, threshold=config.stop_threshold)
-    ideal_total = Fraction(0)
+def _ideal(steps: list[Any], recipes: _Recipes) -> dict[str, Fraction]:
+    """Ideal seconds earned per unit by the phases that ended in the window."""
+    found: dict[str, Fraction] = {}
     for batch_id, _number, path, step_unit, started, ended in steps:
-        if unit is not None and step_unit != unit:
-            continue
         stated = recipes.of(batch_id).get(path)
         if stated is None and started is not None and ended is not None:
             stated = Fraction((ended - started) // dt.timedelta(microseconds=1), 1_000_000)
-        ideal_total += stated or 0
-    return Kpis(spent, ideal_total, Fraction(0), Fraction(0))
+        found[step_unit] = found.get(step_unit, Fraction(0)) + (stated or 0)
+    return found
 
 
 def _with_quality(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,7 @@ ACTIONS = frozenset(
         "equipment.status.changed",
     }
 )
+KINDS = {k.value: k for k in StateKind}
 SETTABLE = (StateKind.PLANNED, StateKind.DOWN, StateKind.IDLE)
 """What a supervisor may set by hand (the runtime and the engine set running and held)."""
 
@@ -320,29 +321,24 @@ def history(session: Session, units: Sequence[str], since: dt.datetime, until: d
         first = session.execute(before.order_by(UnitState.since.desc(), UnitState.id.desc()).limit(1)).first()
         if first is not None:
             rows.append(tuple(first))
-    inside = select(*cols).where(UnitState.unit.in_(list(units)), UnitState.since > since, UnitState.since < until)
-    rows += [tuple(r) for r in session.execute(inside.order_by(UnitState.unit, UnitState.since, UnitState.id))]
+    window = (UnitState.unit.in_(list(units)), UnitState.since > since, UnitState.since < until)
+    rows += session.execute(select(*cols).where(*window)).all()
     rows.sort(key=lambda r: (r[0], r[2], r[5]))
-    typed = [(r[0], StateKind(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
-    intervals = intervals_of(typed, until)
-    reasons = _reasons(session, [i.id for i in intervals if i.state in STOPS and i.id is not None])
+    intervals = intervals_of([(u, KINDS[k], at, c, b, i) for u, k, at, c, b, i in rows], until)
+    # The reasons of the window's stops in one query (the latest assignment of a stop wins).
+    query = (
+        select(StopReason.state_id, StopReason.reason)
+        .join(UnitState, UnitState.id == StopReason.state_id)
+        .where(UnitState.unit.in_(list(units)), UnitState.since < until)
+        .order_by(StopReason.id)
+    )
+    reasons = {state_id: reason for state_id, reason in session.execute(query)}  # noqa: C416 - rows, not pairs
     return [
         Interval(i.unit, i.state, max(i.start, since), i.end, i.cause, i.batch, reasons.get(i.id or 0), i.id)
         if i.id in reasons or i.start < since
         else i
         for i in intervals
     ]
-
-
-def _reasons(session: Session, ids: Iterable[int]) -> dict[int, str]:
-    wanted = list(ids)
-    found: dict[int, str] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        query = select(StopReason.state_id, StopReason.reason).where(StopReason.state_id.in_(chunk))
-        for state_id, reason in session.execute(query.order_by(StopReason.id)):
-            found[state_id] = reason
-    return found
 
 
 def count_states(session: Session) -> int:
