@@ -71,7 +71,7 @@ def area_with_history(changes: int) -> Iterator[Services]:
 
 
 def _write_history(services: Services, changes: int) -> None:
-    chooser = random.Random(22400)  # noqa: S311 - test data, not security
+    chooser = random.Random(22400)
     per_unit = changes // len(UNITS)
     step = dt.timedelta(days=365) / per_unit
     rows = []

@@ -9,6 +9,7 @@ pages never inline SVG or style, so the site's CSP holds.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from flask import (
     Blueprint,
     Response,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -47,7 +49,7 @@ STATIC = Path(__file__).parent / "static"
 
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'"
 STREAM_SECONDS = 60.0
-POLL_SECONDS = 0.2  # a cheap change check; the board is rendered only when something changed
+POLL_SECONDS = 0.1  # a cheap change check per process and area; the board is rendered only when it changed
 REFRESH_SECONDS = 1.0  # elapsed times tick once a second
 DEFAULT_DAYS = 7
 
@@ -137,25 +139,53 @@ def _signature(area: str) -> tuple[Any, ...]:
     return (area, state, tuple(alarm or ()))
 
 
+class Boards:
+    """The boards of this process, shared by every stream of an area: the change check runs at
+    most every ``POLL_SECONDS`` and the board is rendered once per change (or clock tick),
+    however many TVs watch it. Kept in ``app.extensions``; nothing is created at import."""
+
+    KEY = "performance_boards"
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.found: dict[str, tuple[float, tuple[Any, ...], float, str]] = {}
+
+    @classmethod
+    def of_app(cls) -> Boards:
+        boards = current_app.extensions.get(cls.KEY)
+        if not isinstance(boards, Boards):
+            boards = current_app.extensions.setdefault(cls.KEY, Boards())
+        return boards
+
+    def html(self, area: str) -> str:
+        """The area's current board (checked, and rendered when needed, under the lock)."""
+        with self.lock:
+            now = time.monotonic()
+            checked, signature, rendered, html = self.found.get(area, (0.0, (), 0.0, ""))
+            if now - checked >= POLL_SECONDS or not html:
+                fresh = _signature(area)
+                if fresh != signature or now - rendered >= REFRESH_SECONDS or not html:
+                    html, rendered = _board_html(area), now
+                self.found[area] = (now, fresh, rendered, html)
+            return html
+
+
 def board_stream(area: str, *, seconds: float = STREAM_SECONDS) -> Iterator[str]:
     """SSE: the board's HTML whenever a state or alarm changes, and its clocks once a second."""
     yield "retry: 1000\n\n"
+    boards = Boards.of_app()
     deadline = time.monotonic() + seconds
-    seen: tuple[Any, ...] | None = None
-    rendered = 0.0
     sent = ""
+    beat = time.monotonic()
     while time.monotonic() < deadline:
-        now = time.monotonic()
-        signature = _signature(area)
-        if signature != seen or now - rendered >= REFRESH_SECONDS:
-            seen, rendered = signature, now
-            html = _board_html(area)
-            if html != sent:
-                sent = html
-                yield sse_message("board", html)
-            else:
-                yield ": alive\n\n"
-        time.sleep(POLL_SECONDS)
+        html = boards.html(area)
+        if html != sent:
+            sent = html
+            yield sse_message("board", html)
+        elif time.monotonic() - beat >= REFRESH_SECONDS:
+            beat = time.monotonic()
+            yield ": alive\n\n"
+        time.sleep(POLL_SECONDS / 2)
 
 
 @bp.get("/andon/<area>/stream")
