@@ -1,7 +1,7 @@
 """Writing the auditor's export bundle, format v2 (docs/audit-bundle.md §5).
 
 The audit package knows only its own tables, so whatever belongs to higher layers is
-passed in by the caller (``ebr/audit_service.py`` for ``ebr audit export``, the batch
+passed in by the caller (``ebr/trail/services.py`` for ``ebr audit export``, the batch
 record export for a batch scope): the signature records in scope, the users' public
 keys, and extra files such as ``record.json`` and ``record.pdf``. The exporter adds
 the events, their Merkle proofs to a signed tree head, the system keys and the

@@ -33,7 +33,6 @@ from sqlalchemy import create_engine, text
 
 from benchmarks.execution_setup import PASSWORD, services_for
 from benchmarks.table import Row, percentile, print_table
-from ebr import release
 from ebr.bootstrap import Services, build_services
 from ebr.core.config import load_settings
 from ebr.core.db import unit_of_work
@@ -41,6 +40,7 @@ from ebr.execution.service import build as build_execution
 from ebr.integration.settings import Channel
 from ebr.integration.setup import Wiring, build
 from ebr.materials.services import Credentials
+from ebr.review import services as release
 from recipes.model import BatchSize, EquipmentRequirement, Operation, Phase, PhaseType, Product, Recipe, UnitProcedure
 from recipes.phases import Instruction
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from audit.chain import Entity
 from benchmarks.table import Row, median, print_table
-from ebr import audit_service, schema
+from ebr import schema
 from ebr.bootstrap import Services, build_services
 from ebr.core.clock import UTC, FixedClock
 from ebr.core.config import load_settings
@@ -35,6 +35,7 @@ from ebr.jobs.guards import guard_for
 from ebr.jobs.runner import JobContext, JobRunner, JobSpec
 from ebr.ops import pgtools
 from ebr.ops.backup import make_backup
+from ebr.trail import services as audit_service
 from tests.support.databases import PostgresDatabases, postgres_reachable, postgres_server_url
 
 RUNS = 150

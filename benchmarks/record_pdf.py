@@ -2,7 +2,7 @@
 
 Each side runs in its own fresh process so its peak memory is its own:
 
-* ``parallel``: :func:`ebr.reports.pdf.render_parallel` — parts laid out in worker
+* ``parallel``: :func:`ebr.records.pdf.render_parallel` — parts laid out in worker
   processes, joined with pikepdf, header/footer stamped from an overlay, PDF/A-3b
   with record.json attached. Peak memory = the parent's peak plus each worker
   process's peak (an upper bound: the workers' peaks need not coincide).
@@ -111,7 +111,7 @@ def synthetic_record(phases: int = 1000) -> dict[str, Any]:
 def _child(mode: str, record_file: Path, out: Path) -> None:
     from weasyprint import HTML
 
-    from ebr.reports import html, pdf
+    from ebr.records import html, pdf
 
     record = json.loads(record_file.read_bytes())
     started = time.perf_counter()

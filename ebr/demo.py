@@ -22,7 +22,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ebr import audit_service, release
 from ebr.bootstrap import Services, build_services
 from ebr.core.config import Settings
 from ebr.core.db import unit_of_work
@@ -34,7 +33,9 @@ from ebr.execution.service import Execution, build
 from ebr.materials.models import Material
 from ebr.materials.services import Credentials
 from ebr.ops.records import verify_records
+from ebr.review import services as release
 from ebr.setup import initialize
+from ebr.trail import services as audit_service
 from equipment.config import load_plant_config
 
 PASSWORD = "Demo-Plant-2026!"  # noqa: S105 - the demo's published password, printed at start

@@ -10,10 +10,10 @@ import os
 from collections.abc import Callable
 
 from ebr import schema
-from ebr.audit_service import ensure_system_key
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
 from ebr.ops.roles import migrate
+from ebr.trail.services import ensure_system_key
 
 InitStep = Callable[[Services], str | None]
 

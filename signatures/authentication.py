@@ -9,7 +9,7 @@ lock raises ``auth.locked`` plus an alert through the notifier.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -30,14 +30,12 @@ from signatures.errors import (
     UnknownUser,
     WrongPassword,
 )
+from signatures.identity import User, UserRecords
 from signatures.models import UserAccount
 from signatures.outcome import record_independently
 from signatures.passwords import check_password, dummy_check
 from signatures.permissions import conflicts, parse_roles
 from signatures.throttle import Throttle, client_address
-
-if TYPE_CHECKING:
-    from signatures.users import User, UserService
 
 SYSTEM_ACTOR = "system:auth"
 
@@ -55,7 +53,7 @@ class Authenticator:
 
     def __init__(
         self,
-        users: UserService,
+        users: UserRecords,
         *,
         lockout_attempts: int,
         notifier: Notifier,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -26,11 +26,9 @@ from sqlalchemy.orm import Session
 from audit.chain import Entity
 from ebr.core.errors import Conflict, NotFound, ValidationError
 from ebr.core.ids import new_id
+from signatures.identity import User, UserRecords, required_reason
 from signatures.models import RoleGrant, UserAccount
 from signatures.permissions import GMP_ROLES, Role, conflicts, parse_roles, require_compatible
-
-if TYPE_CHECKING:
-    from signatures.users import User, UserService
 
 PENDING, CONFIRMED, SUPERSEDED = "pending", "confirmed", "superseded"
 
@@ -59,7 +57,7 @@ def _view(row: RoleGrant) -> PendingGrant:
 class RoleGrants:
     """Role changes, requests and confirmations of GMP role grants (``services.users.grants``)."""
 
-    def __init__(self, users: UserService) -> None:
+    def __init__(self, users: UserRecords) -> None:
         self.users = users
 
     def conflicts(self, session: Session) -> dict[str, list[str]]:
@@ -76,8 +74,6 @@ class RoleGrants:
         change that gives a GMP role is only requested: the returned user still has the
         old roles until a second administrator confirms (:meth:`confirm`).
         """
-        from signatures.users import required_reason
-
         if actor.strip().lower() == row.user_id:
             raise ValidationError(
                 f"{actor!r} cannot change their own roles; another administrator must do it (segregation of duties)"

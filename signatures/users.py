@@ -8,10 +8,8 @@ lockout) in its own transaction so that it survives the caller's rollback
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -31,6 +29,8 @@ from signatures.errors import (
     PasswordRejected,
 )
 from signatures.grants import RoleGrants, adds_gmp_role
+from signatures.identity import User as User  # re-exported: the rest of the system imports it from here
+from signatures.identity import required_reason as required_reason
 from signatures.keystore import KeyStore
 from signatures.models import PasswordHistory, SigningKey, UserAccount
 from signatures.passwords import DEFAULT_HASHER, PasswordPolicy, check_password, hash_password, one_time_password
@@ -40,27 +40,6 @@ from signatures.throttle import Throttle
 
 CHECKED_AT_CREATION = "identity verified by the administrator who created the account"
 USER_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
-
-
-@dataclass(frozen=True)
-class User:
-    """A user as the rest of the system sees it."""
-
-    user_id: str
-    full_name: str
-    roles: tuple[Role, ...]
-    source: str
-    active: bool
-    locked: bool
-    failed_attempts: int
-    must_change_password: bool
-    password_expires_at: dt.datetime | None
-    accountability_accepted_at: dt.datetime | None
-    identity_verified_at: dt.datetime | None = None
-    identity_verified_by: str | None = None
-
-    def password_expired(self, now: dt.datetime) -> bool:
-        return self.must_change_password or (self.password_expires_at is not None and now >= self.password_expires_at)
 
 
 def _role_text(roles: Iterable[Role]) -> str:
@@ -419,9 +398,3 @@ class UserService:
             reason="password changed in the directory",
         )
         return key
-
-
-def required_reason(reason: str | None, doing: str) -> str:
-    if not reason or not reason.strip():
-        raise ValidationError(f"a reason is required for {doing}")
-    return reason.strip()

@@ -55,3 +55,121 @@ def test_the_application_layer_names_every_module_of_ebr_but_its_foundation() ->
     }
     assert present - named == set(), "modules of ebr missing from the layers contract in pyproject.toml"
     assert {name for name in named if name.startswith("ebr.")} - present == set(), "layers name modules that are gone"
+
+
+PRODUCT_PACKAGES = ("ebr", "audit", "signatures", "recipes", "equipment", "validation")
+
+
+def _import_cycles(graph: object, modules: set[str]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iteratively)."""
+    imported = {m: sorted(graph.find_modules_directly_imported_by(m) & modules) for m in modules}  # type: ignore[attr-defined]
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    for root in sorted(modules):
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, position = work.pop()
+            if position == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            successors = imported[node]
+            if position < len(successors):
+                work.append((node, position + 1))
+                successor = successors[position]
+                if successor not in index:
+                    work.append((successor, 0))
+                elif successor in on_stack:
+                    low[node] = min(low[node], index[successor])
+                continue
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return cycles
+
+
+def test_the_cycle_finder_finds_a_circle_and_only_it() -> None:
+    edges: dict[str, set[str]] = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+
+    class Graph:
+        def find_modules_directly_imported_by(self, module: str) -> set[str]:
+            return edges[module]
+
+    assert _import_cycles(Graph(), set(edges)) == [["a", "b", "c"]]
+
+
+@pytest.mark.requirement("URS-SYS-005")
+def test_the_product_code_has_no_import_circles() -> None:
+    import grimp
+
+    # Every import counts, also those inside functions and under TYPE_CHECKING: a circle
+    # hidden in a function is still two modules that cannot be understood one without the other.
+    graph = grimp.build_graph(*PRODUCT_PACKAGES)
+    cycles = _import_cycles(graph, set(graph.modules))
+    assert not cycles, "import circles (break each by moving the shared part down):\n" + "\n".join(
+        " ↔ ".join(cycle) for cycle in cycles
+    )
+
+
+def test_every_feature_package_is_in_the_one_list() -> None:
+    from ebr.features import ADAPTERS, FEATURES
+
+    with_adapters = {
+        f"ebr.{path.parent.name}"
+        for kind in ADAPTERS
+        for pattern in (f"{kind}.py", f"{kind}_*.py")
+        for path in (ROOT / "ebr").glob(f"*/{pattern}")
+        if path.parent.name not in {"web", "api", "cli", "core"}
+    }
+    assert with_adapters - set(FEATURES) == set(), "feature packages missing from ebr/features.py FEATURES"
+    assert set(FEATURES) - with_adapters == set(), "FEATURES names packages without web/api/cli modules"
+
+
+@pytest.mark.requirement("URS-SYS-005")
+def test_every_feature_packages_blueprints_are_registered_in_the_app() -> None:
+    import importlib
+
+    from ebr.app import create_app
+    from ebr.features import FEATURES
+    from ebr.web.registry import services_of
+
+    app = create_app({"database_url": "sqlite://"})
+    registered = set(app.blueprints.values())
+    missing = []
+    for feature in FEATURES:
+        for path in sorted((ROOT / feature.replace(".", "/")).glob("*.py")):
+            if not any(path.stem == kind or path.stem.startswith(f"{kind}_") for kind in ("web", "api")):
+                continue
+            module = importlib.import_module(f"{feature}.{path.stem}")
+            blueprint = getattr(module, "blp", None) or getattr(module, "bp", None)
+            if blueprint is None or blueprint not in registered:
+                missing.append(f"{feature}.{path.stem}")
+    assert not missing, f"feature modules whose blueprint (bp / blp) the app does not serve: {missing}"
+    assert {"execute", "auth", "api_batches", "integration_api"} <= set(app.blueprints)
+    services_of(app).close()
+
+
+def test_the_picture_of_the_package_imports_is_current() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "import_graph.py"), "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,5 +1,6 @@
-"""The JSON API (flask-smorest): batches, steps, commands, entries, signatures, deviations,
-materials, lots and genealogy. OpenAPI document at ``/api/openapi.json``.
+"""The JSON API (flask-smorest): what every feature's ``api.py`` shares. The endpoints live in
+the feature packages (batches, steps, commands and entries in ``ebr.execution``, materials
+in ``ebr.materials``, …), attached by ``ebr.features``. OpenAPI document at ``/api/openapi.json``.
 
 Every endpoint requires a signed-in user (``POST /api/session`` or the UI login) and
 the action from the one permission table (``signatures.permissions``). Every error is
@@ -37,12 +38,8 @@ class JsonApi(Api):  # type: ignore[misc]
         return None
 
 
-def register(app: Flask) -> None:
-    """Attach the API blueprints and run the engine's crash recovery once."""
-    from ebr.analytics import api as analytics
-    from ebr.api import batches, materials, records, samples, session
-    from ebr.performance import api as performance
-
+def install(app: Flask) -> JsonApi:
+    """The API object of ``app`` (its OpenAPI document); the features add their blueprints."""
     for key, value in API_CONFIG.items():
         app.config.setdefault(key, value)
     spec: dict[str, Any] = {
@@ -50,13 +47,4 @@ def register(app: Flask) -> None:
         "security": [{"session": []}],
     }
     app.config.setdefault("API_SPEC_OPTIONS", spec)
-    api = JsonApi(app)
-    csrf = app.extensions.get("csrf")
-    for module in (session, batches, records, materials, samples, analytics, performance):
-        # The API takes only JSON bodies (a cross-site form cannot send one without a CORS
-        # preflight, which we never allow) and the session cookie is SameSite=Strict, so the
-        # form CSRF token the UI uses is not required here.
-        if csrf is not None:
-            csrf.exempt(module.blp)
-        api.register_blueprint(module.blp)
-    session.recover_on_start(app)
+    return JsonApi(app)

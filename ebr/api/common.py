@@ -16,13 +16,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
-from ebr.app import services_of
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
 from ebr.core.errors import Conflict
 from ebr.execution.service import Execution, build
 from ebr.materials.services import Credentials
 from ebr.web import access, errors
+from ebr.web.registry import services_of
 
 
 def services() -> Services:

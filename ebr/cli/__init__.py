@@ -1,8 +1,8 @@
 """The ``ebr`` command: every administrator and auditor task without a browser.
 
-Each area adds its commands in its own module (``ebr/cli/<area>.py``) and is
-attached in :data:`AREAS`. Errors of ours are printed as one clear line and exit
-with status 2; no traceback reaches the user.
+The core commands (``init``, ``serve``, ``demo``, ``validate``) are here; every feature adds
+its own from its ``cli.py`` (``ebr.features``). Errors of ours are printed as one clear line
+and exit with status 2; no traceback reaches the user.
 """
 
 from __future__ import annotations
@@ -14,23 +14,9 @@ from typing import Any
 import click
 
 from ebr.core.errors import EbrError
+from ebr.features import register_cli
 
-AREAS = (
-    "ebr.cli.core",
-    "ebr.cli.validate",
-    "ebr.cli.db",
-    "ebr.cli.audit",
-    "ebr.cli.users",
-    "ebr.cli.recipes",
-    "ebr.cli.plant",
-    "ebr.cli.ops",
-    "ebr.cli.batch",
-    "ebr.cli.batch_record",
-    "ebr.cli.trace",
-    "ebr.analytics.cli",
-    "ebr.integration.cli",
-    "ebr.performance.cli",
-)
+CORE = ("ebr.cli.core", "ebr.cli.validate")
 
 
 class EbrGroup(click.Group):
@@ -50,5 +36,6 @@ def main() -> None:
     """Electronic Batch Record system: set up, administer, audit and run the plant."""
 
 
-for _area in AREAS:
-    importlib.import_module(_area).register(main)
+for _module in CORE:
+    importlib.import_module(_module).register(main)
+register_cli(main)

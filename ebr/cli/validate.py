@@ -40,7 +40,7 @@ def validate(signer: str | None, password_stdin: bool, **chosen: Any) -> None:
     each named on the terminal and in the report; 2: the run could not be made.
     """
     # validation sits above the application layer (docs/architecture.md); the CLI, like
-    # AREAS, resolves it by name at run time so ebr never imports it statically.
+    # ebr.features, resolves it by name at run time so ebr never imports it statically.
     run: Any = importlib.import_module("validation.run")
     options = run.Options(signer=signer, password=_password(signer, password_stdin), **chosen)
     outcome = run.validate(services(), options)

@@ -14,7 +14,7 @@ An exception is anything a reviewer must look at (21 CFR 211.192, EU GMP Annex 1
 
 Each exception has a stable ``key``; QA records one disposition (a comment) per key
 with :func:`disposition`, in one transaction with its audit event. Release is refused
-while any exception has no disposition (see ``ebr.release``).
+while any exception has no disposition (see ``ebr.review.services``).
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ebr import audit_service
 from ebr.core.db import unit_of_work
 from ebr.core.errors import AuditError, ConfigError, EbrError, StateError
 from ebr.execution.models import Batch, Deviation
@@ -27,6 +26,7 @@ from ebr.execution.rules import BatchStatus, DeviationKind
 from ebr.execution.service import build as build_execution
 from ebr.jobs.runner import JobContext, JobFunction, JobSpec
 from ebr.ops.records import verify_records
+from ebr.trail import services as audit_service
 from equipment import trend
 from equipment.errors import CleanHoldExpired, EquipmentNotUsable
 from equipment.rules import EquipmentStatus

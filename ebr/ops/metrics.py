@@ -5,7 +5,7 @@ chain verification, interlock trips, equipment connections, scheduled jobs) is
 counted in the database when ``/metrics`` is scraped, so the answer is the same
 whichever gunicorn worker serves it and whichever process did the work (a
 scheduler's job failures, a runtime's trips). Only request latency lives in the
-web process (``ebr.web.metrics``).
+web process (``ebr.ops.web_metrics``).
 
 Each family is read in its own short session; a family whose query fails is left
 out of that scrape and counted in ``ebr_metrics_probe_errors``, so one broken

@@ -1,7 +1,7 @@
 """Read-only verification of a restored installation's audit chain and checkpoints.
 
 A thin adapter over :func:`audit.verify.verify_chain` with the trusted system keys
-of the key files (``ebr.audit_service.trusted_keys``, never the database's table,
+of the key files (``ebr.trail.services.trusted_keys``, never the database's table,
 which a tamperer could extend) and the external checkpoint log. Unlike
 ``audit_service.verify_live`` it appends nothing: right after a restore the head
 must still equal the manifest's.
@@ -14,9 +14,9 @@ from typing import Any
 
 from audit.checkpoints import CheckpointLog
 from audit.verify import verify_chain
-from ebr.audit_service import retired_keys, trusted_keys
 from ebr.bootstrap import Services
 from ebr.core.errors import AuditError
+from ebr.trail.services import retired_keys, trusted_keys
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ from contextlib import contextmanager
 from flask import current_app, request
 from sqlalchemy.orm import Session
 
-from ebr.app import services_of
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
 from ebr.core.errors import ValidationError
 from ebr.execution.service import Execution
 from ebr.execution.service import build as build_execution
+from ebr.web.registry import services_of
 
 
 def services() -> Services:

@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, current_app, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ebr.app import services_of
 from ebr.web import access
+from ebr.web.registry import services_of
 
 bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
 

@@ -6,10 +6,10 @@ import os
 
 import pytest
 
-from ebr import audit_service
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
 from ebr.execution.service import build
+from ebr.trail import services as audit_service
 from tests.integration.execution.conftest import PASSWORD, SIMPLE, make_people, make_plant, recipe
 from tests.support.browser import chromium, live_server, page  # noqa: F401 - fixtures used by the e2e tests
 

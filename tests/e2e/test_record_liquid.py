@@ -14,10 +14,10 @@ import pytest
 from flask import Flask
 
 from audit.bundle_verify import verify_bundle
-from ebr import audit_service
 from ebr.bootstrap import Services
 from ebr.execution.service import build
-from ebr.reports import service as reports
+from ebr.records import services as reports
+from ebr.trail import services as audit_service
 from tests.e2e.batch_support import Runner, ShiftedClock
 from tests.e2e.test_batch_examples import (  # noqa: F401 - the e2e fixtures
     _new_batch,

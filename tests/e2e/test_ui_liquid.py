@@ -26,13 +26,14 @@ from typing import Any
 
 import pytest
 
-from ebr import audit_service, demo
+from ebr import demo
 from ebr.bootstrap import Services, build_services
 from ebr.core.config import Settings
 from ebr.core.db import unit_of_work
 from ebr.demo_batch import ANSWERS, QC_RESULTS, TARE_KG, LiquidBatch, SkippingClock
 from ebr.execution import rules
 from ebr.execution.service import Execution, build
+from ebr.trail import services as audit_service
 from equipment.commands import runtime_status
 from recipes.phases import DataEntry, Dosing, Sample, SignOff, TimedHold, WeighDispense
 from tests.e2e.operator_effort import Counted, Effort, measured, write

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from ebr.app import create_app, services_of
+from ebr.app import create_app
 from ebr.core.config import load_settings
+from ebr.web.registry import services_of
 
 
 @pytest.mark.requirement("URS-SYS-007")

@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import select
 
 from audit.models import AuditEvent
-from ebr import release
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
 from ebr.core.errors import EbrError, StateError, ValidationError
 from ebr.execution.service import build
 from ebr.materials.services import Credentials
+from ebr.review import services as release
 from tests.e2e.test_ui_batch import run_with_a_deviation
 from tests.integration.execution.conftest import PASSWORD, SIMPLE, make_people, make_plant, recipe
 from tests.integration.test_review_exceptions import dispose_all

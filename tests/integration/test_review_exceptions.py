@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from audit.models import AuditEvent
-from ebr import release
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
 from ebr.core.errors import StateError, ValidationError
@@ -26,6 +25,7 @@ from ebr.execution import review as review_items
 from ebr.execution.models import ReviewDisposition
 from ebr.execution.service import Execution, build
 from ebr.materials.services import Credentials
+from ebr.review import services as release
 from equipment.models import Alarm
 from tests.integration.execution.conftest import PASSWORD, SIMPLE, make_people, make_plant, recipe
 

@@ -1,7 +1,7 @@
 """Released batches of the SIMPLE recipe made through the execution and release services.
 
 Every batch is run the way people would: started, each step completed and signed,
-reviewed by one QA person and released by another (``ebr.release.decide``). The
+reviewed by one QA person and released by another (``ebr.review.services.decide``). The
 temperature of step UP1.OP1.PH3 (limits 15–30 °C) is the value under study.
 """
 
@@ -10,11 +10,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ebr import release
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
 from ebr.execution.service import Execution, build
 from ebr.materials.services import Credentials
+from ebr.review import services as release
 from tests.integration.execution.conftest import PASSWORD, SIMPLE, make_people, make_plant, recipe
 
 TEMPERATURE = "UP1.OP1.PH3"

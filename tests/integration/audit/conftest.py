@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import Connection, text
 
 from audit.chain import Entity
-from ebr.audit_service import ensure_system_key
 from ebr.bootstrap import Services, build_services
 from ebr.core.config import Settings
+from ebr.trail.services import ensure_system_key
 
 CHECKPOINT_EVERY = 5
 

@@ -12,9 +12,9 @@ from audit.chain import Entity
 from audit.checkpoints import CheckpointLog, database_checkpoints, parse_checkpoint
 from audit.keys import load_system_key, system_key_path
 from audit.models import AuditSystemKey
-from ebr.audit_service import ensure_system_key
 from ebr.bootstrap import Services
 from ebr.core.errors import AuditError
+from ebr.trail.services import ensure_system_key
 from tests.integration.audit.conftest import Append
 
 pytestmark = pytest.mark.requirement("URS-AUD-004")

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from audit.checkpoints import CheckpointLog, parse_checkpoint
 from audit.models import AuditEvent
-from ebr.audit_service import verify_live
 from ebr.bootstrap import Services
+from ebr.trail.services import verify_live
 from tests.integration.audit.workers import append_many
 
 WORKERS, EACH, EVERY = 8, 500, 250

@@ -13,10 +13,10 @@ import pytest
 from audit.bundle import entity_filter, export_bundle
 from audit.bundle_verify import verify_bundle
 from audit.chain import Entity
-from ebr.audit_service import export
 from ebr.bootstrap import Services
 from ebr.core.canonical import canon, sha256_hex
 from ebr.core.errors import AuditError
+from ebr.trail.services import export
 from tests.integration.audit.conftest import Append
 
 pytestmark = pytest.mark.requirement("URS-AUD-005")

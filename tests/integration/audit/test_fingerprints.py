@@ -6,10 +6,10 @@ import pytest
 from click.testing import CliRunner
 
 from audit.keys import fingerprint, load_system_key
-from ebr.audit_service import ensure_system_key
 from ebr.bootstrap import build_services
 from ebr.cli import main
 from ebr.core.config import Settings
+from ebr.trail.services import ensure_system_key
 from validation.report import environment
 
 pytestmark = pytest.mark.requirement("URS-AUD-020")

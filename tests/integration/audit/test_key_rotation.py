@@ -14,11 +14,11 @@ from audit.checkpoints import sign_checkpoint
 from audit.keys import RETIRED_DIR, load_system_key, system_key_path
 from audit.models import AuditCheckpoint, AuditEvent, AuditSystemKey
 from audit.trail import head
-from ebr import audit_service
 from ebr.bootstrap import Services, build_services
 from ebr.cli import main
 from ebr.core.clock import to_rfc3339
 from ebr.core.errors import ValidationError
+from ebr.trail import services as audit_service
 from tests.integration.audit.conftest import Append
 
 

@@ -7,8 +7,8 @@ from sqlalchemy import select, text
 
 from audit.checkpoints import TreeHeadRefused
 from audit.models import AuditCheckpoint, AuditEvent
-from ebr.audit_service import ensure_system_key
 from ebr.bootstrap import Services
+from ebr.trail.services import ensure_system_key
 from tests.integration.audit.conftest import drop_append_only_triggers
 from tests.integration.test_release import complete_batch, decide
 from tests.integration.test_review_exceptions import dispose_all

@@ -7,9 +7,9 @@ from sqlalchemy import text
 
 from audit.chain import Entity, build_event, event_bytes, event_hash
 from audit.findings import BreakKind
-from ebr.audit_service import verify_live
 from ebr.bootstrap import Services
 from ebr.core.canonical import sha256_hex
+from ebr.trail.services import verify_live
 from tests.integration.audit.conftest import Append, drop_append_only_triggers
 
 pytestmark = pytest.mark.requirement("URS-AUD-003")

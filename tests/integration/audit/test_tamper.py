@@ -11,10 +11,10 @@ from audit.chain import Entity, build_event, event_bytes, event_hash
 from audit.checkpoints import CheckpointLog
 from audit.models import AuditEvent
 from audit.verify import BreakKind, ChainReport
-from ebr.audit_service import verify_live
 from ebr.bootstrap import Services
 from ebr.core.canonical import canon, sha256_hex
 from ebr.core.clock import from_rfc3339
+from ebr.trail.services import verify_live
 from tests.integration.audit.conftest import Append, drop_append_only_triggers
 
 pytestmark = pytest.mark.requirement("URS-AUD-003")

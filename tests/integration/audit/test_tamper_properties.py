@@ -21,9 +21,9 @@ from audit.chain import Entity, build_event, event_bytes, event_hash
 from audit.checkpoints import CheckpointLog
 from audit.findings import Break
 from audit.verify import verify_chain
-from ebr.audit_service import retired_keys, trusted_keys
 from ebr.bootstrap import Services
 from ebr.core.clock import from_rfc3339
+from ebr.trail.services import retired_keys, trusted_keys
 from tests.integration.audit.conftest import Append, drop_append_only_triggers
 
 pytestmark = pytest.mark.requirement("URS-AUD-003", "URS-AUD-021")

@@ -16,10 +16,10 @@ from audit.chain import Entity
 from audit.findings import BreakKind
 from audit.keys import b64decode, b64encode
 from audit.timestamps import TimestampLog
-from ebr.audit_service import ensure_system_key, verify_live
 from ebr.bootstrap import Services, build_services
 from ebr.core.canonical import canon
 from ebr.core.config import Settings
+from ebr.trail.services import ensure_system_key, verify_live
 
 pytestmark = pytest.mark.requirement("URS-AUD-004")
 

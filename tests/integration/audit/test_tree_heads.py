@@ -14,12 +14,12 @@ from audit.checkpoints import REFUSED_ACTION, CheckpointLog, TreeHead, TreeHeadR
 from audit.findings import BreakKind
 from audit.keys import load_system_key
 from audit.models import AuditCheckpoint, AuditEvent
-from ebr import audit_service
-from ebr.audit_service import ensure_system_key
 from ebr.bootstrap import Services, build_services
 from ebr.core.clock import to_rfc3339
 from ebr.core.config import Settings
 from ebr.jobs.definitions import builtin_jobs
+from ebr.trail import services as audit_service
+from ebr.trail.services import ensure_system_key
 from signatures.alerts import LogNotifier
 from tests.integration.audit.conftest import Append, drop_append_only_triggers
 

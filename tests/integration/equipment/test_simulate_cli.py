@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from ebr.cli import main
-from ebr.cli.plant import DEFAULT_CONTROL, control_url
 from ebr.demo_plant import PORTS_FILE, Simulator, running_demo_control
+from ebr.plant.cli import DEFAULT_CONTROL, control_url
 
 
 def test_the_cli_talks_to_the_demo_simulator_on_its_random_ports(tmp_path: Path) -> None:

@@ -8,13 +8,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ebr import release
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
 from ebr.execution.service import build as build_execution
 from ebr.integration.models import ProcessOrder
 from ebr.integration.setup import Wiring
 from ebr.materials.services import Credentials
+from ebr.review import services as release
 from tests.integration.execution.conftest import PASSWORD
 
 

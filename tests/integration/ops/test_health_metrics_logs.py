@@ -13,7 +13,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from ebr import audit_service
 from ebr.app import create_app
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
@@ -21,6 +20,7 @@ from ebr.jobs.guards import guard_for
 from ebr.jobs.runner import JobContext, JobRunner, JobSpec
 from ebr.jobs.scheduler import beat
 from ebr.ops.logging import JsonFormatter
+from ebr.trail import services as audit_service
 from signatures.permissions import Role
 
 PASSWORD = "Correct-Horse-Battery-9!"

@@ -12,12 +12,12 @@ from sqlalchemy import func, select
 
 from audit.chain import Entity
 from audit.models import AuditCheckpoint, AuditEvent
-from ebr import audit_service
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
 from ebr.jobs.definitions import builtin_jobs
 from ebr.jobs.guards import guard_for
 from ebr.jobs.runner import JobRunner, Outcome, RunReport
+from ebr.trail import services as audit_service
 
 
 def run_job(services: Services, name: str, tmp_path: Path) -> RunReport:

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from audit.models import AuditEvent
-from ebr import audit_service
 from ebr.bootstrap import Services
 from ebr.jobs.models import SchedulerHeartbeat
+from ebr.trail import services as audit_service
 
 ROOT = Path(__file__).resolve().parents[3]
 

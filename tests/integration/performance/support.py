@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ebr import release
 from ebr.bootstrap import Services
 from ebr.core.clock import FixedClock
 from ebr.core.db import unit_of_work
 from ebr.execution.service import Execution, build
+from ebr.review import services as release
 from tests.integration.execution.conftest import SIMPLE, make_people, recipe, sig
 
 START = dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC)  # a Monday

@@ -21,13 +21,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
 
 from ebr.app import create_app
-from ebr.audit_service import ensure_system_key, verify_live
 from ebr.bootstrap import Services, build_services
 from ebr.cli import main
 from ebr.core.config import Settings, load_settings
 from ebr.core.errors import DatabaseError
 from ebr.ops.health import role_check
 from ebr.ops.records import verify_records
+from ebr.trail.services import ensure_system_key, verify_live
 from tests.integration.records.shop import make_shop
 from tests.support.databases import PostgresDatabases
 

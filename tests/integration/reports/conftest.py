@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from ebr import audit_service
 from ebr.bootstrap import Services
 from ebr.execution.context import ScaleReading
 from ebr.execution.service import build
+from ebr.trail import services as audit_service
 from tests.integration.execution.conftest import SIMPLE, Floor, make_lot, make_people, make_plant, recipe, sig
 
 WEIGH_PHASE: dict[str, Any] = {

@@ -17,8 +17,8 @@ from audit.keys import fingerprint, load_system_key
 from audit.models import AuditEvent
 from ebr.cli import main
 from ebr.core.canonical import canon, sha256_hex
-from ebr.reports import bpr, pdf
-from ebr.reports import service as reports
+from ebr.records import bpr, pdf
+from ebr.records import services as reports
 from tests.integration.execution.conftest import PASSWORD
 from tests.integration.reports.conftest import Example
 from tests.integration.reports.support import attachment, page_pngs, pdf_text, pdfa_part, rewrite

@@ -10,7 +10,7 @@ from audit.chain import Entity
 from ebr.app import create_app
 from ebr.bootstrap import Services
 from ebr.core.clock import FixedClock
-from ebr.web import auth
+from ebr.web import access as auth
 from tests.integration.signatures.conftest import PASSWORD, MakeUser
 from tests.support.auth import csrf_token, login
 

@@ -64,7 +64,7 @@ def test_the_iq_verifies_every_file_of_a_wheel_install_against_its_record(instal
 
 @pytest.mark.requirement("URS-VAL-001")
 def test_a_file_edited_after_installation_fails_the_iq_with_its_path(installed: Path) -> None:
-    edited = installed / "ebr" / "release.py"
+    edited = installed / "ebr" / "review" / "services.py"
     original = edited.read_bytes()
     edited.write_bytes(original + b"\n# patched on the server\n")
     try:
@@ -72,4 +72,4 @@ def test_a_file_edited_after_installation_fails_the_iq_with_its_path(installed: 
     finally:
         edited.write_bytes(original)
     assert result["passed"] is False
-    assert "FAIL ebr/release.py differs from the installed version; reinstall the release" in result["findings"]  # type: ignore[operator]
+    assert "FAIL ebr/review/services.py differs from the installed version; reinstall the release" in result["findings"]  # type: ignore[operator]

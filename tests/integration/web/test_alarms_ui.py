@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
-from ebr.web.live import unit_fragments
+from ebr.execution.web_live import unit_fragments
 from equipment.models import Alarm
 from tests.integration.execution.conftest import PASSWORD, make_plant
 from tests.support.auth import csrf_token, login

@@ -76,7 +76,7 @@ def test_the_audit_page_shows_the_last_signed_checkpoint_instead_of_crashing(
     auditor: FlaskClient, services: Services
 ) -> None:
     """Regression: /audit/ answered 500 (DetachedInstanceError) as soon as a checkpoint existed."""
-    from ebr.audit_service import ensure_system_key
+    from ebr.trail.services import ensure_system_key
 
     ensure_system_key(services)
     assert services.checkpointer is not None

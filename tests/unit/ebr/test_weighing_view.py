@@ -7,7 +7,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ebr.web.weighing_view import BAR_WIDTH, LiveWeighing
+from ebr.execution.view_weighing import BAR_WIDTH, LiveWeighing
 
 D = Decimal
 

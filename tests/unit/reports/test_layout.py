@@ -7,8 +7,8 @@ import re
 from lxml import etree
 
 from benchmarks.record_pdf import synthetic_record
-from ebr.reports import bpr, html
-from ebr.reports.charts import trend_svg
+from ebr.records import bpr, html
+from ebr.records.charts import trend_svg
 
 
 def test_the_record_is_cut_into_parts_at_operation_boundaries_and_every_part_starts_a_page() -> None:

@@ -1,0 +1,1 @@
+"""Users: login, logout, password, the accountability statement, administration, ``ebr user``."""

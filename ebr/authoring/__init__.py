@@ -1,0 +1,1 @@
+"""Recipe authoring: the recipe pages and ``ebr recipe`` (the rules live in ``recipes/``)."""

@@ -1,0 +1,1 @@
+"""QA review by exception and release of a completed batch."""
