@@ -28,7 +28,7 @@ from ebr.performance.config import SEPARATOR, PerformanceConfig
 from ebr.performance.derive import NO_ORDER, classify
 from ebr.performance.kpi import STOPS, Interval, StateKind, intervals_of
 from ebr.performance.models import StopReason, UnitState
-from equipment.models import Area, Equipment
+from equipment.models import Area, Equipment, Heartbeat
 
 NO_AREA = "(no area)"
 ACTIONS = frozenset(
@@ -217,6 +217,39 @@ def set_state(
         reason=cause.strip(),
     )
     return row
+
+
+def silent_runtimes(
+    session: Session, audit: AuditTrail, clock: Clock, *, actor: str, stale_after: dt.timedelta
+) -> list[str]:
+    """Units whose area's runtime is silent (no heartbeat for ``stale_after``) or disconnected → down.
+
+    The runtime holds a running phase itself on a lost connection; this covers what it cannot
+    report: the runtime process gone, or its link down between phases. Each unit changed is
+    audited (``performance.unit.comms_lost``). Returns the units changed."""
+    now = clock.now()
+    changed: list[str] = []
+    for beat in session.scalars(select(Heartbeat).order_by(Heartbeat.runtime_id)):
+        if beat.connected and now - beat.beat_at <= stale_after:
+            continue
+        why = "disconnected" if beat.connected is False else f"silent since {beat.beat_at.isoformat()}"
+        cause = f"communication lost: runtime {beat.runtime_id} {why}"
+        for unit in units_of(session, beat.area):
+            before = latest(session, unit)
+            if before is None or before.state == StateKind.DOWN.value:
+                continue
+            row = append_state(
+                session, target=Target(unit, None, None), state=StateKind.DOWN, cause=cause, at=now,
+                source="derived", actor=actor,
+            )  # fmt: skip
+            if row is None:
+                continue
+            audit.record(
+                session, actor=actor, action="performance.unit.comms_lost", entity=Entity("unit", unit),
+                before={"state": before.state, "cause": before.cause}, after={"state": row.state, "cause": cause},
+            )  # fmt: skip
+            changed.append(unit)
+    return changed
 
 
 def stop_number(raw: str) -> int:

@@ -26,3 +26,26 @@ def test_a_batch_run_step_by_step_records_running_and_idle_on_its_unit(line: Lin
         ("running", "", dt.timedelta(minutes=10)),
         ("idle", "waiting for the next step", dt.timedelta(minutes=15)),
     ]
+
+
+def test_a_silent_runtime_puts_its_areas_units_down_once_and_audits_it(line: Line, clock: FixedClock) -> None:
+    from audit.models import AuditEvent
+    from ebr.core.db import unit_of_work
+    from ebr.performance.jobs import mark_silent_runtimes
+    from equipment.models import Heartbeat
+
+    number = line.start()
+    line.step(number, 0, minutes=5)
+    with unit_of_work(line.services.session_factory) as session:
+        session.add(Heartbeat(runtime_id="rt-1", area="Formulation", host="h", pid=1, started_at=START,
+                              beat_at=clock.now(), connected=True))  # fmt: skip
+    assert mark_silent_runtimes(line.services, actor="system:scheduler") == {"down": []}
+    clock.advance(seconds=16)
+    assert mark_silent_runtimes(line.services, actor="system:scheduler") == {"down": [UNIT]}
+    assert mark_silent_runtimes(line.services, actor="system:scheduler") == {"down": []}
+    state, cause, _ = states(line)[-1]
+    assert state == "down"
+    assert cause.startswith("communication lost: runtime rt-1 silent since")
+    with line.services.session_factory() as session:
+        events = session.scalars(select(AuditEvent).where(AuditEvent.action == "performance.unit.comms_lost")).all()
+        assert [e.entity_id for e in events] == [UNIT]
