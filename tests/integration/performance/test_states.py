@@ -49,3 +49,19 @@ def test_a_silent_runtime_puts_its_areas_units_down_once_and_audits_it(line: Lin
     with line.services.session_factory() as session:
         events = session.scalars(select(AuditEvent).where(AuditEvent.action == "performance.unit.comms_lost")).all()
         assert [e.entity_id for e in events] == [UNIT]
+
+
+def test_a_supervisors_hold_holds_the_unit_by_name_and_a_restart_runs_it_again(line: Line, clock: FixedClock) -> None:
+    number = line.start()
+    path = "UP1.OP1.PH1"
+    line.work(line.ex.start_step, actor="olga", ref=number, path=path)
+    clock.advance(minutes=3)
+    line.work(line.ex.command_batch, actor="sam", ref=number, command="hold", reason="power dip")
+    clock.advance(minutes=7)
+    line.work(line.ex.command_batch, actor="sam", ref=number, command="restart")
+    assert [(s, c) for s, c, _ in states(line)][-3:] == [
+        ("running", ""),
+        ("held", "held by sam: power dip"),
+        ("running", ""),
+    ]
+    assert [t for _, _, t in states(line)][-2:] == [dt.timedelta(minutes=3), dt.timedelta(minutes=10)]
