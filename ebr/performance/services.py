@@ -302,6 +302,8 @@ def assign_reason(
     if not config.is_leaf(stop.area, path):
         raise ValidationError(f"{reason!r} is not a reason of {stop.area}: choose down to the last level of the tree")
     before = current_reason(session, stop.id)
+    if before == path:
+        raise StateError(f"the stop already has the reason {path!r}; nothing changed")
     row = StopReason(state_id=stop.id, reason=path, comment=comment.strip()[:2000], assigned_at=now, assigned_by=actor)
     session.add(row)
     session.flush()

@@ -120,8 +120,16 @@ def asset(filename: str) -> ResponseReturnValue:
 @access.requires("performance.view")
 def andon_board(area: str) -> ResponseReturnValue:
     """The full-screen board of ``area`` (a TV on the shop floor)."""
+    _known(area)
     html = _board_html(area)
     return render_template("performance/andon.html", area=area, board_html=html)
+
+
+def _known(area: str) -> None:
+    """Only a plant area has a board (and a cached one: no entry per made-up name)."""
+    with read() as session:
+        if area not in services.areas(session):
+            raise NotFound(f"no plant area {area!r}; `ebr plant` lists the areas")
 
 
 def _board_html(area: str) -> str:
@@ -191,6 +199,7 @@ def board_stream(area: str, *, seconds: float = STREAM_SECONDS) -> Iterator[str]
 @bp.get("/andon/<area>/stream")
 @access.requires("performance.view")
 def andon_stream(area: str) -> ResponseReturnValue:
+    _known(area)
     response = Response(stream_with_context(board_stream(area)), mimetype="text/event-stream")
     response.headers["X-Accel-Buffering"] = "no"
     return response

@@ -85,6 +85,8 @@ def test_an_operator_gives_the_stop_a_reason_from_the_tree_and_it_is_audited(app
     assert "choose down to the last level" in not_a_leaf.json["message"]
     done = olga.call("POST", f"/api/downtime/{stop['id']}/reason", {"reason": "Mechanical / Pump seal"})
     assert (done["reason"], done["assigned_by"]) == ("Mechanical / Pump seal", "olga")
+    replayed = olga.client.post(f"/api/downtime/{stop['id']}/reason", json={"reason": "Mechanical / Pump seal"})
+    assert replayed.status_code == 409  # a replay changes nothing and adds no second record
     oee = olga.client.get("/api/oee", query_string={**WINDOW, "area": "Formulation"}).json
     assert oee["pareto"] == [{"reason": "Mechanical / Pump seal", "seconds": "1200.0", "stops": 1}]
     with line.services.session_factory() as session:

@@ -93,6 +93,8 @@ def test_the_andon_board_shows_the_unit_and_streams_its_changes(app: Flask, day:
     page = client.get(f"/andon/{AREA}").get_data(as_text=True)
     assert f'data-unit="{UNIT}" data-state="planned"' in page
     assert "sse-connect" in page
+    assert client.get("/andon/Nowhere").status_code == 404
+    assert client.get("/andon/Nowhere/stream").status_code == 404
     response = client.get(f"/andon/{AREA}/stream")
     assert response.mimetype == "text/event-stream"
     first = b""
