@@ -40,6 +40,8 @@ FEATURES = (
     "ebr.analytics",
     "ebr.integration",
     "ebr.performance",
+    "ebr.maintenance",
+    "ebr.training",
 )
 
 ADAPTERS = ("web", "api", "cli")

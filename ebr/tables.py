@@ -17,6 +17,7 @@ MODEL_MODULES = (
     "ebr.analytics.models",
     "ebr.integration.models",
     "ebr.performance.models",
+    "ebr.training.models",
 )
 
 

@@ -1,7 +1,8 @@
 """Tables of the `equipment` package.
 
 Plant model (GMP data, every change audited): ``equipment_area``, ``equipment``,
-``equipment_status_log``, ``equipment_cleaning``, ``equipment_calibration``.
+``equipment_status_log``, ``equipment_cleaning``, ``equipment_calibration``,
+``equipment_maintenance``.
 
 Runtime exchange (the only link between the application and ``ebr runtime``):
 ``equipment_command`` (application → runtime), ``equipment_phase_state``,
@@ -97,6 +98,28 @@ class CalibrationRecord(Base):
     due_at: Mapped[dt.datetime]
     certificate: Mapped[str] = mapped_column(String(200), default="")
     comment: Mapped[str] = mapped_column(Text, default="")
+    # What the instrument read before and after adjustment (free text: points, readings, errors).
+    as_found: Mapped[str] = mapped_column(Text, default="")
+    as_left: Mapped[str] = mapped_column(Text, default="")
+    # Who did the work: an internal user id, or a contractor's name (``contractor`` true).
+    performed_by: Mapped[str] = mapped_column(String(200), default="")
+    contractor: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class MaintenanceRecord(Base):
+    """One maintenance intervention (preventive or corrective) on a unit."""
+
+    __tablename__ = "equipment_maintenance"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    equipment_id: Mapped[str] = mapped_column(ForeignKey("equipment.id"), index=True)
+    performed_at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text)
+    performed_by: Mapped[str] = mapped_column(String(200))
+    contractor: Mapped[bool] = mapped_column(Boolean, default=False)
+    returned_to_service: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Command(Base):

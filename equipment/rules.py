@@ -16,6 +16,7 @@ from equipment.errors import (
     EquipmentDirty,
     EquipmentNotUsable,
     OutOfService,
+    StatusChangeRefused,
 )
 
 
@@ -153,3 +154,56 @@ def overdue_calibration(eq: UsabilitySnapshot, at: dt.datetime) -> OverdueCalibr
     return OverdueCalibration(
         tag=eq.tag, due_at=eq.calibration_due_at, in_use=in_use, in_use_by=eq.in_use_by if in_use else None
     )
+
+
+class MaintenanceKind(StrEnum):
+    """What a maintenance intervention was."""
+
+    PREVENTIVE = "preventive"
+    CORRECTIVE = "corrective"
+
+
+def parse_maintenance_kind(value: MaintenanceKind | str) -> MaintenanceKind:
+    """``value`` as a :class:`MaintenanceKind`; StatusChangeRefused naming the valid kinds."""
+    try:
+        return MaintenanceKind(str(value).strip().lower())
+    except ValueError:
+        kinds = ", ".join(k.value for k in MaintenanceKind)
+        raise StatusChangeRefused(f"maintenance kind {value!r} is not one of: {kinds}") from None
+
+
+# A record may be entered after the work (the certificate arrives later), never before it.
+MAX_FUTURE_SKEW = dt.timedelta(minutes=5)
+
+
+def check_calibration_times(unit: str, *, at: dt.datetime, now: dt.datetime, due_at: dt.datetime | None) -> None:
+    """Refuse (StatusChangeRefused) a calibration or maintenance time in the future, or a next due date
+    not after the calibration: the record would claim work that has not happened."""
+    if at.tzinfo is None or (due_at is not None and due_at.tzinfo is None):
+        raise StatusChangeRefused(f"{unit}: give times with their time zone (e.g. 2026-12-05T10:00:00+00:00)")
+    if at > now + MAX_FUTURE_SKEW:
+        raise StatusChangeRefused(
+            f"{unit}: the work is dated {at.isoformat()}, in the future; record it once it is done"
+        )
+    if due_at is not None and due_at <= at:
+        raise StatusChangeRefused(
+            f"{unit}: the next due date {due_at.isoformat()} must be after the calibration ({at.isoformat()})"
+        )
+
+
+def last_pass_before(history: list[tuple[dt.datetime, bool]], at: dt.datetime) -> dt.datetime | None:
+    """The time of the newest passing calibration in ``history`` (time, passed) before ``at``, or None."""
+    passes = [when for when, passed in history if passed and when < at]
+    return max(passes) if passes else None
+
+
+@dataclass(frozen=True)
+class Impact:
+    """A calibration's impact window: usage from ``since`` (the last pass) to ``until`` is in doubt
+    when ``passed`` is false. ``batches`` are the batch references known to have used the unit."""
+
+    tag: str
+    passed: bool
+    since: dt.datetime
+    until: dt.datetime
+    batches: list[str]

@@ -19,9 +19,17 @@ from audit.chain import Entity
 from audit.trail import AuditTrail
 from ebr.core.clock import Clock
 from ebr.core.ids import new_id
+from equipment.calibration import CalibrationRecords
 from equipment.config import PlantConfig
 from equipment.errors import EquipmentNotFound, StatusChangeRefused
-from equipment.models import Alarm, Area, CalibrationRecord, CleaningRecord, Equipment, StatusLogEntry
+from equipment.models import (
+    Alarm,
+    Area,
+    CalibrationRecord,
+    CleaningRecord,
+    Equipment,
+    StatusLogEntry,
+)
 from equipment.rules import (
     EquipmentKind,
     EquipmentStatus,
@@ -42,8 +50,10 @@ def _iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-class EquipmentService:
-    """Register equipment, change its status, record cleaning and calibration, check usability."""
+class EquipmentService(CalibrationRecords):
+    """Register equipment, change its status, record cleaning and calibration, check usability.
+
+    Calibration, its impact window and maintenance records are in :mod:`equipment.calibration`."""
 
     def __init__(self, *, audit: AuditTrail, clock: Clock) -> None:
         self.audit = audit
@@ -255,57 +265,6 @@ class EquipmentService:
         self._change(
             session, eq, actor=actor, status=EquipmentStatus.CLEAN, reason=f"cleaned ({method})", reference=None
         )
-        return record
-
-    def record_calibration(
-        self,
-        session: Session,
-        *,
-        actor: str,
-        unit: str,
-        passed: bool,
-        certificate: str = "",
-        comment: str = "",
-        at: dt.datetime | None = None,
-        due_at: dt.datetime | None = None,
-    ) -> CalibrationRecord:
-        """Record a calibration. A failed one makes the equipment unusable until recalibrated."""
-        eq = self.get(session, unit)
-        at = at or self.clock.now()
-        if due_at is None:
-            interval = eq.calibration_interval_days or 365
-            due_at = at + dt.timedelta(days=interval)
-        if not passed:
-            due_at = at
-        record = CalibrationRecord(
-            id=new_id(),
-            equipment_id=eq.id,
-            calibrated_at=at,
-            actor=actor,
-            passed=passed,
-            due_at=due_at,
-            certificate=certificate,
-            comment=comment,
-        )
-        session.add(record)
-        before = {"calibration_due_at": _iso(eq.calibration_due_at)}
-        eq.calibration_due_at = due_at
-        after = {
-            "calibration_due_at": _iso(due_at),
-            "calibrated_at": _iso(at),
-            "passed": passed,
-            "certificate": certificate,
-        }
-        self.audit.record(
-            session,
-            actor=actor,
-            action="equipment.calibration.recorded",
-            entity=_entity(eq),
-            before=before,
-            after=after,
-            reason=comment or None,
-        )
-        session.flush()
         return record
 
     def flag_overdue_calibrations(

@@ -43,21 +43,31 @@ MEANINGS: tuple[str, ...] = (
     "stopped",
     "aborted",
     "restarted",
+    # The trainee's own signature on a training record (ebr.training).
+    "trained",
 )
 
 # performance.view: the andon board, OEE and downtime (ebr.performance) are for everyone on site.
-_READ = frozenset({"batch.view", "recipe.view", "equipment.view", "material.view", "lot.view", "performance.view"})
+_READ = frozenset(
+    {"batch.view", "recipe.view", "equipment.view", "material.view", "lot.view", "training.view", "performance.view"}
+)
 _AUDIT_READ = frozenset({"audit.view", "audit.export", "audit.verify"})
 # Process analytics (control charts, capability, annual review) read by QA and auditors;
 # QA assesses trend notifications (signed) and manages parameters, baselines and golden batches.
 _ANALYTICS_READ = frozenset({"analytics.view"})
 _ANALYTICS_QA = frozenset({"analytics.assess", "analytics.manage"})
+# Calibration and maintenance records (ebr.maintenance) are GMP records: the supervisor and QA
+# write them, not the administrator. A trainer (supervisor or QA) records a training; QA keeps
+# the curricula and which steps require them; every person who may be trained signs "trained".
+_CALIBRATION = frozenset({"equipment.calibrate", "equipment.maintain"})
+_TRAINEE = frozenset({"sign.trained"})
 
 PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
     {
         # ISA-18.2: the operator at the panel acknowledges an alarm; the held phase and its
         # deviation still need the supervisor (restart, signed assessment).
         Role.operator: _READ
+        | _TRAINEE
         | {
             "alarm.acknowledge",
             "batch.execute",
@@ -67,7 +77,10 @@ PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
             "sign.performed",
         },
         Role.supervisor: _READ
+        | _CALIBRATION
+        | _TRAINEE
         | {
+            "training.record",
             "alarm.acknowledge",
             "audit.view",
             "batch.create",
@@ -89,6 +102,9 @@ PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
             "sign.restarted",
         },
         Role.qa: _READ
+        | _CALIBRATION
+        | _TRAINEE
+        | {"training.record", "training.manage"}
         | _AUDIT_READ
         | _ANALYTICS_READ
         | _ANALYTICS_QA
@@ -108,8 +124,8 @@ PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
             "sign.rejected",
         },
         Role.auditor: _READ | _AUDIT_READ | _ANALYTICS_READ,
-        Role.recipe_author: _READ | {"recipe.author", "sign.authored"},
-        Role.recipe_approver: _READ | {"recipe.approve", "sign.approved"},
+        Role.recipe_author: _READ | _TRAINEE | {"recipe.author", "sign.authored"},
+        Role.recipe_approver: _READ | _TRAINEE | {"recipe.approve", "sign.approved"},
         Role.admin: _READ
         | {"audit.view", "equipment.manage", "integration.manage", "user.manage", "user.unlock", "validation.run"},
     }

@@ -1,4 +1,5 @@
-"""Refusals worth a reviewer's eye: equipment that could not be used, a container that was refused.
+"""Refusals worth a reviewer's eye: equipment that could not be used, a container that was refused,
+a person not qualified for the step.
 
 A refusal changes nothing (its transaction rolls back), so it is recorded afterwards
 in its own transaction as an audit event ``batch.step.refused`` on the step, with
@@ -17,10 +18,12 @@ from sqlalchemy.orm import Session
 from ebr.core.errors import EbrError, NotFound, ValidationError
 from ebr.execution.context import Context
 from ebr.execution.engine import entity
+from ebr.training.errors import NotQualified
 from equipment.errors import EquipmentNotUsable
 
 EQUIPMENT = "equipment refusal"
 MATERIAL = "material refusal"
+TRAINING = "training refusal"
 ACTION = "batch.step.refused"
 
 
@@ -29,10 +32,13 @@ def kind_of(error: EbrError, values: Mapping[str, Any] | None = None) -> str | N
 
     Equipment that may not be used (in use, dirty, out of calibration) is an equipment
     refusal; a scanned container refused (wrong material, lot not released, expired,
-    unknown, not enough on hand) is a material refusal.
+    unknown, not enough on hand) is a material refusal; a person missing a required, valid
+    training is a training refusal.
     """
     if isinstance(error, EquipmentNotUsable):
         return EQUIPMENT
+    if isinstance(error, NotQualified):
+        return TRAINING
     if values and "container" in values and isinstance(error, ValidationError | NotFound):
         return MATERIAL
     return None

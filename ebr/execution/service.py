@@ -16,15 +16,23 @@ from ebr.execution import automation, batches, commands, corrections, deviations
 from ebr.execution.context import Context, RecipeSource
 from ebr.execution.models import Batch, BatchStep, Deviation, SampleResult, StepEntry
 from ebr.execution.scale import RuntimeScale
+from ebr.execution.training import Qualification, QualificationCheck
 from ebr.materials.services import Credentials, MaterialService
+from ebr.training.services import build as build_training
 from recipes.model import Recipe
 
 
 class Execution:
-    """Batches, steps, commands, deviations and corrections."""
+    """Batches, steps, commands, deviations and corrections.
 
-    def __init__(self, ctx: Context) -> None:
+    Before a step is started or signed, everyone who starts or signs it must hold the
+    training its phase type, recipe or units require (``ebr.execution.training``); the
+    refusal names what is missing and is recorded like an equipment refusal.
+    """
+
+    def __init__(self, ctx: Context, *, qualification: Qualification | None = None) -> None:
         self.ctx = ctx
+        self.qualified = QualificationCheck(ctx, qualification)
 
     @property
     def materials(self) -> MaterialService:
@@ -56,6 +64,7 @@ class Execution:
     def start_step(
         self, session: Session, *, actor: str, ref: str, path: str, version: int | None = None
     ) -> engine.StepOutcome:
+        self.qualified.check(session, ref=ref, path=path, people=[actor])
         return engine.start_step(session, self.ctx, actor=actor, ref=ref, path=path, version=version)
 
     def record(
@@ -85,6 +94,7 @@ class Execution:
         signatures: Sequence[Credentials] = (),
         confirmed: bool = True,
     ) -> engine.StepOutcome:
+        self.qualified.check(session, ref=ref, path=path, people=[actor, *(c.user_id for c in signatures)])
         return engine.complete_step(
             session, self.ctx, actor=actor, ref=ref, path=path, version=version, values=values,
             signatures=signatures, confirmed=confirmed,
@@ -101,6 +111,7 @@ class Execution:
         version: int | None = None,
     ) -> BatchStep:
         """Give the ``verified`` signature a completed step waits for (see ``engine.verify_step``)."""
+        self.qualified.check(session, ref=ref, path=path, people=[signature.user_id])
         return engine.verify_step(
             session, self.ctx, actor=actor, ref=ref, path=path, signature=signature, version=version
         )
@@ -221,6 +232,6 @@ def build(services: Any) -> Execution:
         scale=RuntimeScale(clock=services.clock),
         recipes=recipes,
     )
-    execution = Execution(ctx)
+    execution = Execution(ctx, qualification=build_training(services))
     services.extras["execution"] = execution
     return execution

@@ -14,19 +14,16 @@ from flask.typing import ResponseReturnValue
 
 from ebr.core.db import unit_of_work
 from ebr.core.errors import PermissionDenied
-from ebr.integration import tokens
+from ebr.integration import bearer, tokens
 from ebr.integration.b2mml import MAX_BYTES
 from ebr.integration.setup import build
 from ebr.web import access
 from ebr.web.helpers import services
 
 bp = Blueprint("integration_api", __name__, url_prefix="/api/integration")
-
-
-def _bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+# API tokens (``Authorization: Bearer``) on the rest of the JSON API: ebr.integration.bearer.
+bp.before_app_request(bearer.resolve)
+_bearer = bearer.bearer
 
 
 @bp.post("/b2mml")

@@ -178,5 +178,78 @@ def token_list() -> None:
             click.echo(f"{row.name:<24} {row.scope:<14} {state:<18} last used {used}")
 
 
+@click.group("api-token")
+def api_token() -> None:
+    """API tokens for machine clients of the JSON API: scoped, expiring, revocable; they never sign."""
+
+
+def _person(user: str, password_stdin: bool) -> str:
+    """Authenticate ``user`` (password from stdin or prompted, hidden) and return the id."""
+    password = (
+        sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt(f"password of {user}", hide_input=True)
+    )
+    svc = services()
+    with unit_of_work(svc.session_factory) as session:
+        return str(svc.users.authenticate(session, user.strip().lower(), str(password)).user_id)
+
+
+@api_token.command("create")
+@click.argument("name")
+@click.option("--user", required=True, help="You: the token acts for you, within your roles.")
+@click.option("--password-stdin", is_flag=True, help="Read your password from standard input.")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              help="A permission action (recipe.view) or group (recipe, audit, read); repeat for more.")  # fmt: skip
+@click.option("--days", type=click.IntRange(1, tokens.MAX_LIFETIME.days), default=90, show_default=True,
+              help="Days until the token expires.")  # fmt: skip
+def api_token_create(name: str, user: str, password_stdin: bool, scopes: tuple[str, ...], days: int) -> None:
+    """Make token NAME for a machine client; it is printed once (store it in the client's secrets)."""
+    import datetime as dt
+
+    owner = _person(user, password_stdin)
+    svc = services()
+    with unit_of_work(svc.session_factory) as session:
+        secret = tokens.create_api(
+            session, audit=svc.audit, clock=svc.clock, users=svc.users, owner=owner, name=name,
+            scopes=scopes, expires_at=svc.clock.now() + dt.timedelta(days=days),
+        )  # fmt: skip
+    click.echo(secret)
+
+
+@api_token.command("list")
+def api_token_list() -> None:
+    """Every API token: name, owner, state, expiry, last use, scopes (never the secret)."""
+    with services().session_factory() as session:
+        rows = tokens.api_tokens(session)
+        click.echo(f"{'name':<24} {'owner':<16} {'state':<18} {'expires':<17} {'last used':<17} scopes")
+        for row in rows:
+            state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+            expires = f"{row.expires_at:%Y-%m-%d %H:%M}" if row.expires_at else "-"
+            used = f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "never"
+            click.echo(f"{row.name:<24} {row.owner or '-':<16} {state:<18} {expires:<17} {used:<17} {row.scopes}")
+
+
+@api_token.command("revoke")
+@click.argument("name")
+@click.option("--user", required=True, help="You: the token's owner or an administrator.")
+@click.option("--password-stdin", is_flag=True, help="Read your password from standard input.")
+@click.option("--reason", required=True, help="Why the token is withdrawn.")
+def api_token_revoke(name: str, user: str, password_stdin: bool, reason: str) -> None:
+    """Revoke API token NAME at once (its owner, or a user who manages integrations)."""
+    from ebr.core.errors import NotFound
+    from signatures.permissions import require
+
+    actor = _person(user, password_stdin)
+    svc = services()
+    with unit_of_work(svc.session_factory) as session:
+        row = next((r for r in tokens.api_tokens(session) if r.name == name), None)
+        if row is None:
+            raise NotFound(f"no API token named {name!r}; `ebr api-token list` shows them")
+        if row.owner != actor:
+            require(svc.users.get(session, actor).roles, "integration.manage")
+        tokens.revoke(session, audit=svc.audit, clock=svc.clock, actor=actor, name=name, reason=reason)
+    click.echo(f"API token {name} revoked")
+
+
 def register(main: click.Group) -> None:
     main.add_command(group)
+    main.add_command(api_token)

@@ -11,8 +11,10 @@
 * ``integration_outbox`` — a message to another system, written in the transaction
   of the GMP change that causes it; the delivery worker sends it with retries and
   exponential backoff and, after the last attempt, leaves it as a dead letter.
-* ``integration_token`` — machine credentials for ``POST /api/integration/b2mml``:
-  only the SHA-256 of the token is kept; a token has a scope and can be revoked.
+* ``integration_token`` — machine credentials: a channel token for ``POST
+  /api/integration/b2mml`` or the LIMS (one scope), or an API token (scope ``api``) of a
+  person (``owner``) limited to ``scopes`` (permission actions) until ``expires_at``.
+  Only the SHA-256 of a token is kept; every token can be revoked.
 
 Batches and lots are referenced by id and number without foreign keys into other
 packages, so the ``integration`` migration branch stands on its own.
@@ -100,7 +102,7 @@ class OutboxMessage(Base):
 
 
 class MachineToken(Base):
-    """A revocable machine credential with one scope (only its hash is stored)."""
+    """A revocable machine credential (only its hash is stored); see :mod:`ebr.integration.tokens`."""
 
     __tablename__ = "integration_token"
 
@@ -113,3 +115,6 @@ class MachineToken(Base):
     revoked_at: Mapped[dt.datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(100))
     last_used_at: Mapped[dt.datetime | None]
+    owner: Mapped[str | None] = mapped_column(String(100))
+    scopes: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[dt.datetime | None]

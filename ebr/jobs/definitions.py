@@ -205,6 +205,15 @@ def mark_silent_runtimes(context: JobContext) -> dict[str, Any]:
     return mark(context.services, actor=context.actor)
 
 
+def report_expiring_trainings(context: JobContext) -> dict[str, Any]:
+    """Trainings expiring within EBR_TRAINING_NOTICE_DAYS (or expired) → alert (ebr.training)."""
+    import os
+
+    from ebr.training.jobs import notice_days, report_expiring
+
+    return report_expiring(context.services, within_days=notice_days(dict(os.environ)))
+
+
 def _catalogue() -> dict[str, _Job]:
     """Every job this version defines (names are stable: they key the ledger and the store)."""
     return {
@@ -218,6 +227,7 @@ def _catalogue() -> dict[str, _Job]:
         "trend_retention": _Job("idle trend history past its retention → deleted", prune_trend, gmp=False),
         "analytics_trends": _Job("released batches → control-chart rules → trend notifications", evaluate_trends),
         "performance_comms": _Job("units of a silent or disconnected runtime → down", mark_silent_runtimes),
+        "training_expiry": _Job("trainings expiring soon → alert", report_expiring_trainings, gmp=False),
     }
 
 
@@ -232,6 +242,7 @@ DEFAULT_SECONDS: Mapping[str, int] = {
     "trend_retention": 86400,
     "analytics_trends": 300,
     "performance_comms": 10,
+    "training_expiry": 86400,
 }
 
 

@@ -24,6 +24,7 @@ from schemathesis.checks import CHECKS, load_all_checks
 from ebr.app import create_app
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
+from ebr.trail.services import ensure_system_key
 
 EXAMPLES = int(os.environ.get("EBR_FUZZ_EXAMPLES", "8"))
 FUZZER_ADDRESS = "10.99.0.1"
@@ -33,6 +34,7 @@ PASSWORD = f"Fuzz-{secrets.token_urlsafe(12)}-9"
 
 @pytest.fixture
 def fuzz_app(services: Services) -> Flask:
+    ensure_system_key(services)  # an installed system (`ebr init`): the audit API verifies and exports
     with unit_of_work(services.session_factory) as session:
         services.users.create(
             session, actor="system:test", user_id=USER, full_name="Fuzz Tester", roles=["supervisor", "qa"],
