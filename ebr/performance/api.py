@@ -24,7 +24,7 @@ blp = blueprint("api_performance", "/api", "Production performance: unit states,
 TEXT = validate.Length(min=1, max=100)
 
 
-class WindowQuery(Schema):
+class DowntimeQuery(Schema):
     since = fields.AwareDateTime(required=True)
     until = fields.AwareDateTime(required=True)
     area = fields.String(load_default=None, validate=TEXT)
@@ -38,17 +38,17 @@ class WindowQuery(Schema):
             raise ValidationError("at most 400 days at a time; ask for a shorter window", "until")
 
 
-class OeeQuery(WindowQuery):
+class OeeQuery(DowntimeQuery):
     product = fields.String(load_default=None, validate=TEXT)
     shift = fields.String(load_default=None, validate=TEXT)
 
 
-class ReasonIn(Schema):
+class StopReasonIn(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=400))
     comment = fields.String(load_default="", validate=validate.Length(max=2000))
 
 
-class StateIn(Schema):
+class UnitStateIn(Schema):
     state = fields.String(required=True, validate=validate.OneOf([k.value for k in perf.SETTABLE]))
     cause = fields.String(required=True, validate=validate.Length(min=1, max=2000))
 
@@ -85,7 +85,7 @@ def _interval_json(i: Any, threshold: Any) -> dict[str, Any]:
 
 @blp.route("/downtime", methods=["GET"])
 @access.requires("performance.view")
-@blp.arguments(WindowQuery, location="query")
+@blp.arguments(DowntimeQuery, location="query")
 def downtime(query: dict[str, Any]) -> dict[str, Any]:
     """The state history of an area's (or one unit's) units in the window, and its stops with reasons."""
     svc = services()
@@ -104,7 +104,7 @@ def downtime(query: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("/downtime/<stop_id>/reason", methods=["POST"])
 @access.requires("downtime.assign")
-@blp.arguments(ReasonIn)
+@blp.arguments(StopReasonIn)
 def reason(data: dict[str, Any], stop_id: str) -> dict[str, Any]:
     """Give a stop a reason from its area's tree (a leaf, e.g. ``Mechanical / Pump seal``); audited."""
     svc = services()
@@ -119,7 +119,7 @@ def reason(data: dict[str, Any], stop_id: str) -> dict[str, Any]:
 
 @blp.route("/units/<unit>/state", methods=["POST"])
 @access.requires("performance.state.set")
-@blp.arguments(StateIn)
+@blp.arguments(UnitStateIn)
 def set_state(data: dict[str, Any], unit: str) -> dict[str, Any]:
     """A supervisor sets a unit's state by hand (planned downtime, down, idle) with the reason; audited."""
     svc = services()
