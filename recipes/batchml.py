@@ -7,7 +7,10 @@ Mapping (import in ``recipes.batchml_import`` reads the same):
 * ``Formula/Parameter``: formula parameters as ``ProcessParameter`` (value, unit,
   ``Scaled``; low/high/precision/description as child parameters), materials as
   ``ProcessInput`` (quantity, unit, ``Scaled``; name, tolerance and precision as
-  child parameters).
+  child parameters; ``reconciliation`` and its unit when declared); yields as
+  ``ProcessOutput`` (ID ``yield`` for the batch, ``yield.UP1`` for a unit
+  procedure; value = theoretical quantity or a Reference; ``actual``, ``low``,
+  ``high`` as child parameters).
 * ``RecipeElement`` (UnitProcedure ⊃ Operation ⊃ Phase), ``ID`` = the path id
   (``UP1.OP2.PH3``), ``Description`` = name. A unit procedure's equipment
   requirement is an ``EquipmentRequirement`` with ``Constraint``s. A phase's type,
@@ -46,6 +49,7 @@ from recipes.model import (
     Recipe,
     Transition,
     UnitProcedure,
+    YieldSpec,
 )
 
 NS = "http://www.mesa.org/xml/B2MML"
@@ -152,6 +156,21 @@ def _formula(parent: etree._Element, recipe: Recipe) -> None:
         _formula_parameter(formula, p)
     for m in recipe.bill_of_materials.materials:
         _material(formula, m)
+    for scope, spec in recipe.yields():
+        _yield(formula, scope, spec)
+
+
+def _yield(parent: etree._Element, scope: str, spec: YieldSpec) -> None:
+    """A yield as a ProcessOutput: ID ``yield`` (batch) or ``yield.<unit procedure>``."""
+    element = _parameter(parent, "yield" if scope == "batch" else f"yield.{scope}", kind="ProcessOutput")
+    if isinstance(spec.theoretical, ParamRef):
+        _value(element, [spec.theoretical.param], data_type="decimal", unit=spec.unit, ref=True)
+    else:
+        _value(element, [decimal_text(spec.theoretical)], data_type="decimal", unit=spec.unit)
+    _field_parameter(element, "actual", spec.actual, "")
+    for name in ("low", "high"):
+        if getattr(spec, name) is not None:
+            _field_parameter(element, name, getattr(spec, name), "%")
 
 
 def _formula_parameter(parent: etree._Element, p: Parameter) -> None:
@@ -171,6 +190,9 @@ def _material(parent: etree._Element, m: MaterialLine) -> None:
     _field_parameter(element, "tolerance_unit", m.tolerance_unit, "")
     if m.precision is not None:
         _field_parameter(element, "precision", m.precision, m.unit)
+    if m.reconciliation is not None:
+        _field_parameter(element, "reconciliation", m.reconciliation, m.reconciliation_unit)
+        _field_parameter(element, "reconciliation_unit", m.reconciliation_unit, "")
 
 
 def _logic(parent: etree._Element, steps: list[tuple[str, str]], transitions: tuple[Transition, ...]) -> None:

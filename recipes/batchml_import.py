@@ -148,7 +148,19 @@ class _Reader:
         doc["unit_procedures"], doc["transitions"] = self.level(container, where, 0)
         doc["formula"] = {"parameters": self.phases.parameters}
         doc["bill_of_materials"] = {"materials": self.phases.materials}
+        self.attach_yields(doc)
         return doc
+
+    def attach_yields(self, doc: dict[str, Any]) -> None:
+        """The ProcessOutput yields onto the batch and their unit procedures (an unknown one is reported)."""
+        found = dict(self.phases.yields)
+        if "batch" in found:
+            doc["yield"] = found.pop("batch")
+        for up in doc["unit_procedures"]:
+            if up["id"] in found:
+                up["yield"] = found.pop(up["id"])
+        for scope in found:
+            self.report.problem(f"{self.where}/Formula/Parameter[yield.{scope}]", f"names no unit procedure {scope!r}")
 
     def identity(self, product: dict[str, str]) -> str:
         """Our name: the MasterRecipe ID when it is a name (not a number), else the product's code."""

@@ -47,6 +47,7 @@ class PhaseReader:
         self.report = report
         self.parameters: list[dict[str, Any]] = []
         self.materials: list[dict[str, Any]] = []
+        self.yields: dict[str, dict[str, Any]] = {}
 
     def parameter_names(self) -> set[str]:
         return {str(p["name"]) for p in self.parameters}
@@ -66,8 +67,15 @@ class PhaseReader:
             if kind == "ProcessInput":
                 line: dict[str, Any] = {"code": ident, "name": text(child, "Description") or ident}
                 line.update(quantity=value, unit=unit, scaled=text(child, "Scaled") != "No")
-                line.update(self.children(child, at, ("tolerance", "tolerance_unit", "precision")))
+                known = ("tolerance", "tolerance_unit", "precision", "reconciliation", "reconciliation_unit")
+                line.update(self.children(child, at, known))
                 self.materials.append(line)
+            elif kind == "ProcessOutput" and (ident == "yield" or ident.startswith("yield.")):
+                spec: dict[str, Any] = {"theoretical": value, "unit": unit}
+                if kids(child, "Value") and text(kids(child, "Value")[0], "DataInterpretation") == "Reference":
+                    spec["theoretical"] = {"param": value}
+                spec.update(self.children(child, at, ("actual", "low", "high")))
+                self.yields["batch" if ident == "yield" else ident.partition(".")[2]] = spec
             elif kind == "ProcessParameter":
                 name = snake(ident)
                 if name != ident:
@@ -80,7 +88,9 @@ class PhaseReader:
                 self.parameters.append(entry)
             else:
                 self.report.note(
-                    at, f"ParameterType {kind}: {not_mapped(child)} (only ProcessInput, ProcessParameter map)"
+                    at,
+                    f"ParameterType {kind}: {not_mapped(child)} "
+                    "(only ProcessInput, ProcessParameter and the ProcessOutput yield map)",
                 )
 
     def first_value(self, parameter: etree._Element, where: str) -> tuple[str | None, str | None]:

@@ -13,7 +13,7 @@ from dataclasses import fields
 from decimal import Decimal
 from typing import Any
 
-from recipes import formula, graph
+from recipes import formula, graph, yields
 from recipes.model import (
     Amount,
     Calculation,
@@ -48,6 +48,7 @@ def check(recipe: Recipe) -> list[str]:
     )
     problems += _parallel_units(recipe)
     problems += _ambiguous_names(recipe)
+    problems += yields.check(recipe)
     earlier: dict[str, str] = {}
     for i, up in enumerate(recipe.unit_procedures):
         where = f"unit_procedures[{i}]"

@@ -6,6 +6,7 @@
     ├── product, batch_size (nominal, min, max, unit)
     ├── formula: parameters (value, unit, limits, scaled flag, precision)
     ├── bill_of_materials: materials (quantity, unit, tolerance, scaled flag)
+    ├── yield: theoretical, actual step, limits in % (also per unit procedure)
     ├── unit_procedures ─ each with an equipment requirement
     │   └── operations
     │       └── phases (typed parameters: recipes.phases)
@@ -80,6 +81,7 @@ __all__ = [
     "Transition",
     "UnitProcedure",
     "WeighDispense",
+    "YieldSpec",
 ]
 
 
@@ -126,6 +128,22 @@ class EquipmentRequirement:
 
 
 @dataclass(frozen=True)
+class YieldSpec:
+    """Theoretical yield of a unit procedure or the batch, where its actual comes from, and its limits.
+
+    ``actual`` is the path of the phase whose value is the actual quantity (a numeric
+    data entry, a weighing's net, a dosing's actual or a calculation's result);
+    ``low``/``high`` are percent of ``theoretical``, inclusive (21 CFR 211.103).
+    """
+
+    theoretical: Amount
+    unit: str
+    actual: str
+    low: Decimal | None = None
+    high: Decimal | None = None
+
+
+@dataclass(frozen=True)
 class UnitProcedure:
     """The operations carried out on one unit."""
 
@@ -134,6 +152,7 @@ class UnitProcedure:
     equipment: EquipmentRequirement
     operations: tuple[Operation, ...]
     transitions: tuple[Transition, ...] = ()
+    yield_: YieldSpec | None = field(default=None, metadata={"key": "yield"})
 
 
 @dataclass(frozen=True)
@@ -173,6 +192,9 @@ class MaterialLine:
     tolerance_unit: str = "%"
     scaled: bool = True
     precision: Decimal | None = None
+    # The largest unexplained difference (issued − consumed − returned − waste), in % of issued or the unit.
+    reconciliation: Decimal | None = None
+    reconciliation_unit: str = "%"
 
 
 @dataclass(frozen=True)
@@ -217,6 +239,15 @@ class Recipe:
     bill_of_materials: BillOfMaterials = BillOfMaterials()
     transitions: tuple[Transition, ...] = ()
     description: str = ""
+    yield_: YieldSpec | None = field(default=None, metadata={"key": "yield"})
+
+    def yields(self) -> Iterator[tuple[str, YieldSpec]]:
+        """Every declared yield with its scope: a unit procedure's id, or ``"batch"``."""
+        for up in self.unit_procedures:
+            if up.yield_ is not None:
+                yield up.id, up.yield_
+        if self.yield_ is not None:
+            yield "batch", self.yield_
 
     def phases(self) -> Iterator[tuple[str, Phase]]:
         """Every phase with its path id (``"UP1.OP2.PH3"``), in document order."""

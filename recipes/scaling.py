@@ -12,6 +12,8 @@
   0.001, g to 0.01, L to 0.01, ...).
 * Every ``{param: name}`` reference in the phases is resolved to the (scaled)
   value, so a control recipe is concrete: the batch reads plain Decimals.
+* A yield's theoretical quantity: a reference takes the (scaled) value; a literal
+  is for the nominal size and scales with the batch (rounded to its unit's precision).
 * The control recipe's ``batch_size.nominal`` is the requested size.
 """
 
@@ -33,6 +35,7 @@ from recipes.model import (
     Phase,
     Recipe,
     UnitProcedure,
+    YieldSpec,
 )
 from recipes.units import default_precision, round_to
 
@@ -59,7 +62,20 @@ def scale(recipe: Recipe, batch_size: Decimal) -> Recipe:
         bill_of_materials=bom,
         batch_size=BatchSize(nominal=size, min=limits.min, max=limits.max, unit=limits.unit),
     )
-    return dataclasses.replace(scaled, unit_procedures=tuple(_resolve_up(scaled, up) for up in recipe.unit_procedures))
+    return dataclasses.replace(
+        scaled,
+        unit_procedures=tuple(_resolve_up(scaled, up, factor) for up in recipe.unit_procedures),
+        yield_=_resolve_yield(scaled, recipe.yield_, factor),
+    )
+
+
+def _resolve_yield(recipe: Recipe, spec: YieldSpec | None, factor: Decimal) -> YieldSpec | None:
+    """A referenced theoretical yield takes the scaled parameter; a literal one scales with the batch."""
+    if spec is None:
+        return None
+    if isinstance(spec.theoretical, ParamRef):
+        return dataclasses.replace(spec, theoretical=resolve_reference(recipe, spec.theoretical))
+    return dataclasses.replace(spec, theoretical=_round(spec.theoretical * factor, None, spec.unit))
 
 
 def resolve_reference(recipe: Recipe, ref: ParamRef) -> Decimal:
@@ -98,8 +114,12 @@ def _scale_material(material: MaterialLine, factor: Decimal) -> MaterialLine:
     return dataclasses.replace(material, quantity=_round(material.quantity * factor, material.precision, material.unit))
 
 
-def _resolve_up(recipe: Recipe, up: UnitProcedure) -> UnitProcedure:
-    return dataclasses.replace(up, operations=tuple(_resolve_op(recipe, op) for op in up.operations))
+def _resolve_up(recipe: Recipe, up: UnitProcedure, factor: Decimal) -> UnitProcedure:
+    return dataclasses.replace(
+        up,
+        operations=tuple(_resolve_op(recipe, op) for op in up.operations),
+        yield_=_resolve_yield(recipe, up.yield_, factor),
+    )
 
 
 def _resolve_op(recipe: Recipe, op: Operation) -> Operation:

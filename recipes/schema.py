@@ -240,12 +240,27 @@ class EquipmentSchema(Schema):
     unit = _str(allow_none=True)
 
 
+class YieldSchema(Schema):
+    theoretical = _req(AmountField())
+    unit = _str(required=True)
+    actual = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[A-Za-z][A-Za-z0-9_-]{0,39}\.[A-Za-z][A-Za-z0-9_-]{0,39}\.[A-Za-z][A-Za-z0-9_-]{0,39}$",
+            error="not a phase path (UP1.OP2.PH3)",
+        ),
+    )
+    low = DecimalField(allow_none=True)
+    high = DecimalField(allow_none=True)
+
+
 class UnitProcedureSchema(Schema):
     id = _str(validator=ID)
     name = _str(required=True)
     equipment = fields.Nested(EquipmentSchema, required=True)
     operations = fields.List(fields.Nested(OperationSchema), required=True, validate=validate.Length(min=1))
     transitions = fields.List(fields.Nested(TransitionSchema))
+    yield_ = fields.Nested(YieldSchema, data_key="yield", allow_none=True)
 
 
 class ParameterSchema(Schema):
@@ -272,6 +287,8 @@ class MaterialSchema(Schema):
     tolerance_unit = _str()
     scaled = fields.Boolean()
     precision = DecimalField(allow_none=True)
+    reconciliation = DecimalField(allow_none=True)
+    reconciliation_unit = _str()
 
 
 class BillOfMaterialsSchema(Schema):
@@ -300,3 +317,4 @@ class RecipeSchema(Schema):
     bill_of_materials = fields.Nested(BillOfMaterialsSchema)
     unit_procedures = fields.List(fields.Nested(UnitProcedureSchema), required=True, validate=validate.Length(min=1))
     transitions = fields.List(fields.Nested(TransitionSchema))
+    yield_ = fields.Nested(YieldSchema, data_key="yield", allow_none=True)

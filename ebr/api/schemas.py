@@ -139,16 +139,6 @@ class DeviationSignIn(VersionIn):
     signature = fields.Nested(SignatureIn, required=True)
 
 
-class MaterialIn(Strict):
-    # Lengths are those of the columns: longer input is refused here, never cut or failed in the database.
-    code = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    unit = fields.String(required=True, validate=validate.Length(min=1, max=16))
-    hazardous = fields.Boolean(load_default=False)
-    allergen = fields.Boolean(load_default=False)
-    hazard_note = fields.String(load_default="")
-
-
 class LotIn(Strict):
     material = fields.String(required=True, validate=validate.Length(min=1, max=64))
     lot_number = fields.String(required=True, validate=validate.Length(min=1, max=64))
@@ -286,28 +276,6 @@ class DeviationOut(ma.Schema):
 class CorrectionOut(ma.Schema):
     entry = fields.Nested(EntryOut)
     deviation = fields.String(allow_none=True)
-
-
-class MaterialOut(ma.Schema):
-    code = fields.String()
-    name = fields.String()
-    unit = fields.String()
-    hazardous = fields.Boolean()
-    allergen = fields.Boolean()
-    hazard_note = fields.String()
-
-
-class LotOut(ma.Schema):
-    id = fields.String()
-    lot_number = fields.String()
-    material = fields.String()
-    status = fields.String()
-    expires_on = fields.String()
-    potency = DecimalText(allow_none=True)
-    quantity = DecimalText()
-    unit = fields.String()
-    produced_by = fields.String(allow_none=True)
-    containers = fields.Dict(keys=fields.String(), values=DecimalText())
 
 
 class GenealogyOut(ma.Schema):

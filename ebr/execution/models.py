@@ -174,3 +174,19 @@ class SampleResult(Base):
     deviation: Mapped[str | None] = mapped_column(String(64))
     entered_at: Mapped[dt.datetime]
     entered_by: Mapped[str] = mapped_column(String(100))
+
+
+class MaterialReturn(Base):
+    """What came back in a container the batch took from (re-weighed) and what was wasted, for reconciliation."""
+
+    __tablename__ = "material_return"
+    __table_args__ = (Index("ix_material_return_batch_container", "batch_id", "container", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batch.id"))
+    container: Mapped[str] = mapped_column(String(64))
+    returned: Mapped[Decimal]
+    waste: Mapped[Decimal]
+    unit: Mapped[str] = mapped_column(String(16))
+    recorded_at: Mapped[dt.datetime]
+    recorded_by: Mapped[str] = mapped_column(String(100))

@@ -4,7 +4,8 @@
 activates what follows the completed element, and when a level is done completes
 it and moves up. A loop brings a completed element back (Reset, then run again).
 The end of a unit procedure marks its equipment dirty; the end of the procedure
-completes the batch and makes its output lot.
+completes the batch, makes its output lot and judges its yields and reconciliation
+(``ebr.execution.yields``: a deviation for each outside its limits).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity
-from ebr.execution import graph
+from ebr.execution import graph, yields
 from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, StepEntry
 from ebr.execution.plan import Plan, parent_of
 from ebr.execution.rules import BatchStatus
+from ebr.execution.stepstate import EquipmentCheckState, change, state_of
 from recipes import formula
 from recipes.states import Command, State, apply, complete
 
@@ -42,6 +44,7 @@ def environment(session: Session, batch: Batch, plan: Plan, scope: str) -> dict[
         )
         .order_by(StepEntry.recorded_at)
     )
+    # Ordered by time: a step run again by a loop overwrites its earlier value.
     for entry, path in session.execute(query):
         try:
             value: Any = Decimal(entry.value)
@@ -79,7 +82,7 @@ def advance(session: Session, ctx: Context, batch: Batch, plan: Plan, path: str,
         if not progress.complete:
             return changed
         if parent == "":
-            _finish_batch(session, ctx, batch, actor)
+            _finish_batch(session, ctx, batch, plan, actor)
             return [*changed, "procedure"]
         level = ctx.step(session, batch, parent)
         level.state = complete(State(level.state)).value
@@ -104,7 +107,8 @@ def _activate(session: Session, ctx: Context, batch: Batch, plan: Plan, row: Bat
 def _rerun(session: Session, ctx: Context, batch: Batch, row: BatchStep) -> None:
     """A loop brings a completed step back: Reset it (and what it contains) to run again."""
     row.state = apply(State(row.state), Command.RESET).value
-    row.data = {**row.data, "run": int(row.data.get("run", 1)) + 1}
+    # Counts the passes of a loop; entries of earlier passes stay (current_entries reads this pass's).
+    change(row, run=(state_of(row).run or 1) + 1)
     if row.level != "phase":
         query = select(BatchStep).where(BatchStep.batch_id == batch.id, BatchStep.path.like(f"{row.path}.%"))
         for inner in session.scalars(query):
@@ -129,14 +133,14 @@ def _release_units(session: Session, ctx: Context, batch: Batch, level: BatchSte
         BatchStep.path.like(f"{level.path}.%"),
         BatchStep.phase_type == "equipment_check",
     )
-    units = {r.data["in_use"] for r in session.scalars(query) if r.data.get("in_use")}
+    units = {u for r in session.scalars(query) if (u := state_of(r, EquipmentCheckState).in_use)}
     for unit in sorted(units):
         ctx.equipment.mark_dirty(
             session, actor=actor, unit=unit, reason=f"used by {batch.number}", reference=batch.number
         )
 
 
-def _finish_batch(session: Session, ctx: Context, batch: Batch, actor: str) -> None:
+def _finish_batch(session: Session, ctx: Context, batch: Batch, plan: Plan, actor: str) -> None:
     batch.state = complete(State(batch.state)).value
     batch.status = BatchStatus.COMPLETE.value
     batch.ended_at = ctx.clock.now()
@@ -146,7 +150,7 @@ def _finish_batch(session: Session, ctx: Context, batch: Batch, actor: str) -> N
         batch_id=batch.id,
         number=batch.number,
         product=batch.product_code,
-        quantity=batch.size,
+        quantity=yields.produced(session, batch, plan.recipe),
         unit=batch.size_unit,
     )
     batch.output_lot_id = lot.id
@@ -158,3 +162,4 @@ def _finish_batch(session: Session, ctx: Context, batch: Batch, actor: str) -> N
         before={"status": BatchStatus.IN_EXECUTION.value},
         after={"status": batch.status, "state": batch.state, "output_lot": lot.lot_number},
     )
+    yields.evaluate(session, ctx, batch, plan.recipe, actor)

@@ -10,7 +10,9 @@ An exception is anything a reviewer must look at (21 CFR 211.192, EU GMP Annex 1
   it ran; every equipment or material refusal recorded by ``ebr.execution.refusals``;
 * every deviation (out of limit, time exceeded — a timed hold that ran late —,
   interlock trip, override, out-of-specification sample result, manual), correction,
-  out-of-limit value, sample result without a specification and pending verification.
+  out-of-limit value, sample result without a specification and pending verification;
+* a yield outside its limits and a material whose reconciliation is outside its limit
+  (``ebr.execution.yields``; each also opened a deviation).
 
 Each exception has a stable ``key``; QA records one disposition (a comment) per key
 with :func:`disposition`, in one transaction with its audit event. Release is refused
@@ -30,12 +32,13 @@ from audit.chain import Entity
 from audit.models import AuditEvent
 from ebr.core.errors import StateError, ValidationError
 from ebr.core.ids import new_id
-from ebr.execution import deviations, refusals
+from ebr.execution import deviations, refusals, yields
 from ebr.execution.context import Context
 from ebr.execution.engine import pending_verification
 from ebr.execution.models import Batch, BatchStep, ReviewDisposition, SampleResult, StepEntry
 from ebr.execution.rules import BatchStatus
 from equipment.models import Alarm
+from recipes.model import Recipe
 from recipes.states import State
 
 MANUAL_COMMANDS = ("hold", "restart", "pause", "resume", "stop", "abort")
@@ -47,6 +50,8 @@ DEVIATION_KINDS = {
     "override": "override",
     "time_exceeded": "late timed hold",
     "out_of_spec": "out of specification",
+    "yield": "yield deviation",
+    "reconciliation": "reconciliation deviation",
 }
 # Statuses in which QA reviews a batch and dispositions its exceptions.
 REVIEWABLE = (BatchStatus.COMPLETE.value, BatchStatus.REVIEWED.value, BatchStatus.ABORTED.value)
@@ -222,6 +227,22 @@ def _records(session: Session, batch: Batch) -> list[ReviewItem]:
     return found
 
 
+def _yields(session: Session, batch: Batch) -> list[ReviewItem]:
+    recipe = Recipe.from_dict(batch.control_recipe)
+    found = [
+        ReviewItem(f"yield:{y.scope}", "yield outside its limits", y.step, y.summary(), "21 CFR 211.103, 211.192")
+        for y in yields.batch_yields(session, batch, recipe)
+        if y.within is False
+    ]
+    for m in yields.reconciliation(session, batch, recipe):
+        if m.within is False:
+            detail = ", ".join(f"{c}: {b.difference} {m.unit}" for c, b in sorted(m.containers.items()))
+            found.append(
+                ReviewItem(f"reconciliation:{m.code}", "reconciliation outside its limits", None, m.summary(), detail)
+            )
+    return found
+
+
 def exceptions(session: Session, batch: Batch) -> list[ReviewItem]:
     """Every exception of ``batch``, each with QA's disposition when it has one."""
     found = [
@@ -230,6 +251,7 @@ def exceptions(session: Session, batch: Batch) -> list[ReviewItem]:
         *_alarms(session, batch),
         *_refusals(session, batch),
         *_records(session, batch),
+        *_yields(session, batch),
     ]
     done = {
         d.item_key: Disposition(d.comment, d.dispositioned_by, d.dispositioned_at)

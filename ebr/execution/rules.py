@@ -59,6 +59,8 @@ class DeviationKind(StrEnum):
     OVERRIDE = "override"
     MANUAL = "manual"
     OUT_OF_SPEC = "out_of_spec"  # a QC result of an in-process sample outside its specification
+    YIELD = "yield"  # actual yield outside the recipe's limits (21 CFR 211.103, 211.192)
+    RECONCILIATION = "reconciliation"  # a material's issued − consumed − returned − waste outside its limit
 
 
 DEVIATION_SIGNATURES: dict[Severity, tuple[str, ...]] = {

@@ -19,6 +19,7 @@ from ebr.execution.models import Batch
 from ebr.materials.models import Lot, MaterialConsumption
 
 MAX_DEPTH = 20
+NO_OUTPUT = "(no output lot yet)"
 
 
 @dataclass
@@ -90,18 +91,31 @@ def forward(session: Session, lot_number: str) -> TraceNode:
 
 
 def _forward(session: Session, lot: Lot, node: TraceNode, depth: int) -> None:
+    # Three queries per lot whatever the number of batches (a raw material may go into
+    # hundreds): its uses, their batches' numbers, their output lots.
     if depth >= MAX_DEPTH:
         return
-    uses = session.scalars(select(MaterialConsumption).where(MaterialConsumption.lot_id == lot.id)).all()
-    for batch_id in dict.fromkeys(u.batch_id for u in uses):
-        batch = session.get(Batch, batch_id)
-        taken = sum((u.quantity for u in uses if u.batch_id == batch_id), Decimal(0))
-        outputs = session.scalars(select(Lot).where(Lot.produced_by == batch_id)).all()
-        label = batch.number if batch else batch_id
-        if not outputs:
-            node.children.append(TraceNode("(no output lot yet)", "-", "-", label, taken, lot.unit))
-        for out in outputs:
-            child = _node(out, label, taken)
+    uses = session.execute(
+        select(MaterialConsumption.batch_id, MaterialConsumption.quantity)
+        .where(MaterialConsumption.lot_id == lot.id)
+        .order_by(MaterialConsumption.consumed_at, MaterialConsumption.id)
+    ).all()
+    if not uses:
+        return
+    taken: dict[str, Decimal] = {}
+    for batch_id, quantity in uses:
+        taken[batch_id] = taken.get(batch_id, Decimal(0)) + quantity
+    ids = list(taken)
+    numbers = {row.id: row.number for row in session.execute(select(Batch.id, Batch.number).where(Batch.id.in_(ids)))}
+    outputs: dict[str, list[Lot]] = {}
+    for out in session.scalars(select(Lot).where(Lot.produced_by.in_(ids)).order_by(Lot.lot_number)):
+        outputs.setdefault(out.produced_by or "", []).append(out)
+    for batch_id, amount in taken.items():
+        label = numbers.get(batch_id, batch_id)
+        if batch_id not in outputs:
+            node.children.append(TraceNode(NO_OUTPUT, "-", "-", label, amount, lot.unit))
+        for out in outputs.get(batch_id, []):
+            child = _node(out, label, amount)
             node.children.append(child)
             _forward(session, out, child, depth + 1)
 

@@ -3,7 +3,8 @@
 ``material`` is the material master; a ``lot`` is one received (or produced)
 quantity of a material with its status, expiry and potency; a ``container`` holds
 part of a lot and carries the barcode that operators scan. ``lot_status_change``
-keeps every status change with its signature; ``material_consumption`` links the
+keeps every status change with its signature; ``lot_sample`` every sample taken
+from a container; ``material_consumption`` links the
 lots consumed to the batch that consumed them (together with ``lot.produced_by``
 this is the genealogy). Users, signatures and batches are referenced by id
 without foreign keys into other packages so each branch migrates on its own.
@@ -31,6 +32,10 @@ class Material(Base):
     hazardous: Mapped[bool] = mapped_column(Boolean)
     allergen: Mapped[bool] = mapped_column(Boolean)
     hazard_note: Mapped[str] = mapped_column(Text)
+    storage: Mapped[str] = mapped_column(String(200), default="")
+    retest_interval_days: Mapped[int | None] = mapped_column(Integer)
+    potency_applies: Mapped[bool] = mapped_column(Boolean, default=False)
+    label_text: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime]
     created_by: Mapped[str] = mapped_column(String(100))
 
@@ -49,6 +54,10 @@ class Lot(Base):
     quantity: Mapped[Decimal]
     unit: Mapped[str] = mapped_column(String(16))
     produced_by: Mapped[str | None] = mapped_column(String(36), index=True)
+    supplier: Mapped[str | None] = mapped_column(String(200))
+    supplier_lot: Mapped[str | None] = mapped_column(String(64))
+    received_on: Mapped[dt.date | None] = mapped_column(Date)
+    retest_on: Mapped[dt.date | None] = mapped_column(Date)
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime]
     created_by: Mapped[str] = mapped_column(String(100))
@@ -64,8 +73,24 @@ class Container(Base):
     barcode: Mapped[str] = mapped_column(String(64), primary_key=True)
     lot_id: Mapped[str] = mapped_column(ForeignKey("lot.id"), index=True)
     quantity: Mapped[Decimal]
+    received_quantity: Mapped[Decimal | None]
     unit: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime]
+
+
+class LotSample(Base):
+    """A sample taken from a container of a lot (for QC testing before release)."""
+
+    __tablename__ = "lot_sample"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    lot_id: Mapped[str] = mapped_column(ForeignKey("lot.id"), index=True)
+    container: Mapped[str] = mapped_column(ForeignKey("container.barcode"))
+    quantity: Mapped[Decimal]
+    unit: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(Text)
+    taken_at: Mapped[dt.datetime]
+    taken_by: Mapped[str] = mapped_column(String(100))
 
 
 class LotStatusChange(Base):

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from audit.chain import Entity
 from audit.trail import AuditTrail
+from ebr.core import units
 from ebr.core.clock import Clock
 from ebr.core.errors import NotFound, ValidationError
 from ebr.core.ids import new_id
@@ -26,6 +27,7 @@ from ebr.materials.models import Container, Lot, LotStatusChange, Material, Mate
 
 OUTPUT_SHELF_LIFE_DAYS = 730
 """Provisional expiry of an output lot; QA sets the real one when releasing it."""
+MAX_RETEST_DAYS = 3660
 
 
 class Signer(Protocol):
@@ -54,6 +56,21 @@ class Credentials:
     meaning: str = "performed"
 
 
+def material_json(material: Material) -> dict[str, Any]:
+    """The audited view of a material master record."""
+    return {
+        "name": material.name,
+        "unit": material.unit,
+        "hazardous": material.hazardous,
+        "allergen": material.allergen,
+        "hazard_note": material.hazard_note,
+        "storage": material.storage,
+        "retest_interval_days": material.retest_interval_days,
+        "potency_applies": material.potency_applies,
+        "label_text": material.label_text,
+    }
+
+
 def lot_json(lot: Lot) -> dict[str, Any]:
     """The audited (and API) view of a lot."""
     return {
@@ -66,6 +83,10 @@ def lot_json(lot: Lot) -> dict[str, Any]:
         "quantity": lot.quantity,
         "unit": lot.unit,
         "produced_by": lot.produced_by,
+        "supplier": lot.supplier,
+        "supplier_lot": lot.supplier_lot,
+        "received_on": None if lot.received_on is None else lot.received_on.isoformat(),
+        "retest_on": None if lot.retest_on is None else lot.retest_on.isoformat(),
     }
 
 
@@ -88,11 +109,18 @@ class MaterialService:
         hazardous: bool = False,
         allergen: bool = False,
         hazard_note: str = "",
+        storage: str = "",
+        retest_interval_days: int | None = None,
+        potency_applies: bool = False,
+        label_text: str = "",
     ) -> Material:
-        """Add a material to the master; raises ValidationError when the code exists or a field is empty."""
+        """Add a material to the master; raises ValidationError when the code exists or a field is wrong."""
         problems = [f"{k} is required" for k, v in (("code", code), ("name", name), ("unit", unit)) if not v.strip()]
+        if retest_interval_days is not None and not 0 < retest_interval_days <= MAX_RETEST_DAYS:
+            problems.append(f"retest interval {retest_interval_days} days: give 1 to {MAX_RETEST_DAYS} days or none")
         if problems:
             raise ValidationError("the material cannot be created", problems)
+        units.check(unit)
         if session.get(Material, code) is not None:
             raise ValidationError(f"material {code} already exists; choose another code")
         material = Material(
@@ -102,11 +130,15 @@ class MaterialService:
             hazardous=hazardous,
             allergen=allergen,
             hazard_note=hazard_note,
+            storage=storage,
+            retest_interval_days=retest_interval_days,
+            potency_applies=potency_applies,
+            label_text=label_text,
             created_at=self.clock.now(),
             created_by=actor,
         )
         session.add(material)
-        after = {"name": name, "unit": unit, "hazardous": hazardous, "allergen": allergen, "hazard_note": hazard_note}
+        after = material_json(material)
         self.audit.record(session, actor=actor, action="material.created", entity=Entity("material", code), after=after)
         return material
 
@@ -129,6 +161,10 @@ class MaterialService:
         potency: Decimal | str | None = None,
         containers: Mapping[str, Decimal | str] | None = None,
         produced_by: str | None = None,
+        supplier: str | None = None,
+        supplier_lot: str | None = None,
+        received_on: dt.date | None = None,
+        retest_on: dt.date | None = None,
     ) -> Lot:
         """Receive a lot in quarantine, split over ``containers`` (barcode → quantity)."""
         mat = self.material(session, material)
@@ -152,14 +188,28 @@ class MaterialService:
             quantity=total,
             unit=mat.unit,
             produced_by=produced_by,
+            supplier=supplier,
+            supplier_lot=supplier_lot,
+            received_on=received_on,
+            retest_on=retest_on,
             created_at=now,
             created_by=actor,
         )
         session.add(lot)
+        taken = set(session.scalars(select(Container.barcode).where(Container.barcode.in_(list(parts)))))
+        if taken:
+            raise ValidationError(f"container {min(taken)} already exists; barcodes are unique")
         for barcode, qty in parts.items():
-            if session.get(Container, barcode) is not None:
-                raise ValidationError(f"container {barcode} already exists; barcodes are unique")
-            session.add(Container(barcode=barcode, lot_id=lot.id, quantity=qty, unit=mat.unit, created_at=now))
+            session.add(
+                Container(
+                    barcode=barcode,
+                    lot_id=lot.id,
+                    quantity=qty,
+                    received_quantity=qty,
+                    unit=mat.unit,
+                    created_at=now,
+                )
+            )
         session.flush()
         after = lot_json(lot) | {"containers": parts}
         self.audit.record(session, actor=actor, action="lot.received", entity=Entity("lot", lot_number), after=after)
@@ -273,6 +323,10 @@ class MaterialService:
         today = self.clock.now().date()
         if lot.expires_on < today:
             raise ValidationError(f"lot {lot.lot_number} expired on {lot.expires_on}; use an unexpired lot")
+        if lot.retest_on is not None and lot.retest_on < today:
+            raise ValidationError(
+                f"lot {lot.lot_number} was due for retest on {lot.retest_on}; QA must retest it before use"
+            )
         if container.quantity < needed or lot.quantity < needed:
             raise ValidationError(
                 f"container {barcode} holds {container.quantity} {container.unit}, less than the "

@@ -11,8 +11,10 @@ Written from ``record.json`` (the same snapshot as the PDF), validated against
 * ``DataSets``: one ``DataSet`` per trend (tag, step, ordered mean values);
 * ``Events``: step starts and completions ("Procedural Execution"), every recorded
   value ("Operator"/"Equipment", with the previous value for a correction), every
-  material consumption ("Material"/"Consume"), every signature with its
-  manifestation ("Operator"/"Security");
+  material consumption ("Material"/"Consume"), every yield ("Material"/"Produce":
+  actual, theoretical as previous value, percentage and limits) and material
+  reconciliation ("Material"/"Reconciliation": the balance and its limit), every
+  signature with its manifestation ("Operator"/"Security");
 * ``PersonnelIdentification``: everyone named in the record.
 """
 
@@ -185,11 +187,39 @@ def _events(root: etree._Element, r: dict[str, Any]) -> None:
         _sub(event, "MessageText", f"container {m['container'] or '—'}")
         _sub(event, "PersonID", m["consumed_by"])
         _sub(event, "ProceduralElementReference", m["step"])
+    _yield_events(events, r)
     for sid, s in sorted(r["signatures"].items(), key=lambda item: (item[1]["ts"], item[0])):
         event = _event(events, sid, s["ts"], "Operator", "Security", f"signature {s['meaning']}")
         _sub(event, "MessageText", s["manifestation"])
         _sub(event, "PersonID", s["signer"])
         _sub(event, "ProceduralElementReference", f"{s['subject']['type']} {s['subject']['id']}")
+
+
+def _yield_events(events: etree._Element, r: dict[str, Any]) -> None:
+    ended = r["batch"].get("ended_at")
+    for y in r.get("yields", []):
+        verdict = {None: "no actual", True: "within limits", False: "outside limits"}[y["within"]]
+        of = "batch" if y["scope"] == "batch" else y["scope"]
+        event = _event(events, f"yield/{of}", ended, "Material", "Produce", f"yield of {of}")
+        _value(event, "Value", y["actual"], y["unit"], "decimal")
+        _value(event, "PreviousValue", y["theoretical"], y["unit"], "decimal")
+        limits = f"{y['low'] or '-'}..{y['high'] or '-'} %"
+        _sub(event, "MessageText", f"{y['percent'] or '-'} % of theoretical, limits {limits}: {verdict}")
+        _sub(event, "ProceduralElementReference", y["step"])
+        _sub(event, "Category", verdict)
+    for m in r.get("reconciliation", []):
+        t = m["total"]
+        verdict = {None: "no limit", True: "within limit", False: "outside limit"}[m["within"]]
+        event = _event(events, f"reconciliation/{m['material']}", ended, "Material", "Reconciliation", m["material"])
+        _value(event, "Value", t["difference"], m["unit"], "decimal")
+        for c in m["containers"]:
+            _sub(
+                event,
+                "MessageText",
+                f"container {c['container']}: issued {c['issued']} - consumed {c['consumed']} - returned "
+                f"{c['returned']} - waste {c['waste']} = {c['difference']} {m['unit']}",
+            )
+        _sub(event, "Category", verdict)
 
 
 def _people(root: etree._Element, r: dict[str, Any]) -> None:

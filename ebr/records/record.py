@@ -20,6 +20,7 @@ from audit.keys import current_system_key_id, fingerprint
 from audit.trail import head
 from ebr.core.canonical import canon, jsonable
 from ebr.execution import review as review_items
+from ebr.execution import yields
 from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, StepEntry
 from ebr.execution.rules import deviation_signatures
 from ebr.records import queries
@@ -215,6 +216,7 @@ def build_record(session: Session, batch: Batch, printed: Printed) -> dict[str, 
     upto = head(session)[0]
     control = batch.control_recipe
     index = _recipe_index(control)
+    batch_yields, balances = yields.of_batch(session, batch)
     steps = queries.steps(session, batch)
     links = queries.record_signatures(session, batch)
     by_subject = _by_subject(links)
@@ -249,6 +251,8 @@ def build_record(session: Session, batch: Batch, printed: Printed) -> dict[str, 
         "materials": materials,
         "output_lot": None if output is None else {"lot": output.lot_number, "quantity": output.quantity,
                                                    "unit": output.unit, "status": output.status},
+        "yields": [y.as_json() for y in batch_yields],
+        "reconciliation": [m.as_json() for m in balances],
         "equipment": _equipment(session, _equipment_tags(steps, index)),
         "trends": _trends(session, batch),
         "review": review,

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from ebr.core.errors import EbrError, ValidationError
 from ebr.execution import batches as batch_queries
 from ebr.execution import deviations as deviation_queries
-from ebr.execution import engine
+from ebr.execution import engine, yields
 from ebr.execution import review as review_items
 from ebr.execution.engine import pending_verification, required_meanings, signed_content
 from ebr.execution.models import Batch, BatchStep, Deviation
@@ -223,10 +223,13 @@ def batch_review(number: str) -> ResponseReturnValue:
         batch = ctx.batch(session, number)
         exceptions = review_items.exceptions(session, batch)
         open_devs = deviation_queries.for_batch(session, batch, open_only=True)
+        batch_yields, balances = yields.of_batch(session, batch)
     return render_template(
         "review/batch.html",
         batch=batch,
         exceptions=exceptions,
+        yields=batch_yields,
+        balances=balances,
         open_devs=open_devs,
         ended_complete=qa_decisions.ended_complete(batch),
         reviewable=batch.status in review_items.REVIEWABLE,

@@ -36,6 +36,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("QA review", "review.qa_queue", "batch.review"),
     NavItem("QC samples", "samples.index", "sample.result.enter"),
     NavItem("Batches", "worklist.batches", "batch.view"),
+    NavItem("Lots", "materials.lots", "lot.view"),
     NavItem("Recipes", "recipes_ui.index", "recipe.view"),
     NavItem("Equipment", "equipment_ui.board", "equipment.view"),
     NavItem("Audit trail", "audit_ui.search", "audit.view"),

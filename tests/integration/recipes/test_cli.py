@@ -57,8 +57,8 @@ def test_validate_reports_every_problem_and_exits_2(tmp_path: Path, liquid_file:
     code, out = run(["recipe", "validate", str(bad)], {})
     assert code == 2
     assert "has 2 problem(s); nothing was imported" in out
-    assert "unit_procedures[0].operations[3].phases[0].type (line 87): unknown phase type 'sampel'" in out
-    assert "unit_procedures[0].operations[1].phases[0].tolerance (line 54): not a decimal" in out
+    assert "unit_procedures[0].operations[3].phases[0].type (line 96): unknown phase type 'sampel'" in out
+    assert "unit_procedures[0].operations[1].phases[0].tolerance (line 63): not a decimal" in out
 
 
 @pytest.mark.requirement("URS-REC-003")

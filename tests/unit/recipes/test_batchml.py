@@ -23,7 +23,7 @@ FOREIGN_UNMAPPED = [
     "lower_snake_case)",
     "MasterRecipe[BUFFER-A]/Formula/Parameter[RM-NA2HPO4]/Parameter[Supplier]: not mapped: Supplier = 'ACME'",
     "MasterRecipe[BUFFER-A]/Formula/Parameter[Buffer]: ParameterType ProcessOutput: not mapped: Buffer (no value) "
-    "(only ProcessInput, ProcessParameter map)",
+    "(only ProcessInput, ProcessParameter and the ProcessOutput yield map)",
     "MasterRecipe[BUFFER-A]/VersionDate: not mapped: '2019-07-01T08:00:00Z'",
     "MasterRecipe[BUFFER-A]/OtherInformation: not mapped: 'Comment Migrated from the old system'",
     "MasterRecipe[BUFFER-A]/ProcedureLogic/Transition[T1]: condition '<step>.State = Complete' implied: a transition "
