@@ -22,6 +22,7 @@ from ebr.core.inputs import Limits
 from ebr.integration.outbox import Outbox
 from ebr.integration.settings import load as load_integration
 from ebr.ops import images
+from ebr.performance.services import StateRecorder
 from equipment.services import EquipmentService
 from recipes.services import RecipeService
 from signatures.factory import build_signing, build_users
@@ -65,7 +66,10 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
     # The outbox writes ERP/LIMS messages in the transaction of the change they report (ebr.integration).
     outbox = Outbox(clock=clock, settings=load_integration(settings.data_dir))
     audit = images.ImagingAuditTrail(
-        clock=clock, after_append=_hooks(checkpointer.after_append, outbox.after_append), seal=checkpointer.seal
+        clock=clock,
+        # Unit states of the ISO 22400 time model, derived from the same events (ebr.performance).
+        after_append=_hooks(checkpointer.after_append, outbox.after_append, StateRecorder().after_append),
+        seal=checkpointer.seal,
     )
     users = build_users(settings, audit=audit, clock=clock)
     checkpointer.alert = users.notifier.alert  # a refused tree head is alerted like a broken chain

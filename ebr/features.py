@@ -39,6 +39,7 @@ FEATURES = (
     "ebr.materials",
     "ebr.analytics",
     "ebr.integration",
+    "ebr.performance",
     "ebr.maintenance",
     "ebr.training",
 )

@@ -16,6 +16,7 @@ MODEL_MODULES = (
     "ebr.jobs.models",
     "ebr.analytics.models",
     "ebr.integration.models",
+    "ebr.performance.models",
     "ebr.training.models",
 )
 

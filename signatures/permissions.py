@@ -47,7 +47,10 @@ MEANINGS: tuple[str, ...] = (
     "trained",
 )
 
-_READ = frozenset({"batch.view", "recipe.view", "equipment.view", "material.view", "lot.view", "training.view"})
+# performance.view: the andon board, OEE and downtime (ebr.performance) are for everyone on site.
+_READ = frozenset(
+    {"batch.view", "recipe.view", "equipment.view", "material.view", "lot.view", "training.view", "performance.view"}
+)
 _AUDIT_READ = frozenset({"audit.view", "audit.export", "audit.verify"})
 # Process analytics (control charts, capability, annual review) read by QA and auditors;
 # QA assesses trend notifications (signed) and manages parameters, baselines and golden batches.
@@ -65,7 +68,14 @@ PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
         # deviation still need the supervisor (restart, signed assessment).
         Role.operator: _READ
         | _TRAINEE
-        | {"alarm.acknowledge", "batch.execute", "deviation.raise", "entry.correct", "sign.performed"},
+        | {
+            "alarm.acknowledge",
+            "batch.execute",
+            "deviation.raise",
+            "downtime.assign",
+            "entry.correct",
+            "sign.performed",
+        },
         Role.supervisor: _READ
         | _CALIBRATION
         | _TRAINEE
@@ -81,6 +91,8 @@ PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
             "batch.command.abort",
             "deviation.raise",
             "deviation.handle",
+            "downtime.assign",  # a reason for a stop, from the tablet (ebr.performance)
+            "performance.state.set",  # planned downtime or down set by hand, with a reason
             "entry.correct",
             "sign.performed",
             "sign.verified",

@@ -59,6 +59,7 @@ class Settings:
     alert_email_to: tuple[str, ...] = ()
     alert_email_from: str = "ebr@localhost"
     equipment_config: Path | None = None
+    performance_file: Path | None = None  # shifts, stop threshold, reason trees (None: data_dir/performance.yaml)
     input_max_bytes: int = 16 * 1024 * 1024
     input_max_nodes: int = 500_000
     secure_cookies: bool = True
@@ -292,6 +293,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         trend_retention_days=_int(env, "EBR_TREND_RETENTION_DAYS", 90, minimum=1),
         **_alert_email(env),
         equipment_config=Path(equipment) if equipment else None,
+        performance_file=Path(env["EBR_PERFORMANCE_FILE"]) if env.get("EBR_PERFORMANCE_FILE") else None,
         input_max_bytes=_int(env, "EBR_INPUT_MAX_BYTES", 16 * 1024 * 1024, minimum=1024),
         input_max_nodes=_int(env, "EBR_INPUT_MAX_NODES", 500_000, minimum=100),
         secure_cookies=_bool(env, "EBR_SECURE_COOKIES", True),

@@ -198,6 +198,13 @@ def evaluate_trends(context: JobContext) -> dict[str, Any]:
     return evaluate_released(context.services, actor=context.actor)
 
 
+def mark_silent_runtimes(context: JobContext) -> dict[str, Any]:
+    """Units of an area whose runtime is silent or disconnected → down (ebr.performance)."""
+    from ebr.performance.jobs import mark_silent_runtimes as mark
+
+    return mark(context.services, actor=context.actor)
+
+
 def report_expiring_trainings(context: JobContext) -> dict[str, Any]:
     """Trainings expiring within EBR_TRAINING_NOTICE_DAYS (or expired) → alert (ebr.training)."""
     import os
@@ -219,6 +226,7 @@ def _catalogue() -> dict[str, _Job]:
         "idle_sessions": _Job("web sessions idle past the timeout → ended", end_idle_sessions),
         "trend_retention": _Job("idle trend history past its retention → deleted", prune_trend, gmp=False),
         "analytics_trends": _Job("released batches → control-chart rules → trend notifications", evaluate_trends),
+        "performance_comms": _Job("units of a silent or disconnected runtime → down", mark_silent_runtimes),
         "training_expiry": _Job("trainings expiring soon → alert", report_expiring_trainings, gmp=False),
     }
 
@@ -233,6 +241,7 @@ DEFAULT_SECONDS: Mapping[str, int] = {
     "idle_sessions": 60,
     "trend_retention": 86400,
     "analytics_trends": 300,
+    "performance_comms": 10,
     "training_expiry": 86400,
 }
 

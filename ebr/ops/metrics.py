@@ -149,9 +149,11 @@ PROBES: tuple[Probe, ...] = (batches, steps, deviations, audit, records, equipme
 class DatabaseCollector(Collector):
     """A prometheus-client collector that runs every probe against the installation's database."""
 
-    def __init__(self, services: Services, probes: Iterable[Probe] = PROBES) -> None:
+    def __init__(self, services: Services, probes: Iterable[Probe] | None = None) -> None:
+        from ebr.performance.metrics import probe as unit_performance
+
         self.services = services
-        self.probes = tuple(probes)
+        self.probes = tuple(probes) if probes is not None else (*PROBES, unit_performance(services))
 
     def collect(self) -> Iterator[Metric]:
         errors = GaugeMetricFamily(

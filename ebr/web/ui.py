@@ -42,6 +42,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("Audit trail", "audit_ui.search", "audit.view"),
     NavItem("Records", "records.index", "audit.export"),
     NavItem("Analytics", "analytics.index", "analytics.view"),
+    NavItem("Performance", "performance.oee", "performance.view"),
     NavItem("Training", "training.index", "training.view"),
     NavItem("Users", "admin.users", "user.manage"),
     NavItem("Integration", "integration.health_page", "integration.manage"),
