@@ -354,6 +354,17 @@ def runtime_status(
     return RuntimeStatus(alive, row.runtime_id, row.beat_at, row.connected and alive, detail)
 
 
+def readings_stale(status: RuntimeStatus) -> str | None:
+    """Why the stored readings are not current now (shown beside them), or None when they are.
+
+    Readings are written on change, so their own timestamps cannot tell a steady value from
+    a runtime that stopped writing: the heartbeat can (dead, not connected, or readings failing).
+    """
+    if status.alive and status.connected:
+        return None
+    return f"not current: {status.detail}" if status.detail else "not current: the equipment runtime is not connected"
+
+
 def wait_for_state(
     factory: sessionmaker[Session],
     phase_ref: str,

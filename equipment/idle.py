@@ -25,6 +25,7 @@ from equipment.errors import DriverError
 from equipment.interlocks import Trip, TripKind, trip_on_value
 from equipment.pli import PlcPhase
 from equipment.safety import Alarm, OutputGuard
+from equipment.supervision import LoopWatch
 
 log = logging.getLogger(__name__)
 ACTIVE = (PhaseStatus.PENDING, PhaseStatus.RUNNING)
@@ -55,9 +56,11 @@ class IdleWatch:
         alarm: Alarm,
         guard: OutputGuard,
         period_s: float = 0.2,
+        watch: LoopWatch | None = None,
     ) -> None:
         self.io, self.config, self.phases, self.alarm, self.guard = io, config, phases, alarm, guard
         self.period_s = period_s
+        self.watch = watch
         self.ended_at: dict[str, float] = {}
         self.alarmed: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -95,13 +98,26 @@ class IdleWatch:
 
     async def run(self) -> None:
         """A steady flow sends no new notification: look at the latest values periodically too."""
+        delay = self.period_s
         while True:
-            await asyncio.sleep(self.period_s)
-            for cfg in self.config.dosing.values():
-                for tag in (cfg.flow, cfg.level):
-                    item = self.io.latest.get(tag)
-                    if item is not None and self.io.connected.get(self.io.endpoint_of(tag), False):
-                        self.check(cfg, item)
+            await asyncio.sleep(delay)
+            delay = self.period_s
+            try:
+                self._check_all()
+            except Exception as exc:
+                if self.watch is None:
+                    raise
+                delay = max(self.period_s, self.watch.failed(exc, f"units {', '.join(self.config.dosing)}"))
+            else:
+                if self.watch is not None:
+                    self.watch.succeeded()
+
+    def _check_all(self) -> None:
+        for cfg in self.config.dosing.values():
+            for tag in (cfg.flow, cfg.level):
+                item = self.io.latest.get(tag)
+                if item is not None and self.io.connected.get(self.io.endpoint_of(tag), False):
+                    self.check(cfg, item)
 
     async def _write_safe(self, tag: str) -> None:
         try:

@@ -56,10 +56,8 @@ class RuntimeThread:
         self._stop = asyncio.Event()
         await self.runtime.start()
         self._started.set()
-        try:
-            await self._stop.wait()
-        finally:
-            await self.runtime.close()
+        # Ends on stop() or when a loop gave up (RuntimeFatal, kept in _error for the caller).
+        await self.runtime.serve(self._stop)
 
     def start(self) -> RuntimeThread:
         self._thread.start()

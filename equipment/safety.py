@@ -28,6 +28,7 @@ from equipment.drivers.base import TagValue, Value
 from equipment.drivers.plantio import PlantIO
 from equipment.errors import DriverError
 from equipment.interlocks import Trip, TripKind
+from equipment.supervision import LoopWatch
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,10 @@ class OutputGuard:
         note: Note,
         period_s: float = 1.0,
         retry_s: float = 0.2,
+        watch: LoopWatch | None = None,
     ) -> None:
         self.io, self.outputs, self.owned = io, outputs, owned
+        self.watch = watch
         self.alarm, self.note = alarm, note
         self.period_s, self.retry_s = period_s, retry_s
         self.unconfirmed_since: dict[str, float] = {}
@@ -110,11 +113,20 @@ class OutputGuard:
         """Reconcile forever: at once when woken, every ``period_s``, every ``retry_s`` while unconfirmed."""
         while True:
             self._wake.clear()
+            wait = self.retry_s if self.unconfirmed_since else self.period_s
             try:
                 await self.reconcile()
-            except Exception:  # a guard that dies leaves outputs unwatched: log and go on
-                log.exception("output reconciliation failed; retrying")
-            wait = self.retry_s if self.unconfirmed_since else self.period_s
+            except Exception as exc:
+                # Logged and counted by the runtime's watch, which ends the runtime when the guard
+                # keeps failing (the restart drives the outputs safe); standalone, log and retry.
+                if self.watch is None:
+                    log.exception("output reconciliation failed; retrying")
+                else:
+                    unowned = sorted(o.tag for o in self.outputs if o.tag not in self.owned())
+                    wait = self.watch.failed(exc, f"outputs {', '.join(unowned) or 'none'}")
+            else:
+                if self.watch is not None:
+                    self.watch.succeeded()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 

@@ -32,6 +32,7 @@ from ebr.execution.context import Context, check_version
 from ebr.execution.engine import entity
 from ebr.execution.models import Batch, BatchStep
 from ebr.execution.rules import BatchStatus
+from ebr.execution.stepstate import change, state_of
 from ebr.materials.services import Credentials
 from equipment import commands as runtime
 from recipes.states import FINAL_STATES, TRANSIENT_STATES, TRANSITIONS, Command, State, apply, complete
@@ -69,7 +70,7 @@ def allowed_phase_commands(step: BatchStep) -> list[Command]:
 
 def needs_restart_signature(step: BatchStep) -> bool:
     """True when the phase was held by the equipment (trip, alarm, lost communication)."""
-    return step.state == State.HELD.value and step.data.get("held_by") == EQUIPMENT_HOLD
+    return step.state == State.HELD.value and state_of(step).held_by == EQUIPMENT_HOLD
 
 
 def _check_reason(cmd: Command, reason: str | None, what: str) -> None:
@@ -148,7 +149,7 @@ def _runtime_command(
         session, actor=actor, kind=kind, phase_ref=f"{batch.id}:{step.path}", unit=snapshot.unit, clock=ctx.clock
     )
     # Until the runtime has taken this command, its old report (e.g. Held) is not news.
-    step.data = {**step.data, "runtime_command": command_id}
+    change(step, runtime_command=command_id)
 
 
 def command_phase(
@@ -192,7 +193,8 @@ def command_phase(
         )  # fmt: skip
     _runtime_command(session, ctx, batch, step, cmd, actor)
     step.state = landed.value
-    step.data = {**step.data, "held_by": None} if cmd is Command.RESTART else step.data
+    if cmd is Command.RESTART:
+        change(step, held_by=None)
     if landed in FINAL_STATES:
         step.ended_at, step.ended_by = ctx.clock.now(), actor
     session.flush()
@@ -267,15 +269,15 @@ def _propagate(session: Session, ctx: Context, batch: Batch, cmd: Command, actor
     )
     affected: dict[str, str] = {}
     for step in session.scalars(query):
-        if cmd is Command.RESTART and step.data.get("held_by") != "batch":
+        if cmd is Command.RESTART and state_of(step).held_by != "batch":
             continue  # a phase held on its own (e.g. after a trip) is restarted on its own
         if (State(step.state), cmd) not in TRANSITIONS:
             continue
         _runtime_command(session, ctx, batch, step, cmd, actor)
         step.state = settle(apply(State(step.state), cmd)).value
         if cmd is Command.HOLD:
-            step.data = {**step.data, "held_by": "batch"}
+            change(step, held_by="batch")
         elif cmd is Command.RESTART:
-            step.data = {**step.data, "held_by": None}
+            change(step, held_by=None)
         affected[step.path] = step.state
     return affected

@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity
@@ -24,17 +23,17 @@ from ebr.core.ids import new_id
 from ebr.execution import deviations, graph, phases
 from ebr.execution.context import Context, check_version, find_meaning
 from ebr.execution.models import Batch, BatchStep, Deviation, StepEntry
-from ebr.execution.plan import Plan, parent_of
-from ebr.execution.progress import activate_children, advance, environment
+from ebr.execution.plan import Plan
+from ebr.execution.progress import activate_children, advance
 from ebr.execution.rules import BatchStatus
+from ebr.execution.stepstate import Verification, change, state_of, update
 from ebr.materials.services import Credentials
 from recipes.model import Phase
-from recipes.phases import Calculation, SignOff
 from recipes.states import Command, State, apply, complete
 
 # The one signature that may be given after completion (a witness must be present: co-signed).
 LATER = "verified"
-# ``BatchStep.data`` key of a completed step's verification: pending (with the entries it signs) or verified.
+# The step state's field of a completed step's verification: pending (with the entries it signs) or verified.
 VERIFICATION = "verification"
 CLOSED = (BatchStatus.RELEASED.value, BatchStatus.REJECTED.value, BatchStatus.ABORTED.value)
 
@@ -56,12 +55,8 @@ def entity(batch: Batch, path: str) -> Entity:
     return Entity("batch_step", f"{batch.number}/{path}")
 
 
-def current_entries(session: Session, step: BatchStep) -> dict[str, StepEntry]:
-    """The step's entries of its current run (a loop runs a step again) not corrected away, by name."""
-    query = select(StepEntry).where(StepEntry.step_id == step.id, StepEntry.superseded_at.is_(None))
-    if step.started_at is not None:
-        query = query.where(StepEntry.recorded_at >= step.started_at)
-    return {e.name: e for e in session.scalars(query.order_by(StepEntry.recorded_at))}
+# The step's entries of its current run, by name (defined with the phases, which read them too).
+current_entries = phases.current_entries
 
 
 def _executing(batch: Batch) -> None:
@@ -115,11 +110,12 @@ def start_step(
     _executing(batch)
     if not step.ready:
         raise StateError(f"step {path} is out of sequence: {_waiting(session, ctx, batch, plan, path)}")
+    # The transition is checked before the phase acts: a refused Start sends nothing to the plant.
     state = apply(State(step.state), Command.START)
     result = phases.on_start(_turn(session, ctx, batch, step, phase, actor))
     step.state = state.value
     step.started_at, step.started_by = ctx.clock.now(), actor
-    step.data = {**step.data, **result.data}
+    update(step, result.data)
     session.flush()
     ctx.record(
         session,
@@ -224,8 +220,8 @@ def write_result(
                 description=spec.description,
             )
         )
-    # A new dict (not an in-place change) so the ORM sees it and bumps the step's version.
-    step.data = {**step.data, **result.data, "recorded": int(step.data.get("recorded", 0)) + len(result.entries)}
+    # update() writes a new dict (not an in-place change) so the ORM sees it and bumps the step's version.
+    update(step, {**result.data, "recorded": (state_of(step).recorded or 0) + len(result.entries)})
     session.flush()
     return outcome
 
@@ -260,6 +256,9 @@ def complete_step(
     """
     batch, step, plan, phase = _open(session, ctx, ref, path, version)
     if values:
+        # Values sent with the completion are recorded first, as their own audited event: a
+        # deviation they open is kept (the operator's entry is GMP data) even though the step
+        # cannot complete until a supervisor has handled it.
         recorded = _record(session, ctx, batch, step, phase, actor, values, confirmed=confirmed)
         if recorded.deviations:
             recorded.blocked_by = [d.number for d in recorded.deviations]
@@ -274,12 +273,9 @@ def complete_step(
             f"step {path} cannot complete: deviation {names} needs a comment and "
             "a supervisor's verified signature first"
         )
-    turn = _turn(session, ctx, batch, step, phase, actor)
-    if isinstance(phase.params, Calculation):
-        env = environment(session, batch, plan, parent_of(path))
-        turn = phases.Turn(session, ctx, batch, step, phase, actor, turn.entries, env)
-    result = phases.on_complete(turn)
+    result = phases.on_complete(_turn(session, ctx, batch, step, phase, actor))
     outcome = write_result(session, ctx, batch, step, actor, result)
+    # A closing entry out of limits (a dosed quantity, a calculation) blocks like a typed one.
     if outcome.deviations:
         outcome.blocked_by = [d.number for d in outcome.deviations]
         ctx.record(
@@ -287,10 +283,7 @@ def complete_step(
         )
         return outcome
     signed, pending = _sign_step(session, ctx, batch, step, phase, actor, signatures)
-    data = {k: v for k, v in step.data.items() if k != VERIFICATION}
-    if pending is not None:
-        data[VERIFICATION] = {"status": "pending", "entries": pending}
-    step.data = data
+    change(step, verification=None if pending is None else Verification("pending", pending))
     step.state = complete(State(step.state)).value
     step.ended_at, step.ended_by = ctx.clock.now(), actor
     outcome.completed = True
@@ -342,6 +335,8 @@ def _sign_step(
     pending: dict[str, str] | None = None
     for meaning in meanings:
         if meaning == LATER and not any(c.meaning == LATER for c in given):
+            # The verifier may not be at the line now: the step completes and the entries it
+            # completed with are kept, so the later signature signs exactly those.
             pending = entries
             continue
         cred = find_meaning(given, meaning, f"step {step.path}")
@@ -349,6 +344,7 @@ def _sign_step(
             raise ValidationError(
                 f"the 'performed' signature on {step.path} must be given by {actor}, who completes it"
             )
+        # Part 11 (DESIGN.md): the same person cannot perform and verify a step; each signer differs.
         not_by = {user: f"signed this step as {m}" for m, user in signed.items()}
         if meaning != "performed":
             not_by.setdefault(actor, "performed this step")
@@ -368,9 +364,9 @@ def _sign_step(
 
 def pending_verification(step: BatchStep) -> dict[str, str] | None:
     """The entries a completed step waits to have verified, or None when nothing is pending."""
-    mark = step.data.get(VERIFICATION)
-    if isinstance(mark, dict) and mark.get("status") == "pending":
-        return {str(k): str(v) for k, v in (mark.get("entries") or {}).items()}
+    mark = state_of(step).verification
+    if mark is not None and mark.status == "pending":
+        return dict(mark.entries)
     return None
 
 
@@ -423,7 +419,7 @@ def verify_step(
         not_by=not_by,
         label=f"{batch.number}/{step.path}",
     )
-    step.data = {**step.data, VERIFICATION: {"status": "verified", "entries": entries, "by": row.signer}}
+    change(step, verification=Verification("verified", entries, row.signer))
     session.flush()
     ctx.record(
         session,
@@ -438,4 +434,4 @@ def verify_step(
 
 def required_meanings(phase: Phase) -> tuple[str, ...]:
     """The signatures completing ``phase`` needs (a sign-off lists its own)."""
-    return phase.params.meanings if isinstance(phase.params, SignOff) else phase.signatures
+    return phases.behaviour(phase).meanings(phase)

@@ -1,29 +1,42 @@
-"""Phase logic per phase type: what starting, recording and completing a phase means.
+"""Phase logic per phase type: what starting, recording, completing and following a phase means.
 
-Each handler gets a :class:`Turn` (the batch, the step, its phase definition, the
-actor and the step's current entries) and returns a :class:`Result`: entries to
-record, deviations to open and step data to keep. Handlers refuse bad input with
-ValidationError/StateError before anything is written; the engine writes the
-result and its audit event in one transaction.
+Each phase type has one :class:`PhaseBehaviour` in :data:`REGISTRY` (keyed by
+``PhaseType``); the engine asks ``behaviour(phase)`` and never tests the type itself,
+so a new phase type is one class and one registry line. Each operation gets a
+:class:`Turn` (the batch, the step, its phase definition, the actor and the step's
+current entries) and returns a :class:`Result`: entries to record, deviations to open
+and step state to keep (validated by :mod:`ebr.execution.stepstate`). Operations refuse
+bad input with ValidationError/StateError before anything is written; the engine
+writes the result and its audit event in one transaction. Automated phases are also
+*followed* (:meth:`PhaseBehaviour.follow`): the behaviour decides from the runtime's
+report, :mod:`ebr.execution.automation` applies the decision.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.orm import Session
-
-from ebr.core.clock import from_rfc3339, to_rfc3339
+from ebr.core.clock import to_rfc3339
 from ebr.core.errors import StateError, ValidationError
-from ebr.execution import rules, samples
-from ebr.execution.context import Context
-from ebr.execution.models import Batch, BatchStep, StepEntry
+from ebr.execution import automated, rules, samples
+from ebr.execution.automated import UNCERTAIN as UNCERTAIN
+from ebr.execution.automated import Followed as Followed
+from ebr.execution.automated import dosing_result as dosing_result
+from ebr.execution.automated import hold_overrun as hold_overrun
+from ebr.execution.automated import hold_status as hold_status
+from ebr.execution.plan import parent_of
+from ebr.execution.progress import environment
 from ebr.execution.rules import DeviationKind, Severity
-from equipment import commands as runtime
+from ebr.execution.stepstate import TimedHoldState, state_of
+from ebr.execution.turn import DeviationSpec as DeviationSpec
+from ebr.execution.turn import Entry as Entry
+from ebr.execution.turn import Result as Result
+from ebr.execution.turn import Turn as Turn
+from ebr.execution.turn import current_entries as current_entries
+from ebr.execution.turn import dec
+from equipment.errors import EquipmentNotUsable
 from recipes import formula, units
 from recipes.model import Phase
 from recipes.phases import (
@@ -32,97 +45,24 @@ from recipes.phases import (
     Dosing,
     EntryKind,
     EquipmentCheck,
+    PhaseParams,
+    PhaseType,
     Sample,
+    SignOff,
     TimedHold,
     WeighDispense,
 )
 
-
-@dataclass(frozen=True)
-class Entry:
-    """A value to record: name, text value, unit, limit verdict and where it came from."""
-
-    name: str
-    value: str
-    unit: str | None = None
-    in_limits: bool | None = None
-    source: str = "manual"
-
-
-@dataclass(frozen=True)
-class DeviationSpec:
-    kind: DeviationKind
-    severity: Severity
-    description: str
-
-
-@dataclass
-class Result:
-    entries: list[Entry] = field(default_factory=list)
-    deviations: list[DeviationSpec] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Turn:
-    session: Session
-    ctx: Context
-    batch: Batch
-    step: BatchStep
-    phase: Phase
-    actor: str
-    entries: Mapping[str, StepEntry]
-    env: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def phase_ref(self) -> str:
-        return f"{self.batch.id}:{self.step.path}"
-
-    def need(self, name: str, hint: str) -> StepEntry:
-        entry = self.entries.get(name)
-        if entry is None:
-            raise StateError(f"step {self.step.path} has no {name} yet: {hint}")
-        return entry
-
-
-def _dec(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
-
+# The value types live in ebr.execution.turn and the automated phases in ebr.execution.automated
+# (so both build on Turn without importing each other); they are re-exported here, where
+# the engine, the pages and the API have always found them.
 
 # -- start ------------------------------------------------------------------------------
 
 
 def on_start(turn: Turn) -> Result:
     """Checks and side effects of starting the phase (permissives, equipment commands)."""
-    params = turn.phase.params
-    result = Result()
-    if isinstance(params, WeighDispense) and params.scale:
-        turn.ctx.equipment.check_usable(turn.session, params.scale, batch_ref=turn.batch.number)
-    elif isinstance(params, Dosing):
-        _start_dosing(turn, params)
-        result.data["runtime"] = "started"
-    elif isinstance(params, TimedHold):
-        result.data["hold_started_at"] = to_rfc3339(turn.ctx.clock.now())
-    return result
-
-
-def _start_dosing(turn: Turn, params: Dosing) -> None:
-    ctx, session = turn.ctx, turn.session
-    ctx.equipment.check_usable(session, params.destination, batch_ref=turn.batch.number)
-    target = _dec(params.target)
-    assert target is not None
-    _low, high = rules.tolerance_band(target, params.tolerance, params.tolerance_unit)
-    runtime.start_dosing(
-        session,
-        actor=turn.actor,
-        phase_ref=turn.phase_ref,
-        source=params.source,
-        destination=params.destination,
-        target=target,
-        tolerance=high - target,
-        unit=params.unit,
-        clock=ctx.clock,
-    )
+    return behaviour(turn.phase).start(turn)
 
 
 # -- record -----------------------------------------------------------------------------
@@ -137,7 +77,7 @@ class OutOfLimitsUnconfirmed(StateError):
 
     def __init__(self, *, path: str, params: DataEntry, value: str, description: str) -> None:
         self.path, self.value, self.unit, self.description = path, value, params.unit, description
-        self.low, self.high = _dec(params.low), _dec(params.high)
+        self.low, self.high = dec(params.low), dec(params.high)
         super().__init__(
             f"{description} ({limits_text(self.low, self.high, self.unit)}); nothing was stored. Re-enter the value "
             f'if it was a typing error, or send it again with "{CONFIRM_FLAG}": true to record it as a deviation'
@@ -163,15 +103,10 @@ def on_record(turn: Turn, values: Mapping[str, Any], *, confirmed: bool = True) 
     With ``confirmed`` false a numeric value outside its limits raises
     :class:`OutOfLimitsUnconfirmed` instead of being stored with a deviation.
     """
-    params = turn.phase.params
-    if isinstance(params, DataEntry):
-        return _data_entry(turn, params, values, confirmed=confirmed)
-    if isinstance(params, WeighDispense):
-        return _weigh(turn, params, values)
-    if isinstance(params, Sample):
-        return _sample(turn, params, values)
-    if turn.phase.type.value == "instruction" and values.get("confirmed") in (True, "true", "yes"):
-        return Result(entries=[Entry("confirmed", "yes")])
+    return behaviour(turn.phase).record(turn, values, confirmed=confirmed)
+
+
+def _no_values(turn: Turn, values: Mapping[str, Any]) -> Result:
     raise ValidationError(
         f"a {turn.phase.type.value} step takes no recorded values ({', '.join(values) or 'none given'}); complete it"
     )
@@ -181,7 +116,7 @@ def check_value(params: DataEntry, raw: Any) -> tuple[Entry, DeviationSpec | Non
     """Validate one data-entry value (pure): the entry, and a deviation when out of limits."""
     if params.kind is EntryKind.NUMERIC:
         number = rules.parse_decimal(params.prompt or "value", raw)
-        verdict = rules.check_limits(number, _dec(params.low), _dec(params.high), params.unit)
+        verdict = rules.check_limits(number, dec(params.low), dec(params.high), params.unit)
         entry = Entry("value", rules.decimal_text(number), params.unit, verdict.in_limits)
         if verdict.in_limits:
             return entry, None
@@ -254,7 +189,7 @@ def _weigh(turn: Turn, params: WeighDispense, values: Mapping[str, Any]) -> Resu
 
 
 def _scan(turn: Turn, params: WeighDispense, barcode: str) -> Result:
-    target = _dec(params.target)
+    target = dec(params.target)
     assert target is not None
     container = turn.ctx.materials.usable_container(
         turn.session, barcode=barcode, material=params.material, needed=Decimal(0)
@@ -291,74 +226,32 @@ def _net(turn: Turn, params: WeighDispense, gross: Decimal) -> Result:
 
 def on_complete(turn: Turn) -> Result:
     """Check the phase's work is done and produce its closing entries."""
-    params = turn.phase.params
-    if isinstance(params, DataEntry):
-        turn.need("value", "record the value first")
-    elif isinstance(params, Sample):
-        turn.need("sample_id", "record the sample id first")
-        waiting = samples.missing_results(turn.session, turn.ctx.plan(turn.session, turn.batch), turn.step)
-        if waiting:
-            raise StateError(
-                f"{turn.step.path} waits for QC's result of {', '.join(waiting)}; QC enters it on the "
-                "Samples page (or POST /api/samples/<sample id>/results), then complete the step"
-            )
-    elif isinstance(params, WeighDispense):
-        net = Decimal(turn.need("net", "weigh the material first").value)
-        barcode = turn.need("container", "scan the container first").value
-        turn.ctx.materials.consume(
-            turn.session,
-            actor=turn.actor,
-            batch_id=turn.batch.id,
-            step_path=turn.step.path,
-            barcode=barcode,
-            quantity=net,
+    return behaviour(turn.phase).complete(turn)
+
+
+def _complete_sample(turn: Turn) -> Result:
+    turn.need("sample_id", "record the sample id first")
+    waiting = samples.missing_results(turn.session, turn.ctx.plan(turn.session, turn.batch), turn.step)
+    if waiting:
+        raise StateError(
+            f"{turn.step.path} waits for QC's result of {', '.join(waiting)}; QC enters it on the "
+            "Samples page (or POST /api/samples/<sample id>/results), then complete the step"
         )
-    elif isinstance(params, TimedHold):
-        return _end_hold(turn, params)
-    elif isinstance(params, EquipmentCheck):
-        return _equipment_check(turn, params)
-    elif isinstance(params, Calculation):
-        return _calculate(turn, params)
-    elif isinstance(params, Dosing):
-        return dosing_result(turn, params)
     return Result()
 
 
-def _end_hold(turn: Turn, params: TimedHold) -> Result:
-    started = from_rfc3339(turn.step.data["hold_started_at"])
-    minimum = rules.hold_seconds(Decimal(str(params.min_duration)), params.unit)
-    maximum = (
-        None if params.max_duration is None else rules.hold_seconds(Decimal(str(params.max_duration)), params.unit)
+def _complete_weighing(turn: Turn) -> Result:
+    net = Decimal(turn.need("net", "weigh the material first").value)
+    barcode = turn.need("container", "scan the container first").value
+    turn.ctx.materials.consume(
+        turn.session,
+        actor=turn.actor,
+        batch_id=turn.batch.id,
+        step_path=turn.step.path,
+        barcode=barcode,
+        quantity=net,
     )
-    now = turn.ctx.clock.now()
-    within = rules.check_hold_end(started, now, minimum, maximum)
-    elapsed = Decimal(str((now - started).total_seconds())).quantize(Decimal("0.1"))
-    result = Result(entries=[Entry("elapsed", rules.decimal_text(elapsed), "s", within, source="clock")])
-    if not within and not turn.step.data.get("time_deviation"):
-        text = f"hold lasted {elapsed} s, beyond its maximum of {maximum} s"
-        result.deviations.append(DeviationSpec(DeviationKind.TIME_EXCEEDED, Severity.MINOR, text))
-    return result
-
-
-def hold_status(params: TimedHold, data: Mapping[str, Any], now: dt.datetime) -> dict[str, Any] | None:
-    """A running hold's countdown in whole seconds: elapsed, minimum, maximum and remaining to the minimum."""
-    if "hold_started_at" not in data:
-        return None
-    elapsed = int((now - from_rfc3339(data["hold_started_at"])).total_seconds())
-    minimum = int(rules.hold_seconds(Decimal(str(params.min_duration)), params.unit))
-    maximum = (
-        None if params.max_duration is None else int(rules.hold_seconds(Decimal(str(params.max_duration)), params.unit))
-    )
-    return {"elapsed_s": elapsed, "min_s": minimum, "max_s": maximum, "remaining_s": max(0, minimum - elapsed)}
-
-
-def hold_overrun(turn: Turn, params: TimedHold, now: dt.datetime) -> bool:
-    """True when a running hold is past its maximum (the engine opens a deviation once)."""
-    if params.max_duration is None or "hold_started_at" not in turn.step.data:
-        return False
-    maximum = rules.hold_seconds(Decimal(str(params.max_duration)), params.unit)
-    started = from_rfc3339(turn.step.data["hold_started_at"])
-    return Decimal(str((now - started).total_seconds())) > maximum
+    return Result()
 
 
 def _equipment_check(turn: Turn, params: EquipmentCheck) -> Result:
@@ -369,13 +262,13 @@ def _equipment_check(turn: Turn, params: EquipmentCheck) -> Result:
     return Result(entries=entries, data={"in_use": params.equipment})
 
 
-def _calculate(turn: Turn, params: Calculation) -> Result:
-    value = formula.evaluate(params.expression, turn.env)
+def _calculate(turn: Turn, params: Calculation, env: Mapping[str, Any]) -> Result:
+    value = formula.evaluate(params.expression, env)
     if not isinstance(value, Decimal):
         raise ValidationError(f"calculation {params.expression!r} gave {value!r}, not a number")
     if params.precision is not None:
         value = units.round_to(value, params.precision)
-    verdict = rules.check_limits(value, _dec(params.low), _dec(params.high), params.unit)
+    verdict = rules.check_limits(value, dec(params.low), dec(params.high), params.unit)
     result = Result(entries=[Entry("result", rules.decimal_text(value), params.unit, verdict.in_limits, "calculated")])
     if not verdict.in_limits:
         text = f"calculated {params.expression}: {verdict.message}"
@@ -383,25 +276,206 @@ def _calculate(turn: Turn, params: Calculation) -> Result:
     return result
 
 
-def dosing_result(turn: Turn, params: Dosing) -> Result:
-    """The dosed quantity from the runtime; refuses while the runtime has not finished."""
-    snapshot = runtime.latest_state(turn.session, turn.phase_ref)
-    if snapshot is None or snapshot.state is not runtime.PhaseStatus.COMPLETE or snapshot.actual is None:
-        seen = "nothing" if snapshot is None else snapshot.state.value
-        raise StateError(f"dosing {turn.step.path} has not finished (the runtime reports {seen}); wait for it")
-    if "actual" in turn.entries:
+# -- following automated phases ---------------------------------------------------------
+
+# -- the registry -----------------------------------------------------------------------
+
+
+class PhaseBehaviour(Protocol):
+    """What the engine asks of a phase type; one implementation per ``PhaseType`` in :data:`REGISTRY`."""
+
+    followed: bool
+    """True for phases that run on their own once started (:meth:`follow` is called while they run)."""
+
+    def start(self, turn: Turn) -> Result:
+        """Checks and side effects of Idle → Running (permissives, equipment commands)."""
+        ...
+
+    def record(self, turn: Turn, values: Mapping[str, Any], *, confirmed: bool) -> Result:
+        """The operator's ``values`` as entries and deviations; ValidationError when the type takes none."""
+        ...
+
+    def complete(self, turn: Turn) -> Result:
+        """Check the work is done (StateError naming what is missing) and produce the closing entries."""
+        ...
+
+    def meanings(self, phase: Phase) -> tuple[str, ...]:
+        """The signatures completing ``phase`` needs."""
+        ...
+
+    def blockers(self, turn: Turn) -> list[str]:
+        """What would refuse :meth:`complete` now, read without changing anything (shown before signing)."""
+        ...
+
+    def follow(self, turn: Turn, *, alive: Callable[[], bool], recovering: bool) -> Followed:
+        """While running: what the plant or the clock says (only when :attr:`followed`)."""
+        ...
+
+
+P = TypeVar("P", bound=PhaseParams)
+
+
+class Manual:
+    """The defaults: nothing at start, no values, nothing to check at completion, not followed."""
+
+    followed: bool = False
+
+    def params(self, turn: Turn, kind: type[P]) -> P:
+        """The phase's parameters as ``kind``; a registry mismatch is a bug named here, not a silent skip."""
+        params = turn.phase.params
+        if not isinstance(params, kind):
+            raise TypeError(f"phase {turn.step.path} ({turn.phase.type.value}) has {type(params).__name__} parameters")
+        return params
+
+    def start(self, turn: Turn) -> Result:
         return Result()
-    target = _dec(params.target)
-    assert target is not None
-    low, high = rules.tolerance_band(target, params.tolerance, params.tolerance_unit)
-    actual = snapshot.actual
-    within = low <= actual <= high
-    points = len(runtime.trend(turn.session, f"{params.destination}.totalizer", phase_ref=turn.phase_ref))
-    result = Result(
-        entries=[Entry("actual", rules.decimal_text(actual), params.unit, within, source="equipment")],
-        data={"runtime": "complete", "trend_points": points},
-    )
-    if not within:
-        text = f"dosed {actual} {params.unit}, outside {low}–{high} {params.unit}"
-        result.deviations.append(DeviationSpec(DeviationKind.OUT_OF_LIMIT, Severity.MAJOR, text))
-    return result
+
+    def record(self, turn: Turn, values: Mapping[str, Any], *, confirmed: bool) -> Result:
+        return _no_values(turn, values)
+
+    def complete(self, turn: Turn) -> Result:
+        return Result()
+
+    def meanings(self, phase: Phase) -> tuple[str, ...]:
+        return phase.signatures
+
+    def blockers(self, turn: Turn) -> list[str]:
+        return []
+
+    def follow(self, turn: Turn, *, alive: Callable[[], bool], recovering: bool) -> Followed:
+        return Followed()
+
+
+class InstructionPhase(Manual):
+    def record(self, turn: Turn, values: Mapping[str, Any], *, confirmed: bool) -> Result:
+        # An instruction records one thing: that the operator confirmed reading it.
+        if values.get("confirmed") in (True, "true", "yes"):
+            return Result(entries=[Entry("confirmed", "yes")])
+        return _no_values(turn, values)
+
+
+class DataEntryPhase(Manual):
+    def record(self, turn: Turn, values: Mapping[str, Any], *, confirmed: bool) -> Result:
+        return _data_entry(turn, self.params(turn, DataEntry), values, confirmed=confirmed)
+
+    def complete(self, turn: Turn) -> Result:
+        turn.need("value", "record the value first")
+        return Result()
+
+
+class WeighDispensePhase(Manual):
+    def start(self, turn: Turn) -> Result:
+        scale = self.params(turn, WeighDispense).scale
+        if scale:
+            turn.ctx.equipment.check_usable(turn.session, scale, batch_ref=turn.batch.number)
+        return Result()
+
+    def record(self, turn: Turn, values: Mapping[str, Any], *, confirmed: bool) -> Result:
+        return _weigh(turn, self.params(turn, WeighDispense), values)
+
+    def complete(self, turn: Turn) -> Result:
+        return _complete_weighing(turn)
+
+
+class DosingPhase(Manual):
+    followed = True
+
+    def start(self, turn: Turn) -> Result:
+        automated.start_dosing(turn, self.params(turn, Dosing))
+        return Result(data={"runtime": "started"})
+
+    def complete(self, turn: Turn) -> Result:
+        return dosing_result(turn, self.params(turn, Dosing))
+
+    def follow(self, turn: Turn, *, alive: Callable[[], bool], recovering: bool) -> Followed:
+        return automated.follow_dosing(turn, self.params(turn, Dosing), alive, recovering)
+
+
+class TimedHoldPhase(Manual):
+    followed = True
+
+    def start(self, turn: Turn) -> Result:
+        return Result(data={"hold_started_at": to_rfc3339(turn.ctx.clock.now())})
+
+    def complete(self, turn: Turn) -> Result:
+        return automated.end_hold(turn, self.params(turn, TimedHold))
+
+    def blockers(self, turn: Turn) -> list[str]:
+        params = self.params(turn, TimedHold)
+        started = state_of(turn.step, TimedHoldState).hold_started_at
+        if started is None:
+            return []
+        minimum = rules.hold_seconds(Decimal(str(params.min_duration)), params.unit)
+        elapsed = Decimal(str((turn.ctx.clock.now() - started).total_seconds()))
+        if elapsed >= minimum:
+            return []
+        left = (minimum - elapsed).quantize(Decimal(1))
+        return [f"the hold has not reached its minimum of {params.min_duration} {params.unit}: {left} s left"]
+
+    def follow(self, turn: Turn, *, alive: Callable[[], bool], recovering: bool) -> Followed:
+        # One time deviation per hold: once opened, the hold is not looked at again.
+        if state_of(turn.step, TimedHoldState).time_deviation:
+            return Followed()
+        if hold_overrun(turn, self.params(turn, TimedHold), turn.ctx.clock.now()):
+            return Followed(overrun=f"hold {turn.step.path} ran past its maximum duration")
+        return Followed()
+
+
+class EquipmentCheckPhase(Manual):
+    def blockers(self, turn: Turn) -> list[str]:
+        unit = self.params(turn, EquipmentCheck).equipment
+        try:
+            turn.ctx.equipment.check_usable(turn.session, unit, batch_ref=turn.batch.number)
+        except EquipmentNotUsable as exc:
+            return [exc.message]
+        return []
+
+    def complete(self, turn: Turn) -> Result:
+        return _equipment_check(turn, self.params(turn, EquipmentCheck))
+
+
+class SamplePhase(Manual):
+    def record(self, turn: Turn, values: Mapping[str, Any], *, confirmed: bool) -> Result:
+        return _sample(turn, self.params(turn, Sample), values)
+
+    def complete(self, turn: Turn) -> Result:
+        return _complete_sample(turn)
+
+
+class CalculationPhase(Manual):
+    def complete(self, turn: Turn) -> Result:
+        # A calculation reads the formula and the values of its operation's phases.
+        env = turn.env or environment(
+            turn.session, turn.batch, turn.ctx.plan(turn.session, turn.batch), parent_of(turn.step.path)
+        )
+        return _calculate(turn, self.params(turn, Calculation), env)
+
+
+class SignOffPhase(Manual):
+    def meanings(self, phase: Phase) -> tuple[str, ...]:
+        # A sign-off lists its own meanings (e.g. performed + verified) in its parameters.
+        params = phase.params
+        return params.meanings if isinstance(params, SignOff) else phase.signatures
+
+
+REGISTRY: Mapping[PhaseType, PhaseBehaviour] = {
+    PhaseType.INSTRUCTION: InstructionPhase(),
+    PhaseType.DATA_ENTRY: DataEntryPhase(),
+    PhaseType.WEIGH_DISPENSE: WeighDispensePhase(),
+    PhaseType.DOSING: DosingPhase(),
+    PhaseType.TIMED_HOLD: TimedHoldPhase(),
+    PhaseType.EQUIPMENT_CHECK: EquipmentCheckPhase(),
+    PhaseType.SAMPLE: SamplePhase(),
+    PhaseType.CALCULATION: CalculationPhase(),
+    PhaseType.SIGN_OFF: SignOffPhase(),
+}
+"""The behaviour of every phase type of the library (a test checks none is missing)."""
+
+FOLLOWED: tuple[str, ...] = tuple(t.value for t, b in REGISTRY.items() if b.followed)
+"""The phase types :func:`ebr.execution.automation.sync` follows while they run."""
+
+
+def behaviour(phase: Phase) -> PhaseBehaviour:
+    """The behaviour of ``phase``'s type (KeyError names a type missing from the registry)."""
+    # By value: a PhaseType is a StrEnum, and stand-ins (tests) carry only ``type.value``.
+    return REGISTRY[PhaseType(phase.type.value)]

@@ -58,6 +58,7 @@ def _prefixed(transitions: tuple[Transition, ...], prefix: str) -> tuple[Transit
 def build_plan(recipe: Recipe) -> Plan:
     """Index ``recipe``'s unit procedures, operations and phases by path."""
     plan = Plan(recipe)
+    # Transitions name sibling ids; prefixed with the parent's path they match the step rows.
     ups = tuple(up.id for up in recipe.unit_procedures)
     plan.nodes[""] = Node("", "procedure", None, ups, _prefixed(recipe.transitions, ""), None)
     for up in recipe.unit_procedures:
@@ -86,6 +87,7 @@ class PlanCache:
         self.size = size
         self._plans: OrderedDict[str, Plan] = OrderedDict()
 
+    # Keyed by the control recipe's hash, which never changes for a batch: no invalidation needed.
     def get(self, key: str, load: Mapping[str, Any] | None = None) -> Plan | None:
         plan = self._plans.get(key)
         if plan is not None:

@@ -22,6 +22,7 @@ from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, StepEntry
 from ebr.execution.plan import Plan, parent_of
 from ebr.execution.rules import BatchStatus
+from ebr.execution.stepstate import EquipmentCheckState, change, state_of
 from recipes import formula
 from recipes.states import Command, State, apply, complete
 
@@ -43,6 +44,7 @@ def environment(session: Session, batch: Batch, plan: Plan, scope: str) -> dict[
         )
         .order_by(StepEntry.recorded_at)
     )
+    # Ordered by time: a step run again by a loop overwrites its earlier value.
     for entry, path in session.execute(query):
         try:
             value: Any = Decimal(entry.value)
@@ -105,7 +107,8 @@ def _activate(session: Session, ctx: Context, batch: Batch, plan: Plan, row: Bat
 def _rerun(session: Session, ctx: Context, batch: Batch, row: BatchStep) -> None:
     """A loop brings a completed step back: Reset it (and what it contains) to run again."""
     row.state = apply(State(row.state), Command.RESET).value
-    row.data = {**row.data, "run": int(row.data.get("run", 1)) + 1}
+    # Counts the passes of a loop; entries of earlier passes stay (current_entries reads this pass's).
+    change(row, run=(state_of(row).run or 1) + 1)
     if row.level != "phase":
         query = select(BatchStep).where(BatchStep.batch_id == batch.id, BatchStep.path.like(f"{row.path}.%"))
         for inner in session.scalars(query):
@@ -130,7 +133,7 @@ def _release_units(session: Session, ctx: Context, batch: Batch, level: BatchSte
         BatchStep.path.like(f"{level.path}.%"),
         BatchStep.phase_type == "equipment_check",
     )
-    units = {r.data["in_use"] for r in session.scalars(query) if r.data.get("in_use")}
+    units = {u for r in session.scalars(query) if (u := state_of(r, EquipmentCheckState).in_use)}
     for unit in sorted(units):
         ctx.equipment.mark_dirty(
             session, actor=actor, unit=unit, reason=f"used by {batch.number}", reference=batch.number

@@ -7,17 +7,12 @@ anything, so the step panel shows them above its "Complete and sign" button.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from sqlalchemy.orm import Session
 
-from ebr.core.clock import from_rfc3339
-from ebr.execution import deviations, rules, samples
+from ebr.execution import deviations, phases, samples
 from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep
-from equipment.errors import EquipmentNotUsable
 from recipes.model import Phase
-from recipes.phases import EquipmentCheck, TimedHold
 from recipes.states import State
 
 
@@ -25,19 +20,9 @@ def completion_blockers(session: Session, ctx: Context, batch: Batch, step: Batc
     """One line per check that would refuse completing ``step`` now (empty: nothing known blocks it)."""
     if step.state != State.RUNNING.value:
         return []
-    found = []
-    params = phase.params
-    if isinstance(params, EquipmentCheck):
-        try:
-            ctx.equipment.check_usable(session, params.equipment, batch_ref=batch.number)
-        except EquipmentNotUsable as exc:
-            found.append(exc.message)
-    if isinstance(params, TimedHold) and "hold_started_at" in step.data:
-        minimum = rules.hold_seconds(Decimal(str(params.min_duration)), params.unit)
-        elapsed = Decimal(str((ctx.clock.now() - from_rfc3339(step.data["hold_started_at"])).total_seconds()))
-        if elapsed < minimum:
-            left = (minimum - elapsed).quantize(Decimal(1))
-            found.append(f"the hold has not reached its minimum of {params.min_duration} {params.unit}: {left} s left")
+    # The phase type's own checks (equipment usable, a hold's minimum), then the common ones.
+    turn = phases.Turn(session, ctx, batch, step, phase, actor="", entries={})
+    found = phases.behaviour(phase).blockers(turn)
     missing = samples.missing_results(session, ctx.plan(session, batch), step)
     if missing:
         found.append(f"QC's result of {', '.join(missing)} is not in yet")

@@ -32,6 +32,7 @@ from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, SampleResult, StepEntry
 from ebr.execution.plan import Plan
 from ebr.execution.rules import BatchStatus, DeviationKind, Severity
+from ebr.execution.stepstate import change
 from recipes.phases import DataEntry, EntryKind, Sample
 from recipes.states import State
 
@@ -255,7 +256,7 @@ def _out_of_spec(
     )
     if step.state == State.RUNNING.value:
         step.state = State.HELD.value
-        step.data = {**step.data, "held_by": HELD_BY_SAMPLE}
+        change(step, held_by=HELD_BY_SAMPLE)
         session.flush()
         ctx.record(
             session,

@@ -21,13 +21,14 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ebr.core.clock import from_rfc3339, to_rfc3339
+from ebr.core.clock import to_rfc3339
 from ebr.core.errors import EbrError, ValidationError
 from ebr.execution import commands, deviations, engine, readiness, refusals, rules, samples
 from ebr.execution import view_recording as recording
 from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, SampleResult, StepEntry
 from ebr.execution.service import Execution
+from ebr.execution.stepstate import TimedHoldState, state_of
 from ebr.execution.view_entries import EntryHistory, history
 from ebr.execution.view_weighing import ContainerChoice, containers_to_scan
 from ebr.materials.services import Credentials
@@ -99,11 +100,13 @@ class StepView:
     def hold_ends_at(self) -> str:
         """When a running timed hold reaches its minimum (RFC 3339), for the countdown."""
         params = self.phase.params
-        started = self.step.data.get("hold_started_at")
-        if not isinstance(params, TimedHold) or not started:
+        if not isinstance(params, TimedHold):
+            return ""
+        started = state_of(self.step, TimedHoldState).hold_started_at
+        if started is None:
             return ""
         seconds = rules.hold_seconds(Decimal(str(params.min_duration)), params.unit)
-        return to_rfc3339(from_rfc3339(started) + dt.timedelta(milliseconds=int(seconds * 1000)))
+        return to_rfc3339(started + dt.timedelta(milliseconds=int(seconds * 1000)))
 
 
 def step_view(session: Session, ctx: Context, number: str, path: str) -> StepView:

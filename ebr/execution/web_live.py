@@ -23,6 +23,7 @@ from ebr.execution.view_dosing import live_dosing
 from ebr.execution.view_weighing import live_weighing
 from ebr.web import access
 from ebr.web.helpers import execution, read
+from equipment import commands as runtime
 from equipment.models import Alarm, PhaseState, Reading, TrendPoint
 
 bp = Blueprint("live", __name__, url_prefix="/live", template_folder="templates")
@@ -74,6 +75,7 @@ def unit_fragments(
     """The live fragments of ``unit``: readings, open alarms and (optionally) one phase with its trend."""
     with read() as session:
         readings = list(session.scalars(select(Reading).where(Reading.tag.like(f"{unit}.%")).order_by(Reading.tag)))
+        stale = runtime.readings_stale(runtime.runtime_status(session, now=execution().ctx.clock.now()))
         alarms = list(
             session.scalars(
                 select(Alarm).where(Alarm.unit == unit, Alarm.acknowledged_at.is_(None)).order_by(Alarm.at.desc())
@@ -90,7 +92,7 @@ def unit_fragments(
             query = select(TrendPoint).where(TrendPoint.phase_ref == phase_ref, tag).order_by(TrendPoint.at).limit(600)
             trend = list(session.scalars(query))
     fragments = {
-        "readings": render_template("live/readings.html", unit=unit, readings=readings),
+        "readings": render_template("live/readings.html", unit=unit, readings=readings, stale=stale),
         "alarms": render_template("live/alarms.html", alarms=alarms),
     }
     if hold_ref:

@@ -74,10 +74,23 @@ def sync(file: Path | None, actor: str) -> None:
 
 @click.command("runtime")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False), help="Plant configuration.")
-def runtime(config_path: Path | None) -> None:
-    """Run the equipment runtime for one plant configuration until stopped (Ctrl-C or SIGTERM)."""
+@click.option(
+    "--give-up-after",
+    type=click.FloatRange(min=0.1),
+    default=120.0,
+    show_default=True,
+    help="Seconds a loop (heartbeat, readings, recording, commands) may keep failing before the runtime exits.",
+)
+@click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve the runtime's Prometheus metrics here.")
+def runtime(config_path: Path | None, give_up_after: float, metrics_port: int | None) -> None:
+    """Run the equipment runtime for one plant configuration until stopped (Ctrl-C or SIGTERM).
+
+    Crash-only: a failure that outlasts --give-up-after ends it with one message and exit
+    status 2, for systemd to restart it (docs/equipment.md, "Supervision").
+    """
     from ebr.ops.roles import guard_production
     from equipment.runtime import EquipmentRuntime
+    from equipment.supervision import Backoff
 
     config = _config(config_path)
     built = services()
@@ -89,7 +102,12 @@ def runtime(config_path: Path | None) -> None:
         audit=built.audit,
         clock=built.clock,
         database_url=built.settings.database_url,
+        backoff=Backoff(give_up_after_s=give_up_after),
     )
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, registry=rt.supervision.registry)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -32,8 +31,7 @@ async def serve(options: SimulatorOptions, *, ready_line: bool = True) -> None:
         await stop.wait()
     finally:
         control.close()
-        with contextlib.suppress(Exception):
-            await control.wait_closed()
+        await control.wait_closed()
         await sim.stop()
 
 

@@ -245,8 +245,12 @@ class Simulator:
             await self._modbus.shutdown()  # type: ignore[no-untyped-call]
         for task in self._tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass  # what cancel() asked for
+            except Exception:  # a failed background task must not keep the simulator from stopping
+                log.exception("simulator task %s failed", task.get_coro())
         if self.server is not None:
             await self.server.stop()
 
