@@ -2,7 +2,8 @@
 1-container lot measured in the same run. Goal: < 3 s.
 
 The receipt (lot, 200 containers, audit event, one transaction) and the label PDF
-(Code128 + QR per container, weasyprint) are timed together and apart, on SQLite.
+(Code128 + QR per container, drawn by reportlab: ebr/materials/labels.py) are timed together
+and apart, on SQLite.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def main() -> None:
             with services.session_factory.begin() as session:
                 build(services).materials.create_material(session, actor="bench", code="RM-B", name="B", unit="kg")
             _receive(services, "WARM", 1)
-            _labels(services, "WARM")  # warm-up: weasyprint's import and fonts
+            _labels(services, "WARM")  # warm-up: reportlab's import and the fonts
             big_receipt = _series(lambda i: _receive(services, f"BIG-{i}", CONTAINERS))
             big_labels = _series(lambda i: _labels(services, f"BIG-{i}"))
             one_receipt = _series(lambda i: _receive(services, f"ONE-{i}", 1))
