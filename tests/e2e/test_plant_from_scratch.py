@@ -15,6 +15,7 @@ project: only test support that starts the simulator on free ports.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import secrets
@@ -195,6 +196,11 @@ def tab(browser: Any, plant: Plant, user_id: str) -> Any:
         page.get_by_role("button", name="Change password").click()
         page.wait_for_load_state()
     assert "Signed in as" in page.content(), page.inner_text("body")[:800]
+    page.goto("/auth/accountability")  # before the first signature: the accountability statement
+    if page.get_by_role("button", name="Accept").count():
+        page.get_by_role("checkbox").check()
+        page.get_by_role("button", name="Accept").click()
+        page.wait_for_load_state()
     return page
 
 
@@ -236,3 +242,102 @@ def test_a_plant_from_an_empty_database_to_a_released_batch(plant: Plant, browse
     synced = plant.ebr("plant", "sync", "--actor", "admin")
     assert "SC-01" in synced.stdout, synced.stdout
     plant.start("runtime")
+    # The synced scale starts dirty: its cleaning is recorded on its page (equipment.manage).
+    admin.goto("/equipment/SC-01")
+    admin.get_by_label("Cleaning method or SOP").fill("SOP-CLN-07 dry wipe")
+    admin.get_by_role("button", name="Record cleaning").click()
+    admin.wait_for_load_state()
+    close(admin)
+
+    # --- the supervisor: the scale is calibrated on its page ---------------------------------
+    sam = tab(browser, plant, "sam")
+    sam.goto("/equipment/SC-01")
+    sam.get_by_role("link", name="Logbook, calibration and maintenance").click()
+    sam.get_by_role("link", name="Record a calibration").click()
+    sam.get_by_label("Passed").check()
+    sam.get_by_label("As found (readings before adjustment)").fill("20.002 kg at 20.000 kg")
+    sam.get_by_label("As left (readings after adjustment)").fill("20.000 kg at 20.000 kg")
+    sam.get_by_label("Certificate reference").fill("CAL-SC01-001")
+    sam.get_by_role("button", name="Record calibration").click()
+    sam.get_by_role("heading", name="Calibration of SC-01: passed").wait_for()
+
+    # --- QA: the curriculum and what requires it (CLI, as the README shows) -------------------
+    quinn = tab(browser, plant, "quinn")  # her first login changes the one-time password
+    plant.ebr(
+        "training", "curriculum", "add", CURRICULUM, "--sop", "SOP-DSP-01", "--validity-days", "365",
+        "--user", "quinn", "--password-stdin", stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    plant.ebr(
+        "training", "requirement", "add", CURRICULUM, "--phase-type", "equipment_check", "--unit", "SC-01",
+        "--user", "quinn", "--password-stdin", stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    # …the supervisor trains olga (she signs "trained" with her own password); otto is not trained.
+    close(tab(browser, plant, "olga"))  # her first login: the one-time password is changed
+    sam.goto("/training/")
+    sam.get_by_role("link", name="Record a training").click()
+    sam.get_by_label("Curriculum", exact=True).select_option(label=CURRICULUM)
+    sam.get_by_label("Trainee (user id)").fill("olga")
+    sam.get_by_label("Trainee's user id").fill("olga")
+    sam.get_by_label("Trainee's password").fill(PASSWORD)
+    sam.get_by_role("button", name="Record and sign").click()
+    sam.wait_for_load_state()
+    assert sam.get_by_role("heading", name="Training of Olga Operator (olga)").count(), sam.inner_text("main")
+    assert f"curriculum '{CURRICULUM}' valid until" in sam.inner_text("main"), sam.inner_text("main")
+
+    # --- the warehouse (QA): materials, goods receipt, labels; QA releases each lot ----------
+    wendy = tab(browser, plant, "wendy")
+    expiry = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=700)).isoformat()
+    for code, (name, quantity) in MATERIALS.items():
+        wendy.goto("/materials/")
+        wendy.get_by_label("Code", exact=True).fill(code)
+        wendy.get_by_label("Name", exact=True).fill(name)
+        wendy.get_by_label("Unit (kg, g, L …)").fill("kg")
+        if code == "RM-MET":
+            wendy.get_by_label("Dispensed by potency (CoA assay)").check()
+        wendy.get_by_role("button", name="Add material").click()
+        wendy.get_by_text(f"Material {code} added to the master.").wait_for()
+        wendy.goto("/lots/")
+        wendy.get_by_label("Material", exact=True).select_option(code)
+        wendy.get_by_label("Our lot number").fill(f"L-{code}")
+        wendy.get_by_label("Supplier", exact=True).fill("Acme Pharma")
+        wendy.get_by_label("Supplier's lot number").fill(f"AC-{code}")
+        wendy.get_by_label("Number of containers").fill("1")
+        wendy.get_by_label("Quantity per container").fill(quantity)
+        wendy.get_by_label("Expiry date", exact=True).fill(expiry)
+        if code == "RM-MET":
+            wendy.get_by_label("Potency % (from the CoA, when the material is dispensed by potency)").fill("100.0")
+        wendy.get_by_role("button", name="Receive lot").click()
+        wendy.get_by_text(f"Lot L-{code} received in quarantine").wait_for()
+        labels = wendy.request.get(wendy.get_by_role("link", name="Print labels (PDF)").get_attribute("href"))
+        assert labels.headers["content-type"] == "application/pdf"
+        assert labels.body().startswith(b"%PDF")
+        assert len(labels.body()) > 1000
+    close(wendy)
+    for code in MATERIALS:
+        quinn.goto(f"/lots/L-{code}")
+        quinn.get_by_label("Reason (e.g. CoA and identity test reference)").fill(f"CoA AC-{code} checked")
+        quinn.locator("#d-sig-password").fill(PASSWORD)
+        quinn.get_by_label("Release").check()
+        quinn.get_by_role("button", name=f"Sign decision on lot L-{code}").click()
+        quinn.wait_for_load_state()
+        assert f"Lot L-{code}: release signed." in quinn.inner_text("body"), quinn.inner_text("body")[:1500]
+
+    # --- the author uploads the example; the approver approves it ----------------------------
+    anna = tab(browser, plant, "anna")
+    anna.goto("/recipes/")
+    anna.get_by_role("link", name="Upload a recipe").click()
+    anna.get_by_label("Recipe file").set_input_files(str(EXAMPLE))
+    anna.get_by_role("button", name="Check and upload").click()
+    anna.wait_for_url("**/recipes/MET-500-DISP@1")
+    anna.locator("#sub-sig-password").fill(PASSWORD)
+    anna.get_by_role("button", name="Sign as authored and send for review").click()
+    anna.wait_for_load_state()
+    assert "in review" in anna.locator("main").inner_text()
+    close(anna)
+    paul = tab(browser, plant, "paul")
+    paul.goto("/recipes/MET-500-DISP@1")
+    paul.locator("#ap-sig-password").fill(PASSWORD)
+    paul.get_by_role("button", name="Sign as approved").click()
+    paul.wait_for_load_state()
+    assert "approved" in paul.locator("main").inner_text()
+    close(paul)
