@@ -24,12 +24,13 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.browser import CHROMIUM_ARGS, TABLET
+from tests.support.browser import CHROMIUM_ARGS, TABLET, screenshot
 from tests.support.components import missing
 from tests.support.databases import PostgresDatabases, postgres_reachable, postgres_server_url
 from tests.support.plant import SimulatorHandle, free_port, start_simulator
@@ -341,3 +342,121 @@ def test_a_plant_from_an_empty_database_to_a_released_batch(plant: Plant, browse
     paul.wait_for_load_state()
     assert "approved" in paul.locator("main").inner_text()
     close(paul)
+
+    # --- the supervisor makes the batch and releases it to the floor -------------------------
+    sam.get_by_role("navigation").get_by_role("link", name="Batches", exact=True).click()
+    sam.get_by_label("Recipe (approved, effective)").select_option("MET-500-DISP")
+    sam.get_by_label("Batch size").fill("60")
+    sam.get_by_label("Production order").fill("PO-DAY-ONE")
+    sam.get_by_role("button", name="Create and release to the floor").click()
+    created = sam.get_by_role("status").filter(has_text="created and released to the floor")
+    number = re.search(r"Batch (\S+) created", created.inner_text()).group(1)  # type: ignore[union-attr]
+
+    # --- an untrained operator is refused at the first step, the curriculum named ------------
+    otto = tab(browser, plant, "otto")
+    otto.goto("/worklist/")
+    otto.get_by_role("link", name=f"Open batch {number}").click()
+    otto.get_by_role("button", name=f"Start batch {number}").click()
+    otto.get_by_role("button", name="Start step UP1.OP1.PH1").click()
+    otto.get_by_text(
+        f"otto is not qualified for phase type equipment_check on SC-01: curriculum '{CURRICULUM}' missing"
+    ).first.wait_for()
+    screenshot(otto, "plant-from-scratch-untrained-refused")
+    close(otto)
+
+    # --- the trained operator weighs the whole batch on the simulated scale ------------------
+    olga = tab(browser, plant, "olga")
+    olga.goto("/worklist/")
+    olga.get_by_role("link", name=f"Open batch {number}").click()
+    floor = Floor(olga, plant.simulator)
+    floor.step("UP1.OP1.PH1", {"performed": "olga"})
+    floor.step("UP1.OP1.PH2", {"performed": "olga"}, value=("Relative humidity in the booth", "35"))
+    floor.step("UP1.OP1.PH3", {"performed": "olga", "verified": "sam"})
+    for path, code in (
+        ("UP1.OP2.PH1", "RM-MET"), ("UP1.OP3.PH1", "RM-MCC"), ("UP1.OP3.PH2", "RM-PVP"),
+        ("UP1.OP3.PH3", "RM-CCS"), ("UP1.OP3.PH4", "RM-SIO2"), ("UP1.OP3.PH5", "RM-MGST"),
+    ):  # fmt: skip
+        floor.step(path, {"performed": "olga", "verified": "sam"}, container=f"L-{code}-001")
+    floor.step("UP1.OP4.PH1", {"performed": "olga"})
+    floor.step("UP1.OP4.PH2", {"performed": "olga"}, choice=("Every container is closed", "pass"))
+    floor.step("UP1.OP4.PH3", {"performed": "olga", "verified": "sam"})
+    olga.locator("#batch-status .badge-ok").get_by_text("complete", exact=True).wait_for()
+    close(olga)
+
+    # --- QA reviews by exception, records a disposition for each, and releases (signed) ------
+    quinn.goto(f"/review/batches/{number}")
+    quinn.get_by_role("heading", name=f"Review of batch {number}").wait_for()
+    for button in ("Sign as reviewed", f"Release batch {number}"):
+        if button.startswith("Release"):
+            exceptions = quinn.get_by_role("list", name=f"Exceptions of batch {number}")
+            for _ in range(exceptions.get_by_role("button").count()):
+                form = quinn.locator(
+                    "form", has=quinn.get_by_role("button", name=re.compile(r"^Record disposition"))
+                ).first
+                form.get_by_role("textbox").fill("Assessed: product not affected.")
+                form.get_by_role("button").click()
+                quinn.get_by_text(f"Batch {number}: disposition recorded.").wait_for()
+        form = quinn.locator("form", has=quinn.get_by_role("button", name=button))
+        form.get_by_label("Password").fill(PASSWORD)
+        form.get_by_role("button", name=button).click()
+        quinn.wait_for_load_state()
+    quinn.get_by_text(f"Batch {number}: released.").wait_for()
+    screenshot(quinn, "plant-from-scratch-released")
+    assert re.search(rf"{number}.*released", plant.ebr("batch", "list").stdout, re.S)
+
+
+class Floor:
+    """The operator's tablet, one step at a time (the supervisor signs "verified" in her dialog)."""
+
+    def __init__(self, page: Any, simulator: SimulatorHandle) -> None:
+        self.page, self.simulator = page, simulator
+
+    def article(self, path: str) -> Any:
+        return self.page.get_by_role("article", name=re.compile(rf"(^| ){re.escape(path)} "))
+
+    def record(self, path: str, button: str) -> None:
+        step = self.article(path)
+        step.get_by_role("button", name=button).click()
+        step.get_by_role("status").filter(has_text="Recorded.").wait_for()
+
+    def step(
+        self, path: str, signers: dict[str, str], value: tuple[str, str] | None = None,
+        choice: tuple[str, str] | None = None, container: str | None = None,
+    ) -> None:  # fmt: skip
+        self.page.get_by_role("button", name=f"Start step {path}").click()
+        self.page.get_by_role("button", name=f"Complete and sign step {path}").wait_for()
+        if value is not None:
+            self.article(path).get_by_label(value[0]).fill(value[1])
+            self.record(path, "Record value")
+        if choice is not None:
+            self.article(path).get_by_role("group", name=re.compile(re.escape(choice[0]))).get_by_label(
+                choice[1], exact=True
+            ).check()
+            self.record(path, "Record value")
+        if container is not None:
+            self.weigh(path, container)
+        self.page.get_by_role("button", name=f"Complete and sign step {path}").click()
+        dialog = self.page.get_by_role("dialog", name=f"Sign step {path}")
+        for meaning, user in signers.items():
+            dialog.get_by_label(f"User id ({meaning})").fill(user)
+            dialog.get_by_label(f"Password ({meaning})").fill(PASSWORD)
+        dialog.get_by_role("button", name="Sign and complete").click()
+        done = self.page.get_by_role("status").filter(has_text="Step completed and signed.")
+        alert = self.page.locator("#work [role=alert]")
+        done.or_(alert).first.wait_for()
+        assert alert.count() == 0, alert.first.inner_text()
+
+    def weigh(self, path: str, container: str) -> None:
+        step = self.article(path)
+        step.get_by_label("Scan the container barcode").fill(container)
+        self.page.keyboard.press("Enter")
+        step.get_by_role("button", name="Tare the scale").wait_for()
+        self.simulator.place_weight(TARE_KG)
+        time.sleep(1.5)  # the scale reports stable once the weight stops changing
+        self.record(path, "Tare the scale")
+        target = Decimal(step.get_by_role("definition").filter(has_text="calculated").first.inner_text().split()[0])
+        self.simulator.place_weight(TARE_KG + float(target))
+        time.sleep(1.5)
+        step.get_by_role("button", name="Take the weight").click()
+        step.get_by_role("button", name="Take the weight").wait_for(state="detached")
+        self.simulator.place_weight(0.0)
