@@ -93,7 +93,15 @@ class SegregationOfDuties(SignatureError):
 
 
 class AccountabilityNotAccepted(SignatureError):
-    """The user has not yet accepted the electronic signature accountability statement."""
+    """The user has not yet accepted the electronic signature accountability statement.
+
+    ``user_id`` names whose statement is missing: with a co-signer (a verifier, a trainee) it
+    is not the person signed in, who cannot accept it for them.
+    """
+
+    def __init__(self, message: str, user_id: str | None = None) -> None:
+        super().__init__(message)
+        self.user_id = user_id
 
 
 class IdentityNotVerified(SignatureError):

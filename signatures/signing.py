@@ -157,7 +157,8 @@ class SigningService:
         if row.accountability_accepted_at is None:
             raise AccountabilityNotAccepted(
                 f"{row.user_id!r} has not yet accepted the electronic signature accountability statement; "
-                "read and accept it, then sign again"
+                "read and accept it, then sign again",
+                user_id=row.user_id,
             )
 
     def _key(self, session: Session, row: UserAccount, password: str) -> tuple[Ed25519PrivateKey, SigningKey]:

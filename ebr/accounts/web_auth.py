@@ -134,7 +134,14 @@ def accountability() -> ResponseReturnValue:
 
 @bp.app_errorhandler(AccountabilityNotAccepted)
 def _needs_statement(error: AccountabilityNotAccepted) -> ResponseReturnValue:
-    """A signature refused for the missing statement sends the user to accept it, then back."""
+    """A signature refused for the missing statement sends the user to accept it, then back.
+
+    When the statement missing is a co-signer's, the person signed in cannot accept it for
+    them: the refusal is shown as it is, naming the co-signer, who accepts it at their own login.
+    """
+    user = current_user()
+    if error.user_id is not None and (user is None or user.user_id != error.user_id):
+        return errors.ebr_error(error)
     back = _safe_next(urlsplit(request.referrer or "/").path)
     target = url_for("auth.accountability", next=back)
     if wants_json():

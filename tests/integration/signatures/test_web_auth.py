@@ -39,7 +39,7 @@ def web(svc: Services) -> Flask:
                 content={"v": "1"},
                 meaning="performed",
                 reason=None,
-                user_id=user.user_id,
+                user_id=request.form.get("signer", user.user_id),
                 password=request.form["password"],
             )
         return "signed"
@@ -191,6 +191,24 @@ def test_a_first_signature_sends_the_user_to_the_statement_and_back(browser: Fla
     assert api.get_json()["accountability_url"].startswith("/auth/accountability")
     browser.post("/auth/accountability", data={"csrf_token": token, "accept": "yes"})
     assert browser.post("/probe/sign", data=form).get_data(as_text=True) == "signed"
+
+
+@pytest.mark.requirement("URS-SIG-006")
+def test_a_co_signer_without_the_statement_is_named_and_the_signed_in_user_is_not_sent_to_their_own(
+    browser: FlaskClient, make_user: MakeUser
+) -> None:
+    make_user("sam", "supervisor")
+    make_user("olga", "operator", accept=False)
+    login(browser, "sam", PASSWORD)
+    token = csrf_token(browser, "/auth/password")
+    form = {"csrf_token": token, "password": PASSWORD, "signer": "olga"}
+    page = browser.post("/probe/sign", data=form, headers={"Referer": "http://localhost/probe/batches"})
+    assert page.status_code == 403
+    assert "'olga' has not yet accepted" in page.get_data(as_text=True)
+    api = browser.post("/probe/sign", data=form, headers={"Accept": "application/json"})
+    assert api.status_code == 403
+    assert api.get_json()["error"] == "AccountabilityNotAccepted"
+    assert "accountability_url" not in api.get_json()
 
 
 @pytest.mark.requirement("URS-SEC-001")
