@@ -23,6 +23,7 @@ from ebr.execution.view_dosing import live_dosing
 from ebr.execution.view_weighing import live_weighing
 from ebr.web import access
 from ebr.web.helpers import execution, read
+from ebr.web.sse import sse_message
 from equipment import commands as runtime
 from equipment.models import Alarm, PhaseState, Reading, TrendPoint
 
@@ -34,12 +35,6 @@ POLL_SECONDS = 1.0
 HEARTBEAT_SECONDS = 1.0
 
 Poll = Callable[[], dict[str, str]]
-
-
-def sse_message(event: str, html: str) -> str:
-    """One SSE message; each line of ``html`` becomes a ``data:`` line."""
-    lines = html.splitlines() or [""]
-    return f"event: {event}\n" + "".join(f"data: {line}\n" for line in lines) + "\n"
 
 
 def event_stream(poll: Poll, *, seconds: float = STREAM_SECONDS, interval: float = POLL_SECONDS) -> Iterator[str]:

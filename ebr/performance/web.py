@@ -31,7 +31,6 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 
 from ebr.core.errors import NotFound, ValidationError
-from ebr.execution.web_live import sse_message
 from ebr.performance import board as andon
 from ebr.performance import charts, export, report, services
 from ebr.performance.config import SEPARATOR
@@ -42,6 +41,7 @@ from ebr.performance.setup import configuration, plant_zone_name
 from ebr.web import access
 from ebr.web.helpers import read, work
 from ebr.web.helpers import services as app_services
+from ebr.web.sse import sse_message
 from equipment.models import Alarm
 
 bp = Blueprint("performance", __name__, template_folder="templates")
