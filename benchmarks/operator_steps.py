@@ -206,10 +206,15 @@ class Operator:
             if time.monotonic() > deadline:
                 raise RuntimeError("the runtime's heartbeat did not come back after the clock moved")
             time.sleep(0.25)
-        # Half an hour without a click ends the session: the reload shows the login, then the batch again.
-        self.tablet.send("GET", f"/batches/{number}", htmx=False)
-        self.tablet.log_in(OPERATOR)
-        self.tablet.send("GET", f"/batches/{number}", htmx=False)
+        # Half an hour without a click ends the session: the reload shows the login form, and
+        # logging in there brings the operator back to the batch (its ``next``).
+        t = self.tablet
+        page = t.send("GET", f"/batches/{number}", htmx=False)
+        form = {"user_id": OPERATOR, "password": demo.PASSWORD, "next": _match(r'name="next" value="([^"]*)"', page)}
+        form["csrf_token"] = t.token = _match(r'name="csrf_token" value="([^"]+)"', page)
+        page = t.send("POST", "/auth/login", form, htmx=False)
+        # A login starts a new session and with it a new CSRF token, as the batch page shows.
+        t.token = _match(r'"X-CSRFToken": "([^"]+)"', page)
 
     def runtime_alive(self) -> bool:
         with self.services.session_factory() as session:
