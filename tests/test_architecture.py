@@ -220,6 +220,16 @@ def test_every_feature_packages_blueprints_are_registered_in_the_app() -> None:
     services_of(app).close()
 
 
+def test_the_test_folders_are_named_after_packages_that_exist() -> None:
+    # tests/unit/<name> and tests/integration/<name> test the package <name> (a top-level one or
+    # one of ebr/), so a renamed package leaves no folder behind under its old name.
+    packages = {path.parent.name for base in (ROOT, ROOT / "ebr") for path in base.glob("*/__init__.py")}
+    # (a folder git left with only __pycache__ in it after a move holds no tests)
+    folders = {path.parent for kind in ("unit", "integration") for path in (ROOT / "tests" / kind).glob("*/*.py")}
+    stale = sorted(str(path.relative_to(ROOT)) for path in folders if path.name not in packages)
+    assert stale == [], f"test folders named after no package (move them with git mv): {stale}"
+
+
 def test_the_picture_of_the_package_imports_is_current() -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "import_graph.py"), "--check"],
