@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from ebr.core.clock import to_rfc3339
 from ebr.core.errors import EbrError, ValidationError
-from ebr.execution import commands, deviations, engine, readiness, refusals, rules, samples
+from ebr.execution import commands, deviations, engine, numbers, readiness, refusals, rules, samples
 from ebr.execution import view_recording as recording
 from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, SampleResult, StepEntry
@@ -33,7 +33,7 @@ from ebr.execution.turn import current_of
 from ebr.execution.view_entries import EntryHistory, history
 from ebr.execution.view_weighing import ContainerChoice, containers_to_scan
 from ebr.materials.services import Credentials
-from ebr.web import access, helpers, numbers
+from ebr.web import access, helpers
 from ebr.web.errors import status_for
 from ebr.web.helpers import execution, read, version_field, work
 from recipes.model import Phase
