@@ -51,7 +51,9 @@ def applied(services: Services) -> int:
 
 @pytest.mark.requirement("URS-INT-024", "URS-INT-002", "URS-INT-003")
 def test_a_batch_applies_the_good_refuses_the_bad_alone_and_answers_each_in_order(
-    erp: Wiring, services: Services, broker: Names
+    erp: Wiring,
+    services: Services,
+    broker: Names,  # noqa: F811 - the fixture's name
 ) -> None:
     use_amqp(erp, broker)
     add_materials(services, "API-1")
@@ -91,7 +93,9 @@ def test_a_batch_applies_the_good_refuses_the_bad_alone_and_answers_each_in_orde
 
 @pytest.mark.requirement("URS-INT-024")
 def test_a_database_failure_returns_the_whole_batch_to_the_queue(
-    erp: Wiring, services: Services, broker: Names
+    erp: Wiring,
+    services: Services,
+    broker: Names,  # noqa: F811 - the fixture's name
 ) -> None:
     use_amqp(erp, broker)
     add_materials(services, "API-1")
@@ -116,7 +120,9 @@ def test_a_database_failure_returns_the_whole_batch_to_the_queue(
 
 @pytest.mark.requirement("URS-INT-024", "URS-INT-003")
 def test_a_connection_lost_after_the_batch_commit_redelivers_it_without_doubling(
-    erp: Wiring, services: Services, broker: Names
+    erp: Wiring,
+    services: Services,
+    broker: Names,  # noqa: F811 - the fixture's name
 ) -> None:
     add_materials(services, "API-1")
     with CuttableProxy(BROKER) as proxy:
