@@ -84,6 +84,16 @@ def body_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@dataclass
+class _Work:
+    """What one transaction's messages share: read once, written together."""
+
+    seen: dict[str, InboundMessage]
+    known: dict[str, ProcessOrder | None]
+    recipes: dict[str, tuple[RecipeVersion, Recipe] | str]
+    new_rows: list[InboundMessage | ProcessOrder]
+
+
 class Integration:
     """Inbound ERP messages (outbound ones are written by :mod:`ebr.integration.outbox`)."""
 
@@ -130,10 +140,14 @@ class Integration:
             query = select(ProcessOrder).where(ProcessOrder.order_id.in_(wanted[start : start + 500]))
             for row in session.scalars(query.order_by(ProcessOrder.order_id).with_for_update()):
                 known[row.order_id] = row
-        recipes: dict[str, tuple[RecipeVersion, Recipe] | str] = {}
-        receipts = []
-        for (doc, data, _), mid in zip(messages, mids, strict=True):
-            receipts.append(self._receive(session, doc, data, mid, channel, seen, known, recipes))
+        work = _Work(seen, known, {}, [])
+        receipts = [
+            self._receive(session, doc, data, mid, channel, work)
+            for (doc, data, _), mid in zip(messages, mids, strict=True)
+        ]
+        # The new order rows and the inbound log: one multi-row INSERT each, not one per message.
+        session.add_all(work.new_rows)
+        session.flush()
         return receipts
 
     def _receive(
@@ -143,17 +157,15 @@ class Integration:
         data: bytes,
         mid: str,
         channel: str,
-        seen: dict[str, InboundMessage],
-        known: dict[str, ProcessOrder | None],
-        recipes: dict[str, tuple[RecipeVersion, Recipe] | str],
+        work: _Work,
     ) -> Receipt:
-        if mid in seen:
-            ack = seen[mid].acknowledgement.encode()
+        if mid in work.seen:
+            ack = work.seen[mid].acknowledgement.encode()
             return Receipt(ack, mid, duplicate=True, lines=["duplicate: already applied"])
         lines: list[str] = []
         refused = False
         for order in doc.orders:
-            line, ok = self._apply(session, doc, order, mid, known, recipes)
+            line, ok = self._apply(session, doc, order, mid, work)
             lines.append(line)
             refused = refused or not ok
         ack = confirm_bod(
@@ -172,8 +184,8 @@ class Integration:
             acknowledgement=ack.decode(),
             received_at=self.clock.now(),
         )
-        session.add(inbound)
-        seen[mid] = inbound
+        work.new_rows.append(inbound)  # inserted with the batch's others, before its commit
+        work.seen[mid] = inbound
         self.audit.record(
             session,
             actor=ACTOR,
@@ -192,12 +204,11 @@ class Integration:
         doc: Document,
         order: OrderRequest,
         mid: str,
-        known: dict[str, ProcessOrder | None],
-        recipes: dict[str, tuple[RecipeVersion, Recipe] | str],
+        work: _Work,
     ) -> tuple[str, bool]:
-        row = known[order.order_id]  # read (and locked) for the whole batch of messages
-        line, ok, row = self._apply_to(session, doc, order, mid, row, recipes)
-        known[order.order_id] = row
+        row = work.known[order.order_id]  # read (and locked) for the whole batch of messages
+        line, ok, row = self._apply_to(session, doc, order, mid, row, work)
+        work.known[order.order_id] = row
         return line, ok
 
     def _apply_to(
@@ -207,7 +218,7 @@ class Integration:
         order: OrderRequest,
         mid: str,
         row: ProcessOrder | None,
-        recipes: dict[str, tuple[RecipeVersion, Recipe] | str],
+        work: _Work,
     ) -> tuple[str, bool, ProcessOrder | None]:
         if row is not None:
             stale = _older(order, doc.created, row)
@@ -248,9 +259,12 @@ class Integration:
         if order.cancel:
             row.status, row.hold_reason, row.batch_id, row.batch_number = OrderStatus.CANCELLED, None, None, None
         else:
-            self._plan(session, row, order, recipes)
-        session.add(row)
-        session.flush()
+            self._plan(session, row, order, work.recipes)
+        if before is None:
+            work.new_rows.append(row)  # a new order: inserted with the batch's other new rows
+        else:
+            session.add(row)
+            session.flush()
         after = _stored(row) | {"status": row.status, "batch": row.batch_number, "hold_reason": row.hold_reason}
         action = "erp.order.received" if before is None else "erp.order.changed"
         self.audit.record(
