@@ -11,10 +11,14 @@ and every message of it is recognised by its id: nothing lost, nothing doubled.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Sequence
 
 import pika.exceptions
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
@@ -151,3 +155,93 @@ def test_a_connection_lost_after_the_batch_commit_redelivers_it_without_doubling
     replies = drain(broker.replies)
     assert sorted(p.correlation_id for p, _ in replies) == [f"CUT-{n}" for n in range(5)]
     assert all("planned" in notes(body)[0] for _, body in replies)
+
+
+# -- a batch means the same as one message a transaction --------------------------------------
+
+Step = tuple[str, int, int, int, bool]  # kind (send / repeat / bad), order, version, quantity, cancel
+
+
+def _body(prefix: str, index: int, order_no: int, version: int, quantity: int, *, cancel: bool) -> bytes:
+    data = V0701.replace(b"4711000002", f"{prefix}-{order_no}".encode())
+    data = data.replace(b"BOD-V0701-000001", f"{prefix}-BOD-{index}".encode())
+    data = data.replace(b"<Version>1</Version>", f"<Version>{version}</Version>".encode())
+    data = data.replace(
+        b"<QuantityString>120</QuantityString>", f"<QuantityString>{quantity}</QuantityString>".encode()
+    )
+    if cancel:
+        data = data.replace(
+            b"<Sync/>", b'<Sync><ActionCriteria><ActionExpression actionCode="Delete"/></ActionCriteria></Sync>'
+        )
+    return data
+
+
+def _messages(prefix: str, steps: list[Step]) -> list[tuple[bytes, str | None]]:
+    out: list[tuple[bytes, str | None]] = []
+    for index, (kind, order_no, version, quantity, cancel) in enumerate(steps):
+        if kind == "repeat" and out:
+            out.append(out[order_no % len(out)])  # the same message (same id) again
+        elif kind == "bad":
+            out.append((_body(prefix, index, order_no, version, quantity, cancel=cancel)[:-40], None))
+        else:
+            out.append((_body(prefix, index, order_no, version, quantity, cancel=cancel), None))
+    return out
+
+
+def _shape(text: str, prefix: str) -> str:
+    """An answer line without what differs between the two runs (the prefix, batch numbers)."""
+    return re.sub(r"B\d{8}-\d{4}", "B#", text.replace(prefix, "P"))
+
+
+@pytest.mark.requirement("URS-INT-024", "URS-INT-003")
+def test_a_batch_gives_the_answers_and_orders_of_one_message_a_transaction(erp: Wiring, services: Services) -> None:
+    add_materials(services, "API-1")
+    step = st.tuples(
+        st.sampled_from(["send", "send", "send", "repeat", "bad"]),
+        st.integers(0, 1),
+        st.integers(1, 3),
+        st.sampled_from([60, 120, 400]),
+        st.booleans(),
+    )
+    runs = iter(range(10_000))
+
+    @settings(
+        max_examples=int(os.environ.get("EBR_MACHINE_EXAMPLES", "8")),
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(steps=st.lists(step, min_size=1, max_size=8))
+    def same(steps: list[Step]) -> None:
+        run = next(runs)
+        batched, single = f"A{run}", f"S{run}"
+        together = erp.receive_many(_messages(batched, steps), channel="erp:batch")
+        alone = [erp.receive(data, channel="erp:single", message_id=mid) for data, mid in _messages(single, steps)]
+        assert [(r.accepted, r.duplicate, [_shape(x, batched) for x in r.lines]) for r in together] == [
+            (r.accepted, r.duplicate, [_shape(x, single) for x in r.lines]) for r in alone
+        ]
+        with services.session_factory() as session:
+            rows = {
+                prefix: sorted(
+                    (
+                        _shape(o.order_id, prefix),
+                        o.status,
+                        o.revision,
+                        str(o.quantity),
+                        o.hold_reason,
+                        o.batch_id is None,
+                    )
+                    for o in session.scalars(select(ProcessOrder).where(ProcessOrder.order_id.like(f"{prefix}-%")))
+                )
+                for prefix in (batched, single)
+            }
+            live = {
+                prefix: sorted(
+                    (_shape(b.production_order, prefix), b.status)
+                    for b in session.scalars(select(Batch).where(Batch.production_order.like(f"{prefix}-%")))
+                )
+                for prefix in (batched, single)
+            }
+        assert rows[batched] == rows[single]
+        assert live[batched] == live[single]
+
+    same()
