@@ -73,6 +73,11 @@ def test_without_a_live_lims_token_nothing_is_read(floor: Floor, web: Flask) -> 
     status, answer = post(web, "S-H1", body, erp)  # a live token, but for the ERP's orders
     assert (status, answer["error"]["field"]) == (403, "token")
     assert "scope b2mml:inbound, not lims:results" in answer["error"]["problem"]
+    live = lims_token(floor.services, "LIMS-LIVE")  # a LIMS token is no person: the person's endpoint refuses it
+    person = web.test_client().post(
+        "/api/samples/S-H1/results", json={"test": "pH", "value": "5.2"}, headers={"Authorization": f"Bearer {live}"}
+    )
+    assert person.status_code == 401
     assert stored(floor.services) == before
     refused = events(floor, "integration.token.refused")  # known tokens are audited, unknown ones are not
     assert [e.entity_id for e in refused] == ["LIMS-OLD", "LIMS-EXP", "ERP-1"]
