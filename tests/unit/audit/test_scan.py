@@ -88,15 +88,15 @@ def test_the_batched_fast_path_accepts_exactly_what_the_event_by_event_check_acc
         i = where % len(datas) if datas else 0
         if not datas:
             break
-        data = datas[i]
+        data, good = datas[i], rows[min(i, n - 1)][1].encode()  # the prev of the event first stored there
         at = where % (len(data) + 1) if isinstance(data, bytes) else 0
         if kind == "bytes" and isinstance(data, bytes):
             datas[i] = data[:at] + junk + data[at + len(junk) :]
         elif kind == "token" and isinstance(data, bytes):
-            datas[i] = data[:at] + b'"prev":"' + rows[i][1].encode() + data[at:]
+            datas[i] = data[:at] + b'"prev":"' + good + data[at:]
         elif kind == "shadow" and isinstance(data, bytes):  # the right prev early, a wrong one at the top level
-            wrong = data.replace(b'"prev":"' + rows[i][1].encode(), b'"prev":"' + b"e" * 64)
-            datas[i] = b'{"actor":"x","after":{"prev":"' + rows[i][1].encode() + b'"},' + wrong[1:]
+            wrong = data.replace(b'"prev":"' + good, b'"prev":"' + b"e" * 64)
+            datas[i] = b'{"actor":"x","after":{"prev":"' + good + b'"},' + wrong[1:]
         elif kind == "newline" and isinstance(data, bytes):
             datas[i] = data[:at] + b"\n" + data[at:]
         elif kind == "text" and isinstance(data, bytes):
