@@ -129,9 +129,13 @@ def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     ops = int(args[0]) if args else 800
     rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 2
-    from tests.support.databases import PostgresDatabases, postgres_server_url
+    from tests.support.databases import PostgresDatabases, postgres_reachable, postgres_server_url
 
-    dbs = PostgresDatabases(postgres_server_url())
+    server = postgres_server_url()
+    if postgres_reachable(server) is not None:
+        print(f"PostgreSQL at {server} unreachable: this experiment needs it")
+        return
+    dbs = PostgresDatabases(server)
     rows = []
     try:
         for writers in (1, 8):
