@@ -34,8 +34,8 @@ from ebr.core.ids import new_id
 from ebr.core.units import convert
 from ebr.execution.models import Batch
 from ebr.execution.rules import BatchStatus
-from ebr.integration import b2mml
 from ebr.integration.b2mml import Document, MessageRefused, OrderRequest, Schema
+from ebr.integration.b2mml_material import MaterialDocument, read
 from ebr.integration.b2mml_out import confirm_bod
 from ebr.integration.models import InboundMessage, ProcessOrder
 from ebr.materials.models import Material
@@ -68,6 +68,12 @@ class Recipes(Protocol):
     ) -> tuple[RecipeVersion, Recipe]: ...
 
 
+class MasterDataApplier(Protocol):
+    """:class:`ebr.integration.masterdata.MasterData`: materials, lots and inventory from the ERP."""
+
+    def apply(self, session: Session, doc: MaterialDocument, mid: str) -> list[str]: ...
+
+
 @dataclass
 class Receipt:
     """What became of an inbound message: the acknowledgement and one line per order."""
@@ -86,11 +92,20 @@ def body_hash(data: bytes) -> str:
 class Integration:
     """Inbound ERP messages (outbound ones are written by :mod:`ebr.integration.outbox`)."""
 
-    def __init__(self, *, audit: AuditTrail, clock: Clock, recipes: Recipes, batches: BatchFactory) -> None:
+    def __init__(
+        self,
+        *,
+        audit: AuditTrail,
+        clock: Clock,
+        recipes: Recipes,
+        batches: BatchFactory,
+        master: MasterDataApplier | None = None,
+    ) -> None:
         self.audit = audit
         self.clock = clock
         self.recipes = recipes
         self.batches = batches
+        self.master = master
 
     def refusal(self, exc: MessageRefused, *, schema: Schema | None = None) -> bytes:
         """The error acknowledgement for a refused message (nothing was stored)."""
@@ -105,14 +120,20 @@ class Integration:
 
     def receive(self, session: Session, data: bytes, *, channel: str, message_id: str | None = None) -> Receipt:
         """Apply one message in ``session``'s transaction; raises MessageRefused (nothing stored)."""
-        doc = b2mml.parse(data)
+        doc = read(data)
         mid = (message_id or doc.bod_id or body_hash(data))[:200]
         seen = session.scalars(select(InboundMessage).where(InboundMessage.message_id == mid)).first()
         if seen is not None:
             return Receipt(seen.acknowledgement.encode(), mid, duplicate=True, lines=["duplicate: already applied"])
         lines: list[str] = []
         refused = False
-        for order in doc.orders:
+        if isinstance(doc, MaterialDocument):
+            if self.master is None:
+                raise MessageRefused(f"{doc.verb}{doc.noun}: master data is not read here", schema=doc.schema)
+            lines, keys = self.master.apply(session, doc, mid), doc.keys
+        else:
+            keys = [o.order_id for o in doc.orders]
+        for order in doc.orders if isinstance(doc, Document) else ():
             line, ok = self._apply(session, doc, order, mid)
             lines.append(line)
             refused = refused or not ok
@@ -129,7 +150,7 @@ class Integration:
                 verb=doc.verb,
                 noun=doc.noun,
                 body_sha256=body_hash(data),
-                orders=[o.order_id for o in doc.orders],
+                orders=keys,
                 acknowledgement=ack.decode(),
                 received_at=self.clock.now(),
             )

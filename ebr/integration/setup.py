@@ -15,6 +15,7 @@ from ebr.execution.service import build as build_execution
 from ebr.integration import tokens
 from ebr.integration.b2mml import MessageRefused
 from ebr.integration.lims import LimsIntake, LimsReceipt, LimsRefused, refusal
+from ebr.integration.masterdata import MasterData
 from ebr.integration.outbox import Outbox
 from ebr.integration.services import Integration, Receipt
 from ebr.integration.settings import Channel, IntegrationSettings
@@ -186,7 +187,12 @@ def build(services: Any) -> Wiring:
     if not isinstance(outbox, Outbox):
         raise ConfigError("the outbox is not wired into the audit trail; build services with ebr.bootstrap")
     execution = build_execution(services)
-    inbound = Integration(audit=services.audit, clock=services.clock, recipes=services.recipes, batches=execution)
+    master = MasterData(
+        audit=services.audit, clock=services.clock, materials=execution.materials, recipes=services.recipes
+    )
+    inbound = Integration(
+        audit=services.audit, clock=services.clock, recipes=services.recipes, batches=execution, master=master
+    )
     lims = LimsIntake(audit=services.audit, clock=services.clock, samples=execution)
     wiring = Wiring(services=services, outbox=outbox, inbound=inbound, lims=lims)
     services.extras["integration"] = wiring

@@ -319,7 +319,12 @@ class MaterialService:
                 f"but this step needs {material}"
             )
         if lot.status != LotStatus.RELEASED.value:
-            raise ValidationError(f"lot {lot.lot_number} is {lot.status}, not released; use a released lot")
+            last = session.scalars(
+                select(LotStatusChange.reason).where(LotStatusChange.lot_id == lot.id).order_by(
+                    LotStatusChange.changed_at.desc())
+            ).first()  # fmt: skip
+            why = f" ({last})" if last else ""
+            raise ValidationError(f"lot {lot.lot_number} is {lot.status}, not released{why}; use a released lot")
         today = self.clock.now().date()
         if lot.expires_on < today:
             raise ValidationError(f"lot {lot.lot_number} expired on {lot.expires_on}; use an unexpired lot")
