@@ -208,7 +208,7 @@ def _key(property_id: str) -> str:
 
 
 class _MaterialReader(Reader):
-    def action_code(self, root: Any, verb: str = "Sync") -> str | None:  # type: ignore[override]
+    def action_code(self, root: Any, verb: str = "Sync") -> str | None:
         verb_element = self.child(self.child(root, "DataArea"), verb)
         for criteria in self.children(verb_element, "ActionCriteria"):
             for expression in self.children(criteria, "ActionExpression"):
@@ -226,7 +226,9 @@ class _MaterialReader(Reader):
         found = []
         for prop in self.children(element, tag):
             value = self.child(prop, "Value")
-            found.append(Property(str(self.text(prop, "ID")), self.text(value, "ValueString"), self.text(value, "UnitOfMeasure")))
+            found.append(
+                Property(str(self.text(prop, "ID")), self.text(value, "ValueString"), self.text(value, "UnitOfMeasure"))
+            )
         return tuple(found)
 
     def definition(self, element: Any) -> Definition:

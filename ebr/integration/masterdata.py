@@ -121,7 +121,7 @@ class MasterData:
                 )  # fmt: skip
                 line = f"material {d.code}: " + (f"updated ({', '.join(changed)})" if changed else "unchanged")
         except (ValidationError, NotFound) as exc:
-            raise MessageRefused(f"{d.where}: {exc.summary}", element=d.where) from None
+            raise MessageRefused(f"{d.where}: {_one_line(exc)}", element=d.where) from None
         before = None if row is None else {"revision": row.revision, "message": row.message_id}
         if row is None:
             row = ErpMaterial(code=d.code)
@@ -180,17 +180,16 @@ class MasterData:
         subs = [self._quantity(s.quantity, s.unit, material, s.where) for s in info.sublots]
         if quantity is None and subs and None not in subs:
             quantity = sum((q for q in subs if q is not None), Decimal(0))
-        view = {"status": info.status, "disposition": info.disposition}
         kind = erp_kind(info.status, info.disposition)
         if lot is None:
             lot, line = self._receive(session, info, material, quantity, subs)
-            barcodes = [warehouse.barcode_of(lot.lot_number, i) for i in range(1, len(info.sublots) + 1)]
+            barcodes: list[str | None] = [warehouse.barcode_of(lot.lot_number, i) for i in range(1, len(subs) + 1)]
         else:
             # Only a change of the ERP's word holds a lot: an ERP that still reports "QI" after
             # QA released the lot in the EBR has not learnt of the release, it has not blocked it.
             previous = None if row is None else erp_kind(row.status, row.disposition)
             line = self._update(session, lot, kind if previous != "hold" else None, info, mid)
-            known = {s["id"]: s.get("container") for s in (row.sublots if row else [])}
+            known: dict[str, str | None] = {s["id"]: s.get("container") for s in (row.sublots if row else [])}
             barcodes = [known.get(s.sublot_id) for s in info.sublots]
         if kind == "release" and lot.status != LotStatus.RELEASED.value:
             line += f"; the ERP's status {info.status or info.disposition!r} is recorded, not applied: QA releases lots"
@@ -199,7 +198,7 @@ class MasterData:
             row = ErpLot(lot_number=info.lot_number, lot_id=lot.id)
             session.add(row)
         row.material, row.revision, row.issued_at, row.message_id = code, info.version, doc.created, mid
-        row.status, row.disposition, row.quantity, row.unit = view["status"], view["disposition"], quantity, material.unit
+        row.status, row.disposition, row.quantity, row.unit = info.status, info.disposition, quantity, material.unit
         row.expires_on = info.expires_on or row.expires_on
         row.sublots = [
             {"id": s.sublot_id, "container": barcode, "quantity": None if q is None else str(q), "status": s.status}
@@ -259,7 +258,7 @@ class MasterData:
             )  # fmt: skip
         except (ValidationError, NotFound) as exc:
             raise MessageRefused(
-                f"{info.where}: {exc.summary} (lot properties: SupplierID, SupplierLotID, ExpiryDate, RetestDate, "
+                f"{info.where}: {_one_line(exc)} (lot properties: SupplierID, SupplierLotID, ExpiryDate, RetestDate, "
                 "ReceiptDate, Potency)",
                 element=info.where,
             ) from None
@@ -274,6 +273,12 @@ class MasterData:
             warehouse.hold(self.materials, session, actor=ACTOR, lot_number=lot.lot_number, reason=reason)
             return f"lot {lot.lot_number}: put on hold (quarantine), the ERP reports it {said}; QA decides"
         return f"lot {lot.lot_number}: ERP view recorded (EBR status {lot.status}, EBR quantity {lot.quantity})"
+
+
+def _one_line(exc: EbrError) -> str:
+    if isinstance(exc, ValidationError) and exc.problems:
+        return f"{exc.summary}: {'; '.join(exc.problems)}"
+    return exc.message
 
 
 def _erp_view(row: ErpLot) -> dict[str, Any]:

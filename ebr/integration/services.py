@@ -133,10 +133,10 @@ class Integration:
             lines, keys = self.master.apply(session, doc, mid), doc.keys
         else:
             keys = [o.order_id for o in doc.orders]
-        for order in doc.orders if isinstance(doc, Document) else ():
-            line, ok = self._apply(session, doc, order, mid)
-            lines.append(line)
-            refused = refused or not ok
+            for order in doc.orders:
+                line, ok = self._apply(session, doc, order, mid)
+                lines.append(line)
+                refused = refused or not ok
         ack = confirm_bod(
             doc.schema, bod_id=new_id(), at=self.clock.now(), original=doc.application_area, lines=lines,
             accepted=not refused,

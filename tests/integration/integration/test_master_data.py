@@ -1,0 +1,361 @@
+"""Material master, lots and inventory from the ERP: QA's status rules, the ERP's view beside the EBR's.
+
+The attacker's and the auditor's questions first: can an ERP message release a lot (no),
+can an old or repeated message undo a newer one (no), can a message change what a
+batch's quantities mean (no), does a refused message leave anything behind (no), and
+does a lot the ERP blocks stop being usable at once (yes, and the scan says why).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from audit.models import AuditEvent
+from ebr.bootstrap import Services
+from ebr.cli import main
+from ebr.core.db import unit_of_work
+from ebr.core.errors import ValidationError
+from ebr.execution.service import build as build_execution
+from ebr.integration import masterdata
+from ebr.integration.b2mml import safe_root
+from ebr.integration.models import ErpLot, ErpMaterial
+from ebr.integration.setup import Wiring, build
+from ebr.materials import warehouse
+from ebr.materials.models import Container, Lot, Material
+from tests.integration.execution.conftest import Floor, floor, sig  # noqa: F401 - the fixture
+from tests.integration.execution.test_materials import _scan, _weigh_step
+from tests.integration.integration.conftest import example
+from tests.integration.integration.master import lot_message, material_message, stored
+
+
+def notes(ack: bytes) -> list[str]:
+    return [str(n.text) for n in safe_root(ack).iter("{*}Note")]
+
+
+def answer(ack: bytes) -> str:
+    return str(safe_root(ack).findtext("{*}DataArea/{*}BOD/{*}Description"))
+
+
+def lot(services: Services, number: str) -> Lot:
+    with services.session_factory() as session:
+        found = session.scalars(select(Lot).where(Lot.lot_number == number)).one()
+        session.expunge(found)
+        return found
+
+
+def erp_lot(services: Services, number: str) -> ErpLot:
+    with services.session_factory() as session:
+        found = session.get(ErpLot, number)
+        assert found is not None
+        session.expunge(found)
+        return found
+
+
+def containers(services: Services, number: str) -> list[tuple[str, Decimal]]:
+    with services.session_factory() as session:
+        query = select(Container).join(Lot, Lot.id == Container.lot_id).where(Lot.lot_number == number)
+        return [(c.barcode, c.quantity) for c in session.scalars(query.order_by(Container.barcode))]
+
+
+def actions(services: Services, entity_id: str) -> list[str]:
+    with services.session_factory() as session:
+        query = select(AuditEvent.action).where(AuditEvent.entity_id == entity_id).order_by(AuditEvent.seq)
+        return list(session.scalars(query))
+
+
+def qa_release(services: Services, number: str) -> None:
+    mats = build_execution(services).materials
+    with unit_of_work(services.session_factory) as session:
+        warehouse.disposition(
+            mats, session, actor="quinn", lot_number=number, action="release", reason="CoA and identity test passed",
+            signer=sig("quinn"),
+        )  # fmt: skip
+
+
+@pytest.fixture
+def wiring(floor: Floor) -> Wiring:  # noqa: F811 - the fixture's name
+    return build(floor.services)
+
+
+@pytest.mark.requirement("URS-INT-010")
+def test_sap_material_master_v0401_and_a_v0701_definition_enter_the_master_with_every_language_kept(
+    wiring: Wiring, services: Services
+) -> None:
+    receipt = wiring.receive(example("v0401-sync-material-definition.xml"), channel="erp:test")
+    assert receipt.accepted, receipt.lines
+    assert notes(receipt.acknowledgement) == ["material API-7: created", "material EXC-7: created"]
+    v0701 = wiring.receive(example("v0701-process-material-definition.xml"), channel="erp:test")
+    assert answer(v0701.acknowledgement) == "accepted"
+    with services.session_factory() as session:
+        api = session.get(Material, "API-7")
+        assert api is not None
+        # the English description names the material; SAP's KG is the plant's kg
+        assert (api.name, api.unit, api.storage, api.retest_interval_days, api.hazardous) == (
+            "Active ingredient 7, micronised", "kg", "2-8 °C, protect from light", 365, True,
+        )  # fmt: skip
+        exc = session.get(Material, "EXC-7")
+        assert exc is not None
+        assert (exc.name, exc.unit, exc.created_by) == ("Hilfsstoff 7", "g", "system:erp")
+        solv = session.get(Material, "SOLV-7")
+        assert solv is not None
+        assert (solv.name, solv.unit) == ("Ethanol 96 %", "L")
+        assert solv.label_text.startswith("Highly flammable")
+        view = session.get(ErpMaterial, "API-7")
+        assert view is not None
+        assert view.descriptions == [
+            {"language": "de", "text": "Wirkstoff 7, mikronisiert"},
+            {"language": "en", "text": "Active ingredient 7, micronised"},
+        ]
+        assert {"id": "MRP_CONTROLLER", "value": "001", "unit": None} in view.properties
+    assert actions(services, "API-7") == ["material.created", "erp.material.received"]
+
+
+@pytest.mark.requirement("URS-INT-011")
+def test_a_description_follows_the_erp_but_a_unit_change_of_a_material_in_use_is_refused_whole(
+    wiring: Wiring, services: Services
+) -> None:
+    assert wiring.receive(material_message("RM-X", name="X", bod="M-1"), channel="erp:test").accepted
+    renamed = material_message("RM-X", name="X micronised", bod="M-2", at="2026-12-05T08:01:00Z",
+                               properties=[("StorageConditions", "below 25 °C")])  # fmt: skip
+    assert notes(wiring.receive(renamed, channel="erp:test").acknowledgement) == [
+        "material RM-X: updated (name, storage)"
+    ]
+    # no lot, no effective recipe: the unit may still be corrected
+    grams = material_message("RM-X", unit="GRM", name="X micronised", bod="M-3", at="2026-12-05T08:02:00Z",
+                             properties=[("StorageConditions", "below 25 °C")])  # fmt: skip
+    assert wiring.receive(grams, channel="erp:test").accepted
+    assert wiring.receive(material_message("RM-X", name="X micronised", bod="M-4", at="2026-12-05T08:03:00Z",
+                                           properties=[("StorageConditions", "below 25 °C")]),
+                          channel="erp:test").accepted  # fmt: skip
+    assert wiring.receive(lot_message("L-1", bod="L-1", subs=()), channel="erp:test").accepted
+    before = stored(services)
+    litres = material_message("RM-X", unit="L", name="X in litres", bod="M-5", at="2026-12-05T10:00:00Z")
+    refused = wiring.receive(litres, channel="erp:test")
+    assert not refused.accepted
+    [line] = notes(refused.acknowledgement)
+    assert "MaterialDefinition[ID=RM-X]" in line
+    assert "unit 'kg' → 'L' refused — 1 lot(s) of it are held in the EBR" in line
+    assert stored(services) == before  # not even the new name: the whole message is refused
+    with services.session_factory() as session:
+        events = session.scalars(select(AuditEvent).where(AuditEvent.action == "material.changed")).all()
+        assert json.loads(events[0].canonical)["before"] == {"name": "X", "storage": ""}
+
+
+@pytest.mark.requirement("URS-INT-011")
+def test_the_unit_of_a_product_an_effective_recipe_makes_cannot_change(erp: Wiring, services: Services) -> None:
+    assert erp.receive(material_message("FG-SIMPLE", bod="P-1"), channel="erp:test").accepted
+    refused = erp.receive(material_message("FG-SIMPLE", unit="g", bod="P-2"), channel="erp:test")
+    assert not refused.accepted
+    assert "effective recipe SIMPLE version 1 uses it" in notes(refused.acknowledgement)[0]
+
+
+@pytest.mark.requirement("URS-INT-012")
+def test_a_lot_the_erp_calls_released_arrives_in_quarantine_with_our_barcodes_and_its_status_recorded(
+    wiring: Wiring, services: Services
+) -> None:
+    assert wiring.receive(example("v0401-sync-material-definition.xml"), channel="erp:test").accepted
+    receipt = wiring.receive(example("v0401-sync-material-lot.xml"), channel="erp:test")
+    assert receipt.accepted, receipt.lines
+    [line] = notes(receipt.acknowledgement)
+    assert line.startswith("lot 0000471100: received in quarantine, 2 container(s)")
+    assert "the ERP's status 'Released' is recorded, not applied: QA releases lots" in line
+    received = lot(services, "0000471100")
+    assert (received.status, received.quantity, received.supplier, received.supplier_lot, received.expires_on) == (
+        "quarantine", Decimal("37.500"), "100234 Pharma Chem GmbH", "PC-2026-0815", dt.date(2028, 6, 30),
+    )  # fmt: skip
+    assert received.retest_on == dt.date.today() + dt.timedelta(days=365)  # the master's interval  # noqa: DTZ011
+    assert containers(services, "0000471100") == [
+        ("0000471100-001", Decimal("25.000")), ("0000471100-002", Decimal("12.5")),
+    ]  # fmt: skip
+    view = erp_lot(services, "0000471100")
+    assert (view.status, view.quantity, view.unit) == ("Released", Decimal("37.500"), "kg")
+    assert [(s["id"], s["container"], s["quantity"]) for s in view.sublots] == [
+        ("00000000001000000001", "0000471100-001", "25.000"),
+        ("00000000001000000002", "0000471100-002", "12.5"),
+    ]
+    mats = build_execution(services).materials
+    with services.session_factory() as session:
+        labels = warehouse.labels_of(mats, session, "0000471100")
+        assert [(label.barcode, label.status) for label in labels] == [
+            ("0000471100-001", "quarantine"), ("0000471100-002", "quarantine"),
+        ]  # fmt: skip
+        with pytest.raises(ValidationError, match="is quarantine, not released"):
+            mats.usable_container(session, barcode="0000471100-001", material="API-7", needed=Decimal(1))
+    assert actions(services, "0000471100") == ["lot.received", "erp.lot.received"]
+    # the V0701 lot: litres from "LTR", the disposition "UnRestricted" is not a release either
+    assert wiring.receive(example("v0701-process-material-definition.xml"), channel="erp:test").accepted
+    v0701 = wiring.receive(example("v0701-sync-material-lot.xml"), channel="erp:test")
+    assert v0701.accepted, v0701.lines
+    assert lot(services, "L-SOLV-0042").status == "quarantine"
+    assert erp_lot(services, "L-SOLV-0042").disposition == "UnRestricted"
+
+
+@pytest.mark.requirement("URS-INT-012")
+def test_an_erp_release_of_a_lot_in_quarantine_never_releases_it(wiring: Wiring, services: Services) -> None:
+    assert wiring.receive(material_message("RM-X", bod="M-1"), channel="erp:test").accepted
+    assert wiring.receive(lot_message("L-7", status="QualityInspection", bod="B-1"), channel="erp:test").accepted
+    later = lot_message("L-7", status="Released", disposition="UnRestricted", bod="B-2", at="2026-12-05T10:00:00Z")
+    receipt = wiring.receive(later, channel="erp:test")
+    assert receipt.accepted
+    assert "recorded, not applied: QA releases lots" in notes(receipt.acknowledgement)[0]
+    assert lot(services, "L-7").status == "quarantine"
+    assert erp_lot(services, "L-7").status == "Released"
+    assert "lot.status.changed" not in actions(services, "L-7")
+
+
+@pytest.mark.requirement("URS-INT-013")
+def test_a_repeated_message_and_an_older_message_change_nothing(wiring: Wiring, services: Services) -> None:
+    assert wiring.receive(material_message("RM-X", bod="M-1"), channel="erp:test").accepted
+    first = lot_message("L-8", quantity="30", bod="B-1", at="2026-12-05T09:00:00Z")
+    assert wiring.receive(first, channel="erp:test").accepted
+    newer = lot_message("L-8", quantity="28", subs=(("S1", "28"),), bod="B-3", at="2026-12-05T11:00:00Z")
+    assert wiring.receive(newer, channel="erp:test").accepted
+    before = stored(services)
+    again = wiring.receive(newer, channel="erp:test")
+    assert again.duplicate
+    late = lot_message("L-8", quantity="25", subs=(("S1", "25"),), status="Blocked", bod="B-2",
+                       at="2026-12-05T10:00:00Z")  # fmt: skip
+    receipt = wiring.receive(late, channel="erp:test")
+    assert notes(receipt.acknowledgement) == [
+        "lot L-8: ignored, sent at 2026-12-05 10:00:00 UTC, before the message already applied (B-3)"
+    ]
+    after = stored(services)
+    assert (after["lots"], after["integration_erp_lot"]) == (before["lots"], before["integration_erp_lot"])
+    assert erp_lot(services, "L-8").quantity == Decimal("28")
+    # V0701 versions: a lower version is older whatever its time stamp
+    assert wiring.receive(material_message("RM-V", version="5", bod="V-5"), channel="erp:test").accepted
+    old = material_message("RM-V", version="4", name="renamed", bod="V-4", at="2026-12-06T00:00:00Z")
+    assert notes(wiring.receive(old, channel="erp:test").acknowledgement) == [
+        "material RM-V: ignored, version 4 is older than version 5 already applied"
+    ]
+    with services.session_factory() as session:
+        material = session.get(Material, "RM-V")
+        assert material is not None
+        assert material.name == "RM-V"
+
+
+@pytest.mark.requirement("URS-INT-014")
+def test_an_erp_block_puts_a_released_lot_on_hold_and_the_next_scan_is_refused_naming_the_message(
+    floor: Floor,  # noqa: F811 - the fixture's name
+    wiring: Wiring,
+    services: Services,
+) -> None:
+    assert wiring.receive(material_message("RM-X", bod="M-1"), channel="erp:test").accepted
+    arrival = lot_message("L-9", status="QualityInspection", quantity="50", subs=(("D1", "50"),), bod="B-1")
+    assert wiring.receive(arrival, channel="erp:test").accepted
+    qa_release(services, "L-9")
+    # the ERP has not heard of the release yet and says "QualityInspection" again: not a block
+    stock = lot_message("L-9", status="QualityInspection", quantity="50", subs=(("D1", "50"),), bod="B-2",
+                        at="2026-12-05T09:30:00Z")  # fmt: skip
+    assert wiring.receive(stock, channel="erp:test").accepted
+    assert lot(services, "L-9").status == "released"
+    number = _weigh_step(floor)
+    blocked = lot_message("L-9", status="Unrestricted", quantity="50", subs=(("D1", "50"),), bod="B-3",
+                          at="2026-12-05T10:00:00Z")  # fmt: skip
+    assert wiring.receive(blocked, channel="erp:test").accepted
+    blocked = lot_message("L-9", status="Blocked", quantity="50", subs=(("D1", "50"),), bod="ERP-BLOCK-1",
+                          at="2026-12-05T11:00:00Z")  # fmt: skip
+    receipt = wiring.receive(blocked, channel="erp:test")
+    assert notes(receipt.acknowledgement) == [
+        "lot L-9: put on hold (quarantine), the ERP reports it Blocked; QA decides"
+    ]
+    assert lot(services, "L-9").status == "quarantine"
+    with services.session_factory() as session:
+        event = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "lot.status.changed", AuditEvent.entity_id == "L-9")
+            .order_by(AuditEvent.seq.desc())
+        ).first()  # fmt: skip
+        assert event is not None
+        content = json.loads(event.canonical)
+        assert (event.actor, content["before"], content["after"]) == (
+            "system:erp",
+            {"status": "released"},
+            {"status": "quarantine"},
+        )
+        assert "ERP message ERP-BLOCK-1" in str(event.reason)
+    with pytest.raises(ValidationError, match=r"lot L-9 is quarantine, not released \(ERP message ERP-BLOCK-1"):
+        _scan(floor, number, "L-9-001")
+
+
+@pytest.mark.requirement("URS-INT-015")
+def test_the_erp_quantity_is_recorded_beside_the_ebrs_and_the_difference_reported(
+    wiring: Wiring, services: Services
+) -> None:
+    assert wiring.receive(material_message("RM-X", bod="M-1"), channel="erp:test").accepted
+    assert wiring.receive(lot_message("L-10", quantity="30", bod="B-1"), channel="erp:test").accepted
+    mats = build_execution(services).materials
+    with unit_of_work(services.session_factory) as session:
+        warehouse.take_sample(mats, session, actor="quinn", lot_number="L-10", barcode="L-10-001", amount="0.5",
+                              purpose="identity test")  # fmt: skip
+    count = lot_message("L-10", quantity="29.8", subs=(("S1", "29.8"),), bod="B-2", at="2026-12-05T12:00:00Z")
+    receipt = wiring.receive(count, channel="erp:test")
+    assert notes(receipt.acknowledgement)[0].startswith(
+        "lot L-10: ERP view recorded (EBR status quarantine, EBR quantity 29.5)"
+    )
+    assert lot(services, "L-10").quantity == Decimal("29.5")  # never overwritten by the ERP
+    assert containers(services, "L-10") == [("L-10-001", Decimal("29.5"))]
+    with services.session_factory() as session:
+        [line] = masterdata.inventory(session, differences_only=True)
+    assert (line.lot_number, line.ebr_quantity, line.erp_quantity, line.difference) == (
+        "L-10", Decimal("29.5"), Decimal("29.8"), Decimal("0.3"),
+    )  # fmt: skip
+    result = CliRunner().invoke(main, ["erp", "inventory", "--differences"], obj=services)
+    assert result.exit_code == 0, result.output
+    assert "L-10" in result.output
+    assert "+0.3" in result.output
+    status = CliRunner().invoke(main, ["erp", "status"], obj=services)
+    assert "lots from the ERP: 1, 1 with a quantity other than the EBR's" in status.output
+
+
+REFUSED = {
+    "unknown material": (
+        lot_message("L-X", material="NOPE", bod="R-1"),
+        "MaterialLot[ID=L-X]/MaterialDefinitionID: material NOPE is not in the material master",
+    ),
+    "no expiry": (lot_message("L-X", expiry=None, bod="R-2"), "a new lot needs its expiry"),
+    "sublots not the lot": (
+        lot_message("L-X", quantity="31", bod="R-3"),
+        "the sublots hold 30 kg but the lot is 31 kg",
+    ),
+    "litres of a solid": (lot_message("L-X", unit="L", bod="R-4"), "cannot convert L to kg"),
+    "no supplier": (lot_message("L-X", supplier=None, bod="R-5"), "supplier is required"),
+    "expired on arrival": (lot_message("L-X", expiry="2020-01-01", bod="R-6"), "expiry 2020-01-01 is not after"),
+    "not a date": (lot_message("L-X", expiry="31.01.2030", bod="R-7"), "'31.01.2030' is not a date"),
+    "negative": (lot_message("L-X", quantity="-3", subs=(), bod="R-8"), "'-3' is not a quantity"),
+    "delete": (
+        lot_message("L-X", bod="R-9").replace(
+            b"<Sync/>", b'<Sync><ActionCriteria><ActionExpression actionCode="Delete"/></ActionCriteria></Sync>'
+        ),
+        "does not delete materials or lots",
+    ),
+    "no unit for a new material": (material_message("RM-NEW", unit="", bod="R-10"), "needs its base unit"),
+    "not a plant unit": (material_message("RM-NEW", unit="furlong", bod="R-11"), "furlong"),
+    "schema": (lot_message("L-X", bod="R-12").replace(b"<Status>", b"<Colour>red</Colour><Status>"), "Colour"),
+    "doctype": (
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+        b'<SyncMaterialLot xmlns="http://www.mesa.org/xml/B2MML">&e;</SyncMaterialLot>',
+        "DOCTYPE",
+    ),
+}
+
+
+@pytest.mark.requirement("URS-INT-016")
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_a_forged_or_invalid_master_data_message_is_refused_naming_the_problem_and_stores_nothing(
+    wiring: Wiring, services: Services, case: str
+) -> None:
+    assert wiring.receive(material_message("RM-X", bod="M-1"), channel="erp:test").accepted
+    before = stored(services)
+    data, expected = REFUSED[case]
+    receipt = wiring.receive(data, channel="erp:test")
+    assert not receipt.accepted
+    assert answer(receipt.acknowledgement) == "error"
+    [line] = notes(receipt.acknowledgement)
+    assert expected in line
+    assert stored(services) == before
