@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from audit.models import AuditEvent
@@ -32,6 +36,7 @@ from tests.integration.execution.conftest import Floor, floor, sig  # noqa: F401
 from tests.integration.execution.test_materials import _scan, _weigh_step
 from tests.integration.integration.conftest import example
 from tests.integration.integration.master import lot_message, material_message, stored
+from tests.integration.integration.test_amqp import Names, broker, drain, publish, use_amqp  # noqa: F401 - the fixture
 
 
 def notes(ack: bytes) -> list[str]:
@@ -359,3 +364,62 @@ def test_a_forged_or_invalid_master_data_message_is_refused_naming_the_problem_a
     [line] = notes(receipt.acknowledgement)
     assert expected in line
     assert stored(services) == before
+
+
+@pytest.mark.requirement("URS-INT-017", "URS-INT-012")
+def test_over_rabbitmq_a_lot_arrives_in_quarantine_and_is_usable_only_after_qa_releases_it(
+    wiring: Wiring,
+    services: Services,
+    broker: Names,  # noqa: F811 - the fixture's name
+) -> None:
+    use_amqp(wiring, broker)
+    publish(broker, example("v0401-sync-material-definition.xml"), "ERP-MAT-1")
+    publish(broker, example("v0401-sync-material-lot.xml"), "ERP-LOT-1")
+    publish(broker, example("v0401-sync-material-lot.xml"), "ERP-LOT-1")  # redelivered: the same message id
+    assert wiring.consumer().run(max_messages=3, idle_seconds=2) == 3
+    replies = drain(broker.replies)
+    assert [props.correlation_id for props, _ in replies] == ["ERP-MAT-1", "ERP-LOT-1", "ERP-LOT-1"]
+    assert [answer(body) for _, body in replies] == ["accepted"] * 3
+    assert replies[1][1] == replies[2][1]  # the first answer again, nothing applied twice
+    assert lot(services, "0000471100").status == "quarantine"
+    mats = build_execution(services).materials
+    with services.session_factory() as session, pytest.raises(ValidationError, match="not released"):
+        mats.usable_container(session, barcode="0000471100-002", material="API-7", needed=Decimal(10))
+    qa_release(services, "0000471100")
+    with services.session_factory() as session:
+        usable = mats.usable_container(session, barcode="0000471100-002", material="API-7", needed=Decimal(10))
+        assert usable.quantity == Decimal("12.5")
+    assert len(containers(services, "0000471100")) == 2
+
+
+@pytest.mark.requirement("URS-INT-016")
+def test_any_lot_message_is_applied_whole_or_refused_storing_nothing(wiring: Wiring, services: Services) -> None:
+    assert wiring.receive(material_message("RM-X", bod="M-1"), channel="erp:test").accepted
+    numbers = st.one_of(st.decimals(allow_nan=True, allow_infinity=True).map(str), st.sampled_from(["", "1e9", "0"]))
+    fields = st.fixed_dictionaries({
+        "quantity": numbers,
+        "unit": st.sampled_from(["kg", "KGM", "g", "L", "pcs", "", "°C"]),
+        "status": st.sampled_from(["Released", "Blocked", "", "QI", "Unrestricted"]),
+        "expiry": st.sampled_from(["2030-01-31", "2020-01-01", "2030-02-30", "", "2031-01-01T00:00:00+02:00"]),
+        "split": st.booleans(),
+    })  # fmt: skip
+    seen = iter(range(10_000))
+
+    @settings(max_examples=int(os.environ.get("EBR_FUZZ_EXAMPLES", "25")), deadline=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @given(fields)
+    def apply(sent: dict[str, Any]) -> None:
+        n = next(seen)
+        subs = (("S1", sent["quantity"]),) if sent["split"] else ()
+        data = lot_message(f"F-{n}", quantity=sent["quantity"], unit=sent["unit"], status=sent["status"] or None,
+                           expiry=sent["expiry"] or None, subs=subs, bod=f"F-{n}")  # fmt: skip
+        before = stored(services)
+        receipt = wiring.receive(data, channel="erp:test")
+        if not receipt.accepted:
+            assert answer(receipt.acknowledgement) == "error"
+            assert notes(receipt.acknowledgement)[0].strip()
+            assert stored(services) == before
+        else:
+            assert lot(services, f"F-{n}").status == "quarantine"
+
+    apply()
