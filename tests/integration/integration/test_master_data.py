@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -32,11 +33,12 @@ from ebr.integration.models import ErpLot, ErpMaterial
 from ebr.integration.setup import Wiring, build
 from ebr.materials import warehouse
 from ebr.materials.models import Container, Lot, Material
-from tests.integration.execution.conftest import Floor, floor, sig  # noqa: F401 - the fixture
+from tests.integration.execution.conftest import PASSWORD, Floor, floor, sig  # noqa: F401 - the fixture
 from tests.integration.execution.test_materials import _scan, _weigh_step
 from tests.integration.integration.conftest import example
 from tests.integration.integration.master import lot_message, material_message, stored
 from tests.integration.integration.test_amqp import Names, broker, drain, publish, use_amqp  # noqa: F401 - the fixture
+from tests.support.auth import login
 
 
 def notes(ack: bytes) -> list[str]:
@@ -290,7 +292,7 @@ def test_an_erp_block_puts_a_released_lot_on_hold_and_the_next_scan_is_refused_n
 
 @pytest.mark.requirement("URS-INT-015")
 def test_the_erp_quantity_is_recorded_beside_the_ebrs_and_the_difference_reported(
-    wiring: Wiring, services: Services
+    wiring: Wiring, services: Services, app: Flask
 ) -> None:
     assert wiring.receive(material_message("RM-X", bod="M-1"), channel="erp:test").accepted
     assert wiring.receive(lot_message("L-10", quantity="30", bod="B-1"), channel="erp:test").accepted
@@ -316,6 +318,16 @@ def test_the_erp_quantity_is_recorded_beside_the_ebrs_and_the_difference_reporte
     assert "+0.3" in result.output
     status = CliRunner().invoke(main, ["erp", "status"], obj=services)
     assert "lots from the ERP: 1, 1 with a quantity other than the EBR's" in status.output
+    with unit_of_work(services.session_factory) as session:
+        services.users.create(
+            session, actor="system:test", user_id="ada", full_name="Ada Admin", roles=["admin"], password=PASSWORD,
+            must_change=False,
+        )  # fmt: skip
+    client = app.test_client()
+    login(client, "ada", PASSWORD)
+    page = client.get("/admin/integration").get_data(as_text=True)
+    assert "1 lot(s) reported by the ERP; 1 with a quantity other than the EBR's" in page
+    assert "+0.3 kg" in page
 
 
 REFUSED = {
