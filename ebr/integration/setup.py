@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from ebr.core.db import unit_of_work
 from ebr.core.errors import ConfigError, Conflict, PermissionDenied
 from ebr.execution.service import build as build_execution
@@ -46,8 +48,9 @@ class Wiring:
                     return self.inbound.receive(session, data, channel=channel, message_id=message_id)
             except MessageRefused as exc:
                 return Receipt(self.inbound.refusal(exc), message_id or "", accepted=False, lines=[exc.summary])
-            except Conflict:
-                # A concurrent writer won (batch number, order row): everything rolled back; apply again.
+            except (Conflict, IntegrityError):
+                # A concurrent writer won (batch number, order row, a new material or lot of the same
+                # code): everything rolled back; apply again and find what the winner stored.
                 if attempt == RETRIES:
                     raise
                 time.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 - jitter, not security

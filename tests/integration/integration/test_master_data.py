@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -435,3 +436,15 @@ def test_any_lot_message_is_applied_whole_or_refused_storing_nothing(wiring: Wir
             assert lot(services, f"F-{n}").status == "quarantine"
 
     apply()
+
+
+@pytest.mark.requirement("URS-INT-013")
+def test_the_same_new_lot_sent_twice_at_once_is_received_once(wiring: Wiring, services: Services) -> None:
+    assert wiring.receive(material_message("RM-X", bod="M-1"), channel="erp:test").accepted
+    messages = [lot_message("L-RACE", bod=f"RACE-{i}", subs=(("S1", "10"), ("S2", "20"))) for i in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        receipts = list(pool.map(lambda data: wiring.receive(data, channel="erp:test"), messages))
+    assert all(r.accepted for r in receipts), [r.lines for r in receipts]
+    assert sum(1 for r in receipts for line in r.lines if "received in quarantine" in line) == 1
+    assert containers(services, "L-RACE") == [("L-RACE-001", Decimal(10)), ("L-RACE-002", Decimal(20))]
+    assert stored(services)["lots"] == [("L-RACE", "quarantine", Decimal(30))]
