@@ -28,7 +28,7 @@ from ebr.cli import main
 from ebr.core.db import unit_of_work
 from ebr.core.errors import ValidationError
 from ebr.execution.service import build as build_execution
-from ebr.integration import masterdata
+from ebr.integration import masterdata, tokens
 from ebr.integration.b2mml import safe_root
 from ebr.integration.models import ErpLot, ErpMaterial
 from ebr.integration.setup import Wiring, build
@@ -448,3 +448,36 @@ def test_the_same_new_lot_sent_twice_at_once_is_received_once(wiring: Wiring, se
     assert sum(1 for r in receipts for line in r.lines if "received in quarantine" in line) == 1
     assert containers(services, "L-RACE") == [("L-RACE-001", Decimal(10)), ("L-RACE-002", Decimal(20))]
     assert stored(services)["lots"] == [("L-RACE", "quarantine", Decimal(30))]
+
+
+@pytest.mark.requirement("URS-INT-017")
+def test_master_data_arrives_through_the_watched_folder_and_the_http_api_too(
+    wiring: Wiring, services: Services, app: Flask
+) -> None:
+    folder = wiring.settings.channel("erp").folder
+    for sub in ("in", "out", "done", "refused"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    (folder / "in" / "a-materials.xml").write_bytes(example("v0401-sync-material-definition.xml"))
+    (folder / "in" / "b-lot.xml").write_bytes(example("v0401-sync-material-lot.xml"))
+    (folder / "in" / "c-unknown.xml").write_bytes(lot_message("L-Q", material="NOPE", bod="Q-1"))
+    done = wiring.import_folder()
+    assert [(path.parent.name, path.name) for path, _ in done] == [
+        ("done", "a-materials.xml"), ("done", "b-lot.xml"), ("refused", "c-unknown.xml"),
+    ]  # fmt: skip
+    assert (
+        "material NOPE is not in the material master" in notes((folder / "out" / "ack-c-unknown.xml").read_bytes())[0]
+    )
+    assert lot(services, "0000471100").status == "quarantine"
+    with unit_of_work(services.session_factory) as session:
+        token = tokens.create(session, audit=services.audit, clock=services.clock, actor="admin", name="SAP-PRD")
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/xml"}
+    client = app.test_client()
+    body = example("v0701-process-material-definition.xml")
+    assert client.post("/api/integration/b2mml", data=body, headers=headers).status_code == 200
+    no_expiry = lot_message("L-H", material="SOLV-7", unit="L", expiry=None, bod="H-1")
+    refused = client.post("/api/integration/b2mml", data=no_expiry, headers=headers)
+    assert refused.status_code == 422
+    assert "a new lot needs its expiry" in notes(refused.get_data())[0]
+    with services.session_factory() as session:
+        assert session.get(Material, "SOLV-7") is not None
+        assert session.scalars(select(Lot).where(Lot.lot_number == "L-H")).first() is None
