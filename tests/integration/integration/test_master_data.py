@@ -481,3 +481,26 @@ def test_master_data_arrives_through_the_watched_folder_and_the_http_api_too(
     with services.session_factory() as session:
         assert session.get(Material, "SOLV-7") is not None
         assert session.scalars(select(Lot).where(Lot.lot_number == "L-H")).first() is None
+
+
+@pytest.mark.requirement("URS-INT-010", "URS-INT-012")
+def test_material_information_brings_a_material_and_its_lot_in_one_transaction(
+    wiring: Wiring, services: Services
+) -> None:
+    definition = material_message("RM-I", bod="X").split(b"<Sync/>")[1].split(b"</DataArea>")[0]
+    lot_body = lot_message("L-I", material="RM-I", bod="X").split(b"<Sync/>")[1].split(b"</DataArea>")[0]
+    data = (
+        b'<?xml version="1.0" encoding="UTF-8"?><ProcessMaterialInformation xmlns="http://www.mesa.org/xml/B2MML" '
+        b'releaseID="V0701"><ApplicationArea><CreationDateTime>2026-12-05T08:00:00Z</CreationDateTime>'
+        b"<BODID>INFO-1</BODID></ApplicationArea><DataArea><Process/><MaterialInformation>"
+        + definition + lot_body + b"</MaterialInformation></DataArea></ProcessMaterialInformation>"
+    )  # fmt: skip
+    receipt = wiring.receive(data, channel="erp:test")
+    assert receipt.accepted, receipt.lines
+    assert notes(receipt.acknowledgement)[0] == "material RM-I: created"
+    assert lot(services, "L-I").status == "quarantine"
+    broken = data.replace(b"INFO-1", b"INFO-2").replace(b"L-I<", b"L-J<").replace(b"2030-01-31", b"2020-01-01")
+    refused = wiring.receive(broken.replace(b"RM-I", b"RM-J"), channel="erp:test")
+    assert not refused.accepted
+    with services.session_factory() as session:
+        assert session.get(Material, "RM-J") is None  # the material of a refused message is not kept either
