@@ -39,6 +39,7 @@ from tests.integration.execution.test_materials import _scan, _weigh_step
 from tests.integration.integration.conftest import example
 from tests.integration.integration.master import lot_message, material_message, stored
 from tests.integration.integration.test_amqp import Names, broker, drain, publish, use_amqp  # noqa: F401 - the fixture
+from tests.integration.reports.conftest import FixedScale
 from tests.support.auth import login
 
 
@@ -504,3 +505,31 @@ def test_material_information_brings_a_material_and_its_lot_in_one_transaction(
     assert not refused.accepted
     with services.session_factory() as session:
         assert session.get(Material, "RM-J") is None  # the material of a refused message is not kept either
+
+
+@pytest.mark.requirement("URS-INT-014")
+def test_a_container_scanned_before_the_erp_block_cannot_be_consumed_after_it(
+    floor: Floor,  # noqa: F811 - the fixture's name
+    wiring: Wiring,
+    services: Services,
+) -> None:
+    scale = FixedScale()
+    floor.execution.ctx.scale = scale
+    assert wiring.receive(material_message("RM-X", bod="M-1"), channel="erp:test").accepted
+    arrival = lot_message("L-11", status="Unrestricted", quantity="50", subs=(("D1", "50"),), bod="B-1")
+    assert wiring.receive(arrival, channel="erp:test").accepted
+    qa_release(services, "L-11")
+    number = _weigh_step(floor)
+    for values, weight in (({"container": "L-11-001"}, "0"), ({"tare": True}, "0"), ({"weigh": True}, "10.000")):
+        scale.weight = Decimal(weight)
+        floor.work(floor.execution.record, actor="olga", ref=number, path="UP1.OP1.PH1", values=values)
+    block = lot_message("L-11", status="Blocked", quantity="50", subs=(("D1", "50"),), bod="ERP-BLOCK-2",
+                        at="2026-12-05T11:00:00Z")  # fmt: skip
+    assert wiring.receive(block, channel="erp:test").accepted
+    with pytest.raises(ValidationError, match=r"lot L-11 is quarantine, not released \(ERP message ERP-BLOCK-2"):
+        floor.work(
+            floor.execution.complete_step, actor="olga", ref=number, path="UP1.OP1.PH1",
+            signatures=[sig("olga"), sig("sam", "verified")],
+        )  # fmt: skip
+    assert lot(services, "L-11").quantity == Decimal(50)
+    assert containers(services, "L-11") == [("L-11-001", Decimal(50))]
