@@ -45,7 +45,11 @@ _FILES = {
     (Schema.V0401, "confirm"): ("b2mml-v0401", "B2MML-V0401-ConfirmBOD.xsd"),
     (Schema.V0701, "schedule"): ("b2mml-v0701", "B2MML-OperationsSchedule.xsd"),
     (Schema.V0701, "confirm"): ("b2mml-v0701", "B2MML-ConfirmBOD.xsd"),
+    (Schema.V0401, "material"): ("b2mml-v0401", "B2MML-V0401-Material.xsd"),
+    (Schema.V0701, "material"): ("b2mml-v0701", "B2MML-Material.xsd"),
 }
+ALSO_ACCEPTED = "Sync/Process MaterialDefinition, MaterialLot, MaterialInformation (V0401, V0701)"
+"""The master-data messages, read by :mod:`ebr.integration.b2mml_material`."""
 
 
 class MessageRefused(ValidationError):
@@ -177,7 +181,7 @@ def identify(root: Any) -> tuple[Schema, str]:
         for verb in VERBS:
             if qname.localname == verb + noun:
                 return schema, verb
-    accepted = ", ".join(f"{v}{NOUNS[s]} ({s.value})" for s in Schema for v in VERBS)
+    accepted = ", ".join([f"{v}{NOUNS[s]} ({s.value})" for s in Schema for v in VERBS] + [ALSO_ACCEPTED])
     raise MessageRefused(
         f"unsupported message {qname.localname!r} in namespace {qname.namespace!r}; accepted: {accepted}"
     )
@@ -200,7 +204,11 @@ def validate(root: Any, schema: Schema, kind: str = "schedule") -> None:
 
 def parse(data: bytes) -> Document:
     """Parse, validate and read a process-order message; raise MessageRefused for anything wrong."""
-    root = safe_root(data)
+    return parse_root(safe_root(data))
+
+
+def parse_root(root: Any) -> Document:
+    """Validate and read the process orders of a message parsed by :func:`safe_root`."""
     schema, verb = identify(root)
     validate(root, schema)
     reader = _Reader(schema)

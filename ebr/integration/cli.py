@@ -11,7 +11,7 @@ import click
 
 from ebr.cli.context import services
 from ebr.core.db import unit_of_work
-from ebr.integration import health, tokens
+from ebr.integration import health, masterdata, tokens
 from ebr.integration.setup import build
 from ebr.integration.worker import retry as retry_message
 
@@ -25,7 +25,7 @@ def group() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--ack", "ack_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the ConfirmBOD here.")
 def import_file(file: Path, ack_path: Path | None) -> None:
-    """Apply the process orders in FILE (B2MML V0401 or V0701) and print what became of each."""
+    """Apply FILE (B2MML V0401 or V0701: process orders, materials, lots) and print what became of each."""
     receipt = build(services()).receive(file.read_bytes(), channel="erp:cli", message_id=None)
     if ack_path is not None:
         ack_path.write_bytes(receipt.acknowledgement)
@@ -98,6 +98,30 @@ def status() -> None:
             f"(last {last_out}), {row.pending} pending, {row.dead} dead"
         )
     click.echo("orders: " + (", ".join(f"{k} {v}" for k, v in sorted(orders.items())) or "none"))
+    with wiring.services.session_factory() as session:
+        lots = masterdata.inventory(session)
+    differ = sum(1 for line in lots if line.difference)
+    click.echo(f"lots from the ERP: {len(lots)}, {differ} with a quantity other than the EBR's (ebr erp inventory)")
+
+
+@group.command("inventory")
+@click.option("--differences", is_flag=True, help="Only lots whose ERP quantity differs from the EBR's.")
+def inventory(differences: bool) -> None:
+    """Lots the ERP reported: the EBR's status and quantity beside the ERP's, and the difference."""
+    with services().session_factory() as session:
+        lines = masterdata.inventory(session, differences_only=differences)
+    if not lines:
+        click.echo("no lots from the ERP" + (" with a difference" if differences else ""))
+        return
+    click.echo(f"{'lot':<22} {'material':<12} {'EBR status':<11} {'ERP status':<22} {'EBR qty':>14} {'ERP qty':>14} "
+               f"{'ERP - EBR':>12} unit")  # fmt: skip
+    for line in lines:
+        erp_qty = "-" if line.erp_quantity is None else f"{line.erp_quantity:f}"
+        diff = "-" if line.difference is None else f"{line.difference:+f}"
+        click.echo(
+            f"{line.lot_number:<22} {line.material:<12} {line.ebr_status:<11} {line.erp_status or '-':<22} "
+            f"{line.ebr_quantity:>14f} {erp_qty:>14} {diff:>12} {line.unit}"
+        )
 
 
 @group.command("worker")

@@ -11,6 +11,12 @@
 * ``integration_outbox`` — a message to another system, written in the transaction
   of the GMP change that causes it; the delivery worker sends it with retries and
   exponential backoff and, after the last attempt, leaves it as a dead letter.
+* ``integration_erp_material`` / ``integration_erp_lot`` — the ERP's view of a material
+  (every description, every property) and of a lot (its status, disposition, quantity —
+  the inventory — expiry, sublots and the containers they became), kept beside the EBR's
+  own master and lot, which hold what the EBR decided (QA's status, the quantity that
+  consumption and returns change). The message and time of the last version applied
+  make an older message change nothing.
 * ``integration_token`` — machine credentials: a channel token for ``POST
   /api/integration/b2mml`` or the LIMS (one scope), or an API token (scope ``api``) of a
   person (``owner``) limited to ``scopes`` (permission actions) until ``expires_at``.
@@ -26,7 +32,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Index, Integer, String, Text
+from sqlalchemy import JSON, Date, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ebr.core.db import Base
@@ -118,3 +124,38 @@ class MachineToken(Base):
     owner: Mapped[str | None] = mapped_column(String(100))
     scopes: Mapped[str | None] = mapped_column(Text)
     expires_at: Mapped[dt.datetime | None]
+
+
+class ErpMaterial(Base):
+    """The ERP's view of a material of the master (the EBR's own record is ``material``)."""
+
+    __tablename__ = "integration_erp_material"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    revision: Mapped[str | None] = mapped_column(String(64))
+    issued_at: Mapped[dt.datetime]
+    message_id: Mapped[str] = mapped_column(String(200))
+    descriptions: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    properties: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime]
+
+
+class ErpLot(Base):
+    """The ERP's view of a lot: status, quantity (inventory), expiry and sublots (→ containers)."""
+
+    __tablename__ = "integration_erp_lot"
+
+    lot_number: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lot_id: Mapped[str] = mapped_column(String(36), index=True)
+    material: Mapped[str] = mapped_column(String(64))
+    revision: Mapped[str | None] = mapped_column(String(64))
+    issued_at: Mapped[dt.datetime]
+    message_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str | None] = mapped_column(String(64))
+    disposition: Mapped[str | None] = mapped_column(String(64))
+    quantity: Mapped[Decimal | None]
+    unit: Mapped[str] = mapped_column(String(16))
+    expires_on: Mapped[dt.date | None] = mapped_column(Date)
+    sublots: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    properties: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime]

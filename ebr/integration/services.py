@@ -35,8 +35,8 @@ from ebr.core.ids import new_id
 from ebr.core.units import convert
 from ebr.execution.models import Batch
 from ebr.execution.rules import BatchStatus
-from ebr.integration import b2mml
 from ebr.integration.b2mml import Document, MessageRefused, OrderRequest, Schema
+from ebr.integration.b2mml_material import MaterialDocument, read
 from ebr.integration.b2mml_out import confirm_bod
 from ebr.integration.models import InboundMessage, ProcessOrder
 from ebr.materials.models import Material
@@ -69,6 +69,12 @@ class Recipes(Protocol):
     ) -> tuple[RecipeVersion, Recipe]: ...
 
 
+class MasterDataApplier(Protocol):
+    """:class:`ebr.integration.masterdata.MasterData`: materials, lots and inventory from the ERP."""
+
+    def apply(self, session: Session, doc: MaterialDocument, mid: str) -> list[str]: ...
+
+
 @dataclass
 class Receipt:
     """What became of an inbound message: the acknowledgement and one line per order."""
@@ -97,11 +103,20 @@ class _Work:
 class Integration:
     """Inbound ERP messages (outbound ones are written by :mod:`ebr.integration.outbox`)."""
 
-    def __init__(self, *, audit: AuditTrail, clock: Clock, recipes: Recipes, batches: BatchFactory) -> None:
+    def __init__(
+        self,
+        *,
+        audit: AuditTrail,
+        clock: Clock,
+        recipes: Recipes,
+        batches: BatchFactory,
+        master: MasterDataApplier | None = None,
+    ) -> None:
         self.audit = audit
         self.clock = clock
         self.recipes = recipes
         self.batches = batches
+        self.master = master
 
     def refusal(self, exc: MessageRefused, *, schema: Schema | None = None) -> bytes:
         """The error acknowledgement for a refused message (nothing was stored)."""
@@ -116,11 +131,15 @@ class Integration:
 
     def receive(self, session: Session, data: bytes, *, channel: str, message_id: str | None = None) -> Receipt:
         """Apply one message in ``session``'s transaction; raises MessageRefused (nothing stored)."""
-        [receipt] = self.receive_parsed(session, [(b2mml.parse(data), data, message_id)], channel=channel)
+        [receipt] = self.receive_parsed(session, [(read(data), data, message_id)], channel=channel)
         return receipt
 
     def receive_parsed(
-        self, session: Session, messages: Sequence[tuple[Document, bytes, str | None]], *, channel: str
+        self,
+        session: Session,
+        messages: Sequence[tuple[Document | MaterialDocument, bytes, str | None]],
+        *,
+        channel: str,
     ) -> list[Receipt]:
         """Apply parsed messages in order, all in ``session``'s transaction (each with its audit events).
 
@@ -134,7 +153,7 @@ class Integration:
             row.message_id: row
             for row in session.scalars(select(InboundMessage).where(InboundMessage.message_id.in_(set(mids))))
         }
-        wanted = sorted({order.order_id for doc, _, _ in messages for order in doc.orders})
+        wanted = sorted({order.order_id for doc, _, _ in messages if isinstance(doc, Document) for order in doc.orders})
         known: dict[str, ProcessOrder | None] = dict.fromkeys(wanted)
         for start in range(0, len(wanted), 500):
             query = select(ProcessOrder).where(ProcessOrder.order_id.in_(wanted[start : start + 500]))
@@ -153,7 +172,7 @@ class Integration:
     def _receive(
         self,
         session: Session,
-        doc: Document,
+        doc: Document | MaterialDocument,
         data: bytes,
         mid: str,
         channel: str,
@@ -164,10 +183,18 @@ class Integration:
             return Receipt(ack, mid, duplicate=True, lines=["duplicate: already applied"])
         lines: list[str] = []
         refused = False
-        for order in doc.orders:
-            line, ok = self._apply(session, doc, order, mid, work)
-            lines.append(line)
-            refused = refused or not ok
+        if isinstance(doc, MaterialDocument):
+            # Master data may refuse the whole message after writing: the caller applies it alone
+            # (Wiring.receive_many), so the refusal rolls back nothing but its own transaction.
+            if self.master is None:
+                raise MessageRefused(f"{doc.verb}{doc.noun}: master data is not read here", schema=doc.schema)
+            lines, keys = self.master.apply(session, doc, mid), doc.keys
+        else:
+            keys = [o.order_id for o in doc.orders]
+            for order in doc.orders:
+                line, ok = self._apply(session, doc, order, mid, work)
+                lines.append(line)
+                refused = refused or not ok
         ack = confirm_bod(
             doc.schema, bod_id=new_id(), at=self.clock.now(), original=doc.application_area, lines=lines,
             accepted=not refused,
@@ -180,7 +207,7 @@ class Integration:
             verb=doc.verb,
             noun=doc.noun,
             body_sha256=body_hash(data),
-            orders=[o.order_id for o in doc.orders],
+            orders=keys,
             acknowledgement=ack.decode(),
             received_at=self.clock.now(),
         )

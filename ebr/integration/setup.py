@@ -9,12 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from ebr.core.db import unit_of_work
 from ebr.core.errors import ConfigError, Conflict, PermissionDenied
 from ebr.execution.service import build as build_execution
-from ebr.integration import b2mml, tokens
+from ebr.integration import tokens
 from ebr.integration.b2mml import Document, MessageRefused
+from ebr.integration.b2mml_material import read
 from ebr.integration.lims import LimsIntake, LimsReceipt, LimsRefused, refusal
+from ebr.integration.masterdata import MasterData
 from ebr.integration.outbox import Outbox
 from ebr.integration.services import Integration, Receipt
 from ebr.integration.settings import Channel, IntegrationSettings
@@ -47,8 +51,9 @@ class Wiring:
                     return self.inbound.receive(session, data, channel=channel, message_id=message_id)
             except MessageRefused as exc:
                 return Receipt(self.inbound.refusal(exc), message_id or "", accepted=False, lines=[exc.summary])
-            except Conflict:
-                # A concurrent writer won (batch number, order row): everything rolled back; apply again.
+            except (Conflict, IntegrityError):
+                # A concurrent writer won (batch number, order row, a new material or lot of the same
+                # code): everything rolled back; apply again and find what the winner stored.
                 if attempt == RETRIES:
                     raise
                 time.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 - jitter, not security
@@ -58,28 +63,45 @@ class Wiring:
         """Apply several messages (body, message id) in one transaction; one receipt each, in order.
 
         Each is parsed and validated first: a refused one gets its error answer alone and
-        nothing of it is stored. The rest are applied in order, each with its audit events,
-        and committed together. If a concurrent writer wins a race (``Conflict``), all of
-        them were rolled back and are applied one by one instead.
+        nothing of it is stored. Orders are applied in order, each with its audit events,
+        and committed together; a master-data message (which can be refused after writing)
+        is applied alone in its own transaction, after the orders delivered before it. If a
+        concurrent writer wins a race (``Conflict``), the orders of that transaction were
+        rolled back and are applied one by one instead.
         """
         receipts: list[Receipt | None] = [None] * len(items)
-        parsed: list[tuple[int, Document, bytes, str | None]] = []
+        run: list[tuple[int, Document, bytes, str | None]] = []
         for index, (data, mid) in enumerate(items):
             try:
-                parsed.append((index, b2mml.parse(data), data, mid))
+                doc = read(data)
             except MessageRefused as exc:
                 receipts[index] = Receipt(self.inbound.refusal(exc), mid or "", accepted=False, lines=[exc.summary])
-        if parsed:
-            try:
-                with unit_of_work(self.services.session_factory) as session:
-                    applied = self.inbound.receive_parsed(
-                        session, [(doc, data, mid) for _, doc, data, mid in parsed], channel=channel
-                    )
-            except Conflict:
-                applied = [self.receive(data, channel=channel, message_id=mid) for _, _, data, mid in parsed]
-            for (index, *_), receipt in zip(parsed, applied, strict=True):
-                receipts[index] = receipt
+                continue
+            if isinstance(doc, Document):
+                run.append((index, doc, data, mid))
+                continue
+            # Master data may be refused after writing: applied alone, after the orders before it.
+            self._apply_run(run, receipts, channel)
+            run = []
+            receipts[index] = self.receive(data, channel=channel, message_id=mid)
+        self._apply_run(run, receipts, channel)
         return [r for r in receipts if r is not None]
+
+    def _apply_run(
+        self, run: list[tuple[int, Document, bytes, str | None]], receipts: list[Receipt | None], channel: str
+    ) -> None:
+        """Orders (already parsed) applied in one transaction; one by one if a concurrent writer won a race."""
+        if not run:
+            return
+        try:
+            with unit_of_work(self.services.session_factory) as session:
+                applied = self.inbound.receive_parsed(
+                    session, [(doc, data, mid) for _, doc, data, mid in run], channel=channel
+                )
+        except Conflict:
+            applied = [self.receive(data, channel=channel, message_id=mid) for _, _, data, mid in run]
+        for (index, *_), receipt in zip(run, applied, strict=True):
+            receipts[index] = receipt
 
     def receive_results(
         self,
@@ -226,7 +248,12 @@ def build(services: Any) -> Wiring:
     if not isinstance(outbox, Outbox):
         raise ConfigError("the outbox is not wired into the audit trail; build services with ebr.bootstrap")
     execution = build_execution(services)
-    inbound = Integration(audit=services.audit, clock=services.clock, recipes=services.recipes, batches=execution)
+    master = MasterData(
+        audit=services.audit, clock=services.clock, materials=execution.materials, recipes=services.recipes
+    )
+    inbound = Integration(
+        audit=services.audit, clock=services.clock, recipes=services.recipes, batches=execution, master=master
+    )
     lims = LimsIntake(audit=services.audit, clock=services.clock, samples=execution)
     wiring = Wiring(services=services, outbox=outbox, inbound=inbound, lims=lims)
     services.extras["integration"] = wiring

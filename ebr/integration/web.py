@@ -5,11 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
-from ebr.integration import health
+from ebr.integration import health, masterdata
 from ebr.integration.setup import build
 from ebr.integration.worker import retry as retry_message
 from ebr.web import access
 from ebr.web.helpers import field, read, services, work
+
+LOTS_SHOWN = 100
+"""Lots whose ERP quantity differs from the EBR's, shown on the page (all: ``ebr erp inventory``)."""
 
 bp = Blueprint("integration", __name__, url_prefix="/admin/integration", template_folder="templates")
 
@@ -17,14 +20,19 @@ bp = Blueprint("integration", __name__, url_prefix="/admin/integration", templat
 @bp.get("")
 @access.requires("integration.manage")
 def health_page() -> ResponseReturnValue:
-    """Last message in and out per channel, backlog, dead letters with their errors, recent messages."""
+    """Last message in and out per channel, backlog, dead letters, recent messages, ERP lot differences."""
     settings = build(services()).settings
     with read() as session:
         channels = health.channels(session, settings)
         dead = health.dead_letters(session)
         recent = health.messages(session, limit=20)
         orders = health.orders(session)
-    return render_template("integration/health.html", channels=channels, dead=dead, recent=recent, orders=orders)
+        lots = masterdata.inventory(session)
+    differ = [line for line in lots if line.difference]
+    return render_template(
+        "integration/health.html", channels=channels, dead=dead, recent=recent, orders=orders, lots=len(lots),
+        differ=differ[:LOTS_SHOWN], differ_count=len(differ),
+    )  # fmt: skip
 
 
 @bp.post("/outbox/<message_id>/retry")

@@ -318,8 +318,7 @@ class MaterialService:
                 f"wrong material: container {barcode} holds {lot.material_code} (lot {lot.lot_number}) "
                 f"but this step needs {material}"
             )
-        if lot.status != LotStatus.RELEASED.value:
-            raise ValidationError(f"lot {lot.lot_number} is {lot.status}, not released; use a released lot")
+        self._check_released(session, lot)
         today = self.clock.now().date()
         if lot.expires_on < today:
             raise ValidationError(f"lot {lot.lot_number} expired on {lot.expires_on}; use an unexpired lot")
@@ -333,6 +332,15 @@ class MaterialService:
                 f"{needed:.4f} needed; use another container"
             )
         return container
+
+    def _check_released(self, session: Session, lot: Lot) -> None:
+        """ValidationError naming the status and the reason of its last change unless ``lot`` is released."""
+        if lot.status == LotStatus.RELEASED.value:
+            return
+        query = select(LotStatusChange.reason).where(LotStatusChange.lot_id == lot.id)
+        last = session.scalars(query.order_by(LotStatusChange.changed_at.desc())).first()
+        why = f" ({last})" if last else ""
+        raise ValidationError(f"lot {lot.lot_number} is {lot.status}, not released{why}; use a released lot")
 
     def record_output(
         self, session: Session, *, actor: str, batch_id: str, number: str, product: str, quantity: Decimal, unit: str
@@ -367,6 +375,8 @@ class MaterialService:
             raise NotFound(f"container {barcode!r} is unknown")
         lot = session.get(Lot, container.lot_id, with_for_update=True)
         assert lot is not None
+        # Checked again here: the lot may have been put on hold (QA, an ERP block) since the scan.
+        self._check_released(session, lot)
         if container.quantity < quantity or lot.quantity < quantity:
             raise ValidationError(f"container {barcode} holds only {container.quantity}; {quantity} cannot be taken")
         before = {"quantity": lot.quantity}

@@ -175,6 +175,18 @@ def disposition(
     )
 
 
+def hold(svc: MaterialService, session: Session, *, actor: str, lot_number: str, reason: str) -> Lot:
+    """Put a released lot on hold (quarantine) on another system's report, without a signature.
+
+    The safe direction only: it stops the lot being used until QA decides (with a
+    signature) again. A lot that is not released is left as it is (returned unchanged).
+    """
+    lot = svc.lot(session, lot_number)
+    if lot.status == LotStatus.RELEASED.value:
+        svc._set_status(session, lot, LotStatus.QUARANTINE, actor=actor, reason=reason, signature_id=None)
+    return lot
+
+
 def retest(
     svc: MaterialService,
     session: Session,
