@@ -39,7 +39,7 @@ from tests.integration.execution.test_materials import _scan, _weigh_step
 from tests.integration.integration.conftest import example
 from tests.integration.integration.master import lot_message, material_message, stored
 from tests.integration.integration.test_amqp import Names, broker, drain, publish, use_amqp  # noqa: F401 - the fixture
-from tests.integration.reports.conftest import FixedScale
+from tests.integration.records.conftest import FixedScale
 from tests.support.auth import login
 
 
