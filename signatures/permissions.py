@@ -61,6 +61,9 @@ _ANALYTICS_QA = frozenset({"analytics.assess", "analytics.manage"})
 # the curricula and which steps require them; every person who may be trained signs "trained".
 _CALIBRATION = frozenset({"equipment.calibrate", "equipment.maintain"})
 _TRAINEE = frozenset({"sign.trained"})
+# A cleaning record is the floor's own GMP record (who cleaned, by which SOP): the operator
+# and supervisor who clean record it; the administrator does not (segregation of duties).
+_CLEANING = frozenset({"equipment.clean"})
 
 PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
     {
@@ -68,6 +71,7 @@ PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
         # deviation still need the supervisor (restart, signed assessment).
         Role.operator: _READ
         | _TRAINEE
+        | _CLEANING
         | {
             "alarm.acknowledge",
             "batch.execute",
@@ -78,6 +82,7 @@ PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
         },
         Role.supervisor: _READ
         | _CALIBRATION
+        | _CLEANING
         | _TRAINEE
         | {
             "training.record",

@@ -2,7 +2,8 @@
 assessment) and maintenance.
 
 Reading needs ``equipment.view``; a calibration or maintenance record ``equipment.calibrate`` /
-``equipment.maintain`` (supervisor, QA); a cleaning ``equipment.manage`` as on the equipment page.
+``equipment.maintain`` (supervisor, QA); a cleaning ``equipment.clean`` (operator, supervisor: the
+floor records its own cleaning), as on the equipment page.
 A failed calibration takes the unit to maintenance and answers with the batches that used it
 since its last passing calibration (``impact``).
 """
@@ -173,7 +174,7 @@ def cleanings(tag: str) -> list[dict[str, Any]]:
 
 
 @blp.route("/<tag>/cleanings", methods=["POST"])
-@access.requires("equipment.manage")
+@access.requires("equipment.clean")
 @blp.arguments(CleaningIn)
 @blp.response(201, CleaningOut)
 def clean(data: dict[str, Any], tag: str) -> dict[str, Any]:

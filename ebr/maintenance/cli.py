@@ -1,8 +1,10 @@
-"""``ebr equipment …``: calibrate, record maintenance, show a unit's status and logbook.
+"""``ebr equipment …``: record a cleaning, calibrate, record maintenance, show a unit's status
+and logbook.
 
 Who records proves it with a password (prompted, or one line on standard input with
-``--password-stdin``) and needs ``equipment.calibrate`` / ``equipment.maintain``
-(supervisor, QA); the logbook needs ``equipment.view``.
+``--password-stdin``) and needs ``equipment.clean`` (operator, supervisor) or
+``equipment.calibrate`` / ``equipment.maintain`` (supervisor, QA); the logbook needs
+``equipment.view``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _actor(user: str, password_stdin: bool, action: str) -> str:
 
 def _who(func: Any) -> Any:
     func = click.option("--password-stdin", is_flag=True, help="Read your password from standard input.")(func)
-    return click.option("--user", required=True, help="Your user id (supervisor or QA).")(func)
+    return click.option("--user", required=True, help="Your user id.")(func)
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -50,6 +52,21 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 @click.group("equipment")
 def group() -> None:
     """Calibration, maintenance and the logbook of a unit."""
+
+
+@group.command("clean")
+@click.argument("tag")
+@click.option("--method", required=True, help="The cleaning method or SOP.")
+@click.option("--comment", default="")
+@_who
+def clean(tag: str, method: str, comment: str, user: str, password_stdin: bool) -> None:
+    """Record a cleaning of TAG (operator, supervisor): it is clean until its clean hold ends."""
+    actor = _actor(user, password_stdin, "equipment.clean")
+    svc = services()
+    with unit_of_work(svc.session_factory) as session:
+        row = svc.equipment.record_cleaning(session, actor=actor, unit=tag, method=method.strip(), comment=comment)
+        until = f", clean until {row.expires_at.isoformat()}" if row.expires_at else ""
+    click.echo(f"{tag}: cleaning recorded by {actor}{until} (record {row.id})")
 
 
 @group.command("calibrate")

@@ -105,7 +105,7 @@ def set_status(tag: str) -> ResponseReturnValue:
 
 
 @bp.post("/<tag>/cleaning")
-@access.requires("equipment.manage")
+@access.requires("equipment.clean")
 def record_cleaning(tag: str) -> ResponseReturnValue:
     """Record a cleaning (method or SOP and a comment); the unit is clean until its hold time ends."""
     with work() as session:
