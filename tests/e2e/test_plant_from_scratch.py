@@ -231,6 +231,7 @@ def test_a_plant_from_an_empty_database_to_a_released_batch(plant: Plant, browse
         admin.get_by_label("User id").fill(user_id)
         admin.get_by_label("Full name (printed on every signature)").fill(name)
         admin.get_by_role("group", name="Roles").get_by_label(role.replace("_", " "), exact=True).check()
+        admin.get_by_label("How you verified the person's identity").fill("badge and passport seen in person")
         admin.get_by_role("button", name="Create user").click()
         admin.wait_for_load_state()
         shown = re.search(
