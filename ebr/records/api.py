@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ebr.api.common import actor, blueprint, credentials, execution, work
+from ebr.api.common import actor, blueprint, execution, own_credentials, work
 from ebr.api.schemas import CorrectionIn, CorrectionOut, DeviationIn, DeviationOut, DeviationSignIn, GenealogyOut
 from ebr.execution import deviations
 from ebr.execution.models import Batch, Deviation, RecordSignature
@@ -70,7 +70,7 @@ def sign_deviation(data: dict[str, Any], ref: str) -> dict[str, Any]:
             actor=actor(),
             ref=ref,
             comment=data["comment"],
-            signature=credentials(data["signature"]),
+            signature=own_credentials(data["signature"]),
             version=data["version"],
             investigation_ref=data["investigation_ref"],
             severity=data["severity"],
@@ -91,7 +91,7 @@ def correct(data: dict[str, Any], entry_id: str) -> dict[str, Any]:
             entry_id=entry_id,
             value=data["value"],
             reason=data["reason"],
-            signature=credentials(data["signature"]),
+            signature=own_credentials(data["signature"]),
         )
         return {"entry": entry, "deviation": dev.number if dev else None}
 
