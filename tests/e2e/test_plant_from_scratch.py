@@ -259,6 +259,7 @@ def test_a_plant_from_an_empty_database_to_a_released_batch(plant: Plant, browse
     sam.get_by_label("As found (readings before adjustment)").fill("20.002 kg at 20.000 kg")
     sam.get_by_label("As left (readings after adjustment)").fill("20.000 kg at 20.000 kg")
     sam.get_by_label("Certificate reference").fill("CAL-SC01-001")
+    sam.get_by_label("Password", exact=True).fill(PASSWORD)  # signed "calibrated"
     sam.get_by_role("button", name="Record calibration").click()
     sam.get_by_role("heading", name="Calibration of SC-01: passed").wait_for()
 

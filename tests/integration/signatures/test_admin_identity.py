@@ -83,9 +83,7 @@ def test_a_user_created_without_an_identity_check_cannot_sign_until_the_admin_re
     found = re.search(r"Temporary password \(shown once\): ([A-Za-z0-9-]+)", shown)
     assert found
     with svc.session_factory.begin() as session:
-        svc.users.change_password(
-            session, user_id="olga", old_password=found.group(1), new_password=PASSWORD
-        )
+        svc.users.change_password(session, user_id="olga", old_password=found.group(1), new_password=PASSWORD)
         svc.users.accept_accountability(session, user_id="olga")
     with pytest.raises(IdentityNotVerified), svc.session_factory.begin() as session:
         svc.signing.sign(

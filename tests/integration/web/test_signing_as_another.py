@@ -43,6 +43,7 @@ OWN: dict[tuple[str, str], tuple[str, dict[str, Any], str | None, str | None]] =
     ("POST", "/api/lots/{lot_number}/reject"): ("quinn", {"reason": "r"}, "signature", "rejected"),
     ("POST", "/api/lots/{lot_number}/quarantine"): ("quinn", {"reason": "r"}, "signature", "approved"),
     ("POST", "/api/lots/{lot_number}/retest"): ("quinn", {"retest_on": LATER, "reason": "r"}, "signature", "approved"),
+    ("POST", "/api/equipment/{tag}/calibrations"): ("sam", {"passed": True}, "signature", None),
     ("POST", "/api/analytics/notifications/{number}/assessment"): (
         "quinn", {"assessment": "a", "conclusion": "no_action"}, "signature", None,
     ),
