@@ -148,6 +148,8 @@ WEB_FORMS = [
     ("/review/deviations/D-NOPE/sign", "sam", "verified", {"comment": "c"}),
     ("/lots/L-NOPE/decision", "quinn", "released", {"action": "release", "reason": "r"}),
     ("/lots/L-NOPE/retest", "quinn", "approved", {"retest_on": LATER, "reason": "r"}),
+    ("/recipes/R-NOPE@1/submit", "ada", "authored", {}),
+    ("/recipes/R-NOPE@1/approve", "abe", "approved", {}),
 ]
 
 
