@@ -37,16 +37,20 @@ class Scan:
     wrong_type: str | None = None
 
 
-def _batch_digests(datas: Sequence[bytes], first: int, prev: str) -> list[str] | None:
-    """The batch's hashes when every event is chained and numbered right, else None."""
+def _batch_digests(datas: Sequence[bytes], first: int, prev: str) -> bytes | None:
+    """The batch's SHA-256 digests (32 bytes each, joined) when every event is chained and numbered right, else None.
+
+    Binary digests hex-encoded once per batch: a tenth less CPU than ``hexdigest()`` per
+    event (docs/audit.md, "Performance").
+    """
     sha256 = hashlib.sha256
     try:
-        digests = [sha256(data).hexdigest() for data in datas]
+        digests = b"".join([sha256(data).digest() for data in datas])
         # Joined comparisons run in C; rsplit keeps the part after the LAST token.
         prevs = b"".join([d.rsplit(PREV_TOKEN, 1)[1][:64] for d in datas])
     except (IndexError, TypeError, AttributeError):
         return None
-    if prevs != (prev + "".join(digests[:-1])).encode():
+    if prevs != prev.encode() + digests[:-32].hex().encode():
         return None
     needles = [b'"seq":%d,"ts":"' % seq for seq in range(first, first + len(datas))]
     if [d[-TS_TAIL - len(n) : -TS_TAIL] for d, n in zip(datas, needles, strict=True)] != needles:
@@ -90,11 +94,13 @@ def scan(
         first = state.seq + 1
         digests = _batch_digests(datas, first, state.hash)
         signed = marks[bisect.bisect_left(marks, first) : bisect.bisect_right(marks, first + len(datas) - 1)]
-        if digests is None or any(checkpoints[s] != digests[s - first] for s in signed):
+        if digests is None or any(
+            checkpoints[s] != digests[(s - first) * 32 : (s - first + 1) * 32].hex() for s in signed
+        ):
             if not _row_by_row(datas, state, checkpoints):
                 return state
         elif digests:
-            state.seq, state.hash = first + len(datas) - 1, digests[-1]
+            state.seq, state.hash = first + len(datas) - 1, digests[-32:].hex()
         if progress is not None:
             progress(len(datas))
     return state

@@ -1,4 +1,5 @@
-"""The application's capabilities, each one package under ``ebr/``, and how they are attached.
+"""The application's capabilities, each one package under ``ebr/`` (and ``validation``), and how
+they are attached.
 
 :data:`FEATURES` is the one list of them: the app factory and the ``ebr`` command read it,
 nothing else. A feature's adapters are found by the name of their module (DESIGN.md,
@@ -42,6 +43,10 @@ FEATURES = (
     "ebr.performance",
     "ebr.maintenance",
     "ebr.training",
+    # IQ/OQ of the installation (``ebr validate``). The package sits above the application
+    # layer (it runs the test suite against it), so it is one more reason to name features
+    # here and import them by name: no module of ebr imports it.
+    "validation",
 )
 
 ADAPTERS = ("web", "api", "cli")

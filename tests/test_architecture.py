@@ -58,6 +58,8 @@ def test_the_application_layer_names_every_module_of_ebr_but_its_foundation() ->
 
 
 PRODUCT_PACKAGES = ("ebr", "audit", "signatures", "recipes", "equipment", "validation")
+SHARED = ("ebr.web", "ebr.api", "ebr.cli")  # what the features' adapters share
+SHARED_NAMES = {"web", "api", "cli", "core"}
 
 
 def _import_cycles(graph: object, modules: set[str]) -> list[list[str]]:
@@ -126,15 +128,69 @@ def test_the_product_code_has_no_import_circles() -> None:
     )
 
 
+def _owned_by_one_feature(graph: object, shared: tuple[str, ...], features: tuple[str, ...]) -> dict[str, str]:
+    """The modules of the shared packages that only one feature package imports: {module: feature}.
+
+    An importer outside every feature (the app factory, another shared module) makes a module
+    shared; a module nothing imports statically (a command group loaded by name) is left alone.
+    """
+
+    def owner(module: str) -> str | None:
+        return next((feature for feature in features if module == feature or module.startswith(f"{feature}.")), None)
+
+    found: dict[str, str] = {}
+    for package in shared:
+        for module in sorted(graph.find_descendants(package)):  # type: ignore[attr-defined]
+            owners = {owner(importer) for importer in graph.find_modules_that_directly_import(module)}  # type: ignore[attr-defined]
+            if len(owners) == 1 and None not in owners:
+                found[module] = str(owners.pop())
+    return found
+
+
+def test_the_owner_finder_names_a_shared_module_only_one_feature_imports() -> None:
+    importers: dict[str, set[str]] = {
+        "s.one": {"f.a", "f.a.b"},  # only feature f.a: it belongs there
+        "s.two": {"f.a", "g"},  # f.a and the composition root g
+        "s.three": {"f.a", "f.c"},  # two features
+        "s.four": {"s.one"},  # another shared module
+        "s.five": set(),  # loaded by name
+    }
+
+    class Graph:
+        def find_descendants(self, package: str) -> set[str]:
+            return {module for module in importers if module.startswith(f"{package}.")}
+
+        def find_modules_that_directly_import(self, module: str) -> set[str]:
+            return importers[module]
+
+    assert _owned_by_one_feature(Graph(), ("s",), ("f.a", "f.c")) == {"s.one": "f.a"}
+
+
+@pytest.mark.requirement("URS-SYS-005")
+def test_the_shared_packages_hold_only_what_more_than_one_feature_uses() -> None:
+    import grimp
+
+    from ebr.features import FEATURES
+
+    graph = grimp.build_graph(*PRODUCT_PACKAGES)
+    owned = _owned_by_one_feature(graph, SHARED, FEATURES)
+    assert owned == {}, (
+        "modules of ebr/web, ebr/api, ebr/cli that one feature alone uses (move each there):\n"
+        + "\n".join(f"{module} → {feature}" for module, feature in owned.items())
+    )
+
+
 def test_every_feature_package_is_in_the_one_list() -> None:
     from ebr.features import ADAPTERS, FEATURES
 
+    # ebr's packages but the shared ones, and validation (``ebr validate``), which sits above them.
+    packages = {f"ebr.{path.name}": path for path in (ROOT / "ebr").iterdir() if path.name not in SHARED_NAMES}
+    packages["validation"] = ROOT / "validation"
     with_adapters = {
-        f"ebr.{path.parent.name}"
+        name
+        for name, path in packages.items()
         for kind in ADAPTERS
-        for pattern in (f"{kind}.py", f"{kind}_*.py")
-        for path in (ROOT / "ebr").glob(f"*/{pattern}")
-        if path.parent.name not in {"web", "api", "cli", "core"}
+        if next(path.glob(f"{kind}.py"), None) or next(path.glob(f"{kind}_*.py"), None)
     }
     assert with_adapters - set(FEATURES) == set(), "feature packages missing from ebr/features.py FEATURES"
     assert set(FEATURES) - with_adapters == set(), "FEATURES names packages without web/api/cli modules"
@@ -162,6 +218,16 @@ def test_every_feature_packages_blueprints_are_registered_in_the_app() -> None:
     assert not missing, f"feature modules whose blueprint (bp / blp) the app does not serve: {missing}"
     assert {"execute", "auth", "api_batches", "integration_api"} <= set(app.blueprints)
     services_of(app).close()
+
+
+def test_the_test_folders_are_named_after_packages_that_exist() -> None:
+    # tests/unit/<name> and tests/integration/<name> test the package <name> (a top-level one or
+    # one of ebr/), so a renamed package leaves no folder behind under its old name.
+    packages = {path.parent.name for base in (ROOT, ROOT / "ebr") for path in base.glob("*/__init__.py")}
+    # (a folder git left with only __pycache__ in it after a move holds no tests)
+    folders = {path.parent for kind in ("unit", "integration") for path in (ROOT / "tests" / kind).glob("*/*.py")}
+    stale = sorted(str(path.relative_to(ROOT)) for path in folders if path.name not in packages)
+    assert stale == [], f"test folders named after no package (move them with git mv): {stale}"
 
 
 def test_the_picture_of_the_package_imports_is_current() -> None:

@@ -1,6 +1,6 @@
 """One validation run: IQ, OQ, matrix, report, optional approval signature, PDF.
 
-Called by ``ebr validate`` (``ebr/cli/validate.py``). Only a run without
+Called by ``ebr validate`` (``validation/cli.py``). Only a run without
 deviations is offered for the validator's "approved" signature: approving a
 report with open deviations would certify what the report itself refutes.
 """

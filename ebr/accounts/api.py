@@ -4,13 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from flask import session
+from marshmallow import fields
 from werkzeug.exceptions import Unauthorized
 
 from ebr.api.common import blueprint, execution, services, work
-from ebr.api.schemas import LoginIn, UserOut
+from ebr.api.schemas import Strict
 from ebr.web import access
 from signatures.errors import AuthenticationFailed
+
+
+class LoginIn(Strict):
+    user_id = fields.String(required=True)
+    password = fields.String(required=True, load_only=True)
+
+
+class UserOut(ma.Schema):
+    user_id = fields.String()
+    full_name = fields.String()
+    roles = fields.List(fields.String())
+
 
 blp = blueprint("api_session", "/api/session", "Log in and out")
 

@@ -1,7 +1,8 @@
 """The ``ebr`` command: every administrator and auditor task without a browser.
 
-The core commands (``init``, ``serve``, ``demo``, ``validate``) are here; every feature adds
-its own from its ``cli.py`` (``ebr.features``). Errors of ours are printed as one clear line
+The installation's own commands (``init``, ``serve``, ``demo``: ``ebr.cli.core``) are here;
+every feature adds its own from its ``cli.py`` (``ebr.features``), ``ebr validate`` too
+(``validation.cli``). Errors of ours are printed as one clear line
 and exit with status 2; no traceback reaches the user.
 """
 
@@ -16,7 +17,7 @@ import click
 from ebr.core.errors import EbrError
 from ebr.features import register_cli
 
-CORE = ("ebr.cli.core", "ebr.cli.validate")
+CORE = ("ebr.cli.core",)
 
 
 class EbrGroup(click.Group):

@@ -16,20 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ebr.api.common import actor, blueprint, credentials, execution, own_credentials, plain, work
-from ebr.api.schemas import (
-    BatchCreateIn,
-    BatchOut,
-    CommandIn,
-    CompleteIn,
-    EntriesIn,
-    ErrorOut,
-    ListQuery,
-    OutcomeOut,
-    StepOut,
-    StepSummaryOut,
-    VerificationIn,
-    VersionIn,
-)
+from ebr.api.schemas import ErrorOut, VersionIn
 from ebr.core.canonical import jsonable
 from ebr.core.errors import EbrError
 from ebr.execution import deviations, refusals
@@ -38,6 +25,18 @@ from ebr.execution.commands import parse_command
 from ebr.execution.engine import StepOutcome, required_meanings
 from ebr.execution.models import Batch, BatchStep, Deviation, StepEntry
 from ebr.execution.phases import hold_status
+from ebr.execution.schemas import (
+    BatchCreateIn,
+    BatchOut,
+    CommandIn,
+    CompleteIn,
+    EntriesIn,
+    ListQuery,
+    OutcomeOut,
+    StepOut,
+    StepSummaryOut,
+    VerificationIn,
+)
 from ebr.web import access
 from recipes.phases import TimedHold
 from recipes.states import Command

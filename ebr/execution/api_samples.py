@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from ebr.api.common import actor, blueprint, execution, work
-from ebr.api.schemas import SampleResultIn, SampleResultOut
 from ebr.execution import samples
+from ebr.execution.schemas import SampleResultIn, SampleResultOut
 from ebr.web import access
 
 blp = blueprint("api_samples", "/api/samples", "In-process samples and QC results")

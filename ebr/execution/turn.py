@@ -7,7 +7,7 @@ each other.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -76,7 +76,16 @@ def current_entries(session: Session, step: BatchStep) -> dict[str, StepEntry]:
     # A loop restarts the step: entries of earlier runs stay in the record but are not this run's.
     if step.started_at is not None:
         query = query.where(StepEntry.recorded_at >= step.started_at)
-    return {e.name: e for e in session.scalars(query.order_by(StepEntry.recorded_at))}
+    return current_of(step, session.scalars(query.order_by(StepEntry.recorded_at, StepEntry.id)))
+
+
+def current_of(step: BatchStep, entries: Iterable[StepEntry]) -> dict[str, StepEntry]:
+    """``current_entries``' rule over ``step``'s entries already loaded (oldest first; a later one wins)."""
+    return {
+        e.name: e
+        for e in entries
+        if e.superseded_at is None and (step.started_at is None or e.recorded_at >= step.started_at)
+    }
 
 
 def dec(value: Any) -> Decimal | None:

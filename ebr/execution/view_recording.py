@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ebr.execution import numbers
 from ebr.execution.phases import OutOfLimitsUnconfirmed
 from ebr.execution.service import Execution
-from ebr.web import numbers
 from recipes.phases import DataEntry, EntryKind
 
 CONFIRM_FIELD = "out_of_limits"

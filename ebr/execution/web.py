@@ -23,16 +23,17 @@ from sqlalchemy.orm import Session
 
 from ebr.core.clock import to_rfc3339
 from ebr.core.errors import EbrError, ValidationError
-from ebr.execution import commands, deviations, engine, readiness, refusals, rules, samples
+from ebr.execution import commands, deviations, engine, numbers, readiness, refusals, rules, samples
 from ebr.execution import view_recording as recording
 from ebr.execution.context import Context
 from ebr.execution.models import Batch, BatchStep, Deviation, RecordSignature, SampleResult, StepEntry
 from ebr.execution.service import Execution
 from ebr.execution.stepstate import TimedHoldState, state_of
+from ebr.execution.turn import current_of
 from ebr.execution.view_entries import EntryHistory, history
 from ebr.execution.view_weighing import ContainerChoice, containers_to_scan
 from ebr.materials.services import Credentials
-from ebr.web import access, helpers, numbers
+from ebr.web import access, helpers
 from ebr.web.errors import status_for
 from ebr.web.helpers import execution, read, version_field, work
 from recipes.model import Phase
@@ -110,24 +111,32 @@ class StepView:
 
 
 def step_view(session: Session, ctx: Context, number: str, path: str) -> StepView:
+    """The panel of step ``path`` of batch ``number`` (loading the batch and the step)."""
     batch = ctx.batch(session, number)
-    step = ctx.step(session, batch, path)
-    phase = ctx.plan(session, batch).phase(path)
-    entries = engine.current_entries(session, step)
-    found = [d for d in deviations.for_batch(session, batch) if d.step_path == path]
+    return panel(session, ctx, batch, ctx.step(session, batch, path), deviations.for_batch(session, batch))
+
+
+def panel(session: Session, ctx: Context, batch: Batch, step: BatchStep, batch_deviations: list[Deviation]) -> StepView:
+    """The panel of ``step`` from rows the caller loaded once for the whole page (batch, deviations)."""
+    path = step.path
+    plan = ctx.plan(session, batch)
+    phase = plan.phase(path)
+    lines = history(session, batch, step)
+    # The step's current entries from the same rows the history shows (one query, the engine's rule).
+    entries = current_of(step, (line.entry for line in lines.lines))
     view = StepView(
         batch,
         step,
         phase,
         entries,
         ctx.signatures_of(session, "batch_step", step.id),
-        found,
+        [d for d in batch_deviations if d.step_path == path],
         engine.required_meanings(phase),
-        history=history(session, batch, step),
+        history=lines,
     )
     if isinstance(phase.params, Sample) and phase.params.wait_for_result:
         have = samples.results_of(session, step)
-        view.results = [(spec, have.get(spec.test)) for spec in samples.specifications(ctx.plan(session, batch), path)]
+        view.results = [(spec, have.get(spec.test)) for spec in samples.specifications(plan, path)]
     view.blockers = readiness.completion_blockers(session, ctx, batch, step, phase)
     if isinstance(phase.params, WeighDispense) and "container" not in entries:
         view.containers = containers_to_scan(session, phase.params.material, ctx.clock.now().date())
@@ -155,8 +164,10 @@ def work_area(
     """The batch's working area: step list, panels of ready or running phases, deviations."""
     found = ctx.batch(session, number)
     steps = batch_tree(session, found)
+    devs = deviations.for_batch(session, found)
+    # The batch, its steps and its deviations are read once for every panel on the page.
     active = [
-        step_view(session, ctx, number, s.path)
+        panel(session, ctx, found, s, devs)
         for s in steps
         if s.level == "phase" and s.ready and s.state not in CLOSED_STATES
     ]
@@ -165,7 +176,6 @@ def work_area(
             view.error, view.notice, view.confirm = error, notice, confirm
     # A step that just completed has no panel any more: its message goes above the panels.
     placed = any(v.step.path == path for v in active)
-    devs = deviations.for_batch(session, found)
     return {
         "batch": found,
         "batch_commands": [c.value.lower() for c in commands.allowed_batch_commands(found)],
@@ -198,17 +208,22 @@ def _act(
     action: Callable[[Session, Execution], Any],
     notice: str | Callable[[Any], str],
     values: dict[str, str] | None = None,
+    *,
+    panel_only: Callable[[Any], bool] | None = None,
 ) -> ResponseReturnValue:
     """Run ``action`` in one unit of work; answer with the re-rendered work area (with the refusal, if any).
 
     ``notice`` is the success message, or a function of the action's result that words it.
     An equipment or material refusal is audited afterwards, in its own transaction.
+    ``panel_only`` says from the result when nothing but the step's own panel changed:
+    then only that panel is rendered and swapped.
     """
     try:
         with work() as session:
             result = action(session, execution())
             if callable(notice):
                 notice = notice(result)
+            only_the_panel = panel_only is not None and panel_only(result)
     except EbrError as error:
         if isinstance(error, recording.OutOfLimits):
             raise  # not a refusal: the record view asks "re-enter or record as deviation"
@@ -225,7 +240,23 @@ def _act(
         # JavaScript): the same action, then the whole page with the same message.
         flash(notice)
         return redirect(url_for("execute.batch", number=number, _anchor=f"step-{path}"))
+    if only_the_panel:
+        return _panel(number, path, notice)
     return _work(number, path, notice=notice)
+
+
+def _panel(number: str, path: str, notice: str) -> ResponseReturnValue:
+    """Only the step's own panel, swapped in place of the work area (htmx's ``HX-Retarget``).
+
+    For an action that changed nothing outside the step (a value recorded, no deviation,
+    the step still running): the step list, the other panels and the deviations stay as
+    they are on the page, and the server renders one panel instead of the whole batch.
+    """
+    with read() as session:
+        view = step_view(session, execution().ctx, number, path)
+    view.notice = notice
+    retarget = {"HX-Retarget": f"#step-{path.replace('.', '-')}", "HX-Reswap": "outerHTML"}
+    return render_template("execute/_step.html", v=view), 200, retarget
 
 
 @bp.get("/<number>")
@@ -344,8 +375,11 @@ def record(number: str, path: str) -> ResponseReturnValue:
             session, actor=access.user_id(), ref=number, path=path, values=ready, version=version, confirmed=confirmed
         )
 
+    def only_the_step(outcome: engine.StepOutcome) -> bool:
+        return not outcome.deviations and outcome.step.state == State.RUNNING.value
+
     try:
-        return _act(number, path, action, "Recorded.", values)
+        return _act(number, path, action, "Recorded.", values, panel_only=only_the_step)
     except recording.OutOfLimits as question:
         return _work(number, path, confirm=question)
 

@@ -19,11 +19,12 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from ebr.core.errors import EbrError, NotFound, ValidationError
+from ebr.execution import numbers
 from ebr.execution.models import BatchStep, StepEntry
 from ebr.execution.view_entries import CORRECTION_MEANING
 from ebr.execution.web import step_view, work_area
 from ebr.materials.services import Credentials
-from ebr.web import access, helpers, numbers
+from ebr.web import access, helpers
 from ebr.web.errors import status_for
 from ebr.web.helpers import execution, read, work
 

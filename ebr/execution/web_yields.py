@@ -2,7 +2,7 @@
 
 Reading needs ``batch.view``; recording a container's return (re-weighed) and waste
 needs ``batch.execute``, as ``POST /api/batches/<ref>/returns`` does. Numbers are
-typed and shown in the plant's locale (``ebr.web.numbers``); what is stored is canonical.
+typed and shown in the plant's locale (``ebr.execution.numbers``); what is stored is canonical.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
-from ebr.execution import yields
+from ebr.execution import numbers, yields
 from ebr.execution.rules import parse_decimal
-from ebr.web import access, numbers
+from ebr.web import access
 from ebr.web.helpers import execution, field, read, services, work
 
 bp = Blueprint("yields", __name__, url_prefix="/batches", template_folder="templates")

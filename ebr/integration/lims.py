@@ -97,8 +97,12 @@ def _first_error(messages: Any, path: str = "") -> tuple[str, str]:
     return path or "message", str(messages)
 
 
-def parse(data: bytes) -> dict[str, Any]:
-    """The validated message; raises :class:`LimsRefused` naming the field and the problem."""
+def parse(data: bytes, *, sample_id: str | None = None) -> dict[str, Any]:
+    """The validated message; raises :class:`LimsRefused` naming the field and the problem.
+
+    ``sample_id``: the sample the message was sent to (HTTP: the URL's); the message's own
+    ``sample_id`` may then be left out, and must be the same when given.
+    """
     if len(data) > MAX_BYTES:
         raise LimsRefused("message", f"larger than {MAX_BYTES} bytes; send at most {MAX_RESULTS} results a message")
     try:
@@ -110,6 +114,13 @@ def parse(data: bytes) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise LimsRefused("message", f"must be a JSON object with format {FORMAT!r}")
     mid = raw.get("message_id") if isinstance(raw.get("message_id"), str) else None
+    if sample_id is not None:
+        given = raw.setdefault("sample_id", sample_id)
+        if given != sample_id:
+            raise LimsRefused(
+                "sample_id", f"the message is for sample {given!r} but was sent to sample {sample_id!r}; "
+                "send each sample's results to its own address", mid,
+            )  # fmt: skip
     try:
         loaded: dict[str, Any] = _Message().load(raw)
     except SchemaError as exc:
@@ -150,17 +161,29 @@ class LimsIntake:
         self.audit, self.clock, self.samples = audit, clock, samples
 
     def receive(
-        self, session: Session, data: bytes, *, channel: str, source: str, message_id: str | None = None
+        self,
+        session: Session,
+        data: bytes,
+        *,
+        channel: str,
+        source: str,
+        message_id: str | None = None,
+        sample_id: str | None = None,
     ) -> LimsReceipt:
         """Apply one message in ``session``'s transaction (``source``: the token's name).
 
+        ``sample_id``: the sample the message was addressed to (HTTP), see :func:`parse`.
         Raises :class:`LimsRefused`; the caller rolls back, so nothing is stored.
         """
-        message = parse(data)
+        message = parse(data, sample_id=sample_id)
         mid = (message["message_id"] or message_id or hashlib.sha256(data).hexdigest())[:190]
         key = f"lims:{mid}"  # the inbound log is shared with the ERP: its ids cannot collide with ours
         seen = session.scalars(select(InboundMessage).where(InboundMessage.message_id == key)).first()
         if seen is not None:
+            if seen.body_sha256 != hashlib.sha256(data).hexdigest() or seen.orders != [message["sample_id"]]:
+                raise LimsRefused(
+                    "message_id", f"{mid!r} was used for another message already; give each message its own id", mid
+                )
             return LimsReceipt(seen.acknowledgement.encode(), mid, duplicate=True)
         actor = f"lims:{source}"
         entered = []

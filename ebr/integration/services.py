@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -83,6 +84,16 @@ def body_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@dataclass
+class _Work:
+    """What one transaction's messages share: read once, written together."""
+
+    seen: dict[str, InboundMessage]
+    known: dict[str, ProcessOrder | None]
+    recipes: dict[str, tuple[RecipeVersion, Recipe] | str]
+    new_rows: list[InboundMessage | ProcessOrder]
+
+
 class Integration:
     """Inbound ERP messages (outbound ones are written by :mod:`ebr.integration.outbox`)."""
 
@@ -105,35 +116,76 @@ class Integration:
 
     def receive(self, session: Session, data: bytes, *, channel: str, message_id: str | None = None) -> Receipt:
         """Apply one message in ``session``'s transaction; raises MessageRefused (nothing stored)."""
-        doc = b2mml.parse(data)
-        mid = (message_id or doc.bod_id or body_hash(data))[:200]
-        seen = session.scalars(select(InboundMessage).where(InboundMessage.message_id == mid)).first()
-        if seen is not None:
-            return Receipt(seen.acknowledgement.encode(), mid, duplicate=True, lines=["duplicate: already applied"])
+        [receipt] = self.receive_parsed(session, [(b2mml.parse(data), data, message_id)], channel=channel)
+        return receipt
+
+    def receive_parsed(
+        self, session: Session, messages: Sequence[tuple[Document, bytes, str | None]], *, channel: str
+    ) -> list[Receipt]:
+        """Apply parsed messages in order, all in ``session``'s transaction (each with its audit events).
+
+        What every message needs from the database is read once for all of them: the
+        message ids seen before, the order rows (locked), the recipe effective for each
+        product. A message id twice in ``messages`` is applied once (the second is the
+        duplicate). Nothing here refuses a whole message after writing (parsing did that).
+        """
+        mids = [(message_id or doc.bod_id or body_hash(data))[:200] for doc, data, message_id in messages]
+        seen: dict[str, InboundMessage] = {
+            row.message_id: row
+            for row in session.scalars(select(InboundMessage).where(InboundMessage.message_id.in_(set(mids))))
+        }
+        wanted = sorted({order.order_id for doc, _, _ in messages for order in doc.orders})
+        known: dict[str, ProcessOrder | None] = dict.fromkeys(wanted)
+        for start in range(0, len(wanted), 500):
+            query = select(ProcessOrder).where(ProcessOrder.order_id.in_(wanted[start : start + 500]))
+            for row in session.scalars(query.order_by(ProcessOrder.order_id).with_for_update()):
+                known[row.order_id] = row
+        work = _Work(seen, known, {}, [])
+        receipts = [
+            self._receive(session, doc, data, mid, channel, work)
+            for (doc, data, _), mid in zip(messages, mids, strict=True)
+        ]
+        # The new order rows and the inbound log: one multi-row INSERT each, not one per message.
+        session.add_all(work.new_rows)
+        session.flush()
+        return receipts
+
+    def _receive(
+        self,
+        session: Session,
+        doc: Document,
+        data: bytes,
+        mid: str,
+        channel: str,
+        work: _Work,
+    ) -> Receipt:
+        if mid in work.seen:
+            ack = work.seen[mid].acknowledgement.encode()
+            return Receipt(ack, mid, duplicate=True, lines=["duplicate: already applied"])
         lines: list[str] = []
         refused = False
         for order in doc.orders:
-            line, ok = self._apply(session, doc, order, mid)
+            line, ok = self._apply(session, doc, order, mid, work)
             lines.append(line)
             refused = refused or not ok
         ack = confirm_bod(
             doc.schema, bod_id=new_id(), at=self.clock.now(), original=doc.application_area, lines=lines,
             accepted=not refused,
         )  # fmt: skip
-        session.add(
-            InboundMessage(
-                id=new_id(),
-                message_id=mid,
-                channel=channel,
-                schema=doc.schema.value,
-                verb=doc.verb,
-                noun=doc.noun,
-                body_sha256=body_hash(data),
-                orders=[o.order_id for o in doc.orders],
-                acknowledgement=ack.decode(),
-                received_at=self.clock.now(),
-            )
+        inbound = InboundMessage(
+            id=new_id(),
+            message_id=mid,
+            channel=channel,
+            schema=doc.schema.value,
+            verb=doc.verb,
+            noun=doc.noun,
+            body_sha256=body_hash(data),
+            orders=[o.order_id for o in doc.orders],
+            acknowledgement=ack.decode(),
+            received_at=self.clock.now(),
         )
+        work.new_rows.append(inbound)  # inserted with the batch's others, before its commit
+        work.seen[mid] = inbound
         self.audit.record(
             session,
             actor=ACTOR,
@@ -146,26 +198,45 @@ class Integration:
 
     # -- one order -----------------------------------------------------------------
 
-    def _apply(self, session: Session, doc: Document, order: OrderRequest, mid: str) -> tuple[str, bool]:
-        row = session.scalars(
-            select(ProcessOrder).where(ProcessOrder.order_id == order.order_id).with_for_update()
-        ).first()
+    def _apply(
+        self,
+        session: Session,
+        doc: Document,
+        order: OrderRequest,
+        mid: str,
+        work: _Work,
+    ) -> tuple[str, bool]:
+        row = work.known[order.order_id]  # read (and locked) for the whole batch of messages
+        line, ok, row = self._apply_to(session, doc, order, mid, row, work)
+        work.known[order.order_id] = row
+        return line, ok
+
+    def _apply_to(
+        self,
+        session: Session,
+        doc: Document,
+        order: OrderRequest,
+        mid: str,
+        row: ProcessOrder | None,
+        work: _Work,
+    ) -> tuple[str, bool, ProcessOrder | None]:
         if row is not None:
             stale = _older(order, doc.created, row)
             if stale:
-                return f"order {order.order_id}: ignored, {stale}", True
+                return f"order {order.order_id}: ignored, {stale}", True, row
             same = _summary(order) == _stored(row)
             if same and row.status != OrderStatus.HELD:
                 current = self._batch_of(session, row)
                 started = current is not None and current.status not in NOT_STARTED
                 if order.revision is not None and order.revision != row.revision and not started:
                     self._new_revision(session, row, doc, order, mid)  # later versions are compared with this one
-                return f"order {order.order_id}: unchanged ({row.status}{_batch_text(row)})", True
+                return f"order {order.order_id}: unchanged ({row.status}{_batch_text(row)})", True, row
             if not same and order.revision is not None and order.revision == row.revision:
                 return (
                     f"order {order.order_id}: ignored, version {row.revision} is applied already with other "
                     "content; send the change as a new version",
                     False,
+                    row,
                 )
             batch = self._batch_of(session, row)
             if batch is not None and batch.status not in NOT_STARTED:
@@ -179,6 +250,7 @@ class Integration:
                     f"order {order.order_id}: {verb} refused, batch {batch.number} is {batch.status}; "
                     "only an order whose batch has not started can be changed — handle it on the shop floor",
                     False,
+                    row,
                 )
             if batch is not None:
                 self._cancel_batch(session, batch, order.order_id, "cancelled" if order.cancel else "changed")
@@ -187,9 +259,12 @@ class Integration:
         if order.cancel:
             row.status, row.hold_reason, row.batch_id, row.batch_number = OrderStatus.CANCELLED, None, None, None
         else:
-            self._plan(session, row, order)
-        session.add(row)
-        session.flush()
+            self._plan(session, row, order, work.recipes)
+        if before is None:
+            work.new_rows.append(row)  # a new order: inserted with the batch's other new rows
+        else:
+            session.add(row)
+            session.flush()
         after = _stored(row) | {"status": row.status, "batch": row.batch_number, "hold_reason": row.hold_reason}
         action = "erp.order.received" if before is None else "erp.order.changed"
         self.audit.record(
@@ -197,7 +272,7 @@ class Integration:
             before=before, after=after | {"message": mid},
         )  # fmt: skip
         reason = f": {row.hold_reason}" if row.hold_reason else ""
-        return f"order {row.order_id}: {row.status}{_batch_text(row)}{reason}", True
+        return f"order {row.order_id}: {row.status}{_batch_text(row)}{reason}", True, row
 
     def _new_revision(self, session: Session, row: ProcessOrder, doc: Document, order: OrderRequest, mid: str) -> None:
         before = {"revision": row.revision, "message": row.message_id}
@@ -228,9 +303,17 @@ class Integration:
         row.parameters = [p.as_json() for p in order.parameters]
         return row
 
-    def _plan(self, session: Session, row: ProcessOrder, order: OrderRequest) -> None:
+    def _plan(
+        self,
+        session: Session,
+        row: ProcessOrder,
+        order: OrderRequest,
+        recipes: dict[str, tuple[RecipeVersion, Recipe] | str],
+    ) -> None:
         row.batch_id = row.batch_number = None
-        found = self._recipe_for(session, row.product)
+        if row.product not in recipes:  # once per product and transaction
+            recipes[row.product] = self._recipe_for(session, row.product)
+        found = recipes[row.product]
         if isinstance(found, str):
             row.status, row.hold_reason = OrderStatus.HELD, found
             return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,8 +12,8 @@ from typing import Any
 from ebr.core.db import unit_of_work
 from ebr.core.errors import ConfigError, Conflict, PermissionDenied
 from ebr.execution.service import build as build_execution
-from ebr.integration import tokens
-from ebr.integration.b2mml import MessageRefused
+from ebr.integration import b2mml, tokens
+from ebr.integration.b2mml import Document, MessageRefused
 from ebr.integration.lims import LimsIntake, LimsReceipt, LimsRefused, refusal
 from ebr.integration.outbox import Outbox
 from ebr.integration.services import Integration, Receipt
@@ -22,6 +22,8 @@ from ebr.integration.transports import AmqpConsumer, AmqpTransport, FolderTransp
 from ebr.integration.worker import DeliveryWorker
 
 RETRIES = 5
+# Inbound ERP messages applied in one transaction when that many are waiting on the queue.
+INBOUND_BATCH = 50
 
 
 @dataclass
@@ -52,13 +54,47 @@ class Wiring:
                 time.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 - jitter, not security
         raise AssertionError("unreachable")
 
+    def receive_many(self, items: Sequence[tuple[bytes, str | None]], *, channel: str) -> list[Receipt]:
+        """Apply several messages (body, message id) in one transaction; one receipt each, in order.
+
+        Each is parsed and validated first: a refused one gets its error answer alone and
+        nothing of it is stored. The rest are applied in order, each with its audit events,
+        and committed together. If a concurrent writer wins a race (``Conflict``), all of
+        them were rolled back and are applied one by one instead.
+        """
+        receipts: list[Receipt | None] = [None] * len(items)
+        parsed: list[tuple[int, Document, bytes, str | None]] = []
+        for index, (data, mid) in enumerate(items):
+            try:
+                parsed.append((index, b2mml.parse(data), data, mid))
+            except MessageRefused as exc:
+                receipts[index] = Receipt(self.inbound.refusal(exc), mid or "", accepted=False, lines=[exc.summary])
+        if parsed:
+            try:
+                with unit_of_work(self.services.session_factory) as session:
+                    applied = self.inbound.receive_parsed(
+                        session, [(doc, data, mid) for _, doc, data, mid in parsed], channel=channel
+                    )
+            except Conflict:
+                applied = [self.receive(data, channel=channel, message_id=mid) for _, _, data, mid in parsed]
+            for (index, *_), receipt in zip(parsed, applied, strict=True):
+                receipts[index] = receipt
+        return [r for r in receipts if r is not None]
+
     def receive_results(
-        self, data: bytes, *, channel: str, bearer: str | None = None, message_id: str | None = None
+        self,
+        data: bytes,
+        *,
+        channel: str,
+        bearer: str | None = None,
+        message_id: str | None = None,
+        sample_id: str | None = None,
     ) -> LimsReceipt:
         """Apply one LIMS result message in its own transaction; a refusal is an error answer, nothing stored.
 
         ``bearer``: the token the message carried (AMQP header ``Authorization: Bearer …``);
         without one, the channel's configured token (``EBR_LIMS_TOKEN``, the folder) is used.
+        ``sample_id``: the sample the message was addressed to (HTTP ``/samples/<id>/results``).
         """
         for attempt in range(1, RETRIES + 1):
             try:
@@ -68,7 +104,7 @@ class Wiring:
                     else:
                         token = tokens.named(session, name=self.settings.channel("lims").token, scope=tokens.LIMS)
                     receipt = self.lims.receive(
-                        session, data, channel=channel, source=token.name, message_id=message_id
+                        session, data, channel=channel, source=token.name, message_id=message_id, sample_id=sample_id
                     )
                     if receipt.duplicate:
                         session.refresh(token)  # a repeat changes nothing, not even the token's last use
@@ -127,8 +163,8 @@ class Wiring:
             transports=transports,
         )
 
-    def consumer(self, name: str = "erp") -> AmqpConsumer:
-        """The AMQP consumer of channel ``name``'s inbound queue."""
+    def consumer(self, name: str = "erp", *, batch: int = INBOUND_BATCH) -> AmqpConsumer:
+        """The AMQP consumer of channel ``name``'s inbound queue (up to ``batch`` messages a transaction)."""
         channel = self.settings.channel(name)
         return AmqpConsumer(
             channel.amqp_url,
@@ -136,6 +172,10 @@ class Wiring:
             exchange=channel.exchange,
             channel=name,
             handler=lambda body, mid, _headers: _answer(self.receive(body, channel=f"{name}:amqp", message_id=mid)),
+            batch_handler=lambda deliveries: [
+                _answer(r) for r in self.receive_many([(b, m) for b, m, _ in deliveries], channel=f"{name}:amqp")
+            ],
+            batch_size=batch,
         )
 
     def import_folder(self, name: str = "erp") -> list[tuple[Path, Receipt]]:

@@ -43,6 +43,7 @@ LIMS = "lims:results"
 SCOPES = (INBOUND, LIMS)
 API = "api"
 MAX_LIFETIME = dt.timedelta(days=366)
+CHANNEL_ACTOR = "system:integration"
 
 
 class TokenRefused(PermissionDenied):
@@ -122,19 +123,37 @@ def revoke(session: Session, *, audit: AuditTrail, clock: Clock, actor: str, nam
 
 
 def authenticate(session: Session, *, clock: Clock, token: str | None, scope: str) -> MachineToken:
-    """The live token matching ``token`` with ``scope``; raises PermissionDenied otherwise."""
+    """The live token matching ``token`` with ``scope``; raises :class:`TokenRefused` otherwise.
+
+    ``forbidden`` is set on the refusal of a live token of another scope (HTTP 403); the
+    rest (no token, unknown, revoked, expired) is a missing credential (HTTP 401).
+    """
     if not token:
-        raise PermissionDenied("a machine token is required: send `Authorization: Bearer <token>`")
+        raise TokenRefused("a machine token is required: send `Authorization: Bearer <token>`")
     digest = _digest(token)
     row = session.scalars(select(MachineToken).where(MachineToken.token_sha256 == digest)).first()
-    if row is None or not hmac.compare_digest(row.token_sha256, digest) or row.revoked_at is not None:
-        raise PermissionDenied("the machine token is unknown or revoked; ask the administrator for a new one")
-    if row.scope != scope:
-        raise PermissionDenied(f"token {row.name!r} has scope {row.scope}, not {scope}")
+    if row is None or not hmac.compare_digest(row.token_sha256, digest):
+        raise TokenRefused("the machine token is unknown or revoked; ask the administrator for a new one")
+    if row.revoked_at is not None:
+        raise TokenRefused("the machine token is unknown or revoked; ask the administrator for a new one", row)
     if row.expires_at is not None and row.expires_at <= clock.now():
-        raise PermissionDenied(f"token {row.name!r} expired; ask the administrator for a new one")
+        raise TokenRefused(f"token {row.name!r} expired; ask the administrator for a new one", row)
+    if row.scope != scope:
+        raise TokenRefused(f"token {row.name!r} has scope {row.scope}, not {scope}", row, forbidden=True)
     row.last_used_at = clock.now()
     return row
+
+
+def record_channel_refusal(
+    session: Session, *, audit: AuditTrail, refused: TokenRefused, scope: str, path: str
+) -> None:
+    """Audit a refused use of a known machine token on a channel (an unknown token names nobody)."""
+    if refused.name is None:
+        return  # recording unknown tokens would let anyone flood the trail
+    audit.record(
+        session, actor=CHANNEL_ACTOR, action="integration.token.refused", entity=Entity("machine_token", refused.name),
+        after={"refused": refused.message, "scope": scope, "path": path[:200]},
+    )  # fmt: skip
 
 
 def named(session: Session, *, name: str | None, scope: str) -> MachineToken:

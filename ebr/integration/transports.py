@@ -18,7 +18,7 @@ import os
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -181,10 +181,21 @@ class HttpTransport:
 
 Handler = Callable[[bytes, str | None, Mapping[str, Any]], tuple[bytes, bool]]
 """Applies one inbound body (with its message id and AMQP headers); returns the answer and whether it was accepted."""
+Delivery = tuple[bytes, str | None, Mapping[str, Any]]
+BatchHandler = Callable[[Sequence[Delivery]], list[tuple[bytes, bool]]]
+"""Applies several deliveries in one transaction; returns one (answer, accepted) per delivery, in order."""
 
 
 class AmqpConsumer:
-    """Consumes the inbound queue with manual acks and publishes each answer (confirmed) first."""
+    """Consumes the inbound queue with manual acks and publishes each answer (confirmed) first.
+
+    With a ``batch_handler``, the deliveries already waiting (up to ``batch_size``, never
+    waiting for more) are handed over together and applied in one transaction; after
+    its commit each answer is published (confirmed) and the deliveries are acknowledged
+    with one ``basic_ack(multiple=True)``. If the handler fails (the database), every
+    delivery of the batch is returned to the queue (``basic_nack(multiple=True)``):
+    nothing was committed, or what was is recognised by its message id when redelivered.
+    """
 
     def __init__(
         self,
@@ -195,10 +206,14 @@ class AmqpConsumer:
         channel: str,
         handler: Handler,
         content_type: str = "application/xml",
+        batch_handler: BatchHandler | None = None,
+        batch_size: int = 1,
     ) -> None:
         self.parameters = pika.URLParameters(url)
         self.queue, self.exchange, self.channel_name, self.handler = queue, exchange, channel, handler
         self.content_type = content_type
+        self.batch_handler = batch_handler
+        self.batch_size = max(1, batch_size) if batch_handler is not None else 1
 
     def run(
         self,
@@ -219,17 +234,24 @@ class AmqpConsumer:
             channel.confirm_delivery()
             channel.exchange_declare(self.exchange, exchange_type="topic", durable=True)
             channel.queue_declare(self.queue, durable=True)
-            channel.basic_qos(prefetch_count=20)
+            channel.basic_qos(prefetch_count=max(20, self.batch_size))
             quiet = 0.0
-            for method, props, body in channel.consume(self.queue, inactivity_timeout=tick):
+            deliveries = channel.consume(self.queue, inactivity_timeout=tick)
+            for method, props, body in deliveries:
                 if method is None:
                     quiet += tick
                     if stop() or (idle_seconds is not None and quiet >= idle_seconds):
                         break
                     continue
                 quiet = 0.0
-                self._one(channel, method.delivery_tag, props, body)
-                handled += 1
+                if self.batch_handler is None:
+                    self._one(channel, method.delivery_tag, props, body)
+                    handled += 1
+                else:
+                    room = self.batch_size if max_messages is None else min(self.batch_size, max_messages - handled)
+                    batch = [(method, props, body), *self._waiting(connection, channel, deliveries, room - 1)]
+                    self._many(channel, self.batch_handler, batch)
+                    handled += len(batch)
                 if stop() or (max_messages is not None and handled >= max_messages):
                     break
             channel.cancel()
@@ -247,14 +269,43 @@ class AmqpConsumer:
                 log.warning("AMQP consumer of %s lost its connection; reconnecting", self.queue, exc_info=True)
                 stop.wait(retry_seconds)
 
-    def _one(self, channel: BlockingChannel, tag: int, props: pika.BasicProperties, body: bytes) -> None:
+    @staticmethod
+    def _waiting(
+        connection: pika.BlockingConnection,
+        channel: BlockingChannel,
+        deliveries: Iterator[tuple[Any, Any, Any]],
+        room: int,
+    ) -> list[tuple[Any, pika.BasicProperties, bytes]]:
+        """Up to ``room`` more deliveries that have already arrived (never waits for one)."""
+        if room <= 0:
+            return []
+        connection.process_data_events(time_limit=0)  # read what the socket holds
+        more: list[tuple[Any, pika.BasicProperties, bytes]] = []
+        while len(more) < room and channel.get_waiting_message_count() > 0:
+            method, props, body = next(deliveries)
+            if method is None:
+                break
+            more.append((method, props, body))
+        return more
+
+    def _many(
+        self,
+        channel: BlockingChannel,
+        handler: BatchHandler,
+        batch: Sequence[tuple[Any, pika.BasicProperties, bytes]],
+    ) -> None:
+        last = batch[-1][0].delivery_tag
         try:
-            answer, _accepted = self.handler(body, props.message_id, props.headers or {})
+            answers = handler([(body, props.message_id, props.headers or {}) for _, props, body in batch])
         except Exception:
-            # Not a refusal (those come back as an answer): the database or a bug. Leave the
-            # message on the queue for the next attempt; our own log has the traceback.
-            channel.basic_nack(tag, requeue=True)
+            # The database or a bug: nothing of the batch is acknowledged; it comes back.
+            channel.basic_nack(last, multiple=True, requeue=True)
             raise
+        for (_, props, _), (answer, _accepted) in zip(batch, answers, strict=True):
+            self._reply(channel, props, answer)
+        channel.basic_ack(last, multiple=True)
+
+    def _reply(self, channel: BlockingChannel, props: pika.BasicProperties, answer: bytes) -> None:
         reply = pika.BasicProperties(
             correlation_id=props.message_id, content_type=self.content_type, type="ack",
             delivery_mode=pika.DeliveryMode.Persistent,
@@ -263,4 +314,14 @@ class AmqpConsumer:
             channel.basic_publish("", props.reply_to, answer, properties=reply)
         else:
             channel.basic_publish(self.exchange, f"{self.channel_name}.ack", answer, properties=reply)
+
+    def _one(self, channel: BlockingChannel, tag: int, props: pika.BasicProperties, body: bytes) -> None:
+        try:
+            answer, _accepted = self.handler(body, props.message_id, props.headers or {})
+        except Exception:
+            # Not a refusal (those come back as an answer): the database or a bug. Leave the
+            # message on the queue for the next attempt; our own log has the traceback.
+            channel.basic_nack(tag, requeue=True)
+            raise
+        self._reply(channel, props, answer)
         channel.basic_ack(tag)

@@ -11,12 +11,13 @@ from flask import Response
 from sqlalchemy import select
 
 from ebr.api.common import actor, blueprint, execution, own_credentials, work
-from ebr.api.schemas import LotIn, LotStatusIn, TraceOut
 from ebr.materials import genealogy, labels, tracing, warehouse
 from ebr.materials.models import Lot, LotSample, Material
 from ebr.materials.schemas import (
     DispositionIn,
+    LotIn,
     LotOut,
+    LotStatusIn,
     MaterialIn,
     MaterialOut,
     ReceiptIn,
@@ -25,6 +26,7 @@ from ebr.materials.schemas import (
     SampleOut,
     StockOut,
     TraceGraphOut,
+    TraceOut,
 )
 from ebr.materials.services import lot_json
 from ebr.web import access

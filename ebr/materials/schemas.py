@@ -120,3 +120,25 @@ class TraceGraphOut(ma.Schema):
     lots = fields.Dict()
     batches = fields.List(fields.String())
     links = fields.List(fields.Dict())
+
+
+class LotIn(Strict):
+    material = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    lot_number = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    quantity = DecimalText(required=True)
+    expires_on = fields.Date(required=True)
+    potency = DecimalText(load_default=None, allow_none=True)
+    containers = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=64)), values=DecimalText(), load_default=None
+    )
+
+
+class LotStatusIn(Strict):
+    status = fields.String(required=True, metadata={"enum": ["quarantine", "released", "rejected", "expired"]})
+    reason = fields.String(required=True)
+    signature = fields.Nested(SignatureIn, required=True)
+
+
+class TraceOut(ma.Schema):
+    backward = fields.Dict()
+    forward = fields.Dict()

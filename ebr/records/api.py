@@ -4,14 +4,67 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
+from marshmallow import fields, validate
 from sqlalchemy import select
 
 from ebr.api.common import actor, blueprint, execution, own_credentials, work
-from ebr.api.schemas import CorrectionIn, CorrectionOut, DeviationIn, DeviationOut, DeviationSignIn, GenealogyOut
+from ebr.api.schemas import SignatureIn, Strict, VersionIn
 from ebr.execution import deviations
 from ebr.execution.models import Batch, Deviation, RecordSignature
+from ebr.execution.schemas import EntryOut
 from ebr.materials import genealogy
 from ebr.web import access
+
+
+class CorrectionIn(Strict):
+    value = fields.String(required=True)
+    reason = fields.String(required=True)
+    signature = fields.Nested(SignatureIn, required=True)
+
+
+class DeviationIn(Strict):
+    step = fields.String(load_default=None)
+    severity = fields.String(required=True, validate=validate.OneOf(["minor", "major", "critical"]))
+    description = fields.String(required=True)
+
+
+class DeviationSignIn(VersionIn):
+    comment = fields.String(required=True)
+    investigation_ref = fields.String(load_default=None)
+    severity = fields.String(load_default=None, validate=validate.OneOf(["minor", "major", "critical"]))
+    signature = fields.Nested(SignatureIn, required=True)
+
+
+class DeviationOut(ma.Schema):
+    id = fields.String()
+    number = fields.String()
+    batch_id = fields.String()
+    step = fields.String(allow_none=True)
+    kind = fields.String()
+    severity = fields.String()
+    status = fields.String()
+    description = fields.String()
+    comment = fields.String()
+    investigation_ref = fields.String(allow_none=True)
+    opened_at = fields.DateTime()
+    opened_by = fields.String()
+    closed_at = fields.DateTime(allow_none=True)
+    required_signatures = fields.List(fields.String())
+    signatures = fields.List(fields.String())
+    version = fields.Integer()
+
+
+class CorrectionOut(ma.Schema):
+    entry = fields.Nested(EntryOut)
+    deviation = fields.String(allow_none=True)
+
+
+class GenealogyOut(ma.Schema):
+    batch = fields.String()
+    inputs = fields.List(fields.Dict())
+    outputs = fields.List(fields.String())
+
 
 blp = blueprint("api_records", "/api", "Deviations, corrections, signatures, genealogy")
 

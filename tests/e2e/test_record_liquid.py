@@ -30,7 +30,7 @@ from tests.e2e.test_batch_examples import (  # noqa: F401 - the e2e fixtures
     web,
 )
 from tests.integration.execution.conftest import Floor, make_lot
-from tests.integration.reports.support import attachment, page_pngs, pdf_text
+from tests.integration.records.support import attachment, page_pngs, pdf_text
 from tests.support.plant import SimulatorHandle
 
 VALUES = {

@@ -215,11 +215,13 @@ class Tablet:
         while not self.runtime_alive():
             assert time.monotonic() < deadline, "the runtime's heartbeat did not come back after the clock moved"
             time.sleep(0.25)
-        # Half an hour without a click ends the session (idle timeout): the operator logs in again.
+        # Half an hour without a click ends the session (idle timeout): the operator logs in again
+        # on the page the reload shows, which brings her back to the batch.
         self.page.reload()
-        self.page.get_by_label("User id").wait_for()
-        log_in(self.page, OPERATOR)
-        self.open(number)
+        self.page.get_by_label("User id").fill(OPERATOR)
+        self.page.get_by_label("Password").fill(demo.PASSWORD)
+        self.page.get_by_role("button", name="Log in").click()
+        self.page.get_by_role("heading", name=re.compile(rf"^Batch {re.escape(number)} ")).wait_for()
 
     def runtime_alive(self) -> bool:
         with self.services.session_factory() as session:

@@ -178,7 +178,8 @@ def test_a_connection_lost_after_apply_and_before_ack_redelivers_without_doublin
     with CuttableProxy(BROKER) as proxy:
         use_amqp(erp, broker, port=proxy.port)
         publish(broker, example("v0701-sync-operations-schedule.xml"), "ONCE-1")
-        consumer = erp.consumer()
+        consumer = erp.consumer(batch=1)  # one message a transaction (batches: test_amqp_batch.py)
+        consumer.batch_handler = None
         inner = consumer.handler
 
         def cut_after_apply(body: bytes, mid: str | None, headers: Mapping[str, Any]) -> tuple[bytes, bool]:

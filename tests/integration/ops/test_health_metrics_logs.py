@@ -139,6 +139,24 @@ def test_a_password_given_at_login_never_appears_in_the_log(
     assert traced[0]["user"] == "olga"
 
 
+def test_each_access_line_says_how_long_the_request_took_and_how_much_cpu_it_used(
+    app: Flask, services: Services, log_output: io.StringIO
+) -> None:
+    app.config["WTF_CSRF_ENABLED"] = False
+    with unit_of_work(services.session_factory) as session:
+        services.users.create(
+            session, actor="system:test", user_id="olga", full_name="Olga Operator", roles=[Role.operator],
+            password=PASSWORD, must_change=False,
+        )  # fmt: skip
+    client = app.test_client()
+    assert client.post("/auth/login", data={"user_id": "olga", "password": PASSWORD}).status_code == 302
+    lines = [json.loads(line) for line in log_output.getvalue().splitlines()]
+    (login,) = [line for line in lines if line["logger"] == "ebr.web.access" and "/auth/login" in line["message"]]
+    # The login checks the password with Argon2id: CPU work the request thread did itself.
+    assert login["cpu_ms"] > 1
+    assert login["cpu_ms"] <= login["duration_ms"] + 1  # one thread's CPU time never exceeds its wall time
+
+
 @pytest.mark.requirement("URS-SYS-007")
 def test_one_silent_runtime_among_several_areas_is_named_by_healthz(client: FlaskClient, services: Services) -> None:
     from equipment.models import Heartbeat

@@ -121,3 +121,33 @@ def test_under_english_numbers_keep_their_decimal_point(app: Flask, services: Se
     olga.post(url, data={"value": "24.50"}, headers=HTMX)
     step_page = html.unescape(olga.get(f"/batches/{at_temperature.number}/steps/{PATH}").get_data(as_text=True))
     assert "24.50 °C" in step_page
+
+
+def test_a_value_in_limits_answers_with_its_step_panel_alone_and_the_dialog_signs_it(
+    app: Flask, services: Services, at_temperature: Run
+) -> None:
+    olga, url = operator(app), f"/batches/{at_temperature.number}/steps/{PATH}/record"
+    recorded = olga.post(url, data={"value": "24.5"}, headers=HTMX)
+    page = html.unescape(recorded.get_data(as_text=True))
+    # Nothing outside the step changed: htmx swaps the step's own panel, not the batch's work area.
+    assert recorded.headers["HX-Retarget"] == "#step-UP1-OP1-PH3"
+    assert recorded.headers["HX-Reswap"] == "outerHTML"
+    assert page.lstrip().startswith('<article class="step" id="step-UP1-OP1-PH3"')
+    assert 'role="status">Recorded.' in page
+    assert 'id="work"' not in page
+    # The panel shows the value and the signing dialog what will be signed: the new value with its unit.
+    assert "<dd>24.5 °C</dd>" in page
+    assert "Complete and sign step UP1.OP1.PH3" in page
+    assert stored(services) == (1, 0)
+
+
+def test_a_value_that_opens_a_deviation_answers_with_the_whole_work_area(
+    app: Flask, services: Services, at_temperature: Run
+) -> None:
+    olga, url = operator(app), f"/batches/{at_temperature.number}/steps/{PATH}/record"
+    confirmed = olga.post(url, data={"value": "35", "out_of_limits": "record as deviation"}, headers=HTMX)
+    page = html.unescape(confirmed.get_data(as_text=True))
+    assert "HX-Retarget" not in confirmed.headers
+    assert '<div id="work">' in page
+    assert "<h2>Deviations</h2>" in page  # the batch's deviation list below the panels follows
+    assert stored(services) == (1, 1)

@@ -12,8 +12,8 @@ from flask import Flask
 from audit.bundle_verify import verify_bundle
 from ebr.core.db import unit_of_work
 from tests.integration.execution.conftest import PASSWORD
-from tests.integration.reports.conftest import Example
-from tests.integration.reports.support import attachment
+from tests.integration.records.conftest import Example
+from tests.integration.records.support import attachment
 from tests.support.auth import login
 
 

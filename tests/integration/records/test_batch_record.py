@@ -20,8 +20,8 @@ from ebr.core.canonical import canon, sha256_hex
 from ebr.records import bpr, pdf
 from ebr.records import services as reports
 from tests.integration.execution.conftest import PASSWORD
-from tests.integration.reports.conftest import Example
-from tests.integration.reports.support import attachment, page_pngs, pdf_text, pdfa_part, rewrite
+from tests.integration.records.conftest import Example
+from tests.integration.records.support import attachment, page_pngs, pdf_text, pdfa_part, rewrite
 
 
 @pytest.mark.requirement("URS-QA-002", "URS-SIG-002", "URS-BAT-005")

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ebr.core.errors import ValidationError
-from ebr.web.numbers import display, normalize
+from ebr.execution.numbers import display, normalize
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from ebr.records import services as reports
 from ebr.trail import services as audit_service
 from tests.integration.execution.conftest import Floor, make_lot, make_people, make_plant
 from tests.integration.execution.test_yields import make
-from tests.integration.reports.support import pdf_text
+from tests.integration.records.support import pdf_text
 
 
 @pytest.fixture

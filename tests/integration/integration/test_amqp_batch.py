@@ -1,0 +1,247 @@
+"""Inbound orders taken from RabbitMQ several at a time: one transaction, one ack, the same guarantees.
+
+A batch holds what is already waiting on the queue (never waits for more). Each
+message is validated alone — a refused one gets its error answer, nothing of it is
+stored, the others are applied — and the good ones are applied in order, with their
+audit events, and committed together; only then are the answers published and the
+deliveries acknowledged (``multiple=True``). A failure before the commit returns the
+whole batch to the queue; a connection lost after the commit redelivers the batch,
+and every message of it is recognised by its id: nothing lost, nothing doubled.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+
+import pika.exceptions
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from audit.models import AuditEvent
+from ebr.bootstrap import Services
+from ebr.execution.models import Batch
+from ebr.integration.b2mml import safe_root
+from ebr.integration.models import InboundMessage, ProcessOrder
+from ebr.integration.setup import Wiring
+from ebr.integration.transports import Delivery
+from tests.integration.integration.conftest import add_materials, example
+from tests.integration.integration.proxy import CuttableProxy
+from tests.integration.integration.test_amqp import BROKER, Names, broker, count, drain, publish, use_amqp  # noqa: F401
+
+V0701 = example("v0701-sync-operations-schedule.xml")
+
+
+def order(n: int) -> bytes:
+    """The V0701 example as order ``PO-B-n`` under its own BODID."""
+    return V0701.replace(b"BOD-V0701-000001", f"BOD-B-{n}".encode()).replace(
+        b"<ID>4711000002</ID>", f"<ID>PO-B-{n}</ID>".encode()
+    )
+
+
+def notes(answer: bytes) -> list[str]:
+    return [str(n.text) for n in safe_root(answer).iter("{*}Note")]
+
+
+def applied(services: Services) -> int:
+    with services.session_factory() as session:
+        query = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "erp.message.applied")
+        return session.scalar(query) or 0
+
+
+@pytest.mark.requirement("URS-INT-024", "URS-INT-002", "URS-INT-003")
+def test_a_batch_applies_the_good_refuses_the_bad_alone_and_answers_each_in_order(
+    erp: Wiring,
+    services: Services,
+    broker: Names,  # noqa: F811 - the fixture's name
+) -> None:
+    use_amqp(erp, broker)
+    add_materials(services, "API-1")
+    assert b"<ID>4711000002</ID>" in V0701
+    sent = [
+        (order(1), "B-1"),
+        (b"<not-xml", "B-BAD"),
+        (order(2), "B-2"),
+        (order(1), "B-1"),  # the same message again in the same batch
+        (V0701.replace(b"<QuantityString>", b"<QuantityString>x"), "B-INVALID"),
+        (order(3), "B-3"),
+    ]
+    for body, mid in sent:
+        publish(broker, body, mid)
+    consumer = erp.consumer(batch=50)
+    batches: list[int] = []
+    inner = consumer.batch_handler
+    assert inner is not None
+
+    def counting(deliveries: Sequence[Delivery]) -> list[tuple[bytes, bool]]:
+        batches.append(len(deliveries))
+        return inner(deliveries)
+
+    consumer.batch_handler = counting
+    assert consumer.run(max_messages=len(sent), idle_seconds=2) == len(sent)
+    assert max(batches) > 1, f"every message came alone ({batches}): nothing was batched"
+    replies = drain(broker.replies)
+    assert [p.correlation_id for p, _ in replies] == [mid for _, mid in sent]
+    answers = [safe_root(body).findtext("{*}DataArea/{*}BOD/{*}Description") for _, body in replies]
+    assert answers == ["accepted", "error", "accepted", "accepted", "error", "accepted"]
+    assert replies[3][1] == replies[0][1]  # the repeat gets the very same answer
+    assert "not well-formed" in notes(replies[1][1])[0]
+    assert (count(services, ProcessOrder), count(services, Batch), count(services, InboundMessage)) == (3, 3, 3)
+    assert applied(services) == 3  # one erp.message.applied per applied message, none for the refused
+    assert drain(broker.inbound) == []  # every delivery acknowledged
+
+
+@pytest.mark.requirement("URS-INT-024")
+def test_a_database_failure_returns_the_whole_batch_to_the_queue(
+    erp: Wiring,
+    services: Services,
+    broker: Names,  # noqa: F811 - the fixture's name
+) -> None:
+    use_amqp(erp, broker)
+    add_materials(services, "API-1")
+    for n in range(4):
+        publish(broker, order(n), f"DB-{n}")
+    consumer = erp.consumer(batch=50)
+    inner = consumer.batch_handler
+    assert inner is not None
+
+    def database_gone(deliveries: Sequence[Delivery]) -> list[tuple[bytes, bool]]:
+        raise OperationalError("INSERT …", {}, ConnectionError("the database went away"))
+
+    consumer.batch_handler = database_gone
+    with pytest.raises(OperationalError):
+        consumer.run(max_messages=4, idle_seconds=2)
+    assert (count(services, ProcessOrder), drain(broker.replies)) == (0, [])
+    consumer.batch_handler = inner
+    assert consumer.run(max_messages=4, idle_seconds=5) == 4  # all four came back
+    assert [p.correlation_id for p, _ in drain(broker.replies)] == [f"DB-{n}" for n in range(4)]
+    assert (count(services, ProcessOrder), count(services, Batch)) == (4, 4)
+
+
+@pytest.mark.requirement("URS-INT-024", "URS-INT-003")
+def test_a_connection_lost_after_the_batch_commit_redelivers_it_without_doubling(
+    erp: Wiring,
+    services: Services,
+    broker: Names,  # noqa: F811 - the fixture's name
+) -> None:
+    add_materials(services, "API-1")
+    with CuttableProxy(BROKER) as proxy:
+        use_amqp(erp, broker, port=proxy.port)
+        for n in range(5):
+            publish(broker, order(n), f"CUT-{n}")
+        consumer = erp.consumer(batch=50)
+        inner = consumer.batch_handler
+        assert inner is not None
+        committed: list[int] = []
+
+        def cut_after_commit(deliveries: Sequence[Delivery]) -> list[tuple[bytes, bool]]:
+            answers = inner(deliveries)  # applied and committed
+            committed.append(len(deliveries))
+            proxy.cut()  # the connection dies before the answers and the ack
+            return answers
+
+        consumer.batch_handler = cut_after_commit
+        with pytest.raises((pika.exceptions.AMQPError, OSError)):
+            consumer.run(max_messages=5, idle_seconds=2)
+        assert committed
+        assert count(services, ProcessOrder) == committed[0]
+        consumer.batch_handler = inner
+        assert consumer.run(max_messages=5, idle_seconds=5) == 5  # redelivered, and the rest
+    assert (count(services, ProcessOrder), count(services, Batch), applied(services)) == (5, 5, 5)
+    replies = drain(broker.replies)
+    assert sorted(p.correlation_id for p, _ in replies) == [f"CUT-{n}" for n in range(5)]
+    assert all("planned" in notes(body)[0] for _, body in replies)
+
+
+# -- a batch means the same as one message a transaction --------------------------------------
+
+Step = tuple[str, int, int, int, bool]  # kind (send / repeat / bad), order, version, quantity, cancel
+
+
+def _body(prefix: str, index: int, order_no: int, version: int, quantity: int, *, cancel: bool) -> bytes:
+    data = V0701.replace(b"4711000002", f"{prefix}-{order_no}".encode())
+    data = data.replace(b"BOD-V0701-000001", f"{prefix}-BOD-{index}".encode())
+    data = data.replace(b"<Version>1</Version>", f"<Version>{version}</Version>".encode())
+    data = data.replace(
+        b"<QuantityString>120</QuantityString>", f"<QuantityString>{quantity}</QuantityString>".encode()
+    )
+    if cancel:
+        data = data.replace(
+            b"<Sync/>", b'<Sync><ActionCriteria><ActionExpression actionCode="Delete"/></ActionCriteria></Sync>'
+        )
+    return data
+
+
+def _messages(prefix: str, steps: list[Step]) -> list[tuple[bytes, str | None]]:
+    out: list[tuple[bytes, str | None]] = []
+    for index, (kind, order_no, version, quantity, cancel) in enumerate(steps):
+        if kind == "repeat" and out:
+            out.append(out[order_no % len(out)])  # the same message (same id) again
+        elif kind == "bad":
+            out.append((_body(prefix, index, order_no, version, quantity, cancel=cancel)[:-40], None))
+        else:
+            out.append((_body(prefix, index, order_no, version, quantity, cancel=cancel), None))
+    return out
+
+
+def _shape(text: str, prefix: str) -> str:
+    """An answer line without what differs between the two runs (the prefix, batch numbers)."""
+    return re.sub(r"B\d{8}-\d{4}", "B#", text.replace(prefix, "P"))
+
+
+@pytest.mark.requirement("URS-INT-024", "URS-INT-003")
+def test_a_batch_gives_the_answers_and_orders_of_one_message_a_transaction(erp: Wiring, services: Services) -> None:
+    add_materials(services, "API-1")
+    step = st.tuples(
+        st.sampled_from(["send", "send", "send", "repeat", "bad"]),
+        st.integers(0, 1),
+        st.integers(1, 3),
+        st.sampled_from([60, 120, 400]),
+        st.booleans(),
+    )
+    runs = iter(range(10_000))
+
+    @settings(
+        max_examples=int(os.environ.get("EBR_MACHINE_EXAMPLES", "8")),
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(steps=st.lists(step, min_size=1, max_size=8))
+    def same(steps: list[Step]) -> None:
+        run = next(runs)
+        batched, single = f"A{run}", f"S{run}"
+        together = erp.receive_many(_messages(batched, steps), channel="erp:batch")
+        alone = [erp.receive(data, channel="erp:single", message_id=mid) for data, mid in _messages(single, steps)]
+        assert [(r.accepted, r.duplicate, [_shape(x, batched) for x in r.lines]) for r in together] == [
+            (r.accepted, r.duplicate, [_shape(x, single) for x in r.lines]) for r in alone
+        ]
+        with services.session_factory() as session:
+            rows = {
+                prefix: sorted(
+                    (
+                        _shape(o.order_id, prefix),
+                        o.status,
+                        o.revision,
+                        str(o.quantity),
+                        o.hold_reason,
+                        o.batch_id is None,
+                    )
+                    for o in session.scalars(select(ProcessOrder).where(ProcessOrder.order_id.like(f"{prefix}-%")))
+                )
+                for prefix in (batched, single)
+            }
+            live = {
+                prefix: sorted(
+                    (_shape(b.production_order, prefix), b.status)
+                    for b in session.scalars(select(Batch).where(Batch.production_order.like(f"{prefix}-%")))
+                )
+                for prefix in (batched, single)
+            }
+        assert rows[batched] == rows[single]
+        assert live[batched] == live[single]
+
+    same()
