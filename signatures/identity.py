@@ -39,6 +39,7 @@ class User:
     accountability_accepted_at: dt.datetime | None
     identity_verified_at: dt.datetime | None = None
     identity_verified_by: str | None = None
+    identity_check: str | None = None  # how it was verified (21 CFR 11.100(b))
 
     def password_expired(self, now: dt.datetime) -> bool:
         return self.must_change_password or (self.password_expires_at is not None and now >= self.password_expires_at)

@@ -45,6 +45,8 @@ MEANINGS: tuple[str, ...] = (
     "restarted",
     # The trainee's own signature on a training record (ebr.training).
     "trained",
+    # A calibration result (pass or fail, as found, as left) signed by who records it (ebr.maintenance).
+    "calibrated",
 )
 
 # performance.view: the andon board, OEE and downtime (ebr.performance) are for everyone on site.
@@ -59,8 +61,11 @@ _ANALYTICS_QA = frozenset({"analytics.assess", "analytics.manage"})
 # Calibration and maintenance records (ebr.maintenance) are GMP records: the supervisor and QA
 # write them, not the administrator. A trainer (supervisor or QA) records a training; QA keeps
 # the curricula and which steps require them; every person who may be trained signs "trained".
-_CALIBRATION = frozenset({"equipment.calibrate", "equipment.maintain"})
+_CALIBRATION = frozenset({"equipment.calibrate", "equipment.maintain", "sign.calibrated"})
 _TRAINEE = frozenset({"sign.trained"})
+# A cleaning record is the floor's own GMP record (who cleaned, by which SOP): the operator
+# and supervisor who clean record it; the administrator does not (segregation of duties).
+_CLEANING = frozenset({"equipment.clean"})
 
 PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
     {
@@ -68,6 +73,7 @@ PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
         # deviation still need the supervisor (restart, signed assessment).
         Role.operator: _READ
         | _TRAINEE
+        | _CLEANING
         | {
             "alarm.acknowledge",
             "batch.execute",
@@ -78,6 +84,7 @@ PERMISSIONS: Mapping[Role, frozenset[str]] = MappingProxyType(
         },
         Role.supervisor: _READ
         | _CALIBRATION
+        | _CLEANING
         | _TRAINEE
         | {
             "training.record",

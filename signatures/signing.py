@@ -27,7 +27,7 @@ from ebr.core.clock import Clock, from_rfc3339, to_rfc3339
 from ebr.core.errors import NotFound, SignatureError, ValidationError
 from ebr.core.ids import new_id
 from signatures import keys as keylib
-from signatures.errors import AccountabilityNotAccepted, IdentityNotVerified, SegregationOfDuties
+from signatures.errors import AccountabilityNotAccepted, IdentityNotVerified, NotPermitted, SegregationOfDuties
 from signatures.keystore import wrapped
 from signatures.manifest import manifestation
 from signatures.models import Signature, SigningKey, UserAccount
@@ -35,6 +35,19 @@ from signatures.permissions import MEANINGS, require
 from signatures.users import UserService
 
 verify_record = keylib.verify_record
+
+
+def require_own_signature(actor: str, signer: str) -> None:
+    """Refuse (NotPermitted, 403) a signature given in another person's session.
+
+    The session says who acts, the signature who answers for it; knowing a colleague's
+    password must not let one person sign as another from their own session (21 CFR
+    11.200(a)(2): a signature is used only by its genuine owner). Second-person signatures
+    that are meant to be another's (a verifier's at the performer's tablet, a trainee's)
+    do not call this.
+    """
+    if signer.strip().lower() != actor:
+        raise NotPermitted(f"you are signed in as {actor!r}: sign with your own user id and password, not {signer!r}'s")
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,7 @@ class UserService:
             accountability_accepted_at=row.accountability_accepted_at,
             identity_verified_at=row.identity_verified_at,
             identity_verified_by=row.identity_verified_by,
+            identity_check=row.identity_check,
         )
 
     def row(self, session: Session, user_id: str) -> UserAccount:

@@ -22,24 +22,14 @@ from tests.support.databases import (
     postgres_reachable,
     postgres_server_url,
 )
-from validation.requirements import load_requirements
+from tests.support.requirement_markers import refuse_undefined_requirements
 
 BACKENDS = ["sqlite", "postgresql"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Refuse to run when a test names a requirement id that is not defined."""
-    known = load_requirements()
-    bad = []
-    for item in items:
-        for marker in item.iter_markers("requirement"):
-            for req_id in marker.args:
-                if req_id not in known:
-                    bad.append(f"{item.nodeid}: {req_id}")
-    if bad:
-        raise pytest.UsageError(
-            "tests name requirement ids not defined in validation/requirements.yaml:\n  " + "\n  ".join(bad)
-        )
+    refuse_undefined_requirements(items)
     _rerun_leaks_seen_by_another_test(items)
 
 

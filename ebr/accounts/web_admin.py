@@ -1,5 +1,5 @@
 """Administration: users, roles (and the grants waiting for a second administrator), unlock,
-deactivate, password reset.
+deactivate, password reset, and the identity check (21 CFR 11.100(b)) at creation or later.
 
 Every change goes through ``services.users`` (which audits it with the reason) and
 redirects back (post/redirect/get: a reload never repeats the change).
@@ -35,8 +35,13 @@ def users() -> ResponseReturnValue:
 @bp.post("/users")
 @access.requires("user.manage")
 def create_user() -> ResponseReturnValue:
-    """Create a local user; the temporary password is shown once and must be changed at first login."""
+    """Create a local user; the temporary password is shown once and must be changed at first login.
+
+    How the administrator checked the person's identity is recorded as ``ebr user add
+    --identity-checked`` records it; left empty, the user cannot sign until it is recorded.
+    """
     roles = request.form.getlist("roles")
+    how = field("identity_check", "How you verified the identity", required=False) or None
     with work() as session:
         user = _users().create(
             session,
@@ -44,9 +49,12 @@ def create_user() -> ResponseReturnValue:
             user_id=field("user_id", "User id"),
             full_name=field("full_name", "Full name"),
             roles=roles,
+            identity_check=how,
         )
         temporary = _users().reset_password(session, actor=access.user_id(), user_id=user.user_id, reason="new user")
     flash(f"User {user.user_id} created. Temporary password (shown once): {temporary}")
+    if how is None:
+        flash(f"The identity of {user.user_id} is not yet verified: record how before they sign.")
     if sorted(str(r) for r in user.roles) != sorted(set(roles)):
         flash(f"The GMP roles of {user.user_id} wait for a second administrator to confirm them.")
     return redirect(url_for("admin.users"))
@@ -69,6 +77,18 @@ def deactivate(user_id: str) -> ResponseReturnValue:
     with work() as session:
         _users().deactivate(session, actor=access.user_id(), user_id=user_id, reason=field("reason", "Reason"))
     flash(f"User {user_id} deactivated.")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<user_id>/identity")
+@access.requires("user.manage")
+def verify_identity(user_id: str) -> ResponseReturnValue:
+    """Record that the administrator verified the person's identity, and how (11.100(b))."""
+    with work() as session:
+        _users().verify_identity(
+            session, actor=access.user_id(), user_id=user_id, how=field("how", "How you verified the identity")
+        )
+    flash(f"Identity of {user_id} recorded as verified.")
     return redirect(url_for("admin.users"))
 
 

@@ -33,10 +33,47 @@ from signatures.errors import AccountabilityNotAccepted, PasswordRejected, TooMa
 bp = Blueprint("auth", __name__, url_prefix="/auth", template_folder="templates")
 
 
-def _safe_next(target: str | None) -> str:
-    # Only local paths: an open redirect would let a phishing link land on our login.
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+def safe_next(target: str | None) -> str:
+    """``target`` when it is a path on this site, else ``"/"``.
+
+    An open redirect would let a phishing link land on our login or statement page and go on
+    to another site. Browsers read ``\\`` as ``/`` and drop tabs and newlines, so ``/\\host``
+    and ``/\t/host`` are another host to them: any backslash or control character is refused.
+    """
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and target.isprintable()
+        and not urlsplit(target).netloc
+    ):
         return target.rstrip("?") or "/"
+    return "/"
+
+
+@bp.app_template_global()
+def here() -> str:
+    """The page the user is looking at, as a local path: a signing form carries it as ``next``.
+
+    A fragment loaded by htmx is rendered for another URL; htmx names the page in the
+    ``HX-Current-URL`` header (the Referer is never sent: ``Referrer-Policy: no-referrer``).
+    """
+    current = request.headers.get("HX-Current-URL") if request.headers.get("HX-Request") else None
+    if current:
+        parts = urlsplit(current)
+        return safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
+    return safe_next(request.full_path)
+
+
+def _way_back() -> str:
+    # The page the signing form was on: its ``next`` field, else (htmx) the page htmx names,
+    # else the page itself when it was a GET.
+    sent = request.values.get("next")
+    if sent:
+        return safe_next(sent)
+    if request.headers.get("HX-Request") or request.method == "GET":
+        return here()
     return "/"
 
 
@@ -64,7 +101,7 @@ def login() -> ResponseReturnValue:
     if must_change_password(user):
         flash("Your password must be changed before you continue.", "error")
         return redirect(url_for("auth.password"))
-    return redirect(_safe_next(request.form.get("next")))
+    return redirect(safe_next(request.form.get("next")))
 
 
 @bp.post("/logout")
@@ -110,7 +147,7 @@ def accountability() -> ResponseReturnValue:
     """The accountability statement, accepted once before the first signature (21 CFR 11.10(j))."""
     user = current_user()
     assert user is not None
-    target = _safe_next(request.values.get("next"))
+    target = safe_next(request.values.get("next"))
     if request.method != "POST":
         return render_template(
             "auth/accountability.html", user=user, statement=STATEMENT, version=STATEMENT_VERSION, next=target
@@ -142,8 +179,7 @@ def _needs_statement(error: AccountabilityNotAccepted) -> ResponseReturnValue:
     user = current_user()
     if error.user_id is not None and (user is None or user.user_id != error.user_id):
         return errors.ebr_error(error)
-    back = _safe_next(urlsplit(request.referrer or "/").path)
-    target = url_for("auth.accountability", next=back)
+    target = url_for("auth.accountability", next=_way_back())
     if wants_json():
         return errors.json_error(type(error).__name__, error.message, 403, accountability_url=target)
     if request.headers.get("HX-Request"):

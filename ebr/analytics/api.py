@@ -14,7 +14,7 @@ from marshmallow import Schema, fields, validate
 from ebr.analytics import services as analytics
 from ebr.analytics import stats, trends
 from ebr.analytics.models import TrendNotification
-from ebr.api.common import actor, blueprint, services, work
+from ebr.api.common import actor, blueprint, own_credentials, services, work
 from ebr.web import access
 
 blp = blueprint("api_analytics", "/api/analytics", "Process analytics: control charts, capability, trend notifications")
@@ -180,7 +180,7 @@ def assess(data: dict[str, Any], number: str) -> TrendNotification:
             number=number,
             assessment=data["assessment"],
             conclusion=data["conclusion"],
-            user_id=data["signature"]["user_id"].strip().lower(),
+            user_id=own_credentials(data["signature"], meaning="reviewed").user_id,
             password=data["signature"]["password"],
             version=data["version"],
         )

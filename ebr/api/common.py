@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
-from ebr.core.errors import Conflict
+from ebr.core.errors import Conflict, PermissionDenied
 from ebr.execution.service import Execution, build
 from ebr.materials.services import Credentials
 from ebr.web import access, errors
@@ -53,6 +53,25 @@ def actor() -> str:
 
 def credentials(data: Mapping[str, Any]) -> Credentials:
     return Credentials(user_id=str(data["user_id"]).strip().lower(), password=data["password"], meaning=data["meaning"])
+
+
+def own_credentials(
+    data: Mapping[str, Any], *, meaning: str | None = None, second_person: frozenset[str] = frozenset()
+) -> Credentials:
+    """The signature of ``data``, which must be the signed-in person's own (PermissionDenied, 403).
+
+    Nobody signs in another person's session, even knowing their password: the session is
+    who acts, the signature who answers for it (21 CFR 11.200(a)(2)). ``second_person``
+    names the meanings that are by design another person's (a supervisor's ``restarted`` at
+    the operator's tablet). Checked before anything is looked up or stored.
+    """
+    signer = str(data["user_id"]).strip().lower()
+    wanted = meaning if meaning is not None else data.get("meaning", "performed")
+    if signer != actor() and wanted not in second_person:
+        raise PermissionDenied(
+            f"you are signed in as {actor()!r}: sign with your own user id and password, not {signer!r}'s"
+        )
+    return Credentials(user_id=signer, password=data["password"], meaning=wanted)
 
 
 def plain(values: Mapping[str, Any] | None) -> dict[str, Any]:

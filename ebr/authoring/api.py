@@ -17,9 +17,8 @@ import marshmallow as ma
 from flask import Response
 from marshmallow import fields, validate
 
-from ebr.api.common import actor, blueprint, services, work
+from ebr.api.common import actor, blueprint, own_credentials, services, work
 from ebr.api.schemas import Strict
-from ebr.core.errors import ValidationError
 from ebr.web import access
 from recipes.models import RecipeVersion
 
@@ -206,8 +205,5 @@ def approve(data: dict[str, Any], ref: str) -> RecipeVersion:
 
 
 def _signer(data: dict[str, Any]) -> str:
-    """The signer must be the signed-in person: nobody signs in another's session."""
-    signer = str(data["signature"]["user_id"]).strip().lower()
-    if signer != actor():
-        raise ValidationError(f"signature.user_id: sign as yourself ({actor()}), not as {signer!r}")
-    return signer
+    """The signer must be the signed-in person: nobody signs in another's session (403)."""
+    return own_credentials(data["signature"], meaning="signed").user_id

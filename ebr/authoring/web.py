@@ -22,6 +22,7 @@ from ebr.web.helpers import field, read, services, work
 from recipes.diff import side_by_side
 from recipes.editing import editable
 from recipes.model import Recipe
+from signatures.signing import require_own_signature
 
 bp = Blueprint("recipes_ui", __name__, url_prefix="/recipes", template_folder="templates")
 
@@ -155,11 +156,13 @@ def _svg(recipe: Recipe, *, active: set[str] | tuple[()], done: set[str] | tuple
 @access.requires("recipe.author")
 def submit(ref: str) -> ResponseReturnValue:
     """Sign a draft "authored" and send it for review."""
+    signer = field("sig_user", "User id").lower()
+    require_own_signature(access.user_id(), signer)  # nobody signs in another's session
     with work() as session:
         services().recipes.submit_for_review(
             session,
             ref=ref,
-            user_id=field("sig_user", "User id").lower(),
+            user_id=signer,
             password=field("sig_password", "Password"),
             reason=field("reason", "Reason", required=False) or None,
         )
@@ -171,11 +174,13 @@ def submit(ref: str) -> ResponseReturnValue:
 @access.requires("recipe.approve")
 def approve(ref: str) -> ResponseReturnValue:
     """Sign a version in review "approved" and make it effective now."""
+    signer = field("sig_user", "User id").lower()
+    require_own_signature(access.user_id(), signer)  # nobody signs in another's session
     with work() as session:
         services().recipes.approve(
             session,
             ref=ref,
-            user_id=field("sig_user", "User id").lower(),
+            user_id=signer,
             password=field("sig_password", "Password"),
             reason=field("reason", "Reason", required=False) or None,
         )

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ebr.api.common import actor, blueprint, credentials, execution, plain, work
+from ebr.api.common import actor, blueprint, credentials, execution, own_credentials, plain, work
 from ebr.api.schemas import ErrorOut, VersionIn
 from ebr.core.canonical import jsonable
 from ebr.core.errors import EbrError
@@ -41,6 +41,9 @@ from ebr.web import access
 from recipes.phases import TimedHold
 from recipes.states import Command
 from signatures.permissions import require
+
+# A restart after an equipment hold is signed by the supervisor at the operator's tablet.
+RESTART = frozenset({"restarted"})
 
 blp = blueprint("api_batches", "/api/batches", "Batches and their steps")
 
@@ -240,7 +243,7 @@ def command(data: dict[str, Any], ref: str) -> dict[str, Any]:
     with work() as session:
         batch = execution().command_batch(
             session, actor=actor(), ref=ref, command=cmd.value, version=data["version"], reason=data["reason"],
-            signature=credentials(data["signature"]) if data["signature"] else None,
+            signature=own_credentials(data["signature"], second_person=RESTART) if data["signature"] else None,
         )  # fmt: skip
         return batch_view(session, batch)
 
@@ -330,7 +333,7 @@ def verify(data: dict[str, Any], ref: str, path: str) -> dict[str, Any]:
     """Sign the ``verified`` signature a completed step waits for (by you; not the step's performer)."""
     with work() as session:
         row = execution().verify_step(
-            session, actor=actor(), ref=ref, path=path, signature=credentials(data), version=data["version"]
+            session, actor=actor(), ref=ref, path=path, signature=own_credentials(data), version=data["version"]
         )
         return step_view(session, execution().batch(session, ref), row)
 
@@ -351,6 +354,6 @@ def step_command(data: dict[str, Any], ref: str, path: str) -> dict[str, Any]:
             command=cmd.value,
             version=data["version"],
             reason=data["reason"],
-            signature=credentials(data["signature"]) if data["signature"] else None,
+            signature=own_credentials(data["signature"], second_person=RESTART) if data["signature"] else None,
         )
         return step_view(session, execution().batch(session, ref), row)

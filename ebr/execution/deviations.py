@@ -21,6 +21,7 @@ from ebr.execution.context import Context, check_version
 from ebr.execution.models import Batch, Deviation
 from ebr.execution.rules import ACKNOWLEDGED_BY, DeviationKind, Severity, deviation_signatures
 from ebr.materials.services import Credentials
+from signatures.signing import require_own_signature
 
 OPEN = "open"
 CLOSED = "closed"
@@ -120,7 +121,12 @@ def handle(
     investigation_ref: str | None = None,
     severity: str | None = None,
 ) -> Deviation:
-    """Comment on (and possibly reclassify) a deviation and sign it; closes it when complete."""
+    """Comment on (and possibly reclassify) a deviation and sign it; closes it when complete.
+
+    The signer is the person signed in (NotPermitted otherwise): each required signature is
+    given by its signer in their own session.
+    """
+    require_own_signature(actor, signature.user_id)
     dev = get(session, ctx, ref)
     check_version(dev, version, f"deviation {dev.number}")  # type: ignore[arg-type]
     if dev.status != OPEN:

@@ -1,8 +1,10 @@
 """JSON API under /api/equipment/: status, logbook, cleaning, calibration (with its impact
 assessment) and maintenance.
 
-Reading needs ``equipment.view``; a calibration or maintenance record ``equipment.calibrate`` /
-``equipment.maintain`` (supervisor, QA); a cleaning ``equipment.manage`` as on the equipment page.
+Reading needs ``equipment.view``; a calibration (signed ``calibrated`` with the recorder's own
+password) or maintenance record ``equipment.calibrate`` /
+``equipment.maintain`` (supervisor, QA); a cleaning ``equipment.clean`` (operator, supervisor: the
+floor records its own cleaning), as on the equipment page.
 A failed calibration takes the unit to maintenance and answers with the batches that used it
 since its last passing calibration (``impact``).
 """
@@ -13,7 +15,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, validate
 
-from ebr.api.common import actor, blueprint, services, work
+from ebr.api.common import actor, blueprint, own_credentials, services, work
 from ebr.api.schemas import Strict
 from ebr.maintenance import services as views
 from ebr.web import access
@@ -63,6 +65,11 @@ class CleaningOut(Schema):
     comment = fields.String()
 
 
+class CalibrationSignature(Strict):
+    user_id = fields.String(required=True, validate=validate.Length(min=1, max=100), metadata={"description": "you"})
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1000))
+
+
 class CalibrationIn(Strict):
     passed = fields.Boolean(required=True)
     calibrated_at = fields.AwareDateTime(load_default=None, metadata={"description": "default: now"})
@@ -78,6 +85,18 @@ class CalibrationIn(Strict):
     )  # fmt: skip
     contractor = fields.Boolean(load_default=False)
     comment = fields.String(load_default="", validate=TEXT)
+    signature = fields.Nested(
+        CalibrationSignature, required=True,
+        metadata={"description": "your own user id and password: the result is signed 'calibrated'"},
+    )  # fmt: skip
+
+
+class SignatureOut(Schema):
+    id = fields.String()
+    signer = fields.String()
+    printed_name = fields.String()
+    meaning = fields.String()
+    signed_at = fields.AwareDateTime()
 
 
 class UsageOut(Schema):
@@ -109,6 +128,9 @@ class CalibrationOut(Schema):
     comment = fields.String()
     status = fields.String(metadata={"description": "the unit's status after the calibration"})
     impact = fields.Nested(ImpactOut, allow_none=True, metadata={"description": "for a failed calibration"})
+    signature = fields.Nested(
+        SignatureOut, allow_none=True, metadata={"description": "the 'calibrated' signature (none on older records)"}
+    )
 
 
 class MaintenanceIn(Strict):
@@ -173,7 +195,7 @@ def cleanings(tag: str) -> list[dict[str, Any]]:
 
 
 @blp.route("/<tag>/cleanings", methods=["POST"])
-@access.requires("equipment.manage")
+@access.requires("equipment.clean")
 @blp.arguments(CleaningIn)
 @blp.response(201, CleaningOut)
 def clean(data: dict[str, Any], tag: str) -> dict[str, Any]:
@@ -201,11 +223,14 @@ def calibrations(tag: str) -> list[dict[str, Any]]:
 @blp.arguments(CalibrationIn)
 @blp.response(201, CalibrationOut)
 def calibrate(data: dict[str, Any], tag: str) -> dict[str, Any]:
-    """Record a calibration. A failed one takes the unit to maintenance and lists, for QA's impact
-    assessment, the batches that used it since its last passing calibration."""
+    """Record a calibration, signed 'calibrated' by you. A failed one takes the unit to maintenance and
+    lists, for QA's impact assessment, the batches that used it since its last passing calibration."""
+    signer = own_credentials(data["signature"], meaning="calibrated")
     svc = services()
     with work() as session:
-        row = views.calibrate(session, svc, actor=actor(), tag=tag, data=data)
+        row = views.calibrate(
+            session, svc, actor=actor(), tag=tag, data=data, user_id=signer.user_id, password=signer.password
+        )
         return views.calibration_json(session, svc.equipment, row)
 
 

@@ -1,7 +1,9 @@
-"""``ebr equipment …``: calibrate, record maintenance, show a unit's status and logbook.
+"""``ebr equipment …``: record a cleaning, calibrate, record maintenance, show a unit's status
+and logbook.
 
 Who records proves it with a password (prompted, or one line on standard input with
-``--password-stdin``) and needs ``equipment.calibrate`` / ``equipment.maintain``
+``--password-stdin``; a calibration is also signed "calibrated" with it) and needs
+``equipment.clean`` (operator, supervisor) or ``equipment.calibrate`` / ``equipment.maintain``
 (supervisor, QA); the logbook needs ``equipment.view``.
 """
 
@@ -20,6 +22,11 @@ from ebr.maintenance import services as maintenance
 
 
 def _actor(user: str, password_stdin: bool, action: str) -> str:
+    return _proved(user, password_stdin, action)[0]
+
+
+def _proved(user: str, password_stdin: bool, action: str) -> tuple[str, str]:
+    """The user id and password of ``user``, authenticated and allowed ``action``."""
     from signatures.permissions import require
 
     password = (
@@ -29,12 +36,12 @@ def _actor(user: str, password_stdin: bool, action: str) -> str:
     with svc.session_factory.begin() as session:
         found = svc.users.authenticate(session, user, str(password))
         require(found.roles, action)
-        return found.user_id
+        return found.user_id, str(password)
 
 
 def _who(func: Any) -> Any:
     func = click.option("--password-stdin", is_flag=True, help="Read your password from standard input.")(func)
-    return click.option("--user", required=True, help="Your user id (supervisor or QA).")(func)
+    return click.option("--user", required=True, help="Your user id.")(func)
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -50,6 +57,21 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 @click.group("equipment")
 def group() -> None:
     """Calibration, maintenance and the logbook of a unit."""
+
+
+@group.command("clean")
+@click.argument("tag")
+@click.option("--method", required=True, help="The cleaning method or SOP.")
+@click.option("--comment", default="")
+@_who
+def clean(tag: str, method: str, comment: str, user: str, password_stdin: bool) -> None:
+    """Record a cleaning of TAG (operator, supervisor): it is clean until its clean hold ends."""
+    actor = _actor(user, password_stdin, "equipment.clean")
+    svc = services()
+    with unit_of_work(svc.session_factory) as session:
+        row = svc.equipment.record_cleaning(session, actor=actor, unit=tag, method=method.strip(), comment=comment)
+        until = f", clean until {row.expires_at.isoformat()}" if row.expires_at else ""
+    click.echo(f"{tag}: cleaning recorded by {actor}{until} (record {row.id})")
 
 
 @group.command("calibrate")
@@ -68,8 +90,9 @@ def calibrate(
     tag: str, passed: bool, certificate: str, as_found: str, as_left: str, performed_by: str | None, contractor: bool,
     at: dt.datetime | None, next_due: dt.datetime | None, comment: str, user: str, password_stdin: bool,
 ) -> None:  # fmt: skip
-    """Record a calibration of TAG. A failed one takes TAG to maintenance and lists the batches to assess."""
-    actor = _actor(user, password_stdin, "equipment.calibrate")
+    """Record a calibration of TAG, signed "calibrated" with your password. A failed one takes TAG to
+    maintenance and lists the batches to assess."""
+    actor, password = _proved(user, password_stdin, "equipment.calibrate")
     svc = services()
     data = {
         "passed": passed, "certificate": certificate, "as_found": as_found, "as_left": as_left,
@@ -77,8 +100,10 @@ def calibrate(
         "next_due": next_due.date() if next_due else None, "comment": comment,
     }  # fmt: skip
     with unit_of_work(svc.session_factory) as session:
-        row = maintenance.calibrate(session, svc, actor=actor, tag=tag, data=data)
+        row = maintenance.calibrate(session, svc, actor=actor, tag=tag, data=data, user_id=actor, password=password)
         result = maintenance.calibration_json(session, svc.equipment, row)
+    signed = result["signature"]
+    click.echo(f"{tag}: calibration signed {signed['meaning']} by {signed['printed_name']} ({signed['signer']})")
     if passed:
         click.echo(f"{tag}: calibration passed, next due {result['due_at'].date().isoformat()} (record {row.id})")
         return

@@ -9,6 +9,7 @@ failed calibration, and the one timeline the logbook page, API and PDF show.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
+from audit.chain import Entity
 from ebr.core.errors import NotFound, ValidationError
 from ebr.execution.models import Batch, BatchStep
 from ebr.execution.plan import build_plan
@@ -26,6 +28,11 @@ from equipment.models import Area, CalibrationRecord, CleaningRecord, Equipment,
 from equipment.rules import Impact
 from equipment.services import EquipmentService
 from recipes.model import Recipe
+from signatures.models import Signature
+from signatures.signing import SignatureRecord, require_own_signature
+
+# The meaning of the signature on a calibration result (signatures.permissions.MEANINGS).
+CALIBRATED = "calibrated"
 
 
 @dataclass(frozen=True)
@@ -158,12 +165,19 @@ def plant_midnight(day: dt.date, timezone: str) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(0), tzinfo=zoneinfo.ZoneInfo(timezone))
 
 
-def calibrate(session: Session, services: Any, *, actor: str, tag: str, data: Mapping[str, Any]) -> CalibrationRecord:
+def calibrate(
+    session: Session, services: Any, *, actor: str, tag: str, data: Mapping[str, Any], user_id: str, password: str
+) -> CalibrationRecord:
     """Record a calibration from adapter input (``passed``, ``calibrated_at``, ``next_due`` date,
-    ``certificate``, ``as_found``, ``as_left``, ``performed_by``, ``contractor``, ``comment``).
+    ``certificate``, ``as_found``, ``as_left``, ``performed_by``, ``contractor``, ``comment``) and
+    sign it ``calibrated`` as ``actor`` (``user_id`` and ``password``, re-entered), in one unit of work.
 
-    An internal ``performed_by`` must be a user id; a contractor is a name. Raises ValidationError
-    or the equipment service's errors."""
+    The result is a GMP record: the signature covers what the page showed (result, as found, as
+    left, certificate, dates, who performed it) and is bound to the record (subject
+    ``calibration``/id). An internal ``performed_by`` must be a user id; a contractor is a name.
+    Raises NotPermitted (signing as someone else), ValidationError, the signing ceremony's errors
+    or the equipment service's errors; nothing is stored on any of them."""
+    require_own_signature(actor, user_id)
     performed_by = (data.get("performed_by") or "").strip() or None
     contractor = bool(data.get("contractor"))
     if contractor and performed_by is None:
@@ -178,13 +192,47 @@ def calibrate(session: Session, services: Any, *, actor: str, tag: str, data: Ma
             ) from None
     next_due = data.get("next_due")
     due_at = plant_midnight(next_due, services.settings.plant_timezone) if next_due is not None else None
-    return services.equipment.record_calibration(  # type: ignore[no-any-return]
+    row: CalibrationRecord = services.equipment.record_calibration(
         session, actor=actor, unit=tag, passed=bool(data["passed"]),
         certificate=(data.get("certificate") or "").strip(),
         comment=data.get("comment") or "", at=data.get("calibrated_at"), due_at=due_at,
         as_found=data.get("as_found") or "", as_left=data.get("as_left") or "", performed_by=performed_by,
         contractor=contractor,
     )  # fmt: skip
+    session.flush()
+    services.signing.sign(
+        session, subject=Entity("calibration", row.id), content=signed_content(tag, row), meaning=CALIBRATED,
+        reason=row.comment or None, user_id=user_id, password=password,
+    )  # fmt: skip
+    return row
+
+
+def signed_content(tag: str, k: CalibrationRecord) -> dict[str, Any]:
+    """What the signer of a calibration signs: the result as it is recorded."""
+    return {
+        "calibration": k.id, "unit": tag, "passed": k.passed, "calibrated_at": k.calibrated_at, "due_at": k.due_at,
+        "as_found": k.as_found, "as_left": k.as_left, "certificate": k.certificate,
+        "performed_by": k.performed_by or k.actor, "contractor": k.contractor, "comment": k.comment,
+    }  # fmt: skip
+
+
+def calibration_signatures(session: Session, ids: list[str]) -> dict[str, SignatureRecord]:
+    """The ``calibrated`` signature of each calibration of ``ids`` that has one (older records have none)."""
+    if not ids:
+        return {}
+    rows = session.scalars(
+        select(Signature).where(
+            Signature.subject_type == "calibration", Signature.subject_id.in_(ids), Signature.meaning == CALIBRATED
+        )
+    )
+    return {r.subject_id: SignatureRecord.from_record(json.loads(r.record)) for r in rows}
+
+
+def signature_json(s: SignatureRecord | None) -> dict[str, Any] | None:
+    """A signature as the API and pages show it, or None."""
+    if s is None:
+        return None
+    return {"id": s.id, "signer": s.signer, "printed_name": s.printed_name, "meaning": s.meaning, "signed_at": s.ts}
 
 
 def calibration_of(session: Session, equipment: EquipmentService, tag: str, record_id: str) -> CalibrationRecord:
@@ -238,11 +286,12 @@ def calibration_json(session: Session, equipment: EquipmentService, k: Calibrati
             "since": report.impact.since, "until": report.impact.until,
             "batches": [usage_json(u) for u in report.batches],
         }  # fmt: skip
+    signature = calibration_signatures(session, [k.id]).get(k.id)
     return {
         "id": k.id, "tag": eq.tag, "calibrated_at": k.calibrated_at, "passed": k.passed, "due_at": k.due_at,
         "certificate": k.certificate, "as_found": k.as_found, "as_left": k.as_left,
         "performed_by": k.performed_by or k.actor, "contractor": k.contractor, "recorded_by": k.actor,
-        "comment": k.comment, "status": eq.status, "impact": found,
+        "comment": k.comment, "status": eq.status, "impact": found, "signature": signature_json(signature),
     }  # fmt: skip
 
 

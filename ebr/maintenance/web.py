@@ -59,10 +59,12 @@ def logbook(tag: str) -> ResponseReturnValue:
         eq = equipment.get(session, tag)
         lines = maintenance.timeline(session, equipment, tag)
         calibrations = list(reversed(equipment.calibrations(session, tag)))
+        signed = maintenance.calibration_signatures(session, [k.id for k in calibrations])
         maintenances = list(reversed(equipment.maintenances(session, tag)))
     printable = request.args.get("print") == "1"
     return render_template(
-        "maintenance/logbook.html", eq=eq, lines=lines, calibrations=calibrations, maintenances=maintenances,
+        "maintenance/logbook.html", eq=eq, lines=lines, calibrations=calibrations, signed=signed,
+        maintenances=maintenances,
         printable=printable, printed_at=services().clock.now(), printed_by=access.user_id(),
     )  # fmt: skip
 
@@ -103,7 +105,7 @@ def calibration_form(tag: str) -> ResponseReturnValue:
 @bp.post("/<tag>/calibrations")
 @access.requires("equipment.calibrate")
 def calibrate(tag: str) -> ResponseReturnValue:
-    """Record the calibration; a failed one shows its impact assessment next."""
+    """Record the calibration, signed 'calibrated' by who records it; a failed one shows its impact assessment next."""
     result = field("result", "Result")
     if result not in ("passed", "failed"):
         raise ValidationError("Result must be passed or failed", ["Result: choose passed or failed"])
@@ -120,7 +122,10 @@ def calibrate(tag: str) -> ResponseReturnValue:
     }
     svc = services()
     with work() as session:
-        row = maintenance.calibrate(session, svc, actor=access.user_id(), tag=tag, data=data)
+        row = maintenance.calibrate(
+            session, svc, actor=access.user_id(), tag=tag, data=data,
+            user_id=field("sig_user", "User id").lower(), password=field("sig_password", "Password"),
+        )  # fmt: skip
         record_id = row.id
     if data["passed"]:
         flash(f"Calibration of {tag} recorded: passed.")

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Response
 from sqlalchemy import select
 
-from ebr.api.common import actor, blueprint, credentials, execution, work
+from ebr.api.common import actor, blueprint, execution, own_credentials, work
 from ebr.materials import genealogy, labels, tracing, warehouse
 from ebr.materials.models import Lot, LotSample, Material
 from ebr.materials.schemas import (
@@ -123,7 +123,7 @@ def change_status(data: dict[str, Any], lot_number: str) -> dict[str, Any]:
             lot_number=lot_number,
             status=data["status"],
             reason=data["reason"],
-            signer=credentials(data["signature"]),
+            signer=own_credentials(data["signature"]),
         )
         return _lot(session, found)
 
@@ -137,7 +137,7 @@ def _decide(action: str, data: dict[str, Any], lot_number: str) -> dict[str, Any
             lot_number=lot_number,
             action=action,
             reason=data["reason"],
-            signer=credentials(data["signature"]),
+            signer=own_credentials(data["signature"]),
             version=data["version"],
         )
         return _lot(session, found)
@@ -184,7 +184,7 @@ def retest(data: dict[str, Any], lot_number: str) -> dict[str, Any]:
             lot_number=lot_number,
             retest_on=data["retest_on"],
             reason=data["reason"],
-            signer=credentials(data["signature"]),
+            signer=own_credentials(data["signature"]),
         )
         return _lot(session, found)
 

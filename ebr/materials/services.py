@@ -24,6 +24,7 @@ from ebr.core.errors import NotFound, ValidationError
 from ebr.core.ids import new_id
 from ebr.execution.rules import LotStatus, check_lot_transition, parse_decimal
 from ebr.materials.models import Container, Lot, LotStatusChange, Material, MaterialConsumption
+from signatures.signing import require_own_signature
 
 OUTPUT_SHELF_LIFE_DAYS = 730
 """Provisional expiry of an output lot; QA sets the real one when releasing it."""
@@ -234,7 +235,11 @@ class MaterialService:
     def change_status(
         self, session: Session, *, actor: str, lot_number: str, status: str, reason: str, signer: Credentials
     ) -> Lot:
-        """QA changes a lot's status with a signature (meaning ``approved``) and a reason."""
+        """QA changes a lot's status with their own signature (meaning ``approved``) and a reason.
+
+        Raises NotPermitted when the signer is not ``actor`` (nobody signs in another's session).
+        """
+        require_own_signature(actor, signer.user_id)
         lot = self.lot(session, lot_number)
         if not reason.strip():
             raise ValidationError("a lot status change needs a reason")

@@ -20,12 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity
-from ebr.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from ebr.core.errors import Conflict, NotFound, ValidationError
 from ebr.core.ids import new_id
 from ebr.execution.rules import LotStatus, parse_decimal
 from ebr.materials.labels import Label
 from ebr.materials.models import Container, Lot, LotSample, LotStatusChange, MaterialConsumption
 from ebr.materials.services import Credentials, MaterialService
+from signatures.signing import require_own_signature
 
 MAX_CONTAINERS = 999
 """Containers per receipt: barcodes are ``<lot>-001`` … ``<lot>-999``."""
@@ -160,8 +161,7 @@ def disposition(
     """
     if action not in DISPOSITIONS:
         raise ValidationError(f"unknown decision {action!r}; use one of: {', '.join(DISPOSITIONS)}")
-    if signer.user_id != actor:
-        raise PermissionDenied(f"you are signed in as {actor!r}: sign with your own user id, not {signer.user_id!r}")
+    require_own_signature(actor, signer.user_id)
     lot = svc.lot(session, lot_number)
     _check_version(lot, version)
     today = svc.clock.now().date()
@@ -198,8 +198,7 @@ def retest(
     signer: Credentials,
 ) -> Lot:
     """QA records a passed retest: the lot's next retest date, signed ``approved``."""
-    if signer.user_id != actor:
-        raise PermissionDenied(f"you are signed in as {actor!r}: sign with your own user id, not {signer.user_id!r}")
+    require_own_signature(actor, signer.user_id)
     lot = svc.lot(session, lot_number)
     today = svc.clock.now().date()
     if lot.status not in (LotStatus.QUARANTINE.value, LotStatus.RELEASED.value):

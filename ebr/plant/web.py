@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ebr.maintenance.services import calibration_signatures
 from ebr.plant import web_alarms as alarms
 from ebr.web import access
 from ebr.web.helpers import field, read, services, work
@@ -73,6 +74,7 @@ def unit(tag: str) -> ResponseReturnValue:
         logbook = list(reversed(equipment.logbook(session, tag)))
         cleanings = list(reversed(equipment.cleanings(session, tag)))
         calibrations = list(reversed(equipment.calibrations(session, tag)))
+        signed = calibration_signatures(session, [c.id for c in calibrations])
         open_alarms, acknowledged = alarms.alarm_lines(session, tag)
     statuses = [s for s in EquipmentStatus if s not in (EquipmentStatus.CLEAN, EquipmentStatus.IN_USE)]
     return render_template(
@@ -81,6 +83,7 @@ def unit(tag: str) -> ResponseReturnValue:
         logbook=logbook,
         cleanings=cleanings,
         calibrations=calibrations,
+        signed=signed,
         statuses=statuses,
         open_alarms=open_alarms,
         acknowledged=acknowledged,
@@ -105,7 +108,7 @@ def set_status(tag: str) -> ResponseReturnValue:
 
 
 @bp.post("/<tag>/cleaning")
-@access.requires("equipment.manage")
+@access.requires("equipment.clean")
 def record_cleaning(tag: str) -> ResponseReturnValue:
     """Record a cleaning (method or SOP and a comment); the unit is clean until its hold time ends."""
     with work() as session:

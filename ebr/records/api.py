@@ -8,7 +8,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 from sqlalchemy import select
 
-from ebr.api.common import actor, blueprint, credentials, execution, work
+from ebr.api.common import actor, blueprint, execution, own_credentials, work
 from ebr.api.schemas import SignatureIn, Strict, VersionIn
 from ebr.execution import deviations
 from ebr.execution.models import Batch, Deviation, RecordSignature
@@ -123,7 +123,7 @@ def sign_deviation(data: dict[str, Any], ref: str) -> dict[str, Any]:
             actor=actor(),
             ref=ref,
             comment=data["comment"],
-            signature=credentials(data["signature"]),
+            signature=own_credentials(data["signature"]),
             version=data["version"],
             investigation_ref=data["investigation_ref"],
             severity=data["severity"],
@@ -144,7 +144,7 @@ def correct(data: dict[str, Any], entry_id: str) -> dict[str, Any]:
             entry_id=entry_id,
             value=data["value"],
             reason=data["reason"],
-            signature=credentials(data["signature"]),
+            signature=own_credentials(data["signature"]),
         )
         return {"entry": entry, "deviation": dev.number if dev else None}
 

@@ -36,6 +36,7 @@ from ebr.execution.models import Batch, BatchStep, RecordSignature, StepEntry
 from ebr.execution.rules import BatchStatus
 from ebr.materials.services import Credentials
 from recipes.states import State
+from signatures.signing import require_own_signature
 
 PARTS = ("batch_step", "deviation", "step_entry")
 NEXT = {
@@ -143,6 +144,7 @@ def decide(
     """
     if decision not in NEXT:
         raise ValidationError(f"unknown decision {decision!r}; use reviewed, released or rejected")
+    require_own_signature(actor, signature.user_id)
     if signature.meaning != decision:
         raise ValidationError(f"the signature's meaning must be {decision!r}, not {signature.meaning!r}")
     if decision == "rejected" and not (comment or "").strip():

@@ -231,6 +231,7 @@ def test_a_plant_from_an_empty_database_to_a_released_batch(plant: Plant, browse
         admin.get_by_label("User id").fill(user_id)
         admin.get_by_label("Full name (printed on every signature)").fill(name)
         admin.get_by_role("group", name="Roles").get_by_label(role.replace("_", " "), exact=True).check()
+        admin.get_by_label("How you verified the person's identity").fill("badge and passport seen in person")
         admin.get_by_role("button", name="Create user").click()
         admin.wait_for_load_state()
         shown = re.search(
@@ -243,22 +244,22 @@ def test_a_plant_from_an_empty_database_to_a_released_batch(plant: Plant, browse
     synced = plant.ebr("plant", "sync", "--actor", "admin")
     assert "SC-01" in synced.stdout, synced.stdout
     plant.start("runtime")
-    # The synced scale starts dirty: its cleaning is recorded on its page (equipment.manage).
-    admin.goto("/equipment/SC-01")
-    admin.get_by_label("Cleaning method or SOP").fill("SOP-CLN-07 dry wipe")
-    admin.get_by_role("button", name="Record cleaning").click()
-    admin.wait_for_load_state()
     close(admin)
 
-    # --- the supervisor: the scale is calibrated on its page ---------------------------------
+    # --- the supervisor: the scale is cleaned and calibrated on its page ---------------------
     sam = tab(browser, plant, "sam")
+    # The synced scale starts dirty: the floor records its cleaning on its page (equipment.clean).
     sam.goto("/equipment/SC-01")
+    sam.get_by_label("Cleaning method or SOP").fill("SOP-CLN-07 dry wipe")
+    sam.get_by_role("button", name="Record cleaning").click()
+    sam.wait_for_load_state()
     sam.get_by_role("link", name="Logbook, calibration and maintenance").click()
     sam.get_by_role("link", name="Record a calibration").click()
     sam.get_by_label("Passed").check()
     sam.get_by_label("As found (readings before adjustment)").fill("20.002 kg at 20.000 kg")
     sam.get_by_label("As left (readings after adjustment)").fill("20.000 kg at 20.000 kg")
     sam.get_by_label("Certificate reference").fill("CAL-SC01-001")
+    sam.get_by_label("Password", exact=True).fill(PASSWORD)  # signed "calibrated"
     sam.get_by_role("button", name="Record calibration").click()
     sam.get_by_role("heading", name="Calibration of SC-01: passed").wait_for()
 

@@ -43,6 +43,7 @@ def test_a_supervisor_records_a_failed_calibration_on_the_tablet(
     page.get_by_label("Certificate reference").fill("CAL-2026-114")
     page.get_by_label("Performed by (user id, or the contractor's name; empty: you, sam)").fill("Acme Metrology")
     page.get_by_label("Performed by a contractor").check()
+    page.get_by_label("Password", exact=True).fill(PASSWORD)  # signed "calibrated"
     page.get_by_role("button", name="Record calibration").click()
     page.get_by_role("heading", name="Calibration of R-101: FAILED").wait_for()
     page.get_by_role(

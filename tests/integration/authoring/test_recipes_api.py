@@ -84,8 +84,8 @@ def test_nobody_signs_as_someone_else_and_a_wrong_role_is_refused(app: Flask, se
     author = login(app.test_client(), "anna")
     label = call(author, "POST", "/api/recipes/import", {"content": example_text(LIQUID)}, expect=201)[0]["label"]
     as_other = author.post(f"/api/recipes/{label}/submit", json={"signature": sig("paul")})
-    assert as_other.status_code == 422
-    assert "sign as yourself" in as_other.json["message"]
+    assert as_other.status_code == 403
+    assert "sign with your own user id" in as_other.json["message"]
     call(author, "POST", f"/api/recipes/{label}/submit", {"signature": sig("anna")})
     # The author lacks recipe.approve; QA lacks recipe.author.
     assert author.post(f"/api/recipes/{label}/approve", json={"signature": sig("anna")}).status_code == 403

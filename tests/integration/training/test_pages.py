@@ -27,6 +27,7 @@ def test_a_failed_calibration_entered_in_the_form_shows_the_batches_to_assess(ap
     assert "Record a calibration" in sam.get("/equipment/R-101/logbook").get_data(as_text=True)
     assert sam.get("/equipment/R-101/calibrations/new").status_code == 200
     form = {"result": "failed", "certificate": "CAL-5", "as_found": "+4 °C", "performed_by": "sue"}
+    form |= {"sig_user": "sam", "sig_password": PASSWORD}
     posted = sam.post("/equipment/R-101/calibrations", data=form)
     assert posted.status_code == 302
     page = sam.get(posted.headers["Location"]).get_data(as_text=True)

@@ -116,6 +116,9 @@ def test_every_declared_action_is_in_the_permission_table(walker_app: Flask) -> 
     assert actions[("corrections.correct", "POST")] == "entry.correct"
     assert actions[("alarms.acknowledge", "POST")] == "alarm.acknowledge"
     assert actions[("alarms.index", "GET")] == "equipment.view"
+    # The floor records its own cleaning; the admin's equipment.manage is status changes only.
+    assert actions[("equipment_ui.record_cleaning", "POST")] == "equipment.clean"
+    assert actions[("equipment_ui.set_status", "POST")] == "equipment.manage"
 
 
 @pytest.mark.requirement("URS-SEC-002")

@@ -26,7 +26,7 @@ REQUIRED_ACTIONS = {
     "batch.command.stop", "batch.command.abort", "batch.review", "batch.release", "deviation.handle",
     "entry.correct", "lot.manage", "lot.status.change", "material.manage", "recipe.view", "recipe.author",
     "recipe.approve", "equipment.view", "equipment.manage", "audit.view", "audit.export", "audit.verify",
-    "user.manage", "user.unlock", "validation.run", "alarm.acknowledge",
+    "user.manage", "user.unlock", "validation.run", "alarm.acknowledge", "equipment.clean",
 }  # fmt: skip
 
 
@@ -42,6 +42,7 @@ def test_admins_manage_users_and_equipment_but_never_execute_or_sign() -> None:
     admin = PERMISSIONS[Role.admin]
     assert {"user.manage", "user.unlock", "equipment.manage"} <= admin
     assert "batch.execute" not in admin
+    assert "equipment.clean" not in admin  # a cleaning record is the floor's GMP record
     assert not any(action.startswith("sign.") for action in admin)
 
 
