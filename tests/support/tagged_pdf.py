@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,3 +152,78 @@ def check_tagged(pdf: pikepdf.Pdf) -> Structure:
         assert set(listed) == set(ids), "every element id is in the /IDTree"
     result.mcids = len(used)
     return result
+
+
+def _to_unicode(font: pikepdf.Object) -> dict[bytes, str]:
+    """A WeasyPrint font's ToUnicode map (``bfchar`` lines of two-byte glyph codes)."""
+    if Name.ToUnicode not in font:
+        return {}
+    cmap = font.ToUnicode.read_bytes().decode("latin-1")
+    pairs = re.findall(r"<([0-9a-fA-F]{4})>\s*<([0-9a-fA-F]*)>", cmap.split("endcodespacerange", 1)[-1])
+    return {bytes.fromhex(code): bytes.fromhex(text).decode("utf-16-be") for code, text in pairs}
+
+
+def _page_text(page: pikepdf.Page) -> dict[int, str]:
+    """MCID → the text drawn inside it on ``page``."""
+    fonts = page.obj.get(Name.Resources, pikepdf.Dictionary()).get(Name.Font, pikepdf.Dictionary())
+    maps = {str(name): _to_unicode(font) for name, font in fonts.items()}
+    texts: dict[int, list[str]] = {}
+    stack: list[int | None] = []
+    glyphs: dict[bytes, str] = {}
+    for instruction in pikepdf.parse_content_stream(page):
+        if not isinstance(instruction, pikepdf.ContentStreamInstruction):
+            continue
+        operands, op = instruction.operands, str(instruction.operator)
+        if op in ("BDC", "BMC"):
+            stack.append(_mcid(operands) if op == "BDC" else None)
+        elif op == "EMC":
+            stack.pop()
+        elif op == "Tf":
+            glyphs = maps.get(str(operands[0]), {})
+        elif op in TEXT_OPERATORS and stack and stack[-1] is not None:
+            strings = operands[-1] if op == "TJ" else [operands[-1]]
+            for item in strings:
+                if isinstance(item, pikepdf.String):
+                    raw = bytes(item)
+                    text = "".join(glyphs.get(raw[i : i + 2], "") for i in range(0, len(raw), 2))
+                    texts.setdefault(stack[-1], []).append(text)
+    return {mcid: "".join(parts) for mcid, parts in texts.items()}
+
+
+def structure_text(pdf: pikepdf.Pdf) -> list[tuple[int, str, str]]:
+    """Every element in reading order: (depth, tag, the text of its own marked content), as ``pdfinfo -struct-text``.
+
+    Read with pikepdf (poppler's ``-struct-text`` takes minutes on a few hundred pages).
+    """
+    pages = {page.obj.objgen: index for index, page in enumerate(pdf.pages)}
+    texts: dict[int, dict[int, str]] = {}
+    out: list[tuple[int, str, str]] = []
+    stack: list[tuple[int, pikepdf.Object]] = [(0, pdf.Root.StructTreeRoot.K[0])]
+    while stack:
+        depth, element = stack.pop()
+        kids = element.get(Name.K)
+        items = [] if kids is None else list(kids) if isinstance(kids, Array) else [kids]
+        own = []
+        for kid in items:
+            if isinstance(kid, int | pikepdf.Object) and not isinstance(kid, Dictionary):
+                page = pages[element.Pg.objgen]
+                if page not in texts:
+                    texts[page] = _page_text(pdf.pages[page])
+                own.append(texts[page].get(int(kid), ""))
+        out.append((depth, str(element.S)[1:], "".join(own)))
+        stack.extend((depth + 1, kid) for kid in reversed(items) if isinstance(kid, Dictionary) and Name.S in kid)
+    return out
+
+
+def headings(elements: list[tuple[int, str, str]]) -> list[tuple[str, str]]:
+    """(H1…H6, all the text under it) in reading order."""
+    found = []
+    for index, (depth, tag, text) in enumerate(elements):
+        if re.fullmatch(r"H[1-6]", tag):
+            words = [text]
+            for below, _tag, more in elements[index + 1 :]:
+                if below <= depth:
+                    break
+                words.append(more)
+            found.append((tag, "".join(words).strip()))
+    return found
