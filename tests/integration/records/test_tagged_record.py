@@ -21,7 +21,7 @@ import pytest
 
 from benchmarks.record_pdf import synthetic_record
 from ebr.records import html, pdf
-from tests.integration.reports.support import attachment, pdf_text, pdfa_part, tool
+from tests.integration.records.support import attachment, pdf_text, pdfa_part, tool
 from tests.support.tagged_pdf import check_tagged, headings, structure_text
 
 PHASES = 70  # two step parts (cut at the operation after 60 phases), four sections, one audit part
@@ -51,7 +51,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
 def struct(path: Path) -> list[str]:
     """``pdfinfo -struct``: the element tree as poppler reads it (ids removed: parts prefix theirs)."""
     out = subprocess.run([tool("pdfinfo"), "-struct", str(path)], capture_output=True, check=True, text=True).stdout
-    return [re.sub(r" <[^>]*>", "", line) for line in out.splitlines()]
+    return [re.sub(r" <[^>]*>|\((?:f-|p\d+-)?[\d-]+\)", "", line) for line in out.splitlines()]
 
 
 def body(lines: list[str]) -> list[str]:

@@ -17,8 +17,8 @@ from weasyprint import HTML
 
 from benchmarks.record_pdf import synthetic_record
 from ebr.records import html, pdf
-from ebr.records.tagged import StructureJoin
-from tests.support.tagged_pdf import check_tagged
+from ebr.records.tagged import StructureJoin, prefix_ids
+from tests.support.tagged_pdf import check_tagged, shape
 
 RECORD = synthetic_record(4)
 STEPS = RECORD["steps"]  # a unit procedure, an operation, four phases
@@ -33,17 +33,20 @@ def front() -> bytes:
 def part(start: int, end: int, number: int) -> bytes:
     """Steps ``start:end`` laid out as part ``number``, as a worker does it (tagged, ids prefixed ``p<number>-``)."""
     body = html._render("steps.html", RECORD, steps=STEPS[start:end], first=start == 0)
-    data, _pages, _anchors, _usage = pdf._render_part(html.document(body, RECORD, numbered=False), number)
+    document = html.document(body, RECORD, numbered=False, margin_text=False)  # as render_parallel lays parts out
+    data, _pages, _anchors, _usage = pdf._render_part(document, number)
     return data
 
 
 def tops(data: bytes) -> list[Any]:
+    """The shapes of the Document element's kids, as WeasyPrint wrote them."""
     with pikepdf.open(io.BytesIO(data)) as document:
-        return check_tagged(document).tops
+        return [shape(kid) for kid in document.Root.StructTreeRoot.K[0].K]
 
 
 def join(*parts: bytes) -> bytes:
     with pikepdf.open(io.BytesIO(front())) as merged:
+        prefix_ids(merged, "f-")  # as render_parallel does
         structure = StructureJoin(merged)
         for data in parts:
             with pikepdf.open(io.BytesIO(data)) as opened:
