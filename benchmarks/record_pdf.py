@@ -7,9 +7,11 @@ Each side runs in its own fresh process so its peak memory is its own:
   with record.json attached. Peak memory = the parent's peak plus each worker
   process's peak (an upper bound: the workers' peaks need not coincide).
 * ``bare``: ``HTML(string=whole_document(record)).write_pdf()`` — WeasyPrint alone
-  on the same final HTML, in one process (no PDF/A, no attachment).
+  on the same final HTML, in one process (no PDF/A, no attachment, untagged).
+* ``bare-tagged`` (with ``--tagged-baseline``): the same with ``pdf_tags=True``, for
+  what tagging costs WeasyPrint itself (ours is tagged, parts merged into one tree).
 
-Run: ``.venv/bin/python -m benchmarks.record_pdf [--phases 1000]``.
+Run: ``.venv/bin/python -m benchmarks.record_pdf [--phases 1000] [--tagged-baseline]``.
 """
 
 from __future__ import annotations
@@ -116,8 +118,8 @@ def _child(mode: str, record_file: Path, out: Path) -> None:
     record = json.loads(record_file.read_bytes())
     started = time.perf_counter()
     workers_kib, workers_cpu = 0, 0.0
-    if mode == "bare":
-        data = HTML(string=html.whole_document(record)).write_pdf()
+    if mode in ("bare", "bare-tagged"):
+        data = HTML(string=html.whole_document(record)).write_pdf(pdf_tags=mode == "bare-tagged")
         pages = data.count(b"/Type /Page\n") or data.count(b"/Type /Page")
     else:
         stats = pdf.RenderStats()
@@ -151,7 +153,8 @@ def _pages(path: Path) -> int:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--phases", type=int, default=1000)
-    parser.add_argument("--child", choices=("bare", "parallel"))
+    parser.add_argument("--child", choices=("bare", "bare-tagged", "parallel"))
+    parser.add_argument("--tagged-baseline", action="store_true", help="also time bare WeasyPrint with pdf_tags")
     parser.add_argument("--record", type=Path)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
@@ -164,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         record_file.write_text(json.dumps(synthetic_record(args.phases)), encoding="utf-8")
         bare = _run("bare", record_file, folder)
         ours = _run("parallel", record_file, folder)
+        tagged = _run("bare-tagged", record_file, folder) if args.tagged_baseline else None
         pages_bare, pages_ours = _pages(folder / "bare.pdf"), _pages(folder / "parallel.pdf")
     print(f"{args.phases} phases; pages: ours {pages_ours}, bare {pages_bare}; cores {os.cpu_count()}")
     rows = [
@@ -171,6 +175,9 @@ def main(argv: list[str] | None = None) -> None:
         Row("CPU time, all processes (s)", ours["cpu"], bare["cpu"], "s", "(cost)"),
         Row("peak memory, all processes (MiB)", ours["peak_kib"] / 1024, bare["peak_kib"] / 1024, "MiB", "ratio ≤ 1.0"),
     ]
+    if tagged is not None:
+        rows.append(Row("render time, bare WeasyPrint tagged (s)", tagged["seconds"], bare["seconds"], "s", "(cost)"))
+        rows.append(Row("CPU time, bare WeasyPrint tagged (s)", tagged["cpu"], bare["cpu"], "s", "(cost)"))
     print_table(f"Batch record PDF, {pages_ours} pages", rows, baseline_name="bare WeasyPrint")
 
 

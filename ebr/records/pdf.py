@@ -9,8 +9,11 @@ Two ways, same pages:
   front part (cover and contents, rendered last with the page numbers the parts
   turned out to have, as PDF/A-3b with the attachment). The header and footer
   — batch id, print time, printer, "page x of y" — come from a small WeasyPrint
-  overlay document of blank pages laid over every page, and the bookmarks are
-  rebuilt from the anchors each part reported.
+  overlay document of blank pages laid over every page (marked as a pagination
+  artifact), and the bookmarks are rebuilt from the anchors each part reported.
+
+Both are tagged (WeasyPrint ``pdf_tags``): the parallel path merges the parts'
+structure trees into one (:mod:`ebr.records.tagged`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import pikepdf
 from weasyprint import HTML, Attachment
 
 from ebr.records import html
+from ebr.records.tagged import StructureJoin, prefix_ids
 
 PARALLEL_FROM_PHASES = 150
 ATTACHMENT = "record.json"
@@ -84,8 +88,6 @@ def render_whole(record: dict[str, Any], record_json: bytes) -> bytes:
     """The record as one WeasyPrint layout (PDF/A-3b, ``record.json`` attached), tagged for screen readers.
 
     Tagged with WeasyPrint's ``pdf_tags`` (a structure tree: headings, tables, lists).
-    The parallel path joins parts with pikepdf and stays untagged: the parts' structure
-    trees cannot be merged yet.
     """
     return _pdfa(HTML(string=html.whole_document(record)).render(), record_json, tagged=True)
 
@@ -93,14 +95,21 @@ def render_whole(record: dict[str, Any], record_json: bytes) -> bytes:
 Rendered = tuple[bytes, int, dict[str, int], tuple[int, int, float]]
 
 
-def _render_part(document: str) -> Rendered:
-    """Worker: lay out one part; its PDF, page count, anchor → page index, and (pid, peak RSS KiB, CPU s)."""
+def _render_part(document: str, number: int) -> Rendered:
+    """Worker: lay out part ``number``, tagged; its PDF, page count, anchor → page index, (pid, peak RSS KiB, CPU s).
+
+    The part's element ids get the prefix ``p<number>-`` here, in parallel, so they stay unique when joined.
+    """
     rendered = HTML(string=document).render()
     anchors: dict[str, int] = {}
     for index, page in enumerate(rendered.pages):
         for name in page.anchors:
             anchors.setdefault(name, index)
-    pdf: bytes = rendered.write_pdf()
+    with pikepdf.open(io.BytesIO(rendered.write_pdf(pdf_tags=True))) as tagged:
+        prefix_ids(tagged, f"p{number}-")
+        out = io.BytesIO()
+        tagged.save(out)
+    pdf = out.getvalue()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return pdf, len(rendered.pages), anchors, (os.getpid(), usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
 
@@ -125,15 +134,26 @@ def _front(layout: html.Layout, record: dict[str, Any], record_json: bytes, offs
         rendered = HTML(string=html.document(html.front(layout, pages), record, numbered=False, margin_text=False))
         document = rendered.render()
         if len(document.pages) == guess:
-            return _pdfa(document, record_json)
+            return _pdfa(document, record_json, tagged=True)
         guess = len(document.pages)
     raise RuntimeError("the contents did not settle on a page count")  # pragma: no cover - needs a pathological record
 
 
 def _overlay(record: dict[str, Any], count: int) -> pikepdf.Pdf:
+    """Blank pages with the header and footer (untagged: laid over the pages as an artifact)."""
     body = html.environment().get_template("overlay.html").render(count=count)
     data = HTML(string=html.document(body, record, numbered=True)).write_pdf()
     return pikepdf.open(io.BytesIO(data))
+
+
+def _stamp(pdf: pikepdf.Pdf, page: pikepdf.Page, overlay: pikepdf.Page) -> None:
+    """Lay ``overlay`` over ``page`` inside ``/Artifact`` marked content (pagination, not part of the structure)."""
+    form = pdf.copy_foreign(overlay.as_form_xobject())
+    name = page.add_resource(form, pikepdf.Name.XObject)
+    placed = page.calc_form_xobject_placement(form, name, pikepdf.Rectangle(page.mediabox))
+    page.contents_add(b"q\n", prepend=True)
+    page.contents_add(b"Q\n/Artifact <</Type /Pagination>> BDC\n" + bytes(placed) + b"\nEMC\n")
+    page.contents_coalesce()
 
 
 def _outline(pdf: pikepdf.Pdf, toc: list[html.TocEntry], pages: dict[str, int]) -> None:
@@ -156,7 +176,7 @@ def _lay_out(documents: list[str], workers: int, progress: Progress | None) -> l
     results: dict[int, Rendered] = {}
     with _pool(min(workers, len(documents))) as pool:
         order = sorted(range(len(documents)), key=lambda i: -len(documents[i]))
-        futures = {pool.submit(_render_part, documents[i]): i for i in order}
+        futures = {pool.submit(_render_part, documents[i], i): i for i in order}
         for done, future in enumerate(as_completed(futures), start=1):
             results[futures[future]] = future.result()
             if progress is not None:
@@ -190,11 +210,14 @@ def render_parallel(
     with ExitStack() as opened:
         merged = opened.enter_context(pikepdf.open(io.BytesIO(front)))
         front_pages = len(merged.pages)
+        prefix_ids(merged, "f-")
+        structure = StructureJoin(merged)
         for pdf, _count, _anchors, _peak in results:
-            merged.pages.extend(opened.enter_context(pikepdf.open(io.BytesIO(pdf))).pages)
+            structure.append(opened.enter_context(pikepdf.open(io.BytesIO(pdf))))
+        structure.finish()
         overlay = opened.enter_context(_overlay(record, len(merged.pages)))
         for index, page in enumerate(merged.pages):
-            page.add_overlay(overlay.pages[index], pikepdf.Rectangle(page.mediabox))
+            _stamp(merged, page, overlay.pages[index])
         _outline(merged, layout.toc, {k: v + front_pages for k, v in offsets.items()})
         if progress is not None:
             progress(f"joined {len(merged.pages)} pages")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import zipfile
 from pathlib import Path
 
+import pikepdf
 import pytest
 import xmlschema
 from click.testing import CliRunner
@@ -22,6 +24,7 @@ from ebr.records import services as reports
 from tests.integration.execution.conftest import PASSWORD
 from tests.integration.records.conftest import Example
 from tests.integration.records.support import attachment, page_pngs, pdf_text, pdfa_part, rewrite
+from tests.support.tagged_pdf import check_tagged
 
 
 @pytest.mark.requirement("URS-QA-002", "URS-SIG-002", "URS-BAT-005")
@@ -76,7 +79,7 @@ def test_printing_is_audited_with_who_when_and_the_hash_of_the_file(example: Exa
     assert data["after"]["pages"] == printed.pages
 
 
-@pytest.mark.requirement("URS-QA-002", "URS-QA-003")
+@pytest.mark.requirement("URS-QA-002", "URS-QA-003", "URS-REC-030")
 def test_the_pdf_is_pdfa_3b_with_record_json_attached_whether_laid_out_whole_or_in_parallel(
     example: Example, tmp_path: Path
 ) -> None:
@@ -88,6 +91,8 @@ def test_the_pdf_is_pdfa_3b_with_record_json_attached_whether_laid_out_whole_or_
     for rendered in (whole, parallel):
         assert pdfa_part(rendered) == ("3", "B", True)
         assert attachment(rendered) == data
+    with pikepdf.open(io.BytesIO(parallel)) as document:
+        check_tagged(document)  # one structure tree over the parts, every MCID reachable
     assert stats.parts >= 6
     assert len(stats.worker_peak_kib) == stats.parts
     path = tmp_path / "parallel.pdf"
