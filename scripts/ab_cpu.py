@@ -43,7 +43,8 @@ def main() -> None:
                     wall, seconds, code, text = run(checkout, name)
                     cpu.setdefault((name, side), []).append(seconds)
                     load = os.getloadavg()[0]
-                    log.write(f"### {name} {side} round {r} wall {wall:.2f} cpu {seconds:.2f} rc {code} load {load:.1f}\n")
+                    head = f"### {name} {side} round {r} wall {wall:.2f} cpu {seconds:.2f} rc {code} load {load:.1f}"
+                    log.write(head + "\n")
                     log.write(text + "\n")
                     log.flush()
         log.write("\n| benchmark | A CPU s (min–max) | B CPU s (min–max) | B/A min · median |\n|---|---|---|---|\n")
