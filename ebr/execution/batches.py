@@ -129,10 +129,12 @@ def _add_steps(session: Session, batch: Batch, control: Recipe) -> int:
                 "version": 1,
             }
         )
-    # One multi-row INSERT (SQLAlchemy's "insertmanyvalues", pages of 1,000 rows): asking for
-    # RETURNING is what makes psycopg use it rather than one INSERT a row in a pipeline.
-    table = cast(Table, BatchStep.__table__)
-    session.connection().execute(insert(table).returning(table.c.id), rows).close()
+    # One multi-row INSERT (SQLAlchemy's "insertmanyvalues", pages of 1,000 rows): RETURNING is
+    # what makes psycopg use it rather than one INSERT a row in a pipeline, and render_nulls
+    # keeps rows with and without a phase type or unit in the same statement (the ORM groups
+    # rows by their None columns otherwise). ORM-enabled, so the rows' images are written.
+    stmt = insert(BatchStep).returning(BatchStep.id).execution_options(render_nulls=True)
+    session.execute(stmt, rows).close()
     return len(rows)
 
 
