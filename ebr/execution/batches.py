@@ -8,18 +8,20 @@ is a frozen, scaled copy of the master recipe version, hashed at creation.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity
+from audit.trail import lock_chain
 from ebr.core.canonical import content_hash, jsonable
-from ebr.core.errors import Conflict, StateError, ValidationError
+from ebr.core.errors import StateError, ValidationError
 from ebr.core.ids import new_id
 from ebr.execution.context import Context, check_version
-from ebr.execution.models import Batch, BatchStep
+from ebr.execution.models import Batch, BatchNumber, BatchStep
 from ebr.execution.plan import build_plan, parent_of
 from ebr.execution.rules import BatchStatus, parse_decimal
 from recipes.model import Phase, Recipe
@@ -28,23 +30,24 @@ from recipes.states import State
 
 
 def _number(session: Session, ctx: Context) -> str:
+    """The day's next batch number, counted up in ``batch_number`` in the caller's transaction.
+
+    One statement (an upsert returning the new count); its row lock is held to commit,
+    so a concurrent creator waits and then counts on (no duplicates), and a rollback
+    gives the number back (no gaps). The audit chain's lock is taken first: every batch
+    creation writes an audit event, so this is the order in which every creator takes
+    the two locks, and two transactions cannot wait on each other.
+    """
     day = ctx.clock.now().strftime("%Y%m%d")
-    count = session.scalar(select(func.count()).select_from(Batch).where(Batch.number.like(f"B{day}-%"))) or 0
-    return f"B{day}-{count + 1:04d}"
-
-
-def _insert_numbered(session: Session, ctx: Context, batch: Batch) -> None:
-    """Insert ``batch`` with the day's next number; a number taken meanwhile (PostgreSQL) is retried."""
-    for _attempt in range(5):
-        batch.number = _number(session, ctx)
-        try:
-            with session.begin_nested():
-                session.add(batch)
-                session.flush()
-            return
-        except IntegrityError:
-            continue  # another process committed this number between our count and our insert
-    raise Conflict("could not give the batch a number (many batches created at once); try again")
+    lock_chain(session)
+    connection = session.connection()
+    table = cast(Table, BatchNumber.__table__)
+    upsert = pg_insert(table) if connection.dialect.name == "postgresql" else sqlite_insert(table)
+    counted = upsert.values(day=day, last=1).on_conflict_do_update(
+        index_elements=[table.c.day], set_={"last": table.c.last + 1}
+    )
+    last: int = connection.execute(counted.returning(table.c.last)).scalar_one()
+    return f"B{day}-{last:04d}"
 
 
 def create_batch(
@@ -84,7 +87,9 @@ def create_from_recipe(
         created_at=now,
         created_by=actor,
     )
-    _insert_numbered(session, ctx, batch)
+    batch.number = _number(session, ctx)
+    session.add(batch)
+    session.flush()  # the batch row before its steps (their foreign key)
     count = _add_steps(session, batch, control)
     after = {
         "number": batch.number,
@@ -124,8 +129,12 @@ def _add_steps(session: Session, batch: Batch, control: Recipe) -> int:
                 "version": 1,
             }
         )
-    # One executemany: a 10,000-step control recipe is created in one statement.
-    session.execute(insert(BatchStep), rows)
+    # One multi-row INSERT (SQLAlchemy's "insertmanyvalues", pages of 1,000 rows): RETURNING is
+    # what makes psycopg use it rather than one INSERT a row in a pipeline, and render_nulls
+    # keeps rows with and without a phase type or unit in the same statement (the ORM groups
+    # rows by their None columns otherwise). ORM-enabled, so the rows' images are written.
+    stmt = insert(BatchStep).returning(BatchStep.id).execution_options(render_nulls=True)
+    session.execute(stmt, rows).close()
     return len(rows)
 
 

@@ -51,6 +51,19 @@ class Batch(Base):
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy's declared form
 
 
+class BatchNumber(Base):
+    """The last batch number given on a day (``B<day>-<last>``): one row a day, counted up under its row lock.
+
+    Taken in the creating transaction, so a rolled-back batch gives its number back
+    (no gaps) and a concurrent creator waits for the commit (no duplicates).
+    """
+
+    __tablename__ = "batch_number"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
+
+
 class BatchStep(Base):
     """A procedural element of a batch (unit procedure, operation or phase) and its state."""
 

@@ -192,9 +192,11 @@ class AmqpConsumer:
     With a ``batch_handler``, the deliveries already waiting (up to ``batch_size``, never
     waiting for more) are handed over together and applied in one transaction; after
     its commit each answer is published (confirmed) and the deliveries are acknowledged
-    with one ``basic_ack(multiple=True)``. If the handler fails (the database), every
-    delivery of the batch is returned to the queue (``basic_nack(multiple=True)``):
-    nothing was committed, or what was is recognised by its message id when redelivered.
+    with one ``basic_ack(multiple=True)``. If the batch handler fails with an exception
+    (the database, or a bug on one message), nothing of the batch was committed and its
+    deliveries are applied again one a transaction, as without batches: the good ones
+    are answered and acknowledged, a failing one is returned to the queue (``nack``,
+    requeue) and its exception raised once the rest of the batch was handled.
     """
 
     def __init__(
@@ -298,12 +300,36 @@ class AmqpConsumer:
         try:
             answers = handler([(body, props.message_id, props.headers or {}) for _, props, body in batch])
         except Exception:
-            # The database or a bug: nothing of the batch is acknowledged; it comes back.
-            channel.basic_nack(last, multiple=True, requeue=True)
-            raise
+            # The database or a bug (one message the code cannot handle): the batch's
+            # transaction rolled back. Apply its messages one a transaction instead, so a
+            # single poison message does not send the good ones back to the queue forever.
+            log.warning("a batch of %d from %s failed; applying them one by one", len(batch), self.queue, exc_info=True)
+            self._one_by_one(channel, batch)
+            return
         for (_, props, _), (answer, _accepted) in zip(batch, answers, strict=True):
             self._reply(channel, props, answer)
         channel.basic_ack(last, multiple=True)
+
+    def _one_by_one(self, channel: BlockingChannel, batch: Sequence[tuple[Any, pika.BasicProperties, bytes]]) -> None:
+        """Each delivery as the single-message path handles it; the first failure is raised after all were tried.
+
+        A message whose handling fails is returned to the queue (``nack``, requeue) and its
+        exception raised, exactly as :meth:`_one` does; the others are answered and
+        acknowledged first, so the poison message holds up only itself.
+        """
+        failure: Exception | None = None
+        for method, props, body in batch:
+            try:
+                self._one(channel, method.delivery_tag, props, body)
+            except pika.exceptions.AMQPError:
+                raise  # the broker connection: nothing more can be acknowledged on it
+            except Exception as exc:  # raised below, after the others were handled
+                if failure is None:
+                    failure = exc
+                else:
+                    log.error("message %s from %s failed as well", props.message_id, self.queue, exc_info=True)
+        if failure is not None:
+            raise failure
 
     def _reply(self, channel: BlockingChannel, props: pika.BasicProperties, answer: bytes) -> None:
         reply = pika.BasicProperties(

@@ -4,9 +4,11 @@ A batch holds what is already waiting on the queue (never waits for more). Each
 message is validated alone — a refused one gets its error answer, nothing of it is
 stored, the others are applied — and the good ones are applied in order, with their
 audit events, and committed together; only then are the answers published and the
-deliveries acknowledged (``multiple=True``). A failure before the commit returns the
-whole batch to the queue; a connection lost after the commit redelivers the batch,
-and every message of it is recognised by its id: nothing lost, nothing doubled.
+deliveries acknowledged (``multiple=True``). A failure before the commit applies the
+batch's messages again one a transaction: one that fails alone too (the database gone,
+a bug on that message) goes back to the queue, the others are applied. A connection
+lost after the commit redelivers the batch, and every message of it is recognised by
+its id: nothing lost, nothing doubled.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from typing import Any
 
+import pika
 import pika.exceptions
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,7 +35,16 @@ from ebr.integration.setup import Wiring
 from ebr.integration.transports import Delivery
 from tests.integration.integration.conftest import add_materials, example
 from tests.integration.integration.proxy import CuttableProxy
-from tests.integration.integration.test_amqp import BROKER, Names, broker, count, drain, publish, use_amqp  # noqa: F401
+from tests.integration.integration.test_amqp import (  # noqa: F401
+    BROKER,
+    Names,
+    broker,
+    count,
+    drain,
+    publish,
+    url,
+    use_amqp,
+)
 
 V0701 = example("v0701-sync-operations-schedule.xml")
 
@@ -106,20 +119,102 @@ def test_a_database_failure_returns_the_whole_batch_to_the_queue(
     for n in range(4):
         publish(broker, order(n), f"DB-{n}")
     consumer = erp.consumer(batch=50)
-    inner = consumer.batch_handler
+    inner, alone = consumer.batch_handler, consumer.handler
     assert inner is not None
+    tried: list[str | None] = []
+    handed: list[str | None] = []
 
     def database_gone(deliveries: Sequence[Delivery]) -> list[tuple[bytes, bool]]:
+        handed.extend(mid for _, mid, _ in deliveries)
         raise OperationalError("INSERT …", {}, ConnectionError("the database went away"))
 
-    consumer.batch_handler = database_gone
+    def still_gone(body: bytes, mid: str | None, headers: Any) -> tuple[bytes, bool]:
+        tried.append(mid)
+        raise OperationalError("INSERT …", {}, ConnectionError("the database went away"))
+
+    consumer.batch_handler, consumer.handler = database_gone, still_gone
     with pytest.raises(OperationalError):
         consumer.run(max_messages=4, idle_seconds=2)
+    assert handed  # the batch failed,
+    assert tried == handed  # each of its messages was tried alone once, then went back to the queue
     assert (count(services, ProcessOrder), drain(broker.replies)) == (0, [])
-    consumer.batch_handler = inner
+    consumer.batch_handler, consumer.handler = inner, alone
     assert consumer.run(max_messages=4, idle_seconds=5) == 4  # all four came back
     assert [p.correlation_id for p, _ in drain(broker.replies)] == [f"DB-{n}" for n in range(4)]
     assert (count(services, ProcessOrder), count(services, Batch)) == (4, 4)
+
+
+def waiting(queue: str) -> int:
+    """How many messages wait in ``queue`` (none taken)."""
+    connection = pika.BlockingConnection(pika.URLParameters(url()))
+    try:
+        return int(connection.channel().queue_declare(queue, passive=True).method.message_count)
+    finally:
+        connection.close()
+
+
+@pytest.mark.requirement("URS-INT-025", "URS-INT-024")
+def test_a_poison_message_holds_up_only_itself_the_good_ones_of_its_batch_are_applied_and_acked(
+    erp: Wiring,
+    services: Services,
+    broker: Names,  # noqa: F811 - the fixture's name
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    use_amqp(erp, broker)
+    add_materials(services, "API-1")
+    for n in range(1, 6):
+        publish(broker, order(n), f"P-{n}")
+    real_apply = erp.inbound._apply
+
+    def poisoned(session: Any, doc: Any, order: Any, mid: str, work: Any) -> tuple[str, bool]:
+        if order.order_id == "PO-B-3":
+            raise TypeError("unsupported operand type(s) for +: 'Decimal' and 'NoneType'")  # a bug, not a refusal
+        return real_apply(session, doc, order, mid, work)
+
+    monkeypatch.setattr(erp.inbound, "_apply", poisoned)
+    consumer = erp.consumer(batch=50)
+    inner = consumer.batch_handler
+    assert inner is not None
+    batches: list[list[str | None]] = []
+
+    def counting(deliveries: Sequence[Delivery]) -> list[tuple[bytes, bool]]:
+        batches.append([mid for _, mid, _ in deliveries])
+        return inner(deliveries)
+
+    def until_answered(wanted: list[str]) -> list[tuple[pika.BasicProperties, bytes]]:
+        """Run the consumer (it raises the poison message's error each time) until ``wanted`` are answered.
+
+        Which deliveries make a batch depends on what the socket holds: the poison message
+        may come alone (then the consumer stops at once, as without batches) — a few runs.
+        """
+        replies: list[tuple[pika.BasicProperties, bytes]] = []
+        for _ in range(5):
+            with pytest.raises(TypeError, match="unsupported operand"):  # raised as one message alone raises it
+                consumer.run(max_messages=len(wanted) + 1, idle_seconds=2)
+            replies += drain(broker.replies)
+            if len(replies) >= len(wanted):
+                break
+        return replies
+
+    consumer.batch_handler = counting
+    replies = until_answered(["P-1", "P-2", "P-4", "P-5"])
+    assert any("P-3" in b and len(b) > 1 for b in batches), f"never batched with good ones: {batches}"
+    assert [p.correlation_id for p, _ in replies] == ["P-1", "P-2", "P-4", "P-5"]
+    assert all("planned" in notes(body)[0] for _, body in replies)
+    assert (count(services, ProcessOrder), count(services, Batch), applied(services)) == (4, 4, 4)
+    assert waiting(broker.inbound) == 1  # only the poison message went back to the queue
+
+    # It comes back first; new good messages behind it are not held up, nothing is doubled.
+    for n in range(6, 8):
+        publish(broker, order(n), f"P-{n}")
+    assert [p.correlation_id for p, _ in until_answered(["P-6", "P-7"])] == ["P-6", "P-7"]
+    assert (count(services, ProcessOrder), applied(services), waiting(broker.inbound)) == (6, 6, 1)
+
+    monkeypatch.setattr(erp.inbound, "_apply", real_apply)  # the bug fixed: the message is applied once
+    assert consumer.run(max_messages=1, idle_seconds=2) == 1
+    assert [p.correlation_id for p, _ in drain(broker.replies)] == ["P-3"]
+    assert (count(services, ProcessOrder), count(services, Batch), applied(services)) == (7, 7, 7)
+    assert waiting(broker.inbound) == 0
 
 
 @pytest.mark.requirement("URS-INT-024", "URS-INT-003")
