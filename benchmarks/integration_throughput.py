@@ -18,22 +18,19 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
-import os
 import secrets
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pika
-from sqlalchemy import create_engine, text
 
+from benchmarks.databases import fresh_postgres
 from benchmarks.execution_setup import PASSWORD, services_for
 from benchmarks.table import Row, percentile, print_table
 from ebr.bootstrap import Services, build_services
@@ -48,7 +45,6 @@ from ebr.review import services as release
 from recipes.model import BatchSize, EquipmentRequirement, Operation, Phase, PhaseType, Product, Recipe, UnitProcedure
 from recipes.phases import Instruction
 
-SERVER = os.environ.get("EBR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F?heartbeat=0"
 ORDER = """<?xml version="1.0" encoding="UTF-8"?>
 <SyncOperationsSchedule xmlns="http://www.mesa.org/xml/B2MML" releaseID="V0701">
@@ -60,20 +56,6 @@ ORDER = """<?xml version="1.0" encoding="UTF-8"?>
         <Quantity><QuantityString>100</QuantityString><UnitOfMeasure>kg</UnitOfMeasure></Quantity></MaterialRequirement>
     </SegmentRequirement></OperationsRequest></OperationsSchedule></DataArea>
 </SyncOperationsSchedule>"""
-
-
-@contextmanager
-def postgres() -> Iterator[str]:
-    admin = create_engine(SERVER, isolation_level="AUTOCOMMIT")
-    name = f"ebr_bench_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield SERVER.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def recipe() -> Recipe:
@@ -366,7 +348,7 @@ def main() -> None:
     messages = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
     releases = int(sys.argv[3]) if len(sys.argv) > 3 else 20
     prefix = f"ebr-bench-{secrets.token_hex(4)}"
-    with postgres() as url, tempfile.TemporaryDirectory() as tmp:
+    with fresh_postgres() as url, tempfile.TemporaryDirectory() as tmp:
         services = services_for(url, Path(tmp))
         try:
             wiring = prepare(services)

@@ -27,7 +27,6 @@ import argparse
 import cProfile
 import os
 import re
-import secrets
 import tempfile
 import threading
 import time
@@ -40,8 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import event
 
+from benchmarks.databases import fresh_postgres
 from benchmarks.table import Row, median, percentile, print_table
 from ebr import demo
 from ebr.app import create_app
@@ -57,7 +57,6 @@ from equipment.simulator.launch import start_simulator
 from recipes.phases import DataEntry, Dosing, Sample, SignOff, TimedHold, WeighDispense
 from tests.support.plant import start_runtime
 
-SERVER = os.environ.get("EBR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 OPERATOR, SUPERVISOR = "olga", "sam"
 GOAL_MS = 300.0
 
@@ -235,16 +234,8 @@ def database(sqlite: bool, tmp: Path) -> Iterator[str]:
     if sqlite:
         yield f"sqlite:///{tmp / 'bench.sqlite'}"
         return
-    admin = create_engine(SERVER, isolation_level="AUTOCOMMIT")
-    name = f"ebr_bench_op_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield SERVER.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_postgres("ebr_bench_op") as url:
+        yield url
 
 
 def measure(
