@@ -340,3 +340,29 @@ def test_a_batch_gives_the_answers_and_orders_of_one_message_a_transaction(erp: 
         assert live[batched] == live[single]
 
     same()
+
+
+@pytest.mark.requirement("URS-INT-024", "URS-INT-013")
+def test_master_data_in_a_batch_is_applied_alone_in_delivery_order_and_a_refused_one_stores_nothing(
+    erp: Wiring, services: Services
+) -> None:
+    from ebr.materials.models import Lot, Material
+    from tests.integration.integration.master import lot_message, material_message
+
+    add_materials(services, "API-1")
+    items: list[tuple[bytes, str | None]] = [
+        (order(1), None),
+        (material_message("RM-NEW", bod="BOD-M-1"), None),
+        (lot_message("L-NOBODY", material="RM-UNKNOWN", bod="BOD-L-1"), None),  # refused when applied
+        (order(2), None),
+    ]
+    receipts = erp.receive_many(items, channel="erp:batch")
+    assert [r.accepted for r in receipts] == [True, True, False, True]
+    assert "RM-UNKNOWN" in " ".join(receipts[2].lines)
+    with services.session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(Lot)) == 0
+        assert session.scalars(select(Material.code).where(Material.code == "RM-NEW")).all() == ["RM-NEW"]
+        mids = set(session.scalars(select(InboundMessage.message_id)))
+    assert {"BOD-B-1", "BOD-M-1", "BOD-B-2"} <= mids
+    assert "BOD-L-1" not in mids
+    assert applied(services) == 3
