@@ -351,8 +351,8 @@ class Checkpointer:
         checkpoint`` signs that one, not an operator's transaction). A refused tree head
         does not fail the caller's change: it is alerted and audited.
         """
-        if row.seq % self.every != 0:
-            return
+        if not row.chained or row.seq % self.every != 0:
+            return  # PostgreSQL links events at commit: :meth:`after_commit` signs those tree heads
         previous = previous_tree_head(session)
         if row.seq - (previous.seq if previous is not None else 0) > LONG_SEGMENT * self.every:
             log.warning("tree head at %d left to the timer job: a long segment since the previous one", row.seq)
@@ -363,6 +363,33 @@ class Checkpointer:
                 self._write(session, key, row.seq)
             except TreeHeadRefused:
                 return
+
+    def after_commit(self, engine: Engine, first: int, last: int) -> None:
+        """Commit hook for :class:`audit.trail.AuditTrail` (PostgreSQL): a tree head every ``every`` events.
+
+        A commit linked events ``first..last``; when a multiple of ``every`` is among them,
+        a tree head over the trail as it then is (its head may be further on: concurrent
+        commits) is signed in a transaction of its own right after the commit, unless one
+        as large exists already. The timer job and every release sign the rest.
+        """
+        target = last - last % self.every
+        if target < first or self.key() is None:
+            return
+        with Session(engine) as session, session.begin():
+            lock_chain(session)
+            seq, _ = head(session)
+            newest = session.scalar(select(AuditCheckpoint.seq).order_by(AuditCheckpoint.seq.desc()).limit(1))
+            if newest is not None and newest >= target:
+                return
+            if seq - (newest or 0) > LONG_SEGMENT * self.every:
+                log.warning("tree head at %d left to the timer job: a long segment since the previous one", seq)
+                return
+            key = self.key()
+            if key is not None:
+                try:
+                    self._write(session, key, seq)
+                except TreeHeadRefused:
+                    return
 
 
 def database_checkpoints(session: Session) -> list[AuditCheckpoint]:

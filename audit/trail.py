@@ -2,24 +2,37 @@
 
 Serialization of appends (no gaps, no forks, many processes):
 
-* PostgreSQL: ``pg_advisory_xact_lock`` under READ COMMITTED, then read the head.
-  The lock is held to commit, and the head read after it is a fresh snapshot, so
-  the next writer sees this one's row. (Locking the last audit row does not
-  serialize; REPEATABLE READ would read a stale head.)
+* PostgreSQL: the events of a transaction are chained **in the commit's own message**.
+  ``record`` builds each event's canonical bytes around the three values only the
+  chain can give (prev, seq, ts) and keeps it with the connection; when the
+  transaction commits, one simple-query message calls ``audit_chain(...)`` (migration
+  ``audit_0004_commit_chain``: ``pg_advisory_xact_lock``, head read after the lock,
+  seq, the server's time, prev, SHA-256, INSERT) followed by ``COMMIT``. The lock is
+  held only while the server runs that message: never across a round trip to the
+  application, so eight writers no longer queue behind each other's network and
+  scheduling. The event object ``record`` returned is completed in place then.
+  The chain is linked earlier ("now", the lock then held to commit) when something
+  needs it inside the transaction: a hook that needs the event's seq (``immediate``
+  actions), any statement on an ``audit_*`` table (a head read, a tree head, a query
+  of the trail), :func:`lock_chain`, or an event recorded inside a savepoint.
 * SQLite: every transaction already began with ``BEGIN IMMEDIATE`` (``ebr.core.db``),
-  which holds the database's write lock.
+  which holds the database's write lock; each event is written when recorded.
 
-A rollback removes the event with everything else: no trace, no gap.
+A rollback removes the events with everything else: no trace, no gap.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, text
+from psycopg import ClientCursor
+from psycopg import Error as DriverError
+from sqlalchemy import Connection, Engine, Pool, event, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity, build_event, event_bytes, event_hash
@@ -27,13 +40,21 @@ from audit.models import AuditEvent
 from ebr.core.canonical import ZERO_HASH
 from ebr.core.clock import Clock, SystemClock
 
+log = logging.getLogger(__name__)
+
 # Any constant works; it names "the audit chain head" among advisory locks.
 CHAIN_LOCK_KEY = 0x45_42_52_41_55_44  # "EBRAUD"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AppendedEvent:
-    """The event as stored: the columns of ``audit_event`` (the bytes are the truth)."""
+    """The event as stored: the columns of ``audit_event`` (the bytes are the truth).
+
+    On PostgreSQL an event is linked into the chain when its transaction commits (or
+    earlier, see the module docstring): until then ``seq`` is 0, ``prev`` and ``hash``
+    are empty, ``ts`` is the application's time of the call and ``canonical`` the
+    event's bytes with placeholder chain values. The object is completed in place.
+    """
 
     seq: int
     ts: dt.datetime
@@ -46,9 +67,16 @@ class AppendedEvent:
     hash: str
     canonical: bytes
 
+    @property
+    def chained(self) -> bool:
+        """Whether the event has its place in the chain (seq, prev, time, hash)."""
+        return self.seq > 0
+
 
 AppendHook = Callable[[Session, AppendedEvent], None]
 SealHook = Callable[[Session], object]
+CommitHook = Callable[[Engine, int, int], None]
+"""Called after a commit that chained events ``first..last`` (PostgreSQL), outside any transaction."""
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _HEAD = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
@@ -56,34 +84,137 @@ _HEAD = select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).
 # The append path talks to the driver directly: it runs in every GMP transaction and
 # SQLAlchemy's per-statement overhead was most of its cost (benchmarks/audit_write.py).
 _HEAD_SQL = "SELECT seq, hash FROM audit_event ORDER BY seq DESC LIMIT 1"
-# One round trip on PostgreSQL: two statements in one simple query. Under READ
-# COMMITTED each statement takes its own snapshot, so the SELECT sees the head as
-# of AFTER the lock was granted.
-_PG_LOCKED_HEAD = f"SELECT pg_advisory_xact_lock({CHAIN_LOCK_KEY}); {_HEAD_SQL}"
 _COLUMNS = ("seq", "ts", "actor", "action", "entity_type", "entity_id", "reason", "prev", "hash", "canonical")
 _INSERT_SQL = (
     "INSERT INTO audit_event (seq, ts, actor, action, entity_type, entity_id, reason, prev, hash, canonical) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME storage format (UTC, as UTCDateTime stores)
 
+# One placeholder per value (``ARRAY[%s, %s, …]``): psycopg quotes scalars several times faster than lists.
+_CHAIN_ARRAYS = ("bytea", "bytea", "text", "text", "text", "text", "text", "timestamptz")
+_PENDING = "audit.pending"  # in the DBAPI connection's info: the transaction's unchained events
+_PREV_MARK, _SEQ_MARK = b'"prev":"', b',"seq":'
+
+
+@dataclass(slots=True)
+class _Unchained:
+    event: AppendedEvent
+    head: bytes  # the canonical bytes up to prev's value
+    middle: bytes  # between prev's value and seq's value
+    stamp: dt.datetime | None  # None: the database server's clock at the link
+
+
+@dataclass(slots=True)
+class _Pending:
+    events: list[_Unchained] = field(default_factory=list)
+    trails: list[AuditTrail] = field(default_factory=list)
+    first: int = 0  # the first seq linked in this transaction (0: none yet)
+    last: int = 0
+
+
+def _pending(connection: Connection, *, create: bool = False) -> _Pending | None:
+    found: _Pending | None = connection.info.get(_PENDING)
+    if found is None and create:
+        found = connection.info[_PENDING] = _Pending()
+    return found
+
 
 def lock_chain(session: Session) -> None:
-    """Take the chain's append lock for the rest of this transaction."""
+    """Take the chain's append lock for the rest of this transaction (events recorded so far are linked)."""
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
+    if connection.dialect.name != "postgresql":
+        return  # SQLite: the transaction holds the database's write lock already
+    if not _link(connection, commit=False):
         connection.execute(_LOCK, {"key": CHAIN_LOCK_KEY})
 
 
-def _locked_head(cursor: Any, postgres: bool) -> tuple[int, str]:
-    """Lock the chain (PostgreSQL) and read its head, on the driver's cursor."""
-    if postgres:
-        cursor.execute(_PG_LOCKED_HEAD)
-        cursor.nextset()
-    else:
-        cursor.execute(_HEAD_SQL)
-    found = cursor.fetchone()
-    return (0, ZERO_HASH) if found is None else (found[0], found[1])
+def _link(connection: Connection, *, commit: bool) -> bool:
+    """Link the transaction's unchained events (and COMMIT in the same message when ``commit``).
+
+    Returns False when there was nothing to link (and, without ``commit``, nothing was sent).
+    """
+    pending = _pending(connection)
+    if pending is None or not pending.events:
+        return False
+    waiting, pending.events = pending.events, []
+    columns: tuple[list[Any], ...] = tuple([] for _ in _CHAIN_ARRAYS)
+    for u in waiting:
+        e = u.event
+        values = (u.head, u.middle, e.actor, e.action, e.entity_type, e.entity_id, e.reason, u.stamp)
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    marks = ", ".join(["%s"] * len(waiting))
+    arrays = ", ".join(f"ARRAY[{marks}]::{kind}[]" for kind in _CHAIN_ARRAYS)
+    chain = f"SELECT seq, ts, prev, hash FROM audit_chain({arrays})"  # noqa: S608 - placeholders only
+    params = [value for column in columns for value in column]
+    driver: Any = connection.connection.driver_connection
+    sql = chain + "; COMMIT" if commit else chain
+    try:
+        # Client-side binding: with COMMIT, two statements go in one simple-query message.
+        with ClientCursor(driver) as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+    except DriverError as exc:
+        raise DBAPIError.instance(sql, None, exc, DriverError) from exc
+    for unchained, (seq, ts, prev, hash_) in zip(waiting, rows, strict=True):
+        _complete(unchained, seq, ts, prev, hash_)
+    pending.first = pending.first or rows[0][0]
+    pending.last = rows[-1][0]
+    return True
+
+
+def _complete(unchained: _Unchained, seq: int, ts: dt.datetime, prev: str, hash_: str) -> None:
+    event = unchained.event
+    tail = f'{seq},"ts":"{ts.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}"}}'.encode()
+    event.canonical = unchained.head + prev.encode("ascii") + unchained.middle + tail
+    event.seq, event.ts, event.prev, event.hash = seq, ts.astimezone(dt.UTC), prev, hash_
+
+
+def _on_commit(connection: Connection) -> None:
+    pending = _pending(connection)
+    if pending is None:
+        return
+    _link(connection, commit=True)  # after this message the transaction is committed: the driver sends nothing more
+    connection.info.pop(_PENDING, None)
+    if pending.first:
+        for trail in pending.trails:
+            trail.committed(connection.engine, pending.first, pending.last)
+
+
+def _forget(connection: Connection) -> None:
+    connection.info.pop(_PENDING, None)
+
+
+def _before_statement(connection: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+    if "audit_" in statement and _PENDING in connection.info:
+        _link(connection, commit=False)  # the statement must see this transaction's events in the chain
+
+
+def _on_checkin(_driver: Any, record: Any) -> None:
+    record.info.pop(_PENDING, None)
+
+
+def install() -> None:
+    """Listen on every engine and pool (idempotent; done by the first :class:`AuditTrail`)."""
+    for target, name, handler in (
+        (Engine, "commit", _on_commit),
+        (Engine, "rollback", _forget),
+        (Engine, "before_cursor_execute", _before_statement),
+        (Pool, "checkin", _on_checkin),
+    ):
+        if not event.contains(target, name, handler):
+            event.listen(target, name, handler)
+
+
+def _split(data: bytes) -> tuple[bytes, bytes]:
+    """The canonical bytes before prev's value and between prev's value and seq's value.
+
+    The event's last keys in canonical order are prev, reason, seq, ts; a string value
+    cannot contain the markers (its quotes are escaped), so the last ones are the keys.
+    """
+    at, seq_at = data.rindex(_PREV_MARK) + len(_PREV_MARK), data.rindex(_SEQ_MARK) + len(_SEQ_MARK)
+    return data[:at], data[at + 64 : seq_at]
 
 
 def head(session: Session) -> tuple[int, str]:
@@ -94,14 +225,28 @@ def head(session: Session) -> tuple[int, str]:
 
 
 class AuditTrail:
-    """The installation's audit trail. Build once in the composition root."""
+    """The installation's audit trail. Build once in the composition root.
+
+    ``immediate``: actions whose ``after_append`` hooks need the event's place in the
+    chain (its seq) during the transaction; on PostgreSQL those events are linked at
+    once. ``after_commit`` is told the seqs a PostgreSQL commit linked.
+    """
 
     def __init__(
-        self, *, clock: Clock | None = None, after_append: AppendHook | None = None, seal: SealHook | None = None
+        self,
+        *,
+        clock: Clock | None = None,
+        after_append: AppendHook | None = None,
+        seal: SealHook | None = None,
+        immediate: frozenset[str] = frozenset(),
+        after_commit: CommitHook | None = None,
     ) -> None:
         self.clock = clock or SystemClock()
         self._after_append = after_append
         self._seal = seal
+        self._immediate = immediate
+        self._after_commit = after_commit
+        install()
 
     def seal(self, session: Session) -> None:
         """Sign a tree head over the trail in ``session``'s transaction (at a batch release).
@@ -111,6 +256,15 @@ class AuditTrail:
         """
         if self._seal is not None:
             self._seal(session)
+
+    def committed(self, engine: Engine, first: int, last: int) -> None:
+        """A commit linked events ``first..last`` (PostgreSQL). Never raises: the data is committed."""
+        if self._after_commit is None:
+            return
+        try:
+            self._after_commit(engine, first, last)
+        except Exception:
+            log.exception("after-commit work for audit events %d..%d failed", first, last)
 
     def record(
         self,
@@ -125,27 +279,66 @@ class AuditTrail:
     ) -> AppendedEvent:
         """Append one event in ``session``'s transaction and return it (written, not committed).
 
-        Raises AuditError for a malformed event; any database error propagates so the
-        caller's whole unit of work fails with it.
+        On PostgreSQL the event is linked into the chain at commit (see the module
+        docstring) and the returned object completed then. Raises AuditError for a
+        malformed event; any database error propagates so the caller's whole unit of
+        work fails with it.
         """
         session.flush()  # the caller's pending rows first, as they would be without us
         connection = session.connection()
-        postgres = connection.dialect.name == "postgresql"
+        if connection.dialect.name == "postgresql":
+            row = self._defer(connection, actor, action, entity, before, after, reason)
+        else:
+            row = self._write_now(connection, actor, action, entity, before, after, reason)
+        if self._after_append is not None:
+            self._after_append(session, row)
+        return row
+
+    def _defer(
+        self,
+        connection: Connection,
+        actor: str,
+        action: str,
+        entity: Entity,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        reason: str | None,
+    ) -> AppendedEvent:
+        row = self._build(2, ZERO_HASH, actor, action, entity, before, after, reason)  # placeholders: seq 2, zeros
+        head_bytes, middle = _split(row.canonical)
+        row.seq, row.prev, row.hash = 0, "", ""
+        stamp = None if type(self.clock) is SystemClock else row.ts
+        pending = _pending(connection, create=True)
+        assert pending is not None
+        pending.events.append(_Unchained(row, head_bytes, middle, stamp))
+        if self._after_commit is not None and self not in pending.trails:
+            pending.trails.append(self)
+        if action in self._immediate or connection.in_nested_transaction():
+            _link(connection, commit=False)  # a rollback to the savepoint removes it then, as on SQLite
+        return row
+
+    def _write_now(
+        self,
+        connection: Connection,
+        actor: str,
+        action: str,
+        entity: Entity,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        reason: str | None,
+    ) -> AppendedEvent:
         driver: Any = connection.connection.driver_connection
         cursor = driver.cursor()
         try:
-            seq, prev = _locked_head(cursor, postgres)
+            cursor.execute(_HEAD_SQL)
+            found = cursor.fetchone()
+            seq, prev = (0, ZERO_HASH) if found is None else (found[0], found[1])
             row = self._build(seq + 1, prev, actor, action, entity, before, after, reason)
             values = [getattr(row, name) for name in _COLUMNS]
-            if postgres:
-                cursor.execute(_INSERT_SQL, values)
-            else:
-                values[1] = row.ts.astimezone(dt.UTC).strftime(_SQLITE_TS)
-                cursor.execute(_INSERT_SQL.replace("%s", "?"), values)
+            values[1] = row.ts.astimezone(dt.UTC).strftime(_SQLITE_TS)
+            cursor.execute(_INSERT_SQL, values)
         finally:
             cursor.close()
-        if self._after_append is not None:
-            self._after_append(session, row)
         return row
 
     def _build(
@@ -172,7 +365,7 @@ class AuditTrail:
             prev=prev,
         )
         data = event_bytes(event)
-        row = AppendedEvent(
+        return AppendedEvent(
             seq=event["seq"],
             ts=now,
             actor=actor,
@@ -184,4 +377,3 @@ class AuditTrail:
             hash=event_hash(data),
             canonical=data,
         )
-        return row

@@ -22,6 +22,7 @@ from ebr.core.inputs import Limits
 from ebr.integration.outbox import Outbox
 from ebr.integration.settings import load as load_integration
 from ebr.ops import images
+from ebr.performance.services import ACTIONS as STATE_ACTIONS
 from ebr.performance.services import StateRecorder
 from equipment.services import EquipmentService
 from recipes.services import RecipeService
@@ -69,6 +70,9 @@ def build_services(settings: Settings | None = None, *, clock: Clock | None = No
         clock=clock,
         # Unit states of the ISO 22400 time model, derived from the same events (ebr.performance).
         after_append=_hooks(checkpointer.after_append, outbox.after_append, StateRecorder().after_append),
+        # The recorder keeps each state's audit seq: its events are linked into the chain at once.
+        immediate=STATE_ACTIONS,
+        after_commit=checkpointer.after_commit,
         seal=checkpointer.seal,
     )
     users = build_users(settings, audit=audit, clock=clock)

@@ -38,8 +38,13 @@ def test_eight_processes_appending_500_events_each_make_one_gapless_valid_chain(
         actors = set(session.scalars(select(AuditEvent.actor)))
     assert seqs == list(range(1, WORKERS * EACH + 1))
     assert actors == {f"worker-{w}" for w in range(WORKERS)}
-    logged = sorted(parse_checkpoint(line).seq for _, line in CheckpointLog(settings.checkpoint_log_dir).lines())
-    assert logged == list(range(EVERY, WORKERS * EACH + 1, EVERY))
+    # A commit that links a multiple of EVERY signs a tree head over the trail as it then is
+    # (PostgreSQL links at commit: concurrent commits may have moved the head on) unless a
+    # concurrent one signed as far already; the last commit's tree head covers the whole trail.
+    logged = [parse_checkpoint(line).seq for _, line in CheckpointLog(settings.checkpoint_log_dir).lines()]
+    assert len(set(logged)) == len(logged)
+    assert max(logged) == WORKERS * EACH
+    assert all(seq >= EVERY for seq in logged)
     report = verify_live(audited)
     assert report.ok, [b.describe() for b in report.breaks]
     assert report.head_seq == WORKERS * EACH

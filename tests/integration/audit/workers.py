@@ -16,7 +16,7 @@ def append_many(url: str, keys_dir: str, log_dir: str, worker: int, count: int, 
     try:
         factory = make_session_factory(engine)
         checkpointer = Checkpointer(keys_dir=Path(keys_dir), log_dir=Path(log_dir), every=every)
-        trail = AuditTrail(after_append=checkpointer.after_append)
+        trail = AuditTrail(after_append=checkpointer.after_append, after_commit=checkpointer.after_commit)
         for i in range(count):
             with factory.begin() as session:
                 trail.record(
