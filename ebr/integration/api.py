@@ -43,9 +43,11 @@ def b2mml() -> ResponseReturnValue:
             name = token.name
     except tokens.TokenRefused as exc:
         with unit_of_work(svc.session_factory) as session:
-            tokens.record_channel_refusal(session, audit=svc.audit, refused=exc, scope=tokens.INBOUND, path=request.path)
-        headers = {} if exc.forbidden else {"WWW-Authenticate": "Bearer"}
-        return Response(f"{exc.message}\n", status=403 if exc.forbidden else 401, mimetype="text/plain", headers=headers)
+            tokens.record_channel_refusal(
+                session, audit=svc.audit, refused=exc, scope=tokens.INBOUND, path=request.path
+            )
+        status, headers = (403, {}) if exc.forbidden else (401, {"WWW-Authenticate": "Bearer"})
+        return Response(f"{exc.message}\n", status=status, mimetype="text/plain", headers=headers)
     if (request.content_length or 0) > MAX_BYTES:
         return Response(f"the message is larger than {MAX_BYTES} bytes; split it\n", status=413, mimetype="text/plain")
     receipt = build(svc).receive(
