@@ -335,8 +335,8 @@ def released_latency(wiring: Wiring, count: int, prefix: str) -> list[float]:
 def cleanup(prefix: str) -> None:
     connection = pika.BlockingConnection(pika.URLParameters(AMQP))
     channel = connection.channel()
-    for queue in (f"{prefix}.out", f"{prefix}.bare", f"{prefix}.in", f"{prefix}.replies", f"{prefix}.bare-in",
-                  f"{prefix}.bare-replies"):  # fmt: skip
+    for queue in (f"{prefix}.out", f"{prefix}.bare", f"{prefix}.in", f"{prefix}.in.dead", f"{prefix}.replies",
+                  f"{prefix}.bare-in", f"{prefix}.bare-replies"):  # fmt: skip
         channel.queue_delete(queue)
     for exchange in (f"{prefix}.x", f"{prefix}.bare"):
         channel.exchange_delete(exchange)

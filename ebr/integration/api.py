@@ -4,7 +4,9 @@
 
 The body is the XML document; the answer is the ConfirmBOD (``200`` accepted,
 ``422`` refused — nothing stored — or an order refused, e.g. a change of a running
-batch). Without a live token of scope ``b2mml:inbound``: ``401`` and nothing read.
+batch). Without a live token: ``401``; with a live token of another scope (e.g. the
+LIMS's ``lims:results``): ``403`` naming the scope needed. Nothing is read either way,
+and a refused use of a known token is audited (``integration.token.refused``).
 The optional ``X-Message-Id`` header is the message id for idempotency (else the
 BODID, else the body's hash).
 
@@ -18,7 +20,6 @@ from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 
 from ebr.core.db import unit_of_work
-from ebr.core.errors import PermissionDenied
 from ebr.integration import bearer, lims, tokens
 from ebr.integration.b2mml import MAX_BYTES
 from ebr.integration.setup import build
@@ -40,8 +41,13 @@ def b2mml() -> ResponseReturnValue:
         with unit_of_work(svc.session_factory) as session:
             token = tokens.authenticate(session, clock=svc.clock, token=_bearer(), scope=tokens.INBOUND)
             name = token.name
-    except PermissionDenied as exc:
-        return Response(f"{exc}\n", status=401, mimetype="text/plain", headers={"WWW-Authenticate": "Bearer"})
+    except tokens.TokenRefused as exc:
+        with unit_of_work(svc.session_factory) as session:
+            tokens.record_channel_refusal(
+                session, audit=svc.audit, refused=exc, scope=tokens.INBOUND, path=request.path
+            )
+        status, headers = (403, {}) if exc.forbidden else (401, {"WWW-Authenticate": "Bearer"})
+        return Response(f"{exc.message}\n", status=status, mimetype="text/plain", headers=headers)
     if (request.content_length or 0) > MAX_BYTES:
         return Response(f"the message is larger than {MAX_BYTES} bytes; split it\n", status=413, mimetype="text/plain")
     receipt = build(svc).receive(

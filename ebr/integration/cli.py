@@ -11,9 +11,12 @@ import click
 
 from ebr.cli.context import services
 from ebr.core.db import unit_of_work
-from ebr.integration import health, masterdata, tokens
+from ebr.integration import deadletters, health, masterdata, tokens
 from ebr.integration.setup import build
 from ebr.integration.worker import retry as retry_message
+
+DEAD_IN_SHOWN = 20
+"""Inbound dead letters listed by ``ebr erp status`` (newest first)."""
 
 
 @click.group("erp")
@@ -85,17 +88,23 @@ def retry(message_id: str, reason: str, actor: str) -> None:
 
 @group.command("status")
 def status() -> None:
-    """Per channel: transport, last message in and out, backlog, dead letters; orders by status."""
+    """Per channel: transport, last message in and out, backlog, dead letters (out and in); orders by status."""
     wiring = build(services())
     with wiring.services.session_factory() as session:
         rows = health.channels(session, wiring.settings)
         orders = health.orders(session)
+        dead_in = deadletters.recent(session, limit=DEAD_IN_SHOWN)
     for row in rows:
         last_in = f"{row.last_in:%Y-%m-%d %H:%M:%S}" if row.last_in else "never"
         last_out = f"{row.last_out:%Y-%m-%d %H:%M:%S}" if row.last_out else "never"
         click.echo(
             f"{row.name:<4} {row.transport:<6} in: {row.received} (last {last_in})  out: {row.sent} sent "
-            f"(last {last_out}), {row.pending} pending, {row.dead} dead"
+            f"(last {last_out}), {row.pending} pending, {row.dead} dead; {row.dead_in} dead-lettered in"
+        )
+    for letter in dead_in:
+        click.echo(
+            f"dead-lettered {letter.dead_at:%Y-%m-%d %H:%M:%S} {letter.channel} {letter.message_id or '-'} "
+            f"(queue {letter.queue}, {letter.attempts} attempts): {letter.error}"
         )
     click.echo("orders: " + (", ".join(f"{k} {v}" for k, v in sorted(orders.items())) or "none"))
     with wiring.services.session_factory() as session:

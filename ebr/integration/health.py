@@ -1,5 +1,6 @@
 """The integration's health, read from the database: per channel, the last message in and out,
-the backlog and the dead letters (the admin page, ``ebr erp status`` and ``/metrics``)."""
+the backlog, the dead letters out and the inbound messages dead-lettered (the admin page,
+``ebr erp status`` and ``/metrics``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ebr.integration import deadletters
 from ebr.integration.models import InboundMessage, OutboxMessage, ProcessOrder
 from ebr.integration.settings import CHANNELS, IntegrationSettings
 
@@ -26,6 +28,8 @@ class ChannelHealth:
     sent: int
     dead: int
     oldest_pending: dt.datetime | None
+    dead_in: int = 0
+    """Inbound messages dead-lettered (given up on after their last attempt, nothing applied)."""
 
 
 def channels(session: Session, settings: IntegrationSettings) -> list[ChannelHealth]:
@@ -38,6 +42,7 @@ def channels(session: Session, settings: IntegrationSettings) -> list[ChannelHea
             ).group_by(OutboxMessage.channel, OutboxMessage.status)
         )
     }
+    dead_in = deadletters.counts(session)
     result = []
     for name in CHANNELS:
         inbound = session.execute(
@@ -55,6 +60,7 @@ def channels(session: Session, settings: IntegrationSettings) -> list[ChannelHea
                 sent=counts.get((name, "sent"), (0, None))[0],
                 dead=counts.get((name, "dead"), (0, None))[0],
                 oldest_pending=counts.get((name, "pending"), (0, None))[1],
+                dead_in=dead_in.get(name, 0),
             )
         )
     return result

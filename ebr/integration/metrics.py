@@ -24,6 +24,11 @@ def integration(session: Session, now: dt.datetime) -> Iterator[Metric]:
     last_out = GaugeMetricFamily(
         "ebr_integration_last_out_timestamp_seconds", "When the last message was delivered", labels=["channel"]
     )
+    dead_in = GaugeMetricFamily(
+        "ebr_integration_inbound_dead_letters",
+        "Inbound messages dead-lettered after their last attempt",
+        labels=["channel"],
+    )
     oldest = GaugeMetricFamily(
         "ebr_integration_oldest_pending_seconds", "Age of the oldest message waiting for delivery", labels=["channel"]
     )
@@ -31,7 +36,8 @@ def integration(session: Session, now: dt.datetime) -> Iterator[Metric]:
         for status, count in (("pending", row.pending), ("sent", row.sent), ("dead", row.dead)):
             outbox.add_metric([row.name, status], count)
         received.add_metric([row.name], row.received)
+        dead_in.add_metric([row.name], row.dead_in)
         last_in.add_metric([row.name], row.last_in.timestamp() if row.last_in else 0)
         last_out.add_metric([row.name], row.last_out.timestamp() if row.last_out else 0)
         oldest.add_metric([row.name], (now - row.oldest_pending).total_seconds() if row.oldest_pending else 0)
-    yield from (outbox, received, last_in, last_out, oldest)
+    yield from (outbox, received, dead_in, last_in, last_out, oldest)

@@ -5,6 +5,11 @@
   body's hash and the acknowledgement sent back, so a redelivered message gets the
   same answer and changes nothing. A refused message is not stored (nothing of it
   reaches the database); it is counted per channel instead.
+* ``integration_dead_letter`` — an inbound message taken from the broker that could not
+  be applied after the set number of attempts (an error that is neither a refusal nor a
+  lost race, e.g. a bug): its message id, body, error and attempts, for the
+  administrator; the message itself waits on the channel's dead-letter queue. Nothing
+  of it was applied.
 * ``integration_order`` — the ERP's process order and its link to the planned batch:
   product, quantity, the order's bill of materials (kept for reconciliation), its
   version, and why it is held when no batch could be planned.
@@ -53,6 +58,22 @@ class InboundMessage(Base):
     orders: Mapped[list[str]] = mapped_column(JSON)
     acknowledgement: Mapped[str] = mapped_column(Text)
     received_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class InboundDeadLetter(Base):
+    """An inbound message dead-lettered after its last failed attempt (nothing of it applied)."""
+
+    __tablename__ = "integration_dead_letter"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    queue: Mapped[str] = mapped_column(String(200))
+    message_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    dead_at: Mapped[dt.datetime] = mapped_column(index=True)
 
 
 class ProcessOrder(Base):

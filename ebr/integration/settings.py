@@ -32,6 +32,9 @@ class Channel:
     http_url: str | None = None
     token: str | None = None
     """The machine token whose name the folder's inbound files are accepted under (``EBR_<CH>_TOKEN``)."""
+    dead_letter_queue: str | None = None
+    """Where the consumer puts an inbound message given up on (``EBR_<CH>_DEAD_LETTER_QUEUE``; default
+    ``<inbound queue>.dead``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +45,8 @@ class IntegrationSettings:
     max_attempts: int = 8
     backoff_seconds: float = 2.0
     backoff_cap_seconds: float = 600.0
+    inbound_max_attempts: int = 3
+    """Failed attempts of an inbound broker message before it is dead-lettered (``EBR_INBOUND_MAX_ATTEMPTS``)."""
     channels: Mapping[str, Channel] = field(default_factory=dict)
 
     def channel(self, name: str) -> Channel:
@@ -71,7 +76,7 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 def load(data_dir: Path, env: Mapping[str, str] | None = None) -> IntegrationSettings:
-    """Read ``EBR_ERP_*``, ``EBR_LIMS_*`` and ``EBR_OUTBOX_*``; raise ConfigError naming a bad one."""
+    """Read ``EBR_ERP_*``, ``EBR_LIMS_*``, ``EBR_OUTBOX_*``, ``EBR_INBOUND_*``; raise ConfigError naming a bad one."""
     env = os.environ if env is None else env
     raw_schema = env.get("EBR_ERP_SCHEMA") or Schema.V0701.value
     if raw_schema not in {s.value for s in Schema}:
@@ -94,11 +99,13 @@ def load(data_dir: Path, env: Mapping[str, str] | None = None) -> IntegrationSet
             outbound_queue=env.get(prefix + "OUTBOUND_QUEUE") or f"ebr.{name}.out",
             http_url=env.get(prefix + "HTTP_URL") or None,
             token=env.get(prefix + "TOKEN") or None,
+            dead_letter_queue=env.get(prefix + "DEAD_LETTER_QUEUE") or None,
         )
     return IntegrationSettings(
         schema=Schema(raw_schema),
         max_attempts=_int(env, "EBR_OUTBOX_MAX_ATTEMPTS", 8, 1),
         backoff_seconds=_seconds(env, "EBR_OUTBOX_BACKOFF_SECONDS", 2.0),
         backoff_cap_seconds=_seconds(env, "EBR_OUTBOX_BACKOFF_CAP_SECONDS", 600.0),
+        inbound_max_attempts=_int(env, "EBR_INBOUND_MAX_ATTEMPTS", 3, 1),
         channels=channels,
     )

@@ -9,17 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from ebr.core.db import unit_of_work
 from ebr.core.errors import ConfigError, Conflict, PermissionDenied
 from ebr.execution.service import build as build_execution
-from ebr.integration import tokens
+from ebr.integration import deadletters, tokens
 from ebr.integration.b2mml import Document, MessageRefused
 from ebr.integration.b2mml_material import read
 from ebr.integration.lims import LimsIntake, LimsReceipt, LimsRefused, refusal
 from ebr.integration.masterdata import MasterData
 from ebr.integration.outbox import Outbox
+from ebr.integration.redelivery import DeadLetter
 from ebr.integration.services import Integration, Receipt
 from ebr.integration.settings import Channel, IntegrationSettings
 from ebr.integration.transports import AmqpConsumer, AmqpTransport, FolderTransport, HttpTransport, Transport
@@ -28,6 +29,8 @@ from ebr.integration.worker import DeliveryWorker
 RETRIES = 5
 # Inbound ERP messages applied in one transaction when that many are waiting on the queue.
 INBOUND_BATCH = 50
+# The database gone (or locked): a broker message that fails so is not its own fault, never dead-lettered.
+TRANSIENT = (OperationalError, InterfaceError)
 
 
 @dataclass
@@ -156,6 +159,7 @@ class Wiring:
             handler=lambda body, mid, headers: _lims_answer(
                 self.receive_results(body, channel="lims:amqp", bearer=_bearer(headers), message_id=mid)
             ),
+            **self._dead_lettering(channel, "lims:amqp"),
         )
 
     def import_lims_folder(self) -> list[tuple[Path, LimsReceipt]]:
@@ -198,7 +202,29 @@ class Wiring:
                 _answer(r) for r in self.receive_many([(b, m) for b, m, _ in deliveries], channel=f"{name}:amqp")
             ],
             batch_size=batch,
+            **self._dead_lettering(channel, f"{name}:amqp"),
         )
+
+    def _dead_lettering(self, channel: Channel, source: str) -> dict[str, Any]:
+        """A consumer's dead-letter settings: its queue, attempts, what is transient, how a letter is kept."""
+
+        def keep(letter: DeadLetter) -> bytes:
+            with unit_of_work(self.services.session_factory) as session:
+                deadletters.record(session, clock=self.services.clock, channel=source, letter=letter)
+            problem = (
+                f"the message could not be applied in {letter.attempts} attempts ({letter.error}); nothing of it "
+                "was stored and it waits as a dead letter for the administrator (ebr erp status)"
+            )
+            if channel.name == "lims":
+                return refusal(LimsRefused("message", problem), letter.message_id)
+            return self.inbound.refusal(MessageRefused(problem), schema=self.settings.schema)
+
+        return {
+            "max_attempts": self.settings.inbound_max_attempts,
+            "dead_letters": keep,
+            "dead_letter_queue": channel.dead_letter_queue,
+            "transient": TRANSIENT,
+        }
 
     def import_folder(self, name: str = "erp") -> list[tuple[Path, Receipt]]:
         """Apply every file waiting in the channel's ``in/`` folder, answer it, move it aside."""

@@ -139,7 +139,11 @@ def authenticate(session: Session, *, clock: Clock, token: str | None, scope: st
     if row.expires_at is not None and row.expires_at <= clock.now():
         raise TokenRefused(f"token {row.name!r} expired; ask the administrator for a new one", row)
     if row.scope != scope:
-        raise TokenRefused(f"token {row.name!r} has scope {row.scope}, not {scope}", row, forbidden=True)
+        raise TokenRefused(
+            f"token {row.name!r} has scope {row.scope}, not {scope}; this channel needs a token of scope {scope}",
+            row,
+            forbidden=True,
+        )
     row.last_used_at = clock.now()
     return row
 

@@ -9,6 +9,13 @@ name, the ``X-Message-Id`` header), so a consumer that sees it twice can tell.
 Inbound, the AMQP consumer acknowledges a delivery only after the message was
 applied and committed and its answer published (manual acks): a broker or process
 that dies in between redelivers it, and the inbound log recognises the repeat.
+
+A message whose handling fails with an error that is neither a refusal (those are
+answered) nor transient (the database gone: the consumer waits and reconnects) goes
+back to the queue; after ``max_attempts`` such failures (``EBR_INBOUND_MAX_ATTEMPTS``,
+default 3) it is dead-lettered, as RabbitMQ's own dead-lettering does: recorded for the
+administrator, published to the channel's dead-letter queue, then acknowledged, so the
+messages behind it go on.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
 from ebr.core.errors import EbrError
+from ebr.integration.redelivery import DEFAULT_MAX_ATTEMPTS, Attempts, DeadLetter, DeadLetters
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +204,15 @@ class AmqpConsumer:
     (the database, or a bug on one message), nothing of the batch was committed and its
     deliveries are applied again one a transaction, as without batches: the good ones
     are answered and acknowledged, a failing one is returned to the queue (``nack``,
-    requeue) and its exception raised once the rest of the batch was handled.
+    requeue) to be tried again.
+
+    A failure counts as an attempt only when the message was applied alone. After
+    ``max_attempts`` the message is dead-lettered: ``dead_letters`` records it (if that
+    fails, the message stays on the queue and the error is raised), it is published
+    (confirmed) to ``dead_letter_queue`` with its error in the ``x-ebr-error`` header, the
+    error answer is sent to the sender, and the delivery is acknowledged. An exception
+    of the ``transient`` types (the database gone) is never counted: the message goes back
+    to the queue and the error is raised (:meth:`run_until` waits and goes on).
     """
 
     def __init__(
@@ -210,12 +226,21 @@ class AmqpConsumer:
         content_type: str = "application/xml",
         batch_handler: BatchHandler | None = None,
         batch_size: int = 1,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        dead_letters: DeadLetters | None = None,
+        dead_letter_queue: str | None = None,
+        transient: tuple[type[Exception], ...] = (),
     ) -> None:
         self.parameters = pika.URLParameters(url)
         self.queue, self.exchange, self.channel_name, self.handler = queue, exchange, channel, handler
         self.content_type = content_type
         self.batch_handler = batch_handler
         self.batch_size = max(1, batch_size) if batch_handler is not None else 1
+        self.max_attempts = max(1, max_attempts)
+        self.dead_letters = dead_letters
+        self.dead_letter_queue = dead_letter_queue or f"{queue}.dead"
+        self.transient = transient
+        self.attempts = Attempts()
 
     def run(
         self,
@@ -236,6 +261,7 @@ class AmqpConsumer:
             channel.confirm_delivery()
             channel.exchange_declare(self.exchange, exchange_type="topic", durable=True)
             channel.queue_declare(self.queue, durable=True)
+            channel.queue_declare(self.dead_letter_queue, durable=True)
             channel.basic_qos(prefetch_count=max(20, self.batch_size))
             quiet = 0.0
             deliveries = channel.consume(self.queue, inactivity_timeout=tick)
@@ -263,12 +289,16 @@ class AmqpConsumer:
         return handled
 
     def run_until(self, stop: threading.Event, *, retry_seconds: float = 1.0) -> None:
-        """Consume until ``stop`` is set, reconnecting after a lost broker connection."""
+        """Consume until ``stop`` is set, reconnecting after a lost broker connection or a transient error."""
         while not stop.is_set():
             try:
                 self.run(idle_seconds=None, stop=stop.is_set)
             except (pika.exceptions.AMQPError, OSError):
                 log.warning("AMQP consumer of %s lost its connection; reconnecting", self.queue, exc_info=True)
+                stop.wait(retry_seconds)
+            except self.transient:
+                # The database is gone: the message went back to the queue uncounted; try again later.
+                log.warning("AMQP consumer of %s: transient failure; retrying", self.queue, exc_info=True)
                 stop.wait(retry_seconds)
 
     @staticmethod
@@ -311,11 +341,11 @@ class AmqpConsumer:
         channel.basic_ack(last, multiple=True)
 
     def _one_by_one(self, channel: BlockingChannel, batch: Sequence[tuple[Any, pika.BasicProperties, bytes]]) -> None:
-        """Each delivery as the single-message path handles it; the first failure is raised after all were tried.
+        """Each delivery as the single-message path handles it; a transient failure is raised after all were tried.
 
-        A message whose handling fails is returned to the queue (``nack``, requeue) and its
-        exception raised, exactly as :meth:`_one` does; the others are answered and
-        acknowledged first, so the poison message holds up only itself.
+        A message whose handling fails is returned to the queue (or dead-lettered after
+        its last attempt) exactly as :meth:`_one` does; the others are answered and
+        acknowledged, so a poison message holds up only itself.
         """
         failure: Exception | None = None
         for method, props, body in batch:
@@ -342,12 +372,55 @@ class AmqpConsumer:
             channel.basic_publish(self.exchange, f"{self.channel_name}.ack", answer, properties=reply)
 
     def _one(self, channel: BlockingChannel, tag: int, props: pika.BasicProperties, body: bytes) -> None:
+        """Apply one delivery alone: answer and ack it, return it to the queue, or dead-letter it."""
+        key = self.attempts.key(props.message_id, body)
         try:
             answer, _accepted = self.handler(body, props.message_id, props.headers or {})
-        except Exception:
-            # Not a refusal (those come back as an answer): the database or a bug. Leave the
-            # message on the queue for the next attempt; our own log has the traceback.
-            channel.basic_nack(tag, requeue=True)
+        except self.transient:
+            channel.basic_nack(tag, requeue=True)  # not the message's fault: uncounted, raised
             raise
+        except Exception as exc:  # noqa: BLE001 - not a refusal (those are answers): a bug on this message
+            self._failed(channel, tag, props, body, key, exc)
+            return
+        self.attempts.forget(key)
         self._reply(channel, props, answer)
         channel.basic_ack(tag)
+
+    def _failed(
+        self, channel: BlockingChannel, tag: int, props: pika.BasicProperties, body: bytes, key: str, exc: Exception
+    ) -> None:
+        """Return a failed delivery to the queue, or dead-letter it after its last attempt."""
+        attempts = self.attempts.failed(key, props.headers or {})
+        if attempts < self.max_attempts:
+            log.warning(
+                "message %s from %s failed (attempt %d of %d); back to the queue",
+                props.message_id, self.queue, attempts, self.max_attempts, exc_info=True,
+            )  # fmt: skip
+            channel.basic_nack(tag, requeue=True)
+            return
+        letter = DeadLetter(
+            queue=self.queue, message_id=props.message_id, body=body, headers=dict(props.headers or {}),
+            error=f"{type(exc).__name__}: {exc}"[:4000], attempts=attempts,
+        )  # fmt: skip
+        log.error(
+            "message %s from %s failed %d times; dead-lettered to %s",
+            props.message_id, self.queue, attempts, self.dead_letter_queue, exc_info=exc,
+        )  # fmt: skip
+        try:
+            answer = self.dead_letters(letter) if self.dead_letters is not None else None
+        except Exception:
+            channel.basic_nack(tag, requeue=True)  # not recorded: it stays on the queue
+            raise
+        dead = pika.BasicProperties(
+            message_id=props.message_id, content_type=props.content_type, correlation_id=props.correlation_id,
+            reply_to=props.reply_to, delivery_mode=pika.DeliveryMode.Persistent,
+            headers={
+                **letter.headers, "x-ebr-error": letter.error[:1000], "x-ebr-attempts": attempts,
+                "x-ebr-queue": self.queue,
+            },
+        )  # fmt: skip
+        channel.basic_publish("", self.dead_letter_queue, body, properties=dead)  # confirmed: confirm_delivery
+        if answer is not None:
+            self._reply(channel, props, answer)
+        channel.basic_ack(tag)
+        self.attempts.forget(key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 
-from ebr.integration import health, masterdata
+from ebr.integration import deadletters, health, masterdata
 from ebr.integration.setup import build
 from ebr.integration.worker import retry as retry_message
 from ebr.web import access
@@ -20,18 +20,19 @@ bp = Blueprint("integration", __name__, url_prefix="/admin/integration", templat
 @bp.get("")
 @access.requires("integration.manage")
 def health_page() -> ResponseReturnValue:
-    """Last message in and out per channel, backlog, dead letters, recent messages, ERP lot differences."""
+    """Last message in and out per channel, backlog, dead letters out and in, recent messages, ERP lot differences."""
     settings = build(services()).settings
     with read() as session:
         channels = health.channels(session, settings)
         dead = health.dead_letters(session)
+        dead_in = deadletters.recent(session)
         recent = health.messages(session, limit=20)
         orders = health.orders(session)
         lots = masterdata.inventory(session)
     differ = [line for line in lots if line.difference]
     return render_template(
-        "integration/health.html", channels=channels, dead=dead, recent=recent, orders=orders, lots=len(lots),
-        differ=differ[:LOTS_SHOWN], differ_count=len(differ),
+        "integration/health.html", channels=channels, dead=dead, dead_in=dead_in, recent=recent, orders=orders,
+        lots=len(lots), differ=differ[:LOTS_SHOWN], differ_count=len(differ),
     )  # fmt: skip
 
 

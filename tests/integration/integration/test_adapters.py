@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from ebr.cli import main
 from ebr.core.db import unit_of_work
 from ebr.integration import tokens
 from ebr.integration.b2mml import safe_root
+from ebr.integration.models import MachineToken
 from ebr.integration.setup import Wiring
 from tests.integration.integration.conftest import DATA, add_materials, counts, example
 from tests.support.auth import login
@@ -51,6 +53,47 @@ def test_the_api_applies_a_message_only_with_a_live_token(app: Flask, erp: Wirin
             session, audit=services.audit, clock=services.clock, actor="admin", name="SAP-PRD", reason="rotated"
         )
     assert client.post("/api/integration/b2mml", data=body, headers=headers).status_code == 401
+
+
+@pytest.mark.requirement("URS-INT-027")
+def test_a_live_token_of_another_scope_is_forbidden_naming_the_scope_and_audited(
+    app: Flask, erp: Wiring, services: Services
+) -> None:
+    add_materials(services, "API-1", "EXC-1")
+    client = app.test_client()
+    body = example("v0401-sync-production-schedule.xml")
+    with unit_of_work(services.session_factory) as session:
+        lims = tokens.create(
+            session, audit=services.audit, clock=services.clock, actor="admin", name="LIMS-1", scope=tokens.LIMS
+        )
+    expired = make_token(services, "SAP-OLD")
+    with unit_of_work(services.session_factory) as session:
+        row = session.scalars(select(MachineToken).where(MachineToken.name == "SAP-OLD")).one()
+        row.expires_at = services.clock.now() - dt.timedelta(seconds=1)
+    before = counts(services)
+
+    def post(token: str | None) -> tuple[int, str, str | None]:
+        headers = {"Content-Type": "application/xml"} | ({"Authorization": f"Bearer {token}"} if token else {})
+        answer = client.post("/api/integration/b2mml", data=body, headers=headers)
+        return answer.status_code, answer.get_data(as_text=True), answer.headers.get("WWW-Authenticate")
+
+    status, text, challenge = post(lims)  # a live token, but the LIMS's
+    assert (status, challenge) == (403, None)
+    assert text.count("\n") == 1
+    assert "scope lims:results, not b2mml:inbound" in text
+    assert "needs a token of scope b2mml:inbound" in text
+    for refused in (None, "ebr_not-a-token", expired):  # no, unknown or expired token: unauthenticated
+        status, text, challenge = post(refused)
+        assert (status, challenge) == (401, "Bearer"), text
+    assert "expired" in post(expired)[1]
+    assert counts(services) == before  # nothing read, nothing stored
+    with services.session_factory() as session:
+        audited = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "integration.token.refused").order_by(AuditEvent.seq)
+        ).all()
+    assert [e.entity_id for e in audited] == ["LIMS-1", "SAP-OLD", "SAP-OLD"]  # known tokens only
+    assert b'"scope":"b2mml:inbound"' in audited[0].canonical
+    assert b"not b2mml:inbound" in audited[0].canonical
 
 
 def cli(services: Services, *args: str) -> tuple[int, str]:

@@ -47,6 +47,11 @@ class Names:
     outbound: str
     replies: str
 
+    @property
+    def dead(self) -> str:
+        """The inbound queue's dead-letter queue (the consumer declares it)."""
+        return f"{self.inbound}.dead"
+
 
 @pytest.fixture
 def broker() -> Iterator[Names]:
@@ -65,7 +70,7 @@ def broker() -> Iterator[Names]:
     yield names
     connection = pika.BlockingConnection(pika.URLParameters(url()))
     channel = connection.channel()
-    for queue in (names.inbound, names.outbound, names.replies):
+    for queue in (names.inbound, names.outbound, names.replies, names.dead):
         channel.queue_delete(queue)
     channel.exchange_delete(names.exchange)
     connection.close()

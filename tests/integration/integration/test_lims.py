@@ -24,7 +24,7 @@ from ebr.core.db import unit_of_work
 from ebr.execution.models import Deviation, SampleResult
 from ebr.integration import tokens
 from ebr.integration.lims import FORMAT
-from ebr.integration.models import InboundMessage
+from ebr.integration.models import InboundDeadLetter, InboundMessage
 from ebr.integration.settings import Channel
 from ebr.integration.setup import Wiring, build
 from tests.integration.execution.conftest import Floor, floor, sig  # noqa: F401 - the fixture
@@ -221,3 +221,37 @@ def test_rabbitmq_results_out_of_spec_duplicate_and_malformed(
     assert deviation.number == dev
     assert applied.actor == "lims:LIMS-1"
     assert b'"channel":"lims:amqp"' in applied.canonical
+
+
+@pytest.mark.requirement("URS-INT-028")
+def test_a_lims_message_that_fails_every_time_is_dead_lettered_and_the_next_applied(
+    floor: Floor,  # noqa: F811 - the fixture's name
+    amqp: Wiring,
+    broker: Names,  # noqa: F811 - the fixture's name
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secret = lims_token(floor.services)
+    sampled(floor, "S-DL")
+    real_receive = amqp.lims.receive
+
+    def buggy(session: Any, data: bytes, **kwargs: Any) -> Any:
+        if kwargs.get("message_id") == "LIMS-POISON":
+            raise RuntimeError("a bug on this message")
+        return real_receive(session, data, **kwargs)
+
+    monkeypatch.setattr(amqp.lims, "receive", buggy)
+    publish(broker, message("S-DL", ("pH", "5.2")), "LIMS-POISON", secret)
+    publish(broker, message("S-DL", ("pH", "5.2"), ("assay", "99")), "LIMS-GOOD", secret)
+    amqp.lims_consumer().run(idle_seconds=2)
+    answers = {props.correlation_id: json.loads(body) for props, body in drain(broker.replies)}
+    assert answers["LIMS-GOOD"]["status"] == "accepted"
+    assert (answers["LIMS-POISON"]["status"], answers["LIMS-POISON"]["error"]["field"]) == ("refused", "message")
+    assert "dead letter" in answers["LIMS-POISON"]["error"]["problem"]
+    assert stored(floor.services) == {"results": 2, "inbound": 1, "deviations": 0}  # only the good message's
+    [(props, _)] = drain(f"{broker.inbound}.dead")
+    assert (props.message_id, props.headers["x-ebr-attempts"]) == ("LIMS-POISON", 3)
+    with floor.services.session_factory() as session:
+        [letter] = session.scalars(select(InboundDeadLetter)).all()
+    assert (letter.channel, letter.message_id, letter.error) == (
+        "lims:amqp", "LIMS-POISON", "RuntimeError: a bug on this message"
+    )  # fmt: skip
