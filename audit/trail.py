@@ -14,7 +14,8 @@ Serialization of appends (no gaps, no forks, many processes):
   The chain is linked earlier ("now", the lock then held to commit) when something
   needs it inside the transaction: a hook that needs the event's seq (``immediate``
   actions), any statement on an ``audit_*`` table (a head read, a tree head, a query
-  of the trail), :func:`lock_chain`, or an event recorded inside a savepoint.
+  of the trail), :func:`lock_chain`, a savepoint (events recorded before it are
+  linked first) and an event recorded inside one (a rollback to it removes the row).
 * SQLite: every transaction already began with ``BEGIN IMMEDIATE`` (``ebr.core.db``),
   which holds the database's write lock; each event is written when recorded.
 
@@ -175,11 +176,21 @@ def _on_commit(connection: Connection) -> None:
     pending = _pending(connection)
     if pending is None:
         return
-    _link(connection, commit=True)  # after this message the transaction is committed: the driver sends nothing more
+    if not _link(connection, commit=True) and pending.first:
+        _commit_now(connection)  # linked earlier: commit before the after-commit work takes the lock again
+    # Either way the transaction is committed now: the driver's own commit sends nothing more.
     connection.info.pop(_PENDING, None)
     if pending.first:
         for trail in pending.trails:
             trail.committed(connection.engine, pending.first, pending.last)
+
+
+def _commit_now(connection: Connection) -> None:
+    driver: Any = connection.connection.driver_connection
+    try:
+        driver.commit()
+    except DriverError as exc:
+        raise DBAPIError.instance("COMMIT", None, exc, DriverError) from exc
 
 
 def _forget(connection: Connection) -> None:
@@ -191,8 +202,13 @@ def _before_statement(connection: Connection, _cursor: Any, statement: str, *_: 
         _link(connection, commit=False)  # the statement must see this transaction's events in the chain
 
 
+def _on_savepoint(connection: Connection, _name: str) -> None:
+    _link(connection, commit=False)  # events recorded before the savepoint must outlive a rollback to it
+
+
 def _on_checkin(_driver: Any, record: Any) -> None:
-    record.info.pop(_PENDING, None)
+    if record is not None:
+        record.info.pop(_PENDING, None)
 
 
 def install() -> None:
@@ -201,6 +217,7 @@ def install() -> None:
         (Engine, "commit", _on_commit),
         (Engine, "rollback", _forget),
         (Engine, "before_cursor_execute", _before_statement),
+        (Engine, "savepoint", _on_savepoint),
         (Pool, "checkin", _on_checkin),
     ):
         if not event.contains(target, name, handler):

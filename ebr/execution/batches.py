@@ -16,7 +16,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from audit.chain import Entity
-from audit.trail import lock_chain
 from ebr.core.canonical import content_hash, jsonable
 from ebr.core.errors import StateError, ValidationError
 from ebr.core.ids import new_id
@@ -34,12 +33,12 @@ def _number(session: Session, ctx: Context) -> str:
 
     One statement (an upsert returning the new count); its row lock is held to commit,
     so a concurrent creator waits and then counts on (no duplicates), and a rollback
-    gives the number back (no gaps). The audit chain's lock is taken first: every batch
-    creation writes an audit event, so this is the order in which every creator takes
-    the two locks, and two transactions cannot wait on each other.
+    gives the number back (no gaps). Every batch creation also writes audit events; on
+    PostgreSQL the chain's lock is taken when they are linked, at commit (audit.trail),
+    so creators take the counter's lock first and the chain's last and cannot wait on
+    each other. (SQLite: the transaction holds the database's write lock already.)
     """
     day = ctx.clock.now().strftime("%Y%m%d")
-    lock_chain(session)
     connection = session.connection()
     table = cast(Table, BatchNumber.__table__)
     upsert = pg_insert(table) if connection.dialect.name == "postgresql" else sqlite_insert(table)
