@@ -98,6 +98,18 @@ _PENDING = "audit.pending"  # in the DBAPI connection's info: the transaction's 
 _PREV_MARK, _SEQ_MARK = b'"prev":"', b',"seq":'
 
 
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    """What the caller of ``record`` says about the event."""
+
+    actor: str
+    action: str
+    entity: Entity
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    reason: str | None
+
+
 @dataclass(slots=True)
 class _Unchained:
     event: AppendedEvent
@@ -303,25 +315,17 @@ class AuditTrail:
         """
         session.flush()  # the caller's pending rows first, as they would be without us
         connection = session.connection()
+        fields = _Fields(actor, action, entity, before, after, reason)
         if connection.dialect.name == "postgresql":
-            row = self._defer(connection, actor, action, entity, before, after, reason)
+            row = self._defer(connection, fields)
         else:
-            row = self._write_now(connection, actor, action, entity, before, after, reason)
+            row = self._write_now(connection, fields)
         if self._after_append is not None:
             self._after_append(session, row)
         return row
 
-    def _defer(
-        self,
-        connection: Connection,
-        actor: str,
-        action: str,
-        entity: Entity,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
-        reason: str | None,
-    ) -> AppendedEvent:
-        row = self._build(2, ZERO_HASH, actor, action, entity, before, after, reason)  # placeholders: seq 2, zeros
+    def _defer(self, connection: Connection, fields: _Fields) -> AppendedEvent:
+        row = self._build(2, ZERO_HASH, fields)  # placeholders: seq 2, prev zeros
         head_bytes, middle = _split(row.canonical)
         row.seq, row.prev, row.hash = 0, "", ""
         stamp = None if type(self.clock) is SystemClock else row.ts
@@ -330,27 +334,18 @@ class AuditTrail:
         pending.events.append(_Unchained(row, head_bytes, middle, stamp))
         if self._after_commit is not None and self not in pending.trails:
             pending.trails.append(self)
-        if action in self._immediate or connection.in_nested_transaction():
+        if fields.action in self._immediate or connection.in_nested_transaction():
             _link(connection, commit=False)  # a rollback to the savepoint removes it then, as on SQLite
         return row
 
-    def _write_now(
-        self,
-        connection: Connection,
-        actor: str,
-        action: str,
-        entity: Entity,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
-        reason: str | None,
-    ) -> AppendedEvent:
+    def _write_now(self, connection: Connection, fields: _Fields) -> AppendedEvent:
         driver: Any = connection.connection.driver_connection
         cursor = driver.cursor()
         try:
             cursor.execute(_HEAD_SQL)
             found = cursor.fetchone()
             seq, prev = (0, ZERO_HASH) if found is None else (found[0], found[1])
-            row = self._build(seq + 1, prev, actor, action, entity, before, after, reason)
+            row = self._build(seq + 1, prev, fields)
             values = [getattr(row, name) for name in _COLUMNS]
             values[1] = row.ts.astimezone(dt.UTC).strftime(_SQLITE_TS)
             cursor.execute(_INSERT_SQL, values)
@@ -358,38 +353,28 @@ class AuditTrail:
             cursor.close()
         return row
 
-    def _build(
-        self,
-        seq: int,
-        prev: str,
-        actor: str,
-        action: str,
-        entity: Entity,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
-        reason: str | None,
-    ) -> AppendedEvent:
+    def _build(self, seq: int, prev: str, fields: _Fields) -> AppendedEvent:
         now = self.clock.now()
         event = build_event(
             seq=seq,
             ts=now,
-            actor=actor,
-            action=action,
-            entity=entity,
-            reason=reason,
-            before=before,
-            after=after,
+            actor=fields.actor,
+            action=fields.action,
+            entity=fields.entity,
+            reason=fields.reason,
+            before=fields.before,
+            after=fields.after,
             prev=prev,
         )
         data = event_bytes(event)
         return AppendedEvent(
             seq=event["seq"],
             ts=now,
-            actor=actor,
-            action=action,
-            entity_type=entity.type,
-            entity_id=entity.id,
-            reason=reason,
+            actor=fields.actor,
+            action=fields.action,
+            entity_type=fields.entity.type,
+            entity_id=fields.entity.id,
+            reason=fields.reason,
             prev=event["prev"],
             hash=event_hash(data),
             canonical=data,

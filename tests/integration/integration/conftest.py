@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 import yaml
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from ebr.bootstrap import Services
@@ -15,8 +17,25 @@ from ebr.execution.models import Batch
 from ebr.integration.models import InboundMessage, OutboxMessage, ProcessOrder
 from ebr.integration.setup import Wiring, build
 from tests.integration.execution.conftest import PASSWORD, SIMPLE, make_people, make_plant
+from tests.support.auth import login
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "b2mml"
+
+
+ADMIN_PASSWORD = "Integration-Admin-2026!"
+
+
+def admin_client(app: Flask, services: Services) -> FlaskClient:
+    """A test client logged in as Ada, an admin (CSRF off: the pages' forms are posted directly)."""
+    app.config["WTF_CSRF_ENABLED"] = False
+    with unit_of_work(services.session_factory) as session:
+        services.users.create(
+            session, actor="system:test", user_id="ada", full_name="Ada Admin", roles=["admin"],
+            password=ADMIN_PASSWORD, must_change=False,
+        )  # fmt: skip
+    client = app.test_client()
+    login(client, "ada", ADMIN_PASSWORD)
+    return client
 
 
 def example(name: str) -> bytes:

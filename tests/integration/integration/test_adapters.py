@@ -18,8 +18,7 @@ from ebr.integration import tokens
 from ebr.integration.b2mml import safe_root
 from ebr.integration.models import MachineToken
 from ebr.integration.setup import Wiring
-from tests.integration.integration.conftest import DATA, add_materials, counts, example
-from tests.support.auth import login
+from tests.integration.integration.conftest import DATA, add_materials, admin_client, counts, example
 
 PASSWORD = "Integration-Admin-2026!"
 
@@ -137,20 +136,14 @@ def test_the_cli_imports_a_file_delivers_and_reports(erp: Wiring, services: Serv
 
 @pytest.mark.requirement("URS-INT-004")
 def test_the_admin_sees_the_integration_page_and_the_metrics(app: Flask, erp: Wiring, services: Services) -> None:
-    app.config["WTF_CSRF_ENABLED"] = False
+    client = admin_client(app, services)
     with unit_of_work(services.session_factory) as session:
-        services.users.create(
-            session, actor="system:test", user_id="ada", full_name="Ada Admin", roles=["admin"], password=PASSWORD,
-            must_change=False,
-        )  # fmt: skip
         erp.outbox.enqueue(session, channel="erp", kind="order_status", body="<x/>", message_id="DEAD-1")
     with unit_of_work(services.session_factory) as session:
         from ebr.integration.models import OutboxMessage
 
         row = session.scalars(select(OutboxMessage)).one()
         row.status, row.attempts, row.last_error = "dead", 8, "connection refused by 10.0.0.5:5672"
-    client = app.test_client()
-    login(client, "ada", PASSWORD)
     page = client.get("/admin/integration").get_data(as_text=True)
     assert "connection refused by 10.0.0.5:5672" in page
     assert "Retry DEAD-1" in page

@@ -22,13 +22,12 @@ from sqlalchemy import func, select
 
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
-from ebr.core.db import unit_of_work
 from ebr.execution.models import Batch
 from ebr.integration.b2mml import safe_root
 from ebr.integration.models import InboundDeadLetter, InboundMessage, ProcessOrder
 from ebr.integration.setup import Wiring
-from tests.integration.integration.conftest import add_materials
-from tests.integration.integration.test_adapters import PASSWORD, cli
+from tests.integration.integration.conftest import add_materials, admin_client
+from tests.integration.integration.test_adapters import cli
 from tests.integration.integration.test_amqp import (  # noqa: F401
     Names,
     broker,
@@ -38,7 +37,6 @@ from tests.integration.integration.test_amqp import (  # noqa: F401
     use_amqp,
 )
 from tests.integration.integration.test_amqp_batch import applied, notes, order, waiting
-from tests.support.auth import login
 
 BUG = "unsupported operand type(s) for +: 'Decimal' and 'NoneType'"
 
@@ -136,14 +134,7 @@ def test_a_poison_message_is_dead_lettered_and_the_consumer_goes_on_with_the_ord
     assert code == 0, out
     assert "1 dead-lettered in" in out
     assert f"erp:amqp POISON-0 (queue {broker.inbound}, 3 attempts): TypeError: {BUG}" in out
-    app.config["WTF_CSRF_ENABLED"] = False
-    with unit_of_work(services.session_factory) as session:
-        services.users.create(
-            session, actor="system:test", user_id="ada", full_name="Ada Admin", roles=["admin"], password=PASSWORD,
-            must_change=False,
-        )  # fmt: skip
-    client = app.test_client()
-    login(client, "ada", PASSWORD)
+    client = admin_client(app, services)
     page = client.get("/admin/integration").get_data(as_text=True)
     assert "Inbound messages dead-lettered" in page
     assert "POISON-0" in page

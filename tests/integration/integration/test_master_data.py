@@ -36,11 +36,10 @@ from ebr.materials import warehouse
 from ebr.materials.models import Container, Lot, Material
 from tests.integration.execution.conftest import PASSWORD, Floor, floor, sig  # noqa: F401 - the fixture
 from tests.integration.execution.test_materials import _scan, _weigh_step
-from tests.integration.integration.conftest import example
+from tests.integration.integration.conftest import admin_client, example
 from tests.integration.integration.master import lot_message, material_message, stored
 from tests.integration.integration.test_amqp import Names, broker, drain, publish, use_amqp  # noqa: F401 - the fixture
 from tests.integration.records.conftest import FixedScale
-from tests.support.auth import login
 
 
 def notes(ack: bytes) -> list[str]:
@@ -320,13 +319,7 @@ def test_the_erp_quantity_is_recorded_beside_the_ebrs_and_the_difference_reporte
     assert "+0.3" in result.output
     status = CliRunner().invoke(main, ["erp", "status"], obj=services)
     assert "lots from the ERP: 1, 1 with a quantity other than the EBR's" in status.output
-    with unit_of_work(services.session_factory) as session:
-        services.users.create(
-            session, actor="system:test", user_id="ada", full_name="Ada Admin", roles=["admin"], password=PASSWORD,
-            must_change=False,
-        )  # fmt: skip
-    client = app.test_client()
-    login(client, "ada", PASSWORD)
+    client = admin_client(app, services)
     page = client.get("/admin/integration").get_data(as_text=True)
     assert "1 lot(s) reported by the ERP; 1 with a quantity other than the EBR's" in page
     assert "+0.3 kg" in page
