@@ -1,7 +1,8 @@
 """Audited write vs plain write: what the hash chain costs a business transaction.
 
 Each operation is one transaction that inserts one business row plus either its
-chained audit event (``AuditTrail.record``: lock, head read, canonical bytes, hash)
+chained audit event (``AuditTrail.record``: canonical bytes; on PostgreSQL linked into
+the chain by ``audit_chain`` in the COMMIT's own message, on SQLite under the write lock)
 or an unchained log row of the same size (same columns, same bytes, same search
 indexes, no chain), on the same database with the same durability settings. Cases: SQLite, PostgreSQL with
 1 writer, PostgreSQL with 8 writer processes. Goal: ratio ≥ 0.8.
