@@ -5,9 +5,10 @@ Serialization of appends (no gaps, no forks, many processes):
 * PostgreSQL: the events of a transaction are chained **in the commit's own message**.
   ``record`` builds each event's canonical bytes around the three values only the
   chain can give (prev, seq, ts) and keeps it with the connection; when the
-  transaction commits, one simple-query message calls ``audit_chain(...)`` (migration
-  ``audit_0004_commit_chain``: ``pg_advisory_xact_lock``, head read after the lock,
-  seq, the server's time, prev, SHA-256, INSERT) followed by ``COMMIT``. The lock is
+  transaction commits, one simple-query message calls ``audit_link(...)`` for one
+  event or ``audit_chain(...)`` for several (migrations ``audit_0004_commit_chain``,
+  ``audit_0005_link_one``: ``pg_advisory_xact_lock``, head read after the lock, seq,
+  the server's time, prev, SHA-256, INSERT) followed by ``COMMIT``. The lock is
   held only while the server runs that message: never across a round trip to the
   application, so eight writers no longer queue behind each other's network and
   scheduling. The event object ``record`` returned is completed in place then.
@@ -94,6 +95,7 @@ _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME storage form
 
 # One placeholder per value (``ARRAY[%s, %s, …]``): psycopg quotes scalars several times faster than lists.
 _CHAIN_ARRAYS = ("bytea", "bytea", "text", "text", "text", "text", "text", "timestamptz")
+_LINK_ONE = "SELECT seq, ts, prev, hash FROM audit_link(%s, %s, %s, %s, %s, %s, %s, %s::timestamptz)"
 _PENDING = "audit.pending"  # in the DBAPI connection's info: the transaction's unchained events
 _PREV_MARK, _SEQ_MARK = b'"prev":"', b',"seq":'
 
@@ -151,16 +153,17 @@ def _link(connection: Connection, *, commit: bool) -> bool:
     if pending is None or not pending.events:
         return False
     waiting, pending.events = pending.events, []
-    columns: tuple[list[Any], ...] = tuple([] for _ in _CHAIN_ARRAYS)
-    for u in waiting:
-        e = u.event
-        values = (u.head, u.middle, e.actor, e.action, e.entity_type, e.entity_id, e.reason, u.stamp)
-        for column, value in zip(columns, values, strict=True):
-            column.append(value)
-    marks = ", ".join(["%s"] * len(waiting))
-    arrays = ", ".join(f"ARRAY[{marks}]::{kind}[]" for kind in _CHAIN_ARRAYS)
-    chain = f"SELECT seq, ts, prev, hash FROM audit_chain({arrays})"  # noqa: S608 - placeholders only
-    params = [value for column in columns for value in column]
+    if len(waiting) == 1:  # most transactions: scalars, no arrays to parse, no result set to build
+        chain, params = _LINK_ONE, list(_link_values(waiting[0]))
+    else:
+        columns: tuple[list[Any], ...] = tuple([] for _ in _CHAIN_ARRAYS)
+        for u in waiting:
+            for column, value in zip(columns, _link_values(u), strict=True):
+                column.append(value)
+        marks = ", ".join(["%s"] * len(waiting))
+        arrays = ", ".join(f"ARRAY[{marks}]::{kind}[]" for kind in _CHAIN_ARRAYS)
+        chain = f"SELECT seq, ts, prev, hash FROM audit_chain({arrays})"  # noqa: S608 - placeholders only
+        params = [value for column in columns for value in column]
     driver: Any = connection.connection.driver_connection
     sql = chain + "; COMMIT" if commit else chain
     try:
@@ -175,6 +178,11 @@ def _link(connection: Connection, *, commit: bool) -> bool:
     pending.first = pending.first or rows[0][0]
     pending.last = rows[-1][0]
     return True
+
+
+def _link_values(unchained: _Unchained) -> tuple[Any, ...]:
+    e = unchained.event
+    return (unchained.head, unchained.middle, e.actor, e.action, e.entity_type, e.entity_id, e.reason, unchained.stamp)
 
 
 def _complete(unchained: _Unchained, seq: int, ts: dt.datetime, prev: str, hash_: str) -> None:
