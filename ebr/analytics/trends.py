@@ -82,6 +82,14 @@ def evaluate_batch(
         opened.append(row)
     session.add(EvaluatedBatch(batch_id=batch.id, evaluated_at=clock.now(), notifications=len(opened)))
     session.flush()
+    # The evaluation itself is part of the batch's continued process verification, found or not.
+    audit.record(
+        session,
+        actor=actor,
+        action="analytics.batch.evaluated",
+        entity=Entity("batch", batch.number),
+        after={"notifications": [row.number for row in opened]},
+    )
     return opened
 
 

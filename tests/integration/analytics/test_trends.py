@@ -12,6 +12,7 @@ from ebr.analytics.jobs import evaluate_released
 from ebr.bootstrap import Services
 from ebr.core.db import unit_of_work
 from ebr.core.errors import EbrError, StateError
+from ebr.ops.records import reconcile
 from tests.integration.analytics.conftest import PARAMETER
 from tests.integration.analytics.support import Plant
 from tests.integration.execution.conftest import PASSWORD
@@ -53,6 +54,11 @@ def test_a_release_beyond_the_limits_opens_one_notification_that_qa_assesses_wit
     assert row.chart_svg.startswith("<?xml")
     assert "<svg" in row.chart_svg
     assert _actions(services, "TN-000001") == ["analytics.trend.opened"]
+    # Every evaluation is in the trail, with or without a notification.
+    assert _actions(services, baseline[0])[-1] == "analytics.batch.evaluated"
+    assert _actions(services, outlier)[-1] == "analytics.batch.evaluated"
+    with services.session_factory() as session:
+        assert [f for f in reconcile(session).findings if f.table.startswith("analytics_")] == []
 
     with pytest.raises(EbrError):
         _assess(services, "TN-000001", password="wrong password")
