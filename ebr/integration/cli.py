@@ -1,4 +1,5 @@
-"""``ebr erp``: import a B2MML file, look at and retry the outbox, the integration's status, the worker, tokens."""
+"""``ebr erp``: import a B2MML file, the outbox and the inbound dead letters, the integration's status, the worker,
+tokens."""
 
 from __future__ import annotations
 
@@ -86,6 +87,37 @@ def retry(message_id: str, reason: str, actor: str) -> None:
     click.echo(f"message {message_id} is pending again")
 
 
+@group.group("deadletters", invoke_without_command=True)
+@click.option("--limit", default=100, show_default=True)
+@click.pass_context
+def inbound_dead(ctx: click.Context, limit: int) -> None:
+    """Inbound messages dead-lettered (newest first): id, channel, message id, attempts, last error; `replay` below."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with services().session_factory() as session:
+        letters = deadletters.recent(session, limit=limit)
+    for letter in letters:
+        click.echo(
+            f"{letter.id}  {letter.dead_at:%Y-%m-%d %H:%M:%S}  {letter.channel}  {letter.message_id or '-'}  "
+            f"after {letter.attempts} attempts: {letter.error}"
+        )
+    if not letters:
+        click.echo("no inbound dead letters")
+
+
+@inbound_dead.command("replay")
+@click.argument("letter_id")
+@click.option("--reason", required=True, help="What was fixed since (audited).")
+@click.option("--actor", default="admin", show_default=True, help="Who replays it (audited).")
+def replay(letter_id: str, reason: str, actor: str) -> None:
+    """Apply the ERP dead letter LETTER_ID again (after its cause was fixed); it is removed when applied."""
+    receipt = build(services()).replay(letter_id, actor=actor, reason=reason)
+    prefix = "duplicate message, nothing changed: " if receipt.duplicate else ""
+    for line in receipt.lines:
+        click.echo(prefix + line)
+    click.echo(f"dead letter {letter_id} replayed and removed")
+
+
 @group.command("status")
 def status() -> None:
     """Per channel: transport, last message in and out, backlog, dead letters (out and in); orders by status."""
@@ -104,7 +136,8 @@ def status() -> None:
     for letter in dead_in:
         click.echo(
             f"dead-lettered {letter.dead_at:%Y-%m-%d %H:%M:%S} {letter.channel} {letter.message_id or '-'} "
-            f"(queue {letter.queue}, {letter.attempts} attempts): {letter.error}"
+            f"(queue {letter.queue}, {letter.attempts} attempts): {letter.error}  "
+            f"[ebr erp deadletters replay {letter.id}]"
         )
     click.echo("orders: " + (", ".join(f"{k} {v}" for k, v in sorted(orders.items())) or "none"))
     with wiring.services.session_factory() as session:

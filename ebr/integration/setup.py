@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from ebr.core.db import unit_of_work
-from ebr.core.errors import ConfigError, Conflict, PermissionDenied
+from ebr.core.errors import ConfigError, Conflict, EbrError, PermissionDenied, StateError, ValidationError
 from ebr.execution.service import build as build_execution
 from ebr.integration import deadletters, tokens
 from ebr.integration.b2mml import Document, MessageRefused
@@ -61,6 +61,31 @@ class Wiring:
                     raise
                 time.sleep(random.uniform(0.005, 0.05) * attempt)  # noqa: S311 - jitter, not security
         raise AssertionError("unreachable")
+
+    def replay(self, letter_id: str, *, actor: str, reason: str) -> Receipt:
+        """Apply an inbound dead letter again, once its cause is fixed; the letter goes in the same transaction.
+
+        Raises NotFound, or StateError naming why (not replayable, refused again, failed
+        again): then nothing changed and the letter stays.
+        """
+        if not reason.strip():
+            raise ValidationError("a replay needs a reason: what was fixed")
+        with unit_of_work(self.services.session_factory) as session:
+            row, body = deadletters.replayable(session, letter_id)
+            try:
+                receipt = self.inbound.receive(session, body, channel=row.channel, message_id=row.message_id)
+            except MessageRefused as exc:
+                raise StateError(f"dead letter {letter_id} was refused: {exc.summary}; it stays") from None
+            except EbrError:
+                raise
+            except Exception as exc:  # the failure that dead-lettered it, still there
+                raise StateError(
+                    f"dead letter {letter_id} failed again ({type(exc).__name__}: {exc}); it stays"
+                ) from exc
+            outcome = (["duplicate: nothing changed"] if receipt.duplicate else []) + receipt.lines
+            audit = self.services.audit
+            deadletters.replayed(session, audit=audit, row=row, actor=actor, reason=reason, outcome=outcome)
+            return receipt
 
     def receive_many(self, items: Sequence[tuple[bytes, str | None]], *, channel: str) -> list[Receipt]:
         """Apply several messages (body, message id) in one transaction; one receipt each, in order.
@@ -210,7 +235,9 @@ class Wiring:
 
         def keep(letter: DeadLetter) -> bytes:
             with unit_of_work(self.services.session_factory) as session:
-                deadletters.record(session, clock=self.services.clock, channel=source, letter=letter)
+                deadletters.record(
+                    session, audit=self.services.audit, clock=self.services.clock, channel=source, letter=letter
+                )
             problem = (
                 f"the message could not be applied in {letter.attempts} attempts ({letter.error}); nothing of it "
                 "was stored and it waits as a dead letter for the administrator (ebr erp status)"

@@ -1,4 +1,4 @@
-"""The admin's integration page: each channel's health, the dead letters and their retry button."""
+"""The admin's integration page: each channel's health, the dead letters with their retry and replay buttons."""
 
 from __future__ import annotations
 
@@ -47,4 +47,13 @@ def retry(message_id: str) -> ResponseReturnValue:
             reason=field("reason", "Reason"),
         )  # fmt: skip
     flash(f"Message {message_id} is pending again.")
+    return redirect(url_for("integration.health_page"))
+
+
+@bp.post("/inbound/<letter_id>/replay")
+@access.requires("integration.manage")
+def replay(letter_id: str) -> ResponseReturnValue:
+    """Apply an ERP dead letter again once its cause is fixed (audited with the reason); it leaves the list."""
+    receipt = build(services()).replay(letter_id, actor=access.user_id(), reason=field("reason", "What was fixed"))
+    flash(f"Message {receipt.message_id or letter_id} was applied: " + "; ".join(receipt.lines or ["nothing to do"]))
     return redirect(url_for("integration.health_page"))

@@ -145,7 +145,7 @@ def retry(
     """Put a dead letter back in line (audited); raises NotFound or StateError."""
     row = session.scalars(select(OutboxMessage).where(OutboxMessage.message_id == message_id).with_for_update()).first()
     if row is None:
-        raise NotFound(f"no outbox message {message_id!r}; `ebr erp outbox list --dead` shows the dead letters")
+        raise NotFound(f"no outbox message {message_id!r}; `ebr erp outbox dead` lists the dead letters")
     if row.status != "dead":
         raise StateError(f"message {message_id} is {row.status}; only a dead letter can be retried")
     before = {"status": row.status, "attempts": row.attempts, "last_error": row.last_error}

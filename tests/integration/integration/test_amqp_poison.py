@@ -11,6 +11,7 @@ are applied, and the consumer is still alive for the next ones.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -22,10 +23,15 @@ from sqlalchemy import func, select
 
 from audit.models import AuditEvent
 from ebr.bootstrap import Services
+from ebr.core.db import unit_of_work
+from ebr.core.errors import StateError
 from ebr.execution.models import Batch
+from ebr.integration import deadletters
 from ebr.integration.b2mml import safe_root
 from ebr.integration.models import InboundDeadLetter, InboundMessage, ProcessOrder
+from ebr.integration.redelivery import DeadLetter
 from ebr.integration.setup import Wiring
+from ebr.ops.records import reconcile
 from tests.integration.integration.conftest import add_materials, admin_client
 from tests.integration.integration.test_adapters import cli
 from tests.integration.integration.test_amqp import (  # noqa: F401
@@ -141,3 +147,77 @@ def test_a_poison_message_is_dead_lettered_and_the_consumer_goes_on_with_the_ord
     assert "TypeError: unsupported operand type(s) for +: &#39;Decimal&#39; and &#39;NoneType&#39;" in page
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'ebr_integration_inbound_dead_letters{channel="erp"} 1.0' in metrics
+
+    # While the bug is still there a replay fails, names why, and changes nothing.
+    with pytest.raises(StateError, match=f"failed again \\(TypeError: {re.escape(BUG)}\\); it stays"):
+        erp.replay(letter.id, actor="ada", reason="tried again")
+    assert [d.id for d in dead_letters(services)] == [letter.id]
+
+    # The bug fixed (a new process: the CLI's own wiring), the administrator replays it:
+    # applied once, the letter gone, both audited, the records match the trail.
+    code, out = cli(services, "erp", "deadletters")
+    assert code == 0, out
+    assert f"{letter.id}" in out
+    assert "erp:amqp  POISON-0  after 3 attempts" in out
+    code, out = cli(services, "erp", "deadletters", "replay", letter.id, "--reason", "fix 4711 deployed")
+    assert code == 0, out
+    assert "PO-B-0" in out
+    assert f"dead letter {letter.id} replayed and removed" in out
+    with services.session_factory() as session:
+        assert "PO-B-0" in set(session.scalars(select(ProcessOrder.order_id)))
+        kept = session.scalars(
+            select(AuditEvent).where(AuditEvent.entity_type == "inbound_dead_letter").order_by(AuditEvent.seq)
+        ).all()
+        findings = [f for f in reconcile(session).findings if f.table.startswith("integration_")]
+    assert [(e.action, e.actor, e.reason) for e in kept] == [
+        ("integration.inbound.dead_lettered", "system:integration", None),
+        ("integration.inbound.replayed", "admin", "fix 4711 deployed"),
+    ]
+    assert dead_letters(services) == []
+    assert findings == []
+    assert (count(services, Batch), applied(services)) == (5, 5)
+    code, out = cli(services, "erp", "deadletters", "replay", letter.id, "--reason", "again")
+    assert code == 2, out
+    assert f"no inbound dead letter {letter.id!r}" in out
+
+
+def _letter(services: Services, channel: str, body: bytes, message_id: str = "M-1") -> str:
+    letter = DeadLetter(queue="q.in", message_id=message_id, body=body, headers={}, error="KeyError: 'x'", attempts=3)
+    with unit_of_work(services.session_factory) as session:
+        kept = deadletters.record(session, audit=services.audit, clock=services.clock, channel=channel, letter=letter)
+        return kept.id
+
+
+@pytest.mark.requirement("URS-INT-028")
+def test_a_dead_letter_is_replayed_from_the_admin_page_and_what_cannot_be_replayed_is_refused_by_name(
+    app: Flask, erp: Wiring, services: Services
+) -> None:
+    add_materials(services, "API-1")
+    good = _letter(services, "erp:amqp", order(7), "GOOD-7")
+    refused = _letter(services, "erp:amqp", b"<not-b2mml/>", "BAD-1")
+    lims = _letter(services, "lims:amqp", b'{"sample_id": "S-1", "results": []}', "LIMS-1")
+    cut = _letter(services, "erp:amqp", order(8) + b"<!--" + b"x" * deadletters.BODY_KEPT + b"-->", "BIG-1")
+    client = admin_client(app, services)
+    page = client.get("/admin/integration").get_data(as_text=True)
+    assert f"/admin/integration/inbound/{good}/replay" in page
+    assert f"/admin/integration/inbound/{lims}/replay" not in page  # no button for a LIMS letter
+
+    answer = client.post(f"/admin/integration/inbound/{good}/replay", data={"reason": "material API-1 created"})
+    assert answer.status_code == 302
+    page = client.get("/admin/integration").get_data(as_text=True)
+    assert "Message GOOD-7 was applied" in page
+    assert "PO-B-7" in page
+    with services.session_factory() as session:
+        assert "PO-B-7" in set(session.scalars(select(ProcessOrder.order_id)))
+
+    for letter, problem in (
+        (refused, "was refused"),
+        (lims, "LIMS results are not replayed from a copy"),
+        (cut, "is not the whole message"),
+    ):
+        answer = client.post(f"/admin/integration/inbound/{letter}/replay", data={"reason": "try"})
+        assert answer.status_code in (409, 422), (letter, answer.status_code)
+        assert problem in answer.get_data(as_text=True)
+    assert client.post(f"/admin/integration/inbound/{refused}/replay", data={"reason": " "}).status_code == 422
+    assert sorted(d.id for d in dead_letters(services)) == sorted([refused, lims, cut])
+    assert count(services, ProcessOrder) == 1
