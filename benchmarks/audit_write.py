@@ -2,7 +2,7 @@
 
 Each operation is one transaction that inserts one business row plus either its
 chained audit event (``AuditTrail.record``: canonical bytes; on PostgreSQL linked into
-the chain by ``audit_chain`` in the COMMIT's own message, on SQLite under the write lock)
+the chain by ``audit_link`` in the COMMIT's own message, on SQLite under the write lock)
 or an unchained log row of the same size (same columns, same bytes, same search
 indexes, no chain), on the same database with the same durability settings. Cases: SQLite, PostgreSQL with
 1 writer, PostgreSQL with 8 writer processes. Goal: ratio ≥ 0.8.
@@ -132,8 +132,9 @@ def _prepare(url: str) -> None:
         engine.dispose()
 
 
-def _case(name: str, url: str, writers: int, ops: int, rounds: int = 4) -> Row:
-    """Alternate plain and audited rounds so both see the same machine load."""
+def _case(name: str, url: str, writers: int, ops: int, rounds: int | None = None) -> Row:
+    """Alternate plain and audited rounds (of about 400 operations) so both see the same machine load."""
+    rounds = rounds or max(4, ops // 400)
     _prepare(url)
     _run(url, "plain", 1, 50, 10_000_000)  # warm-up: connections, caches, imports
     chunk = ops // rounds
