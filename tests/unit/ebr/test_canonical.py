@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -108,3 +109,33 @@ def test_deeply_nested_values_round_trip(depth: int, leaf: object) -> None:
 @given(st.dictionaries(st.text(), json_values, max_size=5))
 def test_the_same_value_always_gives_the_same_hash(value: dict[str, object]) -> None:
     assert content_hash(json.loads(canon(value))) == content_hash(value)
+
+
+_any_text = st.text(alphabet=st.characters(blacklist_categories=[]), max_size=8) | st.sampled_from(
+    ["\ud800", "\udfff", "\ue000", "\uffff", "\U0001f600", '\x00\x1f\x7f"\\\b\f\n\r\t', "\u2028\u2029", "é", "字"]
+)
+_any_scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1), _any_text)
+_any_values = st.recursive(
+    _any_scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.tuples(children, children)
+        | st.dictionaries(_any_text, children, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@pytest.mark.requirement("URS-AUD-003")
+@given(_any_values)
+def test_canonical_bytes_are_exactly_those_of_the_rfc8785_package(value: object) -> None:
+    """The fast writer and the reference implementation agree byte for byte (or both refuse)."""
+    try:
+        expected: bytes | type[Exception] = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError) as exc:  # lone surrogates
+        expected = type(exc)
+    if isinstance(expected, bytes):
+        assert canon(value) == expected
+    else:
+        with pytest.raises(expected):
+            canon(value)
