@@ -8,9 +8,10 @@ is a frozen, scaled copy of the master recipe version, hashed at creation.
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Executable, Table, bindparam, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -40,13 +41,19 @@ def _number(session: Session, ctx: Context) -> str:
     """
     day = ctx.clock.now().strftime("%Y%m%d")
     connection = session.connection()
+    last: int = connection.execute(_counting(connection.dialect.name), {"day": day}).scalar_one()
+    return f"B{day}-{last:04d}"
+
+
+@cache
+def _counting(dialect: str) -> Executable:
+    """The counter's upsert (built once: building it costs more than running it)."""
     table = cast(Table, BatchNumber.__table__)
-    upsert = pg_insert(table) if connection.dialect.name == "postgresql" else sqlite_insert(table)
-    counted = upsert.values(day=day, last=1).on_conflict_do_update(
+    upsert = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+    counted = upsert.values(day=bindparam("day"), last=1).on_conflict_do_update(
         index_elements=[table.c.day], set_={"last": table.c.last + 1}
     )
-    last: int = connection.execute(counted.returning(table.c.last)).scalar_one()
-    return f"B{day}-{last:04d}"
+    return counted.returning(table.c.last)
 
 
 def create_batch(
