@@ -41,8 +41,22 @@ def decimal_text(value: Decimal) -> str:
     return format(value, "f")
 
 
+_LEAVES = frozenset({str, int, bool, float, type(None)})
+"""Types :func:`jsonable` returns as they are (exact types: checked without a call per leaf)."""
+
+
 def jsonable(value: Any) -> Any:
     """Turn Decimals and aware datetimes into their canonical string forms, recursively."""
+    kind = type(value)
+    if kind in _LEAVES:
+        return value
+    if kind is dict:
+        return {
+            key if type(key) is str else str(key): item if type(item) in _LEAVES else jsonable(item)
+            for key, item in value.items()
+        }
+    if kind is list or kind is tuple:
+        return [item if type(item) in _LEAVES else jsonable(item) for item in value]
     if isinstance(value, Decimal):
         return decimal_text(value)
     if isinstance(value, dt.datetime):
@@ -86,10 +100,13 @@ def _plain(value: Any) -> bool:
     if kind is int:
         return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
     if kind is dict:
-        return all(type(key) is str and _plain(item) for key, item in value.items())
+        return all(type(key) is str and (type(item) in _SCALARS or _plain(item)) for key, item in value.items())
     if kind is list or kind is tuple:
-        return all(_plain(item) for item in value)
+        return all(type(item) in _SCALARS or _plain(item) for item in value)
     return False
+
+
+_SCALARS = frozenset({str, bool, type(None)})  # always plain (an int is checked for its size)
 
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 import rfc8785
@@ -13,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ebr.core.canonical import canon, content_hash, decimal_text, jsonable
+from ebr.core.clock import to_rfc3339
 from ebr.core.errors import ValidationError
 
 VECTORS = Path(__file__).parents[2] / "data" / "spec-vectors" / "events.json"
@@ -139,3 +142,42 @@ def test_canonical_bytes_are_exactly_those_of_the_rfc8785_package(value: object)
     else:
         with pytest.raises(expected):
             canon(value)
+
+
+def _reference_jsonable(value: object) -> object:
+    """jsonable's definition, one isinstance after the other (the shape before its fast paths)."""
+    if isinstance(value, Decimal):
+        return decimal_text(value)
+    if isinstance(value, dt.datetime):
+        return to_rfc3339(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _reference_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_reference_jsonable(v) for v in value]
+    return value
+
+
+_odd_leaves = st.one_of(
+    json_scalars,
+    st.floats(allow_nan=False),
+    st.decimals(allow_nan=False, allow_infinity=False),
+    st.datetimes(timezones=st.just(dt.UTC)),
+    st.dates(),
+)
+_odd_values = st.recursive(
+    _odd_leaves,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.tuples(children, children)
+        | st.dictionaries(st.one_of(st.text(max_size=4), st.integers(), st.booleans()), children, max_size=4)
+        | st.dictionaries(st.text(max_size=4), children, max_size=3).map(MappingProxyType)
+    ),
+    max_leaves=25,
+)
+
+
+@given(_odd_values)
+def test_jsonable_gives_what_its_plain_definition_gives(value: object) -> None:
+    assert jsonable(value) == _reference_jsonable(value)
