@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Protocol
@@ -37,6 +38,26 @@ from recipes.model import Recipe
 from recipes.models import RecipeVersion
 from recipes.reading import read_recipes
 from signatures.permissions import require
+
+_PARSED: dict[str, Recipe] = {}
+_PARSED_MAX = 256
+_PARSED_LOCK = threading.Lock()
+
+
+def _parsed(digest: str, content: str) -> Recipe:
+    """The recipe of ``content`` (whose SHA-256 is ``digest``, checked by the caller), read once per process.
+
+    A Recipe is immutable and a digest names one content, so every use shares one reading
+    (an ERP run plans hundreds of batches of the same version).
+    """
+    found = _PARSED.get(digest)
+    if found is None:
+        found = Recipe.from_dict(json.loads(content))
+        with _PARSED_LOCK:
+            if len(_PARSED) >= _PARSED_MAX:
+                _PARSED.pop(next(iter(_PARSED)))
+            _PARSED[digest] = found
+    return found
 
 
 class Status(StrEnum):
@@ -335,7 +356,7 @@ class RecipeService:
                 f"{row.content_hash[:16]}… (changed outside the application); it cannot be used. "
                 "Run `ebr audit verify --records` to locate the change and restore the database from a backup"
             )
-        return Recipe.from_dict(json.loads(row.content))
+        return _parsed(row.content_hash, row.content)
 
     def list(self, session: Session, name: str | None = None) -> list[RecipeVersion]:
         """Every version (of ``name``, or of all recipes), by name then version."""

@@ -1,15 +1,26 @@
-"""Canonical JSON (RFC 8785) — the one function everyone uses to hash or sign.
+r"""Canonical JSON (RFC 8785) — the one function everyone uses to hash or sign.
 
 Hashed content contains no floats: integers (|n| < 2^53), strings, booleans,
 null, lists and objects. ``Decimal`` values become plain-notation strings that
 keep their significant digits and aware datetimes become RFC 3339 UTC strings
 with microseconds, via :func:`jsonable`.
+
+:func:`canon` writes with the standard library's C JSON encoder (sorted keys, no
+spaces, UTF-8 unescaped), which gives exactly RFC 8785's bytes for such content as
+long as no character is at or above U+D800: string escaping is the same
+(``\"``, ``\\``, ``\b \f \n \r \t``, ``\u00xx`` lowercase for other controls), safe
+integers print the same, and below U+D800 code-point order is UTF-16 order (the
+order RFC 8785 sorts keys in). Anything else (surrogates, U+E000 and above, which
+includes every character outside the BMP) is written by the ``rfc8785`` package.
+A test holds the two to the same bytes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -30,8 +41,22 @@ def decimal_text(value: Decimal) -> str:
     return format(value, "f")
 
 
+_LEAVES = frozenset({str, int, bool, float, type(None)})
+"""Types :func:`jsonable` returns as they are (exact types: checked without a call per leaf)."""
+
+
 def jsonable(value: Any) -> Any:
     """Turn Decimals and aware datetimes into their canonical string forms, recursively."""
+    kind = type(value)
+    if kind in _LEAVES:
+        return value
+    if kind is dict:
+        return {
+            key if type(key) is str else str(key): item if type(item) in _LEAVES else jsonable(item)
+            for key, item in value.items()
+        }
+    if kind is list or kind is tuple:
+        return [item if type(item) in _LEAVES else jsonable(item) for item in value]
     if isinstance(value, Decimal):
         return decimal_text(value)
     if isinstance(value, dt.datetime):
@@ -67,9 +92,37 @@ def _check(value: Any, path: str) -> None:
     raise ValidationError(f"{path}: {type(value).__name__} cannot be canonicalized; convert it with jsonable()")
 
 
+def _plain(value: Any) -> bool:
+    """True when ``value`` is built of exactly dict, list, tuple, str, safe int, bool and None."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
+    if kind is dict:
+        return all(type(key) is str and (type(item) in _SCALARS or _plain(item)) for key, item in value.items())
+    if kind is list or kind is tuple:
+        return all(type(item) in _SCALARS or _plain(item) for item in value)
+    return False
+
+
+_SCALARS = frozenset({str, bool, type(None)})  # always plain (an int is checked for its size)
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode
+_NOT_UTF16_ORDERED = re.compile("[\ud800-\U0010ffff]")
+
+
 def canon(value: Any) -> bytes:
     """RFC 8785 canonical UTF-8 bytes of ``value``; floats and unsafe integers are refused."""
-    _check(value, "$")
+    if not _plain(value):
+        _check(value, "$")  # raises ValidationError naming the path, or lets subclasses (StrEnum, …) through
+    try:
+        text = _ENCODE(value)
+    except (TypeError, ValueError):  # a Mapping that is no dict, …: rfc8785 accepts or refuses it
+        return rfc8785.dumps(value)
+    if _NOT_UTF16_ORDERED.search(text) is None:
+        return text.encode("utf-8")
     return rfc8785.dumps(value)
 
 

@@ -52,6 +52,9 @@ class Execution:
             session, self.ctx, actor=actor, master=master, version=version, size=size, order=order
         )
 
+    def create_from_recipes(self, session: Session, *, actor: str, orders: Sequence[batches.BatchOrder]) -> list[Batch]:
+        return batches.create_from_recipes(session, self.ctx, actor=actor, orders=orders)
+
     def release_to_floor(self, session: Session, *, actor: str, ref: str, version: int | None = None) -> Batch:
         return batches.release_to_floor(session, self.ctx, actor=actor, ref=ref, version=version)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -33,6 +34,7 @@ from ebr.core.clock import Clock
 from ebr.core.errors import EbrError
 from ebr.core.ids import new_id
 from ebr.core.units import convert
+from ebr.execution.batches import BatchOrder
 from ebr.execution.models import Batch
 from ebr.execution.rules import BatchStatus
 from ebr.integration.b2mml import Document, MessageRefused, OrderRequest, Schema
@@ -59,6 +61,8 @@ class BatchFactory(Protocol):
     def create_from_recipe(
         self, session: Session, *, actor: str, master: Recipe, version: str, size: Decimal | str, order: str
     ) -> Batch: ...
+
+    def create_from_recipes(self, session: Session, *, actor: str, orders: Sequence[BatchOrder]) -> list[Batch]: ...
 
 
 class Recipes(Protocol):
@@ -98,6 +102,7 @@ class _Work:
     known: dict[str, ProcessOrder | None]
     recipes: dict[str, tuple[RecipeVersion, Recipe] | str]
     new_rows: list[InboundMessage | ProcessOrder]
+    prebuilt: dict[str, Batch] = field(default_factory=dict)  # the new orders' batches, by order id
 
 
 class Integration:
@@ -160,14 +165,46 @@ class Integration:
             for row in session.scalars(query.order_by(ProcessOrder.order_id).with_for_update()):
                 known[row.order_id] = row
         work = _Work(seen, known, {}, [])
+        self._plan_new(session, [doc for doc, _, _ in messages], mids, work)
         receipts = [
             self._receive(session, doc, data, mid, channel, work)
             for (doc, data, _), mid in zip(messages, mids, strict=True)
         ]
+        if work.prebuilt:  # each was planned for an order applied above; none may be left without one
+            raise EbrError(f"batches planned for orders {sorted(work.prebuilt)} were not given to them; nothing stored")
         # The new order rows and the inbound log: one multi-row INSERT each, not one per message.
         session.add_all(work.new_rows)
         session.flush()
         return receipts
+
+    def _plan_new(
+        self, session: Session, docs: Sequence[Document | MaterialDocument], mids: Sequence[str], work: _Work
+    ) -> None:
+        """The batches of the run's new orders, created together (three statements, not three an order).
+
+        A new order is one with no row yet, sent once in the run, not cancelled, in a message
+        applied here for the first time; its batch is what :meth:`_plan` would create for it
+        (the same checks), and :meth:`_plan` hands it to the order. Their ``batch.created``
+        events come before the orders' events.
+        """
+        sent = Counter(o.order_id for doc in docs if isinstance(doc, Document) for o in doc.orders)
+        first: set[str] = set()
+        wanted: list[tuple[str, BatchOrder]] = []
+        for doc, mid in zip(docs, mids, strict=True):
+            repeated = mid in work.seen or mid in first  # a duplicate applies nothing
+            first.add(mid)
+            if repeated or not isinstance(doc, Document):
+                continue
+            for order in doc.orders:
+                if order.cancel or sent[order.order_id] > 1 or work.known[order.order_id] is not None:
+                    continue
+                quantity = order.quantity if order.quantity is not None else Decimal(0)
+                planned = self._planning(session, order.product or "", quantity, order.unit or "", order, work)
+                if isinstance(planned, BatchOrder):
+                    wanted.append((order.order_id, planned))
+        if wanted:
+            made = self.batches.create_from_recipes(session, actor=ACTOR, orders=[p for _, p in wanted])
+            work.prebuilt = {order_id: batch for (order_id, _), batch in zip(wanted, made, strict=True)}
 
     def _receive(
         self,
@@ -286,7 +323,7 @@ class Integration:
         if order.cancel:
             row.status, row.hold_reason, row.batch_id, row.batch_number = OrderStatus.CANCELLED, None, None, None
         else:
-            self._plan(session, row, order, work.recipes)
+            self._plan(session, row, order, work)
         if before is None:
             work.new_rows.append(row)  # a new order: inserted with the batch's other new rows
         else:
@@ -330,30 +367,35 @@ class Integration:
         row.parameters = [p.as_json() for p in order.parameters]
         return row
 
-    def _plan(
-        self,
-        session: Session,
-        row: ProcessOrder,
-        order: OrderRequest,
-        recipes: dict[str, tuple[RecipeVersion, Recipe] | str],
-    ) -> None:
+    def _plan(self, session: Session, row: ProcessOrder, order: OrderRequest, work: _Work) -> None:
         row.batch_id = row.batch_number = None
-        if row.product not in recipes:  # once per product and transaction
-            recipes[row.product] = self._recipe_for(session, row.product)
-        found = recipes[row.product]
-        if isinstance(found, str):
-            row.status, row.hold_reason = OrderStatus.HELD, found
+        planned = self._planning(session, row.product, row.quantity, row.unit, order, work)
+        if isinstance(planned, str):
+            row.status, row.hold_reason = OrderStatus.HELD, planned
             return
-        version, recipe = found
-        problem = _size_problem(row, recipe) or _material_problem(session, order, recipe)
-        if problem is not None:
-            row.status, row.hold_reason = OrderStatus.HELD, problem
-            return
-        size = convert(row.quantity, row.unit, recipe.batch_size.unit)
-        batch = self.batches.create_from_recipe(
-            session, actor=ACTOR, master=recipe, version=str(version.version), size=size, order=row.order_id
-        )
+        batch = work.prebuilt.pop(row.order_id, None)
+        if batch is None:
+            batch = self.batches.create_from_recipe(
+                session, actor=ACTOR, master=planned.master, version=planned.version, size=planned.size,
+                order=row.order_id,
+            )  # fmt: skip
         row.status, row.hold_reason, row.batch_id, row.batch_number = OrderStatus.PLANNED, None, batch.id, batch.number
+
+    def _planning(
+        self, session: Session, product: str, quantity: Decimal, unit: str, order: OrderRequest, work: _Work
+    ) -> BatchOrder | str:
+        """The batch an order of ``quantity`` ``unit`` of ``product`` gets, or why it is held."""
+        if product not in work.recipes:  # once per product and transaction
+            work.recipes[product] = self._recipe_for(session, product)
+        found = work.recipes[product]
+        if isinstance(found, str):
+            return found
+        version, recipe = found
+        problem = _size_problem(quantity, unit, recipe) or _material_problem(session, order, recipe)
+        if problem is not None:
+            return problem
+        size = convert(quantity, unit, recipe.batch_size.unit)
+        return BatchOrder(master=recipe, version=str(version.version), size=size, order=order.order_id)
 
     def _recipe_for(self, session: Session, product: str) -> tuple[RecipeVersion, Recipe] | str:
         names = session.scalars(
@@ -430,16 +472,14 @@ def _batch_text(row: ProcessOrder) -> str:
     return f", batch {row.batch_number}" if row.batch_number else ""
 
 
-def _size_problem(row: ProcessOrder, recipe: Recipe) -> str | None:
+def _size_problem(quantity: Decimal, unit: str, recipe: Recipe) -> str | None:
     size = recipe.batch_size
     try:
-        amount = convert(row.quantity, row.unit, size.unit)
+        amount = convert(quantity, unit, size.unit)
     except EbrError:
-        return f"the order's unit {row.unit!r} does not convert to the recipe's {size.unit!r}"
+        return f"the order's unit {unit!r} does not convert to the recipe's {size.unit!r}"
     if not size.min <= amount <= size.max:
-        return (
-            f"size {row.quantity} {row.unit} is outside recipe {recipe.name}'s range {size.min}–{size.max} {size.unit}"
-        )
+        return f"size {quantity} {unit} is outside recipe {recipe.name}'s range {size.min}–{size.max} {size.unit}"
     return None
 
 

@@ -91,6 +91,9 @@ def _digest(data: bytes) -> str:
 
 def image_value(table: str, column: str, value: Any) -> Any:
     """The JSON value an image holds for one column (see the module docstring)."""
+    kind = type(value)
+    if kind is str and (table, column) not in SECRETS:  # the commonest case first (same result as below)
+        return value if len(value) <= LONG_TEXT else _digest(value.encode("utf-8"))
     if value is None or isinstance(value, bool | int):
         return value
     if (table, column) in SECRETS:
@@ -118,8 +121,20 @@ def row_key(table: Table, row: Mapping[str, Any] | RowMapping) -> str:
 
 def row_image(table: Table, row: Row[Any] | Mapping[str, Any]) -> dict[str, Any]:
     """The image of one row read with ``select(table)``."""
-    values = row._mapping if isinstance(row, Row) else row
-    return {c.name: image_value(table.name, c.name, values[c.name]) for c in table.columns}
+    name, columns = table.name, _columns(table)
+    if isinstance(row, Row):  # select(table): its values in the table's column order
+        return {column: image_value(name, column, value) for column, value in zip(columns, row, strict=True)}
+    return {column: image_value(name, column, row[column]) for column in columns}
+
+
+_COLUMNS: dict[Table, tuple[str, ...]] = {}
+
+
+def _columns(table: Table) -> tuple[str, ...]:
+    found = _COLUMNS.get(table)
+    if found is None:
+        found = _COLUMNS[table] = tuple(c.name for c in table.columns)
+    return found
 
 
 def read_images(session: Session, table: Table, keys: Iterable[tuple[Any, ...]]) -> dict[str, dict[str, Any] | None]:
@@ -202,7 +217,7 @@ def write_images(
     reason: str | None = None,
 ) -> AppendedEvent | None:
     """Append one event with the current images of ``touched`` rows; clears the noted keys."""
-    tables = {t.name: t for t in gmp_tables()}
+    tables = _tables_cached()
     rows = {name: read_images(session, tables[name], keys) for name, keys in sorted(touched.items()) if keys}
     session.info.pop(_TOUCHED, None)
     if not rows:
@@ -219,12 +234,20 @@ def _end(session: Session, transaction: SessionTransaction) -> None:
 
 
 _NAMES: list[frozenset[str]] = []
+_TABLES: list[dict[str, Table]] = []
 
 
 def _gmp_names_cached() -> frozenset[str]:
     if not _NAMES:
         _NAMES.append(_gmp_names())
     return _NAMES[0]
+
+
+def _tables_cached() -> dict[str, Table]:
+    """The GMP tables by name (sorting the metadata's tables costs about a millisecond: once)."""
+    if not _TABLES:
+        _TABLES.append({t.name: t for t in gmp_tables()})
+    return _TABLES[0]
 
 
 def install() -> None:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
+import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ebr.core.canonical import canon, content_hash, decimal_text, jsonable
+from ebr.core.clock import to_rfc3339
 from ebr.core.errors import ValidationError
 
 VECTORS = Path(__file__).parents[2] / "data" / "spec-vectors" / "events.json"
@@ -108,3 +112,72 @@ def test_deeply_nested_values_round_trip(depth: int, leaf: object) -> None:
 @given(st.dictionaries(st.text(), json_values, max_size=5))
 def test_the_same_value_always_gives_the_same_hash(value: dict[str, object]) -> None:
     assert content_hash(json.loads(canon(value))) == content_hash(value)
+
+
+_any_text = st.text(alphabet=st.characters(blacklist_categories=[]), max_size=8) | st.sampled_from(
+    ["\ud800", "\udfff", "\ue000", "\uffff", "\U0001f600", '\x00\x1f\x7f"\\\b\f\n\r\t', "\u2028\u2029", "é", "字"]
+)
+_any_scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1), _any_text)
+_any_values = st.recursive(
+    _any_scalars,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.tuples(children, children)
+        | st.dictionaries(_any_text, children, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@pytest.mark.requirement("URS-AUD-003")
+@given(_any_values)
+def test_canonical_bytes_are_exactly_those_of_the_rfc8785_package(value: object) -> None:
+    """The fast writer and the reference implementation agree byte for byte (or both refuse)."""
+    try:
+        expected: bytes | type[Exception] = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError) as exc:  # lone surrogates
+        expected = type(exc)
+    if isinstance(expected, bytes):
+        assert canon(value) == expected
+    else:
+        with pytest.raises(expected):
+            canon(value)
+
+
+def _reference_jsonable(value: object) -> object:
+    """jsonable's definition, one isinstance after the other (the shape before its fast paths)."""
+    if isinstance(value, Decimal):
+        return decimal_text(value)
+    if isinstance(value, dt.datetime):
+        return to_rfc3339(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _reference_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_reference_jsonable(v) for v in value]
+    return value
+
+
+_odd_leaves = st.one_of(
+    json_scalars,
+    st.floats(allow_nan=False),
+    st.decimals(allow_nan=False, allow_infinity=False),
+    st.datetimes(timezones=st.just(dt.UTC)),
+    st.dates(),
+)
+_odd_values = st.recursive(
+    _odd_leaves,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.tuples(children, children)
+        | st.dictionaries(st.one_of(st.text(max_size=4), st.integers(), st.booleans()), children, max_size=4)
+        | st.dictionaries(st.text(max_size=4), children, max_size=3).map(MappingProxyType)
+    ),
+    max_leaves=25,
+)
+
+
+@given(_odd_values)
+def test_jsonable_gives_what_its_plain_definition_gives(value: object) -> None:
+    assert jsonable(value) == _reference_jsonable(value)

@@ -169,3 +169,64 @@ def test_etree_is_not_allowed_to_resolve_entities_even_without_a_doctype_check()
     parser = etree.XMLParser(**b2mml._PARSER_OPTIONS)
     tree = etree.fromstring(HOSTILE["external entity"], parser)
     assert "root:" not in (etree.tostring(tree).decode())
+
+
+_FIXTURES = sorted(DATA.glob("*.xml"))
+_TEXTS = st.one_of(
+    st.sampled_from(["", " ", "12.5", "-1", "2026-12-05T07:31:00Z", "2026-13-45", "true", "Produced", "x" * 300]),
+    st.text(alphabet=st.characters(blacklist_categories=["Cs", "Cc"]), max_size=20),
+)
+
+
+@st.composite
+def _tree_mutations(draw: st.DrawFn) -> bytes:
+    """A fixture with a few well-formed changes: elements dropped, doubled, renamed, retexted, attributed."""
+    root = etree.fromstring(draw(st.sampled_from(_FIXTURES)).read_bytes())
+    for _ in range(draw(st.integers(1, 3))):
+        elements = list(root.iter())
+        element = elements[draw(st.integers(0, len(elements) - 1))]
+        parent = element.getparent()
+        op = draw(st.sampled_from(["drop", "double", "rename", "text", "attribute"]))
+        if op == "drop" and parent is not None:
+            parent.remove(element)
+        elif op == "double" and parent is not None:
+            parent.insert(parent.index(element), etree.fromstring(etree.tostring(element)))
+        elif op == "rename":
+            other = elements[draw(st.integers(0, len(elements) - 1))]
+            element.tag = other.tag
+        elif op == "text":
+            element.text = draw(_TEXTS)
+        else:
+            element.set(draw(st.sampled_from(["languageID", "actionCode", "releaseID", "colour"])), draw(_TEXTS))
+    return bytes(etree.tostring(root))
+
+
+@pytest.mark.requirement("URS-INT-002")
+@settings(max_examples=EXAMPLES * 3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_tree_mutations())
+def test_libxml2_and_xmlschema_agree_on_which_messages_are_valid(data: bytes) -> None:
+    """Every message is validated by libxml2; xmlschema (the independent validator) must judge alike."""
+    root = b2mml.safe_root(data)
+    namespace = etree.QName(root).namespace
+    schema = next(s for s, ns in b2mml.NAMESPACES.items() if ns == namespace)
+    kind = "material" if "Material" in etree.QName(root).localname else "schedule"
+    assert b2mml.compiled(schema, kind).validate(root) == b2mml.xsd(schema, kind).is_valid(root)
+
+
+class _Lenient:
+    """An xmlschema stand-in that finds nothing wrong, as if the two validators disagreed."""
+
+    def iter_errors(self, _root: object) -> list[object]:
+        return []
+
+
+@pytest.mark.requirement("URS-INT-002")
+def test_a_message_libxml2_refuses_stays_refused_when_xmlschema_finds_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(b2mml, "xsd", lambda _schema, _kind: _Lenient())
+    broken = V0401.replace(b"<Priority>5</Priority>", b"<Priority>5</Priority><Colour>red</Colour>")
+    with pytest.raises(MessageRefused) as refused:
+        b2mml.parse(broken)
+    assert refused.value.element == "/SyncProductionSchedule/DataArea/ProductionSchedule/ProductionRequest/Colour"
+    assert "not expected" in str(refused.value)
