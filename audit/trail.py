@@ -33,6 +33,7 @@ from typing import Any
 
 from psycopg import ClientCursor
 from psycopg import Error as DriverError
+from psycopg.adapt import Transformer
 from sqlalchemy import Connection, Engine, Pool, event, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -93,9 +94,8 @@ _INSERT_SQL = (
 )
 _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME storage format (UTC, as UTCDateTime stores)
 
-# One placeholder per value (``ARRAY[%s, %s, …]``): psycopg quotes scalars several times faster than lists.
-_CHAIN_ARRAYS = ("bytea", "bytea", "text", "text", "text", "text", "text", "timestamptz")
-_LINK_ONE = "SELECT seq, ts, prev, hash FROM audit_link(%s, %s, %s, %s, %s, %s, %s, %s::timestamptz)"
+# One literal per value (``ARRAY['…', '…']``): psycopg quotes scalars several times faster than lists.
+_CHAIN_ARRAYS = (b"bytea", b"bytea", b"text", b"text", b"text", b"text", b"text", b"timestamptz")
 _PENDING = "audit.pending"  # in the DBAPI connection's info: the transaction's unchained events
 _PREV_MARK, _SEQ_MARK = b'"prev":"', b',"seq":'
 
@@ -153,26 +153,32 @@ def _link(connection: Connection, *, commit: bool) -> bool:
     if pending is None or not pending.events:
         return False
     waiting, pending.events = pending.events, []
+    driver: Any = connection.connection.driver_connection
+    # The values go into the statement as psycopg's own literals: with COMMIT, two statements
+    # travel in one simple-query message, which cannot carry parameters. Joined here rather
+    # than through placeholders: psycopg would scan a statement of thousands of them first.
+    literal = Transformer.from_context(driver).as_literal
     if len(waiting) == 1:  # most transactions: scalars, no arrays to parse, no result set to build
-        chain, params = _LINK_ONE, list(_link_values(waiting[0]))
+        values = b", ".join(map(literal, _link_values(waiting[0])))
+        statement = b"SELECT seq, ts, prev, hash FROM audit_link(" + values + b"::timestamptz)"
     else:
-        columns: tuple[list[Any], ...] = tuple([] for _ in _CHAIN_ARRAYS)
+        columns: tuple[list[bytes], ...] = tuple([] for _ in _CHAIN_ARRAYS)
         for u in waiting:
             for column, value in zip(columns, _link_values(u), strict=True):
-                column.append(value)
-        marks = ", ".join(["%s"] * len(waiting))
-        arrays = ", ".join(f"ARRAY[{marks}]::{kind}[]" for kind in _CHAIN_ARRAYS)
-        chain = f"SELECT seq, ts, prev, hash FROM audit_chain({arrays})"  # noqa: S608 - placeholders only
-        params = [value for column in columns for value in column]
-    driver: Any = connection.connection.driver_connection
-    sql = chain + "; COMMIT" if commit else chain
+                column.append(literal(value))
+        arrays = b", ".join(
+            b"ARRAY[" + b", ".join(column) + b"]::" + kind + b"[]"
+            for column, kind in zip(columns, _CHAIN_ARRAYS, strict=True)
+        )
+        statement = b"SELECT seq, ts, prev, hash FROM audit_chain(" + arrays + b")"
+    if commit:
+        statement += b"; COMMIT"
     try:
-        # Client-side binding: with COMMIT, two statements go in one simple-query message.
         with ClientCursor(driver) as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(statement)
             rows = cursor.fetchall()
     except DriverError as exc:
-        raise DBAPIError.instance(sql, None, exc, DriverError) from exc
+        raise DBAPIError.instance(statement.decode("utf-8", "replace"), None, exc, DriverError) from exc
     for unchained, (seq, ts, prev, hash_) in zip(waiting, rows, strict=True):
         _complete(unchained, seq, ts, prev, hash_)
     pending.first = pending.first or rows[0][0]
