@@ -23,10 +23,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from functools import cache
+from typing import Any, Protocol, cast
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Executable, Table, insert, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from audit.chain import Entity
 from audit.trail import AuditTrail
@@ -172,9 +173,7 @@ class Integration:
         ]
         if work.prebuilt:  # each was planned for an order applied above; none may be left without one
             raise EbrError(f"batches planned for orders {sorted(work.prebuilt)} were not given to them; nothing stored")
-        # The new order rows and the inbound log: one multi-row INSERT each, not one per message.
-        session.add_all(work.new_rows)
-        session.flush()
+        _insert_new(session, work.new_rows)
         return receipts
 
     def _plan_new(
@@ -426,6 +425,34 @@ class Integration:
             before={"status": before}, after={"status": batch.status, "order": order_id},
             reason=f"ERP order {order_id} {why} before the batch started",
         )  # fmt: skip
+
+
+def _insert_new(session: Session, rows: Sequence[InboundMessage | ProcessOrder]) -> None:
+    """INSERT the run's new order rows and inbound log, one executemany per table, and make them the session's.
+
+    Core statements built once (the unit of work's flush of 100 objects was 8 % of an
+    order's time), executed through the session so that the rows' images are written
+    (ebr.ops.images notes the keys). Every column is set, as a flush would (a new order
+    is version 1), so the objects are complete as they are.
+    """
+    fresh: dict[type[InboundMessage | ProcessOrder], list[InboundMessage | ProcessOrder]] = {}
+    for row in rows:
+        if row not in session:  # a later message of the run may have flushed it already
+            fresh.setdefault(type(row), []).append(row)
+    for kind, objects in fresh.items():
+        table = cast(Table, kind.__table__)
+        for row in objects:
+            if isinstance(row, ProcessOrder):
+                row.version = 1
+        session.execute(_inserting(table), [{c.key: getattr(row, c.key) for c in table.columns} for row in objects])
+        for row in objects:
+            make_transient_to_detached(row)
+            session.add(row)
+
+
+@cache
+def _inserting(table: Table) -> Executable:
+    return insert(table)
 
 
 def _summary(order: OrderRequest) -> dict[str, Any]:

@@ -199,8 +199,11 @@ class AmqpConsumer:
 
     With a ``batch_handler``, the deliveries already waiting (up to ``batch_size``, never
     waiting for more) are handed over together and applied in one transaction; after
-    its commit each answer is published (confirmed) and the deliveries are acknowledged
-    with one ``basic_ack(multiple=True)``. If the batch handler fails with an exception
+    its commit the answers are published on a second channel in AMQP transaction mode
+    and committed together (``tx.commit``: one round trip for the batch, where a
+    confirming channel in pika waits for each publish; RabbitMQ takes responsibility for
+    them on commit), and only then are the deliveries acknowledged with one
+    ``basic_ack(multiple=True)``. If the batch handler fails with an exception
     (the database, or a bug on one message), nothing of the batch was committed and its
     deliveries are applied again one a transaction, as without batches: the good ones
     are answered and acknowledged, a failing one is returned to the queue (``nack``,
@@ -263,6 +266,7 @@ class AmqpConsumer:
             channel.queue_declare(self.queue, durable=True)
             channel.queue_declare(self.dead_letter_queue, durable=True)
             channel.basic_qos(prefetch_count=max(20, self.batch_size))
+            replies = self._answer_channel(connection)  # a batch's answers
             quiet = 0.0
             deliveries = channel.consume(self.queue, inactivity_timeout=tick)
             for method, props, body in deliveries:
@@ -278,7 +282,7 @@ class AmqpConsumer:
                 else:
                     room = self.batch_size if max_messages is None else min(self.batch_size, max_messages - handled)
                     batch = [(method, props, body), *self._waiting(connection, channel, deliveries, room - 1)]
-                    self._many(channel, self.batch_handler, batch)
+                    self._many(channel, replies, self.batch_handler, batch)
                     handled += len(batch)
                 if stop() or (max_messages is not None and handled >= max_messages):
                     break
@@ -320,9 +324,17 @@ class AmqpConsumer:
             more.append((method, props, body))
         return more
 
+    @staticmethod
+    def _answer_channel(connection: pika.BlockingConnection) -> BlockingChannel:
+        """A channel in AMQP transaction mode for a batch's answers (a confirming channel waits for each)."""
+        answers = connection.channel()
+        answers.tx_select()
+        return answers
+
     def _many(
         self,
         channel: BlockingChannel,
+        answers_channel: BlockingChannel,
         handler: BatchHandler,
         batch: Sequence[tuple[Any, pika.BasicProperties, bytes]],
     ) -> None:
@@ -337,7 +349,11 @@ class AmqpConsumer:
             self._one_by_one(channel, batch)
             return
         for (_, props, _), (answer, _accepted) in zip(batch, answers, strict=True):
-            self._reply(channel, props, answer)
+            self._reply(answers_channel, props, answer)
+        # The deliveries are acknowledged only once the broker has taken their answers
+        # (tx.commit-ok); a connection lost before it discards them, and the redelivered
+        # messages are recognised by their ids and answered again.
+        answers_channel.tx_commit()
         channel.basic_ack(last, multiple=True)
 
     def _one_by_one(self, channel: BlockingChannel, batch: Sequence[tuple[Any, pika.BasicProperties, bytes]]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -244,6 +245,43 @@ def test_a_connection_lost_after_the_batch_commit_redelivers_it_without_doubling
     assert (count(services, ProcessOrder), count(services, Batch), applied(services)) == (5, 5, 5)
     replies = drain(broker.replies)
     assert sorted(p.correlation_id for p, _ in replies) == [f"CUT-{n}" for n in range(5)]
+    assert all("planned" in notes(body)[0] for _, body in replies)
+
+
+@pytest.mark.requirement("URS-INT-024", "URS-INT-003")
+def test_a_batch_answers_published_but_not_yet_committed_with_the_broker_are_never_seen_and_nothing_is_acked(
+    erp: Wiring,
+    services: Services,
+    broker: Names,  # noqa: F811 - the fixture's name
+) -> None:
+    add_materials(services, "API-1")
+    with CuttableProxy(BROKER) as proxy:
+        use_amqp(erp, broker, port=proxy.port)
+        for n in range(5):
+            publish(broker, order(n), f"TX-{n}")
+        consumer = erp.consumer(batch=50)
+        opened = consumer._answer_channel  # to cut the connection inside the answer step
+
+        def cut_before_commit(connection: pika.BlockingConnection) -> Any:
+            answers = opened(connection)
+            commit = answers.tx_commit
+
+            def cut_then_commit() -> Any:
+                time.sleep(0.3)  # the answers have reached the broker, uncommitted
+                proxy.cut()  # the connection dies before tx.commit: nothing was acked
+                return commit()
+
+            answers.tx_commit = cut_then_commit
+            return answers
+
+        consumer._answer_channel = cut_before_commit  # type: ignore[method-assign]
+        with pytest.raises((pika.exceptions.AMQPError, OSError)):
+            consumer.run(max_messages=5, idle_seconds=2)
+        assert drain(broker.replies) == []  # the uncommitted answers were discarded
+        assert erp.consumer(batch=50).run(max_messages=5, idle_seconds=5) == 5  # all redelivered
+    assert (count(services, ProcessOrder), count(services, Batch), applied(services)) == (5, 5, 5)
+    replies = drain(broker.replies)
+    assert sorted(p.correlation_id for p, _ in replies) == [f"TX-{n}" for n in range(5)]  # once each
     assert all("planned" in notes(body)[0] for _, body in replies)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,6 +18,7 @@ from ebr.execution.service import build as build_execution
 from ebr.integration.b2mml import safe_root
 from ebr.integration.models import ProcessOrder
 from ebr.integration.setup import Wiring
+from ebr.ops.records import reconcile
 from tests.integration.integration.conftest import add_materials, counts, example
 
 V0401 = example("v0401-sync-production-schedule.xml")
@@ -222,3 +224,27 @@ def test_fuzzed_messages_are_answered_and_either_applied_whole_or_not_at_all(
     if not receipt.accepted and not receipt.duplicate:
         assert after == before
     assert safe_root(receipt.acknowledgement) is not None
+
+
+@pytest.mark.requirement("URS-AUD-030", "URS-INT-024")
+def test_orders_applied_together_leave_rows_that_match_their_images_in_the_trail(
+    erp: Wiring, services: Services
+) -> None:
+    add_materials(services, "API-1")
+    other = v0701("1", "90", bod="IMG-3").replace(b"4711000002", b"4711000003")
+    receipts = erp.receive_many(
+        [
+            (v0701("1", bod="IMG-1"), None), (v0701("2", "130", bod="IMG-2"), None), (other, None),
+            (v0701("1", bod="IMG-1"), None),
+        ],
+        channel="erp",
+    )  # fmt: skip
+    assert [r.duplicate for r in receipts] == [False, False, False, True]
+    with services.session_factory() as session:
+        report = reconcile(session)
+        rows = session.scalars(select(ProcessOrder).order_by(ProcessOrder.order_id)).all()
+    assert report.ok, [f.describe() for f in report.findings]
+    # the first changed in the run (flushed before its change), the other inserted with the run's new rows
+    assert [(r.order_id, r.quantity, r.version) for r in rows] == [
+        ("4711000002", Decimal(130), 1), ("4711000003", Decimal(90), 1),
+    ]  # fmt: skip
