@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Protocol
 
 from sqlalchemy import func, select
@@ -39,25 +39,15 @@ from recipes.models import RecipeVersion
 from recipes.reading import read_recipes
 from signatures.permissions import require
 
-_PARSED: dict[str, Recipe] = {}
-_PARSED_MAX = 256
-_PARSED_LOCK = threading.Lock()
 
-
+@lru_cache(maxsize=256)
 def _parsed(digest: str, content: str) -> Recipe:
     """The recipe of ``content`` (whose SHA-256 is ``digest``, checked by the caller), read once per process.
 
     A Recipe is immutable and a digest names one content, so every use shares one reading
     (an ERP run plans hundreds of batches of the same version).
     """
-    found = _PARSED.get(digest)
-    if found is None:
-        found = Recipe.from_dict(json.loads(content))
-        with _PARSED_LOCK:
-            if len(_PARSED) >= _PARSED_MAX:
-                _PARSED.pop(next(iter(_PARSED)))
-            _PARSED[digest] = found
-    return found
+    return Recipe.from_dict(json.loads(content))
 
 
 class Status(StrEnum):
