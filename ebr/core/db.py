@@ -13,14 +13,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
+from functools import cache
+from typing import Any, ClassVar, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, Numeric, String, create_engine, event
+from sqlalchemy import DateTime, Engine, Executable, MetaData, Numeric, String, Table, create_engine, event, insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from ebr.core.clock import UTC
@@ -139,3 +140,25 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One transaction: commits when the block ends, rolls back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def insert_as_flushed(session: Session, objects: Sequence[Base]) -> None:
+    """INSERT new ``objects`` of one mapped class by one executemany and make them the session's, as a flush would.
+
+    For hot paths, where the unit of work's flush costs several times the round trip.
+    Every column must be set on each object: nothing is defaulted or read back. Executed
+    through the session, so ORM execution hooks (the row images of ``ebr.ops.images``) see it.
+    """
+    if not objects:
+        return
+    table = cast(Table, type(objects[0]).__table__)
+    session.execute(insert_statement(table), [{c.key: getattr(o, c.key) for c in table.columns} for o in objects])
+    for obj in objects:
+        make_transient_to_detached(obj)
+        session.add(obj)
+
+
+@cache
+def insert_statement(table: Table) -> Executable:
+    """``INSERT INTO table`` built once (building a statement costs more than a short round trip)."""
+    return insert(table)

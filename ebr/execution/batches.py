@@ -13,13 +13,14 @@ from decimal import Decimal
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Executable, Table, bindparam, insert, select
+from sqlalchemy import Executable, Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 
 from audit.chain import Entity
 from ebr.core.canonical import content_hash, jsonable
+from ebr.core.db import insert_as_flushed, insert_statement
 from ebr.core.errors import StateError, ValidationError
 from ebr.core.ids import new_id
 from ebr.execution.context import Context, check_version
@@ -112,7 +113,8 @@ def create_from_recipes(session: Session, ctx: Context, *, actor: str, orders: S
         return []
     for (batch, _), number in zip(batches, _numbers(session, ctx, len(batches)), strict=True):
         batch.number = number
-    _insert(session, [batch for batch, _ in batches])  # the batch rows before their steps (their foreign key)
+    # The batch rows before their steps (their foreign key); every column is set (_new).
+    insert_as_flushed(session, [batch for batch, _ in batches])
     counts = _add_steps(session, batches)
     for (batch, _), count in zip(batches, counts, strict=True):
         after = {
@@ -152,20 +154,6 @@ def _new(ctx: Context, actor: str, entry: BatchOrder, amount: Decimal, document:
     )
 
 
-def _insert(session: Session, batches: list[Batch]) -> None:
-    """INSERT the new ``batches`` (one Core statement, built once) and make them the session's, as a flush would.
-
-    The unit of work's flush costs three times the round trip; every column is set, so
-    each object is complete as it is (nothing to expire or load).
-    """
-    table = cast(Table, Batch.__table__)
-    rows = [{c.key: getattr(batch, c.key) for c in table.columns} for batch in batches]
-    session.execute(_inserting(table), rows)
-    for batch in batches:
-        make_transient_to_detached(batch)
-        session.add(batch)
-
-
 def _add_steps(session: Session, batches: list[tuple[Batch, Recipe]]) -> list[int]:
     plans: dict[int, Any] = {}
     rows: list[dict[str, Any]] = []
@@ -203,13 +191,8 @@ def _add_steps(session: Session, batches: list[tuple[Batch, Recipe]]) -> list[in
     # again), through the session so that the rows' images are written (ebr.ops.images notes
     # the keys).
     if rows:
-        session.execute(_inserting(cast(Table, BatchStep.__table__)), rows)
+        session.execute(insert_statement(cast(Table, BatchStep.__table__)), rows)
     return counts
-
-
-@cache
-def _inserting(table: Table) -> Executable:
-    return insert(table)
 
 
 def release_to_floor(session: Session, ctx: Context, *, actor: str, ref: str, version: int | None = None) -> Batch:
