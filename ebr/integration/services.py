@@ -104,6 +104,7 @@ class _Work:
     recipes: dict[str, tuple[RecipeVersion, Recipe] | str]
     new_rows: list[InboundMessage | ProcessOrder]
     prebuilt: dict[str, Batch] = field(default_factory=dict)  # the new orders' batches, by order id
+    planned: dict[str, BatchOrder | str] = field(default_factory=dict)  # their plans (or why held), by order id
 
 
 class Integration:
@@ -183,8 +184,9 @@ class Integration:
 
         A new order is one with no row yet, sent once in the run, not cancelled, in a message
         applied here for the first time; its batch is what :meth:`_plan` would create for it
-        (the same checks), and :meth:`_plan` hands it to the order. Their ``batch.created``
-        events come before the orders' events.
+        (the same checks, made once: :meth:`_plan` takes their outcome, held or not, and hands
+        the batch to the order; master data, which could change it, is never in a run of
+        orders). Their ``batch.created`` events come before the orders' events.
         """
         sent = Counter(o.order_id for doc in docs if isinstance(doc, Document) for o in doc.orders)
         first: set[str] = set()
@@ -199,6 +201,7 @@ class Integration:
                     continue
                 quantity = order.quantity if order.quantity is not None else Decimal(0)
                 planned = self._planning(session, order.product or "", quantity, order.unit or "", order, work)
+                work.planned[order.order_id] = planned
                 if isinstance(planned, BatchOrder):
                     wanted.append((order.order_id, planned))
         if wanted:
@@ -368,7 +371,9 @@ class Integration:
 
     def _plan(self, session: Session, row: ProcessOrder, order: OrderRequest, work: _Work) -> None:
         row.batch_id = row.batch_number = None
-        planned = self._planning(session, row.product, row.quantity, row.unit, order, work)
+        planned = work.planned.pop(row.order_id, None)  # a new order of the run: planned in _plan_new
+        if planned is None:
+            planned = self._planning(session, row.product, row.quantity, row.unit, order, work)
         if isinstance(planned, str):
             row.status, row.hold_reason = OrderStatus.HELD, planned
             return
