@@ -42,7 +42,8 @@ from ebr.execution.rules import LotStatus
 from ebr.integration.b2mml import MessageRefused
 from ebr.integration.b2mml_material import Definition, LotInfo, MaterialDocument, plant_unit
 from ebr.integration.models import ErpLot, ErpMaterial
-from ebr.integration.services import ACTOR, Recipes
+from ebr.integration.orders import Recipes
+from ebr.integration.services import ACTOR
 from ebr.materials import master, warehouse
 from ebr.materials.models import Lot, Material
 from ebr.materials.services import MaterialService

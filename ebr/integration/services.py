@@ -17,13 +17,12 @@ applies each order with its audit events in the caller's transaction:
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,7 +33,6 @@ from ebr.core.clock import Clock
 from ebr.core.db import insert_as_flushed
 from ebr.core.errors import EbrError
 from ebr.core.ids import new_id
-from ebr.core.units import convert
 from ebr.execution.batches import BatchOrder
 from ebr.execution.models import Batch
 from ebr.execution.rules import BatchStatus
@@ -42,18 +40,20 @@ from ebr.integration.b2mml import Document, MessageRefused, OrderRequest, Schema
 from ebr.integration.b2mml_material import MaterialDocument, read
 from ebr.integration.b2mml_out import confirm_bod
 from ebr.integration.models import InboundMessage, ProcessOrder
-from ebr.materials.models import Material
+from ebr.integration.orders import (
+    NOT_STARTED,
+    Effective,
+    OrderStatus,
+    Recipes,
+    batch_text,
+    older,
+    plan,
+    requested,
+    stored,
+)
 from recipes.model import Recipe
-from recipes.models import RecipeVersion
 
 ACTOR = "system:erp"
-NOT_STARTED = (BatchStatus.CREATED.value, BatchStatus.READY.value)
-
-
-class OrderStatus:
-    PLANNED = "planned"
-    HELD = "held"
-    CANCELLED = "cancelled"
 
 
 class BatchFactory(Protocol):
@@ -64,14 +64,6 @@ class BatchFactory(Protocol):
     ) -> Batch: ...
 
     def create_from_recipes(self, session: Session, *, actor: str, orders: Sequence[BatchOrder]) -> list[Batch]: ...
-
-
-class Recipes(Protocol):
-    """The part of ``recipes.services.RecipeService`` used here."""
-
-    def get_effective(
-        self, session: Session, name: str, version: int | str | None = None, at: dt.datetime | None = None
-    ) -> tuple[RecipeVersion, Recipe]: ...
 
 
 class MasterDataApplier(Protocol):
@@ -101,7 +93,7 @@ class _Work:
 
     seen: dict[str, InboundMessage]
     known: dict[str, ProcessOrder | None]
-    recipes: dict[str, tuple[RecipeVersion, Recipe] | str]
+    recipes: dict[str, Effective]
     new_rows: list[InboundMessage | ProcessOrder]
     prebuilt: dict[str, Batch] = field(default_factory=dict)  # the new orders' batches, by order id
     planned: dict[str, BatchOrder | str] = field(default_factory=dict)  # their plans (or why held), by order id
@@ -200,7 +192,8 @@ class Integration:
                 if order.cancel or sent[order.order_id] > 1 or work.known[order.order_id] is not None:
                     continue
                 quantity = order.quantity if order.quantity is not None else Decimal(0)
-                planned = self._planning(session, order.product or "", quantity, order.unit or "", order, work)
+                planned = plan(session, self.recipes, work.recipes, product=order.product or "", quantity=quantity,
+                               unit=order.unit or "", order=order)  # fmt: skip
                 work.planned[order.order_id] = planned
                 if isinstance(planned, BatchOrder):
                     wanted.append((order.order_id, planned))
@@ -287,16 +280,16 @@ class Integration:
         work: _Work,
     ) -> tuple[str, bool, ProcessOrder | None]:
         if row is not None:
-            stale = _older(order, doc.created, row)
+            stale = older(order, doc.created, row)
             if stale:
                 return f"order {order.order_id}: ignored, {stale}", True, row
-            same = _summary(order) == _stored(row)
+            same = requested(order) == stored(row)
             if same and row.status != OrderStatus.HELD:
                 current = self._batch_of(session, row)
                 started = current is not None and current.status not in NOT_STARTED
                 if order.revision is not None and order.revision != row.revision and not started:
                     self._new_revision(session, row, doc, order, mid)  # later versions are compared with this one
-                return f"order {order.order_id}: unchanged ({row.status}{_batch_text(row)})", True, row
+                return f"order {order.order_id}: unchanged ({row.status}{batch_text(row)})", True, row
             if not same and order.revision is not None and order.revision == row.revision:
                 return (
                     f"order {order.order_id}: ignored, version {row.revision} is applied already with other "
@@ -320,7 +313,7 @@ class Integration:
                 )
             if batch is not None:
                 self._cancel_batch(session, batch, order.order_id, "cancelled" if order.cancel else "changed")
-        before = None if row is None else _stored(row) | {"status": row.status, "batch": row.batch_number}
+        before = None if row is None else stored(row) | {"status": row.status, "batch": row.batch_number}
         row = self._upsert(session, row, doc, order, mid)
         if order.cancel:
             row.status, row.hold_reason, row.batch_id, row.batch_number = OrderStatus.CANCELLED, None, None, None
@@ -331,14 +324,14 @@ class Integration:
         else:
             session.add(row)
             session.flush()
-        after = _stored(row) | {"status": row.status, "batch": row.batch_number, "hold_reason": row.hold_reason}
+        after = stored(row) | {"status": row.status, "batch": row.batch_number, "hold_reason": row.hold_reason}
         action = "erp.order.received" if before is None else "erp.order.changed"
         self.audit.record(
             session, actor=ACTOR, action=action, entity=Entity("production_order", row.order_id),
             before=before, after=after | {"message": mid},
         )  # fmt: skip
         reason = f": {row.hold_reason}" if row.hold_reason else ""
-        return f"order {row.order_id}: {row.status}{_batch_text(row)}{reason}", True, row
+        return f"order {row.order_id}: {row.status}{batch_text(row)}{reason}", True, row
 
     def _new_revision(self, session: Session, row: ProcessOrder, doc: Document, order: OrderRequest, mid: str) -> None:
         before = {"revision": row.revision, "message": row.message_id}
@@ -373,7 +366,8 @@ class Integration:
         row.batch_id = row.batch_number = None
         planned = work.planned.pop(row.order_id, None)  # a new order of the run: planned in _plan_new
         if planned is None:
-            planned = self._planning(session, row.product, row.quantity, row.unit, order, work)
+            planned = plan(session, self.recipes, work.recipes, product=row.product, quantity=row.quantity,
+                           unit=row.unit, order=order)  # fmt: skip
         if isinstance(planned, str):
             row.status, row.hold_reason = OrderStatus.HELD, planned
             return
@@ -384,38 +378,6 @@ class Integration:
                 order=row.order_id,
             )  # fmt: skip
         row.status, row.hold_reason, row.batch_id, row.batch_number = OrderStatus.PLANNED, None, batch.id, batch.number
-
-    def _planning(
-        self, session: Session, product: str, quantity: Decimal, unit: str, order: OrderRequest, work: _Work
-    ) -> BatchOrder | str:
-        """The batch an order of ``quantity`` ``unit`` of ``product`` gets, or why it is held."""
-        if product not in work.recipes:  # once per product and transaction
-            work.recipes[product] = self._recipe_for(session, product)
-        found = work.recipes[product]
-        if isinstance(found, str):
-            return found
-        version, recipe = found
-        problem = _size_problem(quantity, unit, recipe) or _material_problem(session, order, recipe)
-        if problem is not None:
-            return problem
-        size = convert(quantity, unit, recipe.batch_size.unit)
-        return BatchOrder(master=recipe, version=str(version.version), size=size, order=order.order_id)
-
-    def _recipe_for(self, session: Session, product: str) -> tuple[RecipeVersion, Recipe] | str:
-        names = session.scalars(
-            select(RecipeVersion.name)
-            .where(RecipeVersion.product_code == product)
-            .distinct()
-            .order_by(RecipeVersion.name)
-        ).all()
-        for name in names:
-            try:
-                return self.recipes.get_effective(session, name)
-            except EbrError:
-                continue  # this recipe of the product has no effective version; try the next
-        if not names:
-            return f"no recipe makes product {product}; author and approve one, then send the order again"
-        return f"no effective recipe for product {product} ({', '.join(names)}); approve a version, then resend"
 
     def _batch_of(self, session: Session, row: ProcessOrder) -> Batch | None:
         return None if row.batch_id is None else session.get(Batch, row.batch_id, with_for_update=True)
@@ -445,69 +407,3 @@ def _insert_new(session: Session, rows: Sequence[InboundMessage | ProcessOrder])
             if isinstance(row, ProcessOrder):
                 row.version = 1
         insert_as_flushed(session, objects)
-
-
-def _summary(order: OrderRequest) -> dict[str, Any]:
-    return {
-        "cancel": order.cancel,
-        "product": order.product,
-        "quantity": None if order.quantity is None else str(order.quantity),
-        "unit": order.unit,
-        "bom": [line.as_json() for line in order.bom],
-        "parameters": [p.as_json() for p in order.parameters],
-        "start": order.start,
-        "end": order.end,
-        "priority": order.priority,
-    }
-
-
-def _stored(row: ProcessOrder) -> dict[str, Any]:
-    return {
-        "cancel": row.status == OrderStatus.CANCELLED,
-        "product": row.product or None,
-        "quantity": str(row.quantity) if row.product else None,
-        "unit": row.unit or None,
-        "bom": row.bom,
-        "parameters": row.parameters,
-        "start": row.start_time,
-        "end": row.end_time,
-        "priority": row.priority,
-    }
-
-
-def _older(order: OrderRequest, created: dt.datetime, row: ProcessOrder) -> str | None:
-    """Why ``order`` is older than what ``row`` holds (None when it is not)."""
-    if order.revision and row.revision and order.revision.isdigit() and row.revision.isdigit():
-        if int(order.revision) < int(row.revision):
-            return f"version {order.revision} is older than version {row.revision} already applied"
-        if int(order.revision) > int(row.revision):
-            return None
-    if created < row.issued_at:
-        return f"sent at {created:%Y-%m-%d %H:%M:%S} UTC, before the version already applied ({row.issued_at:%H:%M:%S})"
-    return None
-
-
-def _batch_text(row: ProcessOrder) -> str:
-    return f", batch {row.batch_number}" if row.batch_number else ""
-
-
-def _size_problem(quantity: Decimal, unit: str, recipe: Recipe) -> str | None:
-    size = recipe.batch_size
-    try:
-        amount = convert(quantity, unit, size.unit)
-    except EbrError:
-        return f"the order's unit {unit!r} does not convert to the recipe's {size.unit!r}"
-    if not size.min <= amount <= size.max:
-        return f"size {quantity} {unit} is outside recipe {recipe.name}'s range {size.min}–{size.max} {size.unit}"
-    return None
-
-
-def _material_problem(session: Session, order: OrderRequest, recipe: Recipe) -> str | None:
-    known = {m.code for m in recipe.bill_of_materials.materials}
-    codes = sorted({line.material for line in order.bom} - known)
-    if codes:
-        registered = set(session.scalars(select(Material.code).where(Material.code.in_(codes))))
-        unknown = [c for c in codes if c not in registered]
-        if unknown:
-            return f"unknown material {', '.join(unknown)}: not in the material master nor in recipe {recipe.name}"
-    return None
