@@ -7,6 +7,7 @@
     ├── DatabaseError             the database cannot be reached or used
     │   └── SchemaMismatch        the schema is not at the migration head
     ├── ValidationError           input rejected; ``problems`` lists every reason
+    │   └── AlreadyExists         a unique code or number given is taken
     ├── NotFound                  the thing asked for does not exist
     ├── Conflict                  a concurrent change won (stale version)
     ├── PermissionDenied          the user's roles do not allow the action
@@ -57,6 +58,14 @@ class ValidationError(EbrError):
         full = message if not self.problems else message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(full)
         self.summary = message
+
+
+class AlreadyExists(ValidationError):
+    """The code or number given for a new record is taken.
+
+    To a person it is bad input (choose another); to a caller that looked for the record
+    in the same transaction and found none, it means a concurrent writer won the race.
+    """
 
 
 class NotFound(EbrError):

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from audit.chain import Entity
 from audit.trail import AuditTrail
 from ebr.core.clock import Clock
-from ebr.core.errors import EbrError, NotFound, ValidationError
+from ebr.core.errors import AlreadyExists, Conflict, EbrError, NotFound, ValidationError
 from ebr.core.units import convert
 from ebr.execution.rules import LotStatus
 from ebr.integration.b2mml import MessageRefused
@@ -121,6 +121,8 @@ class MasterData:
                     reason=f"ERP message {mid}", in_use=in_use,
                 )  # fmt: skip
                 line = f"material {d.code}: " + (f"updated ({', '.join(changed)})" if changed else "unchanged")
+        except AlreadyExists:
+            raise _lost_race("material", d.code) from None
         except (ValidationError, NotFound) as exc:
             raise MessageRefused(f"{d.where}: {_one_line(exc)}", element=d.where) from None
         before = None if row is None else {"revision": row.revision, "message": row.message_id}
@@ -257,6 +259,8 @@ class MasterData:
                 expires_on=info.expires_on, retest_on=info.retest_on, received_on=info.received_on,
                 potency=info.potency,
             )  # fmt: skip
+        except AlreadyExists:
+            raise _lost_race("lot", info.lot_number) from None
         except (ValidationError, NotFound) as exc:
             raise MessageRefused(
                 f"{info.where}: {_one_line(exc)} (lot properties: SupplierID, SupplierLotID, ExpiryDate, RetestDate, "
@@ -274,6 +278,17 @@ class MasterData:
             warehouse.hold(self.materials, session, actor=ACTOR, lot_number=lot.lot_number, reason=reason)
             return f"lot {lot.lot_number}: put on hold (quarantine), the ERP reports it {said}; QA decides"
         return f"lot {lot.lot_number}: ERP view recorded (EBR status {lot.status}, EBR quantity {lot.quantity})"
+
+
+def _lost_race(kind: str, key: str) -> Conflict:
+    """The material or lot this transaction found missing was created meanwhile by a concurrent message.
+
+    Under READ COMMITTED the lookup and the creation's own uniqueness check are two statements:
+    a winner that commits between them makes the creation refuse a code it did not see. That is
+    no fault of the message: the caller (``Wiring.receive``) rolls back and applies it again,
+    and then it finds the winner's record and updates it, as if it had come second.
+    """
+    return Conflict(f"{kind} {key} was created by a concurrent message meanwhile; apply the message again")
 
 
 def _one_line(exc: EbrError) -> str:

@@ -10,6 +10,10 @@
   lost race, e.g. a bug): its message id, body, error and attempts, for the
   administrator; the message itself waits on the channel's dead-letter queue. Nothing
   of it was applied.
+* ``integration_inbound_attempt`` — the failed attempts of an inbound message the
+  consumer applies alone, written before each attempt runs so that a consumer killed by
+  the message leaves the count to its successor (``ebr.integration.redelivery``);
+  deleted when the message is settled. Runtime bookkeeping, outside reconciliation.
 * ``integration_order`` — the ERP's process order and its link to the planned batch:
   product, quantity, the order's bill of materials (kept for reconciliation), its
   version, and why it is held when no batch could be planned.
@@ -37,7 +41,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Date, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ebr.core.db import Base
@@ -74,6 +78,19 @@ class InboundDeadLetter(Base):
     error: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer)
     dead_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class InboundAttempt(Base):
+    """The attempts so far of an inbound message from ``queue`` (its key: message id, else body hash)."""
+
+    __tablename__ = "integration_inbound_attempt"
+
+    queue: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)  # failed so far, a crash included
+    running: Mapped[bool] = mapped_column(Boolean)  # an attempt began and has not ended (yet)
+    error: Mapped[str | None] = mapped_column(Text)  # the last failed attempt's
+    updated_at: Mapped[dt.datetime]
 
 
 class ProcessOrder(Base):

@@ -1,17 +1,29 @@
 """Counting an inbound message's failed attempts and the dead letter it becomes after its last one.
 
-A classic RabbitMQ queue does not count redeliveries (a quorum queue's ``x-delivery-count``
-does); the AMQP consumer (:class:`ebr.integration.transports.AmqpConsumer`) counts them
-itself, per message, and hands a :class:`DeadLetter` to be recorded when it gives up.
+The count must outlive the consumer: a message that kills the process (a crash, the
+OOM killer, a kill) leaves no exception behind, and a consumer restarted with a fresh
+count would apply it forever. So an attempt is written down *before* it runs
+(:meth:`AttemptLog.start`, its own committed transaction): an attempt found still
+running at the next start is one the process did not survive, and counts as failed
+(:data:`CRASHED`). The installation keeps the log in its database
+(:class:`ebr.integration.attempts.SqlAttempts`); :class:`MemoryAttempts` is the
+in-process stand-in.
+
+Only a message applied *alone* is written down, and only once it came back
+(``redelivered``): a first delivery costs nothing, and the messages that were merely
+in flight with a crashing one (its batch, the prefetched ones) come back, are applied
+alone, and are not blamed. A pure crash loop is therefore applied at most
+``max_attempts + 1`` times. Broker counts are not used: a quorum queue's
+``x-delivery-count`` also counts the returns of transient failures (before RabbitMQ
+4.3) and of every prefetched message when a consumer dies (docs/integration.md).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -31,33 +43,80 @@ DeadLetters = Callable[[DeadLetter], bytes | None]
 
 DEFAULT_MAX_ATTEMPTS = 3
 TRACKED = 10_000
-"""Failing messages whose attempts one consumer remembers (the oldest are forgotten first)."""
+"""Failing messages whose attempts :class:`MemoryAttempts` remembers (the oldest are forgotten first)."""
+
+CRASHED = "the consumer stopped while applying it (killed or crashed: no error was reported)"
+"""The error of an attempt the consumer did not survive."""
 
 
-class Attempts:
-    """Failed attempts per message (its id, else its body's hash), as a classic queue does not count them.
+@dataclass(frozen=True)
+class Tried:
+    """What the earlier attempts of a message left: how many failed (a crash counts) and the last error."""
 
-    A quorum queue's ``x-delivery-count`` header is used when it says more. The count lives
-    in the consumer process: after a restart a message gets its attempts again (still bounded).
-    """
+    attempts: int = 0
+    error: str | None = None
+
+
+def attempt_key(message_id: str | None, body: bytes) -> str:
+    """A message's key in the log: its id, else its body's SHA-256."""
+    return f"id:{message_id}" if message_id else "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+class AttemptLog(Protocol):
+    """Failed attempts per message (``queue``, ``key``), kept where a restarted consumer finds them."""
+
+    def start(self, queue: str, key: str) -> Tried:
+        """An attempt begins (written before it runs); an attempt still running from before counts as failed."""
+        ...
+
+    def failed(self, queue: str, key: str, error: str) -> int:
+        """The attempt failed with ``error``; the failed attempts so far."""
+        ...
+
+    def interrupted(self, queue: str, key: str) -> None:
+        """The attempt ended for a reason that is not the message's (the database gone): it does not count."""
+        ...
+
+    def forget(self, queue: str, key: str) -> None:
+        """The message is settled (applied, answered or dead-lettered)."""
+        ...
+
+
+@dataclass
+class _Entry:
+    attempts: int = 0
+    running: bool = False
+    error: str | None = None
+
+
+class MemoryAttempts:
+    """:class:`AttemptLog` in the consumer's memory: lost with the process (tests, a consumer without a database)."""
 
     def __init__(self, limit: int = TRACKED) -> None:
         self.limit = limit
-        self._seen: OrderedDict[str, int] = OrderedDict()
+        self._seen: dict[tuple[str, str], _Entry] = {}
 
-    @staticmethod
-    def key(message_id: str | None, body: bytes) -> str:
-        return f"id:{message_id}" if message_id else "sha256:" + hashlib.sha256(body).hexdigest()
-
-    def failed(self, key: str, headers: Mapping[str, Any]) -> int:
-        """Count one more failure of ``key``; the attempts so far."""
-        delivered = headers.get("x-delivery-count")
-        broker = int(delivered) + 1 if isinstance(delivered, int) else 0
-        count = max(self._seen.pop(key, 0) + 1, broker)
-        self._seen[key] = count
+    def _entry(self, queue: str, key: str) -> _Entry:
+        entry = self._seen.pop((queue, key), None) or _Entry()
+        self._seen[(queue, key)] = entry  # the most recent last
         while len(self._seen) > self.limit:
-            self._seen.popitem(last=False)
-        return count
+            del self._seen[next(iter(self._seen))]
+        return entry
 
-    def forget(self, key: str) -> None:
-        self._seen.pop(key, None)
+    def start(self, queue: str, key: str) -> Tried:
+        entry = self._entry(queue, key)
+        if entry.running:
+            entry.attempts, entry.error = entry.attempts + 1, CRASHED
+        entry.running = True
+        return Tried(entry.attempts, entry.error)
+
+    def failed(self, queue: str, key: str, error: str) -> int:
+        entry = self._entry(queue, key)
+        entry.attempts, entry.error, entry.running = entry.attempts + 1, error, False
+        return entry.attempts
+
+    def interrupted(self, queue: str, key: str) -> None:
+        self._entry(queue, key).running = False
+
+    def forget(self, queue: str, key: str) -> None:
+        self._seen.pop((queue, key), None)

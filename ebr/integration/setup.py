@@ -15,6 +15,7 @@ from ebr.core.db import unit_of_work
 from ebr.core.errors import ConfigError, Conflict, EbrError, PermissionDenied, StateError, ValidationError
 from ebr.execution.service import build as build_execution
 from ebr.integration import deadletters, tokens
+from ebr.integration.attempts import SqlAttempts
 from ebr.integration.b2mml import Document, MessageRefused
 from ebr.integration.b2mml_material import read
 from ebr.integration.lims import LimsIntake, LimsReceipt, LimsRefused, refusal
@@ -231,7 +232,7 @@ class Wiring:
         )
 
     def _dead_lettering(self, channel: Channel, source: str) -> dict[str, Any]:
-        """A consumer's dead-letter settings: its queue, attempts, what is transient, how a letter is kept."""
+        """A consumer's dead-letter settings: its attempt log (database), attempts, what is transient, the letter."""
 
         def keep(letter: DeadLetter) -> bytes:
             with unit_of_work(self.services.session_factory) as session:
@@ -247,6 +248,7 @@ class Wiring:
             return self.inbound.refusal(MessageRefused(problem), schema=self.settings.schema)
 
         return {
+            "attempts": SqlAttempts(session_factory=self.services.session_factory, clock=self.services.clock),
             "max_attempts": self.settings.inbound_max_attempts,
             "dead_letters": keep,
             "dead_letter_queue": channel.dead_letter_queue,

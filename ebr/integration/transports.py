@@ -15,7 +15,9 @@ answered) nor transient (the database gone: the consumer waits and reconnects) g
 back to the queue; after ``max_attempts`` such failures (``EBR_INBOUND_MAX_ATTEMPTS``,
 default 3) it is dead-lettered, as RabbitMQ's own dead-lettering does: recorded for the
 administrator, published to the channel's dead-letter queue, then acknowledged, so the
-messages behind it go on.
+messages behind it go on. A message the consumer does not survive (killed, crashed)
+counts too: the attempts are written down before they run, in an
+:class:`~ebr.integration.redelivery.AttemptLog` that outlives the process.
 """
 
 from __future__ import annotations
@@ -34,7 +36,15 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
 from ebr.core.errors import EbrError
-from ebr.integration.redelivery import DEFAULT_MAX_ATTEMPTS, Attempts, DeadLetter, DeadLetters
+from ebr.integration.redelivery import (
+    DEFAULT_MAX_ATTEMPTS,
+    AttemptLog,
+    DeadLetter,
+    DeadLetters,
+    MemoryAttempts,
+    Tried,
+    attempt_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -209,8 +219,12 @@ class AmqpConsumer:
     are answered and acknowledged, a failing one is returned to the queue (``nack``,
     requeue) to be tried again.
 
-    A failure counts as an attempt only when the message was applied alone. After
-    ``max_attempts`` the message is dead-lettered: ``dead_letters`` records it (if that
+    A failure counts as an attempt only when the message was applied alone; a delivery
+    that comes back (``redelivered``: after a failure, a lost connection or a consumer
+    that died) is applied alone, its attempt written down in ``attempts`` before it runs,
+    so a consumer killed by a message leaves a count its successor reads. After
+    ``max_attempts`` the message is dead-lettered — before it runs again, when the
+    last attempts were ones the consumer did not survive: ``dead_letters`` records it (if that
     fails, the message stays on the queue and the error is raised), it is published
     (confirmed) to ``dead_letter_queue`` with its error in the ``x-ebr-error`` header, the
     error answer is sent to the sender, and the delivery is acknowledged. An exception
@@ -233,6 +247,7 @@ class AmqpConsumer:
         dead_letters: DeadLetters | None = None,
         dead_letter_queue: str | None = None,
         transient: tuple[type[Exception], ...] = (),
+        attempts: AttemptLog | None = None,
     ) -> None:
         self.parameters = pika.URLParameters(url)
         self.queue, self.exchange, self.channel_name, self.handler = queue, exchange, channel, handler
@@ -243,7 +258,7 @@ class AmqpConsumer:
         self.dead_letters = dead_letters
         self.dead_letter_queue = dead_letter_queue or f"{queue}.dead"
         self.transient = transient
-        self.attempts = Attempts()
+        self.attempts: AttemptLog = attempts or MemoryAttempts()
 
     def run(
         self,
@@ -277,7 +292,7 @@ class AmqpConsumer:
                     continue
                 quiet = 0.0
                 if self.batch_handler is None:
-                    self._one(channel, method.delivery_tag, props, body)
+                    self._one(channel, method.delivery_tag, props, body, redelivered=method.redelivered)
                     handled += 1
                 else:
                     room = self.batch_size if max_messages is None else min(self.batch_size, max_messages - handled)
@@ -339,6 +354,11 @@ class AmqpConsumer:
         batch: Sequence[tuple[Any, pika.BasicProperties, bytes]],
     ) -> None:
         last = batch[-1][0].delivery_tag
+        if any(method.redelivered for method, _, _ in batch):
+            # Back after a failure or a consumer that died: applied alone, each attempt written
+            # down first, so the one that kills the consumer is counted and its neighbours are not.
+            self._one_by_one(channel, batch)
+            return
         try:
             answers = handler([(body, props.message_id, props.headers or {}) for _, props, body in batch])
         except Exception:
@@ -366,7 +386,7 @@ class AmqpConsumer:
         failure: Exception | None = None
         for method, props, body in batch:
             try:
-                self._one(channel, method.delivery_tag, props, body)
+                self._one(channel, method.delivery_tag, props, body, redelivered=method.redelivered)
             except pika.exceptions.AMQPError:
                 raise  # the broker connection: nothing more can be acknowledged on it
             except Exception as exc:  # raised below, after the others were handled
@@ -387,26 +407,57 @@ class AmqpConsumer:
         else:
             channel.basic_publish(self.exchange, f"{self.channel_name}.ack", answer, properties=reply)
 
-    def _one(self, channel: BlockingChannel, tag: int, props: pika.BasicProperties, body: bytes) -> None:
+    def _one(
+        self, channel: BlockingChannel, tag: int, props: pika.BasicProperties, body: bytes, *, redelivered: bool = False
+    ) -> None:
         """Apply one delivery alone: answer and ack it, return it to the queue, or dead-letter it."""
-        key = self.attempts.key(props.message_id, body)
+        key = attempt_key(props.message_id, body)
+        try:
+            earlier = self.attempts.start(self.queue, key) if redelivered else Tried()
+        except self.transient:
+            channel.basic_nack(tag, requeue=True)  # the database is gone: nothing was tried, nothing counted
+            raise
+        if earlier.attempts >= self.max_attempts:  # its last attempts killed the consumer: not again
+            log.error(
+                "message %s from %s failed %d times (last: %s); dead-lettered to %s without applying it again",
+                props.message_id, self.queue, earlier.attempts, earlier.error, self.dead_letter_queue,
+            )  # fmt: skip
+            self._settle_dead(channel, tag, props, body, key, earlier.error or "", earlier.attempts)
+            return
         try:
             answer, _accepted = self.handler(body, props.message_id, props.headers or {})
         except self.transient:
+            self._interrupted(key, redelivered=redelivered)
             channel.basic_nack(tag, requeue=True)  # not the message's fault: uncounted, raised
             raise
         except Exception as exc:  # noqa: BLE001 - not a refusal (those are answers): a bug on this message
             self._failed(channel, tag, props, body, key, exc)
             return
-        self.attempts.forget(key)
+        if redelivered:
+            self._settled(key, self.attempts.forget)  # applied and committed: answered and acked whatever happens
         self._reply(channel, props, answer)
         channel.basic_ack(tag)
+
+    def _interrupted(self, key: str, *, redelivered: bool) -> None:
+        if redelivered:
+            self._settled(key, self.attempts.interrupted)
+
+    def _settled(self, key: str, write: Callable[[str, str], None]) -> None:
+        try:
+            write(self.queue, key)
+        except self.transient:  # the database is gone: the row stays "running", its next start counts it
+            log.warning("could not write the end of an attempt at message %s from %s", key, self.queue, exc_info=True)
 
     def _failed(
         self, channel: BlockingChannel, tag: int, props: pika.BasicProperties, body: bytes, key: str, exc: Exception
     ) -> None:
         """Return a failed delivery to the queue, or dead-letter it after its last attempt."""
-        attempts = self.attempts.failed(key, props.headers or {})
+        error = f"{type(exc).__name__}: {exc}"[:4000]
+        try:
+            attempts = self.attempts.failed(self.queue, key, error)
+        except Exception:
+            channel.basic_nack(tag, requeue=True)  # not counted: it stays on the queue
+            raise
         if attempts < self.max_attempts:
             log.warning(
                 "message %s from %s failed (attempt %d of %d); back to the queue",
@@ -414,19 +465,39 @@ class AmqpConsumer:
             )  # fmt: skip
             channel.basic_nack(tag, requeue=True)
             return
-        letter = DeadLetter(
-            queue=self.queue, message_id=props.message_id, body=body, headers=dict(props.headers or {}),
-            error=f"{type(exc).__name__}: {exc}"[:4000], attempts=attempts,
-        )  # fmt: skip
         log.error(
             "message %s from %s failed %d times; dead-lettered to %s",
             props.message_id, self.queue, attempts, self.dead_letter_queue, exc_info=exc,
         )  # fmt: skip
+        self._settle_dead(channel, tag, props, body, key, error, attempts)
+
+    def _settle_dead(
+        self,
+        channel: BlockingChannel,
+        tag: int,
+        props: pika.BasicProperties,
+        body: bytes,
+        key: str,
+        error: str,
+        attempts: int,
+    ) -> None:
         try:
-            answer = self.dead_letters(letter) if self.dead_letters is not None else None
+            self._dead_letter(channel, props, body, key, error, attempts)
         except Exception:
             channel.basic_nack(tag, requeue=True)  # not recorded: it stays on the queue
             raise
+        channel.basic_ack(tag)
+
+    def _dead_letter(
+        self, channel: BlockingChannel, props: pika.BasicProperties, body: bytes, key: str, error: str, attempts: int
+    ) -> None:
+        """Record the letter, forget its attempts, put it on the dead-letter queue and answer it (the caller acks)."""
+        letter = DeadLetter(
+            queue=self.queue, message_id=props.message_id, body=body, headers=dict(props.headers or {}),
+            error=error, attempts=attempts,
+        )  # fmt: skip
+        answer = self.dead_letters(letter) if self.dead_letters is not None else None
+        self.attempts.forget(self.queue, key)
         dead = pika.BasicProperties(
             message_id=props.message_id, content_type=props.content_type, correlation_id=props.correlation_id,
             reply_to=props.reply_to, delivery_mode=pika.DeliveryMode.Persistent,
@@ -438,5 +509,3 @@ class AmqpConsumer:
         channel.basic_publish("", self.dead_letter_queue, body, properties=dead)  # confirmed: confirm_delivery
         if answer is not None:
             self._reply(channel, props, answer)
-        channel.basic_ack(tag)
-        self.attempts.forget(key)

@@ -20,7 +20,7 @@ from audit.chain import Entity
 from audit.trail import AuditTrail
 from ebr.core import units
 from ebr.core.clock import Clock
-from ebr.core.errors import NotFound, ValidationError
+from ebr.core.errors import AlreadyExists, NotFound, ValidationError
 from ebr.core.ids import new_id
 from ebr.execution.rules import LotStatus, check_lot_transition, parse_decimal
 from ebr.materials.models import Container, Lot, LotStatusChange, Material, MaterialConsumption
@@ -115,7 +115,7 @@ class MaterialService:
         potency_applies: bool = False,
         label_text: str = "",
     ) -> Material:
-        """Add a material to the master; raises ValidationError when the code exists or a field is wrong."""
+        """Add a material to the master; raises AlreadyExists (code taken) or ValidationError (a wrong field)."""
         problems = [f"{k} is required" for k, v in (("code", code), ("name", name), ("unit", unit)) if not v.strip()]
         if retest_interval_days is not None and not 0 < retest_interval_days <= MAX_RETEST_DAYS:
             problems.append(f"retest interval {retest_interval_days} days: give 1 to {MAX_RETEST_DAYS} days or none")
@@ -123,7 +123,7 @@ class MaterialService:
             raise ValidationError("the material cannot be created", problems)
         units.check(unit)
         if session.get(Material, code) is not None:
-            raise ValidationError(f"material {code} already exists; choose another code")
+            raise AlreadyExists(f"material {code} already exists; choose another code")
         material = Material(
             code=code,
             name=name,
@@ -167,13 +167,16 @@ class MaterialService:
         received_on: dt.date | None = None,
         retest_on: dt.date | None = None,
     ) -> Lot:
-        """Receive a lot in quarantine, split over ``containers`` (barcode → quantity)."""
+        """Receive a lot in quarantine, split over ``containers`` (barcode → quantity).
+
+        Raises AlreadyExists when the lot number is taken, ValidationError for a wrong quantity or a taken barcode.
+        """
         mat = self.material(session, material)
         total = parse_decimal("quantity", quantity)
         if total <= 0:
             raise ValidationError(f"quantity {total} must be greater than zero")
         if session.scalars(select(Lot).where(Lot.lot_number == lot_number)).first() is not None:
-            raise ValidationError(f"lot {lot_number} already exists; lot numbers are unique")
+            raise AlreadyExists(f"lot {lot_number} already exists; lot numbers are unique")
         parts = {k: parse_decimal(f"container {k}", v) for k, v in (containers or {lot_number: total}).items()}
         if sum(parts.values()) != total:
             raise ValidationError(f"the containers hold {sum(parts.values())} {mat.unit} but the lot is {total}")

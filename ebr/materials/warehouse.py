@@ -85,8 +85,8 @@ def receive_goods(
 
     The containers get the barcodes ``<lot>-001``, ``<lot>-002`` …; the retest date
     defaults to the receipt date plus the material's retest interval. Raises
-    ValidationError listing every problem (nothing is stored), NotFound for an
-    unknown material.
+    ValidationError listing every problem (nothing is stored), AlreadyExists (one) when
+    the lot number is taken, NotFound for an unknown material.
     """
     mat = svc.material(session, material)
     today = svc.clock.now().date()

@@ -147,8 +147,9 @@ def test_a_database_failure_returns_the_whole_batch_to_the_queue(
     for _ in range(erp.settings.inbound_max_attempts + 1):  # more often than a poison message is tried
         with pytest.raises(OperationalError):
             consumer.run(max_messages=4, idle_seconds=2)
-    assert handed  # the batch failed,
-    assert tried == handed  # each of its messages was tried alone once, then went back to the queue
+    assert handed == [f"DB-{n}" for n in range(4)]  # the batch failed, each of its messages was tried alone
+    # once, then went back to the queue; back (redelivered) they are applied alone, each time uncounted
+    assert tried == handed * (erp.settings.inbound_max_attempts + 1)
     assert (count(services, ProcessOrder), drain(broker.replies)) == (0, [])
     assert waiting(broker.dead) == 0  # the database gone is no message's fault: never dead-lettered
     consumer.batch_handler, consumer.handler = inner, alone

@@ -11,12 +11,18 @@ are applied, and the consumer is still alive for the next ones.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pika.exceptions
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
@@ -28,8 +34,8 @@ from ebr.core.errors import StateError
 from ebr.execution.models import Batch
 from ebr.integration import deadletters
 from ebr.integration.b2mml import safe_root
-from ebr.integration.models import InboundDeadLetter, InboundMessage, ProcessOrder
-from ebr.integration.redelivery import DeadLetter
+from ebr.integration.models import InboundAttempt, InboundDeadLetter, InboundMessage, ProcessOrder
+from ebr.integration.redelivery import CRASHED, DeadLetter
 from ebr.integration.setup import Wiring
 from ebr.ops.records import reconcile
 from tests.integration.integration.conftest import add_materials, admin_client
@@ -221,3 +227,81 @@ def test_a_dead_letter_is_replayed_from_the_admin_page_and_what_cannot_be_replay
     assert client.post(f"/admin/integration/inbound/{refused}/replay", data={"reason": " "}).status_code == 422
     assert sorted(d.id for d in dead_letters(services)) == sorted([refused, lims, cut])
     assert count(services, ProcessOrder) == 1
+
+
+def _consumer_process(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    """The worker's consumer in a process of its own (see dying_consumer.py), as a supervisor would restart it."""
+    root = Path(__file__).resolve().parents[3]
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.integration.dying_consumer", str(config)],
+            cwd=root, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+def _applying(marker: Path) -> int:
+    """How many times a consumer process began to apply the killing message."""
+    return len(marker.read_text().splitlines()) if marker.exists() else 0
+
+
+def _dead_lettered(names: Names) -> bool:
+    try:
+        return waiting(names.dead) > 0
+    except pika.exceptions.ChannelClosedByBroker:  # not declared yet (404)
+        return False
+
+
+@pytest.mark.requirement("URS-INT-028")
+def test_a_message_that_kills_the_consumer_each_time_is_dead_lettered_by_a_restarted_one_not_redelivered_forever(
+    erp: Wiring,
+    services: Services,
+    broker: Names,  # noqa: F811 - the fixture's name
+    tmp_path: Path,
+) -> None:
+    """A message the consumer process does not survive (here: killed with SIGKILL in the middle of it, as
+    the OOM killer would) leaves no error behind. Restarted each time, the consumer reads the attempts its
+    predecessors wrote down before they died, and after the last one dead-letters the message instead of
+    applying it again; the good order behind it is applied."""
+    use_amqp(erp, broker)
+    add_materials(services, "API-1")
+    publish(broker, order(0), "KILLER-0")
+    publish(broker, order(1), "GOOD-1")
+    marker = tmp_path / "applying"
+    config = tmp_path / "consumer.json"
+    config.write_text(json.dumps({
+        "database_url": services.settings.database_url, "data_dir": str(services.settings.data_dir),
+        "names": dataclasses.asdict(broker), "hang_on": "PO-B-0", "marker": str(marker),
+    }))  # fmt: skip
+    limit = erp.settings.inbound_max_attempts
+    kills = 0
+    for _restart in range(limit + 3):  # bounded: a consumer that never gets past it fails the test
+        process = _consumer_process(config, tmp_path / "consumer.log")
+        try:
+            # Watched through the marker and the broker only: on SQLite the hung consumer holds the write lock.
+            until(lambda seen=kills: _applying(marker) > seen or _dead_lettered(broker), seconds=60)
+            if _applying(marker) == kills:  # this one dead-lettered it: the good order behind it is applied
+                until(lambda: count(services, ProcessOrder) == 1)
+        finally:
+            process.kill()  # SIGKILL: mid-message, or (the last one) after it dead-lettered the message
+            process.wait(timeout=30)
+        if _applying(marker) > kills:
+            kills += 1
+            assert count(services, ProcessOrder) == 0, "an order was committed by a consumer killed before"
+            continue
+        break
+    # Its first delivery may have been one of a batch (not written down): one attempt more than the setting.
+    assert kills == limit + 1, (tmp_path / "consumer.log").read_text()[-3000:]
+
+    [letter] = dead_letters(services)
+    assert (letter.message_id, letter.attempts, letter.error) == ("KILLER-0", limit, CRASHED)
+    with services.session_factory() as session:
+        assert set(session.scalars(select(ProcessOrder.order_id))) == {"PO-B-1"}
+        assert "KILLER-0" not in set(session.scalars(select(InboundMessage.message_id)))
+        assert session.scalar(select(func.count()).select_from(InboundAttempt)) == 0  # settled, forgotten
+    [(props, body)] = drain(broker.dead)
+    assert (props.message_id, body, props.headers["x-ebr-attempts"]) == ("KILLER-0", order(0), limit)
+    assert props.headers["x-ebr-error"] == CRASHED
+    answers = {p.correlation_id: body for p, body in drain(broker.replies)}
+    assert set(answers) == {"KILLER-0", "GOOD-1"}
+    assert f"could not be applied in {limit} attempts ({CRASHED})" in notes(answers["KILLER-0"])[0]
+    assert waiting(broker.inbound) == 0

@@ -13,6 +13,7 @@ import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from threading import Event
 from typing import Any
 
 import pytest
@@ -442,6 +443,80 @@ def test_the_same_new_lot_sent_twice_at_once_is_received_once(wiring: Wiring, se
     assert sum(1 for r in receipts for line in r.lines if "received in quarantine" in line) == 1
     assert containers(services, "L-RACE") == [("L-RACE-001", Decimal(10)), ("L-RACE-002", Decimal(20))]
     assert stored(services)["lots"] == [("L-RACE", "quarantine", Decimal(30))]
+
+
+def _hold_the_first_call(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> tuple[Event, Event]:
+    """Hold the first call of ``owner.name`` until told to go on: the critical point of a race, forced.
+
+    Returns ``(reached, go)``: ``reached`` is set when the first caller is held there; it goes
+    on when ``go`` is set (or after 10 s, should the code under test make the other writer wait
+    for it instead). Later calls pass straight through.
+    """
+    real = getattr(owner, name)
+    reached, go = Event(), Event()
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        if not reached.is_set():
+            reached.set()
+            go.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, held)
+    return reached, go
+
+
+@pytest.mark.requirement("URS-INT-013", "URS-INT-012")
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_new_lot_received_by_another_message_after_this_one_looked_for_it_is_received_once(
+    wiring: Wiring, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flaky interleaving, forced: B looks for lot L-RACE (none yet) and is held just before its goods
+    receipt; A receives the lot and commits; B goes on. B must find A's lot and record the ERP's view —
+    the same lot received once — not refuse its message because "lot L-RACE already exists"."""
+    assert wiring.receive(material_message("RM-X", bod="M-1"), channel="erp:test").accepted
+    reached, go = _hold_the_first_call(monkeypatch, warehouse, "receive_goods")
+    subs = (("S1", "10"), ("S2", "20"))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        late = pool.submit(wiring.receive, lot_message("L-RACE", bod="RACE-B", subs=subs), channel="erp:test")
+        assert reached.wait(10), "B never reached its goods receipt"
+        first = wiring.receive(lot_message("L-RACE", bod="RACE-A", subs=subs), channel="erp:test")
+        go.set()
+        second = late.result(timeout=30)
+    assert first.accepted, first.lines
+    assert second.accepted, second.lines  # not refused: the same lot (material) received once
+    assert [line.split(",")[0] for line in first.lines + second.lines] == [
+        "lot L-RACE: received in quarantine", "lot L-RACE: ERP view recorded (EBR status quarantine",
+    ]  # fmt: skip
+    assert containers(services, "L-RACE") == [("L-RACE-001", Decimal(10)), ("L-RACE-002", Decimal(20))]
+    assert stored(services)["lots"] == [("L-RACE", "quarantine", Decimal(30))]
+    # one receipt in the trail; the second message is the ERP's view recorded again, under its own id
+    assert actions(services, "L-RACE") == ["lot.received", "erp.lot.received", "erp.lot.changed"]
+    assert erp_lot(services, "L-RACE").message_id == "RACE-B"
+
+
+@pytest.mark.requirement("URS-INT-013", "URS-INT-010")
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_new_material_created_by_another_message_after_this_one_looked_for_it_is_created_once(
+    wiring: Wiring, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same race for a material: B finds no RM-R and is held before creating it; A creates it and
+    commits; B goes on and must update A's material, not refuse with "material RM-R already exists"."""
+    reached, go = _hold_the_first_call(monkeypatch, wiring.inbound.master.materials, "create_material")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        late = pool.submit(wiring.receive, material_message("RM-R", name="Late", bod="MAT-B"), channel="erp:test")
+        assert reached.wait(10), "B never reached its material creation"
+        first = wiring.receive(material_message("RM-R", name="First", bod="MAT-A"), channel="erp:test")
+        go.set()
+        second = late.result(timeout=30)
+    assert first.accepted, first.lines
+    assert second.accepted, second.lines  # not refused: the same lot (material) received once
+    assert first.lines + second.lines == ["material RM-R: created", "material RM-R: updated (name)"]
+    with services.session_factory() as session:
+        material = session.get(Material, "RM-R")
+        assert material is not None
+        assert material.name == "Late"
+    assert actions(services, "RM-R") == ["material.created", "erp.material.received", "material.changed",
+                                         "erp.material.received"]  # fmt: skip
 
 
 @pytest.mark.requirement("URS-INT-017")

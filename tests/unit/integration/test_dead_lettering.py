@@ -3,8 +3,10 @@
 A message whose handling fails goes back to the head of the queue (``nack``, requeue)
 and is counted; after the set number of attempts it is dead-lettered (recorded, put on
 the dead-letter queue, answered, acknowledged) and the messages behind it go on. A
-transient failure (the database gone) is never counted. Whatever the mix of good,
-poison and flaky messages, every message ends acknowledged exactly once: applied or
+transient failure (the database gone) is never counted. A message that kills the
+consumer counts too, in the attempt log a restarted consumer reads (the database in an
+installation; here the same :class:`MemoryAttempts`). Whatever the mix of good, poison,
+flaky and killing messages, every message ends acknowledged exactly once: applied or
 dead-lettered, never lost, never looping.
 """
 
@@ -22,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ebr.core.errors import ConfigError
-from ebr.integration.redelivery import DeadLetter
+from ebr.integration.redelivery import CRASHED, DeadLetter, MemoryAttempts
 from ebr.integration.settings import load
 from ebr.integration.transports import AmqpConsumer
 
@@ -33,21 +35,37 @@ class DatabaseGone(Exception):
     """Stands for sqlalchemy's OperationalError: transient, not the message's fault."""
 
 
+class Killed(BaseException):
+    """The process dies in the middle of a message (nothing of the consumer runs after it)."""
+
+
 @dataclass
 class Queue:
     """A queue and the channel calls the consumer makes on it (requeue puts back at the head, as RabbitMQ does)."""
 
     waiting: deque[tuple[pika.BasicProperties, bytes]] = field(default_factory=deque)
     in_flight: dict[int, tuple[pika.BasicProperties, bytes]] = field(default_factory=dict)
+    returned: set[str | None] = field(default_factory=set)  # the messages delivered before (``redelivered``)
+    prefetch: int = 3  # deliveries the broker has sent ahead to the consumer
     acked: list[str] = field(default_factory=list)
     published: dict[str, list[tuple[pika.BasicProperties, bytes]]] = field(default_factory=dict)
     tags: int = 0
 
-    def next(self) -> tuple[int, pika.BasicProperties, bytes]:
+    def next(self) -> tuple[int, pika.BasicProperties, bytes, bool]:
         props, body = self.waiting.popleft()
         self.tags += 1
         self.in_flight[self.tags] = (props, body)
-        return self.tags, props, body
+        redelivered = props.message_id in self.returned
+        self.returned.add(props.message_id)
+        return self.tags, props, body, redelivered
+
+    def connection_lost(self) -> None:
+        """The consumer's connection closed: every unacknowledged delivery goes back, in order, at the head.
+
+        The ones prefetched behind it were delivered too: they come back ``redelivered``.
+        """
+        self.waiting.extendleft(reversed([self.in_flight.pop(tag) for tag in sorted(self.in_flight)]))
+        self.returned.update(props.message_id for props, _ in list(self.waiting)[: self.prefetch])
 
     def basic_ack(self, tag: int, multiple: bool = False) -> None:
         assert not multiple
@@ -62,14 +80,14 @@ class Queue:
         self.published.setdefault(routing_key, []).append((properties, body))
 
 
-def consumer(handler: Any, *, attempts: int, kept: list[DeadLetter]) -> AmqpConsumer:
+def consumer(handler: Any, *, attempts: int, kept: list[DeadLetter], log: MemoryAttempts | None = None) -> AmqpConsumer:
     def keep(letter: DeadLetter) -> bytes:
         kept.append(letter)
         return b"dead:" + (letter.message_id or "").encode()
 
     return AmqpConsumer(
         "amqp://guest:guest@127.0.0.1:1/%2F", queue="in", exchange="x", channel="erp", handler=handler,
-        max_attempts=attempts, dead_letters=keep, transient=(DatabaseGone,),
+        max_attempts=attempts, dead_letters=keep, transient=(DatabaseGone,), attempts=log,
     )  # fmt: skip
 
 
@@ -79,8 +97,8 @@ def drive(queue: Queue, target: AmqpConsumer, *, limit: int = 1000) -> int:
     while queue.waiting:
         deliveries += 1
         assert deliveries <= limit, "the consumer never got past a message"
-        tag, props, body = queue.next()
-        target._one(queue, tag, props, body)  # type: ignore[arg-type] - the fake channel
+        tag, props, body, redelivered = queue.next()
+        target._one(queue, tag, props, body, redelivered=redelivered)  # type: ignore[arg-type] - the fake channel
     return deliveries
 
 
@@ -143,9 +161,9 @@ def test_a_transient_failure_is_never_counted_and_a_dead_letter_not_recorded_sta
 
     target = consumer(handler, attempts=2, kept=kept)
     for _ in range(10):  # the database is gone for a long time: each time raised, requeued, never counted
-        tag, props, body = queue.next()
+        tag, props, body, redelivered = queue.next()
         with pytest.raises(DatabaseGone):
-            target._one(queue, tag, props, body)  # type: ignore[arg-type] - the fake channel
+            target._one(queue, tag, props, body, redelivered=redelivered)  # type: ignore[arg-type] - the fake channel
     assert ([p.message_id for p, _ in queue.waiting], kept, queue.acked) == (["T-1", "T-2"], [], [])
     gone["database"] = False
 
@@ -162,17 +180,64 @@ def test_a_transient_failure_is_never_counted_and_a_dead_letter_not_recorded_sta
     assert ([k.message_id for k in kept], queue.acked) == (["T-2"], ["T-1", "T-2"])
 
 
-def test_the_quorum_queue_s_delivery_count_is_used_when_it_says_more() -> None:
+@pytest.mark.requirement("URS-INT-028")
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(
+    kills=st.lists(st.integers(0, 6), min_size=1, max_size=8),  # how often each message kills the consumer
+    attempts=st.integers(1, 4),
+)
+def test_a_message_that_kills_the_consumer_is_dead_lettered_by_a_restarted_one_and_its_neighbours_are_not_blamed(
+    kills: list[int], attempts: int
+) -> None:
     queue = Queue()
-    props = pika.BasicProperties(message_id="Q-1", headers={"x-delivery-count": 4})
+    for n in range(len(kills)):
+        queue.waiting.append(message(f"K-{n}"))
+    tried: dict[str, int] = {}
+    applied: list[str] = []
+    kept: list[DeadLetter] = []
+    log = MemoryAttempts()  # the database: it outlives each consumer process
+
+    def handler(body: bytes, mid: str | None, headers: Mapping[str, Any]) -> tuple[bytes, bool]:
+        assert mid is not None
+        tried[mid] = tried.get(mid, 0) + 1
+        if tried[mid] <= kills[int(mid[2:])]:
+            raise Killed(mid)
+        applied.append(mid)
+        return b"ok:" + body, True
+
+    restarts = 0
+    while queue.waiting:
+        try:
+            drive(queue, consumer(handler, attempts=attempts, kept=kept, log=log))  # a new process each time
+        except Killed:
+            queue.connection_lost()
+            restarts += 1
+            assert restarts <= 100, "the consumer never got past a message"
+    # Only a message's own deaths count: it is dead-lettered after `attempts` of them, or one more
+    # when the first came on its first delivery (not written down: it may have been one of a batch).
+    dead = [k.message_id or "" for k in kept]
+    deaths = {f"K-{n}": k for n, k in enumerate(kills)}
+    assert all(k.attempts == attempts and k.error == CRASHED for k in kept)
+    assert all(deaths[mid] >= attempts and tried[mid] in (attempts, attempts + 1) for mid in dead)
+    assert [m for m in deaths if deaths[m] < attempts] == [m for m in applied if deaths[m] < attempts]
+    assert [m for m in deaths if deaths[m] > attempts] == [m for m in dead if deaths[m] > attempts]
+    assert all(tried[mid] == deaths[mid] + 1 for mid in applied)  # each killing attempt, then applied
+    assert sorted(queue.acked) == sorted(applied + dead) == sorted(deaths)
+    assert not queue.in_flight
+
+
+def test_the_delivery_count_of_a_quorum_queue_is_not_trusted() -> None:
+    """RabbitMQ's x-delivery-count also counts transient returns and prefetched neighbours: the log decides."""
+    queue = Queue()
+    props = pika.BasicProperties(message_id="Q-1", headers={"x-delivery-count": 40})
     queue.waiting.append((props, b"q"))
     kept: list[DeadLetter] = []
 
     def handler(body: bytes, mid: str | None, headers: Mapping[str, Any]) -> tuple[bytes, bool]:
-        raise ValueError("bug")
+        return b"ok", True
 
     drive(queue, consumer(handler, attempts=3, kept=kept))
-    assert [(k.message_id, k.attempts) for k in kept] == [("Q-1", 5)]  # dead-lettered on its first delivery here
+    assert (queue.acked, kept) == (["Q-1"], [])
 
 
 def test_the_attempts_are_a_setting_of_at_least_one(tmp_path: Any) -> None:
