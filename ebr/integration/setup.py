@@ -18,13 +18,14 @@ from ebr.integration import deadletters, tokens
 from ebr.integration.attempts import SqlAttempts
 from ebr.integration.b2mml import Document, MessageRefused
 from ebr.integration.b2mml_material import read
+from ebr.integration.consumer import AmqpConsumer
 from ebr.integration.lims import LimsIntake, LimsReceipt, LimsRefused, refusal
 from ebr.integration.masterdata import MasterData
 from ebr.integration.outbox import Outbox
 from ebr.integration.redelivery import DeadLetter
 from ebr.integration.services import Integration, Receipt
 from ebr.integration.settings import Channel, IntegrationSettings
-from ebr.integration.transports import AmqpConsumer, AmqpTransport, FolderTransport, HttpTransport, Transport
+from ebr.integration.transports import AmqpTransport, FolderTransport, HttpTransport, Transport
 from ebr.integration.worker import DeliveryWorker
 
 RETRIES = 5

@@ -291,6 +291,9 @@ def test_a_message_that_kills_the_consumer_each_time_is_dead_lettered_by_a_resta
         break
     # Its first delivery may have been one of a batch (not written down): one attempt more than the setting.
     assert kills == limit + 1, (tmp_path / "consumer.log").read_text()[-3000:]
+    # The last consumer was killed once the good order was committed: its ack may not have reached the
+    # broker and the order come back, a repeat the inbound log answers without applying it again.
+    erp.consumer().run(idle_seconds=2)
 
     [letter] = dead_letters(services)
     assert (letter.message_id, letter.attempts, letter.error) == ("KILLER-0", limit, CRASHED)

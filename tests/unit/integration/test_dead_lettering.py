@@ -24,9 +24,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ebr.core.errors import ConfigError
+from ebr.integration.consumer import AmqpConsumer
 from ebr.integration.redelivery import CRASHED, DeadLetter, MemoryAttempts
 from ebr.integration.settings import load
-from ebr.integration.transports import AmqpConsumer
 
 EXAMPLES = int(os.environ.get("EBR_FUZZ_EXAMPLES", "60"))
 
