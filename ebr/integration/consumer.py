@@ -323,22 +323,24 @@ class AmqpConsumer:
         attempts: int,
     ) -> None:
         try:
-            self._dead_letter(channel, props, body, key, error, attempts)
+            self._dead_letter(channel, props, body, error, attempts)
         except Exception:
             channel.basic_nack(tag, requeue=True)  # not recorded: it stays on the queue
             raise
         channel.basic_ack(tag)
+        # Forgotten only once acked: a consumer stopped before the ack gets it back with its count spent,
+        # and dead-letters it again instead of applying it.
+        self._settled(key, self.attempts.forget)
 
     def _dead_letter(
-        self, channel: BlockingChannel, props: pika.BasicProperties, body: bytes, key: str, error: str, attempts: int
+        self, channel: BlockingChannel, props: pika.BasicProperties, body: bytes, error: str, attempts: int
     ) -> None:
-        """Record the letter, forget its attempts, put it on the dead-letter queue and answer it (the caller acks)."""
+        """Record the letter, put it on the dead-letter queue and answer it (the caller acks and forgets it)."""
         letter = DeadLetter(
             queue=self.queue, message_id=props.message_id, body=body, headers=dict(props.headers or {}),
             error=error, attempts=attempts,
         )  # fmt: skip
         answer = self.dead_letters(letter) if self.dead_letters is not None else None
-        self.attempts.forget(self.queue, key)
         dead = pika.BasicProperties(
             message_id=props.message_id, content_type=props.content_type, correlation_id=props.correlation_id,
             reply_to=props.reply_to, delivery_mode=pika.DeliveryMode.Persistent,

@@ -226,6 +226,42 @@ def test_a_message_that_kills_the_consumer_is_dead_lettered_by_a_restarted_one_a
     assert not queue.in_flight
 
 
+@pytest.mark.requirement("URS-INT-028")
+def test_a_consumer_stopped_after_recording_a_dead_letter_but_before_its_ack_does_not_apply_it_again() -> None:
+    """The letter is kept and published, then the process dies before the ack: the message comes back
+    with its attempts spent (forgotten only after the ack) and is dead-lettered again, never applied."""
+    queue = Queue()
+    queue.waiting.append(message("D-1"))
+    kept: list[DeadLetter] = []
+    log = MemoryAttempts()
+    tried: list[str | None] = []
+
+    def handler(body: bytes, mid: str | None, headers: Mapping[str, Any]) -> tuple[bytes, bool]:
+        tried.append(mid)
+        raise TypeError("a bug on D-1")
+
+    first = consumer(handler, attempts=2, kept=kept, log=log)
+    acked = queue.basic_ack
+
+    def dies_before_the_ack(tag: int, multiple: bool = False) -> None:
+        raise Killed("between the dead letter and its ack")
+
+    with pytest.raises(Killed):
+        for _ in range(2):
+            tag, props, body, redelivered = queue.next()
+            if len(tried) == 1:  # the last attempt: the process dies once the letter is kept
+                queue.basic_ack = dies_before_the_ack  # type: ignore[method-assign] - the fault
+            first._one(queue, tag, props, body, redelivered=redelivered)  # type: ignore[arg-type] - the fake channel
+    assert [k.message_id for k in kept] == ["D-1"]
+    queue.basic_ack = acked  # type: ignore[method-assign]
+    queue.connection_lost()
+    drive(queue, consumer(handler, attempts=2, kept=kept, log=log))  # restarted
+    assert tried == ["D-1", "D-1"]  # not applied a third time
+    assert [k.message_id for k in kept] == ["D-1", "D-1"]  # kept again (the first was never acknowledged)
+    assert queue.acked == ["D-1"]
+    assert not queue.in_flight
+
+
 def test_the_delivery_count_of_a_quorum_queue_is_not_trusted() -> None:
     """RabbitMQ's x-delivery-count also counts transient returns and prefetched neighbours: the log decides."""
     queue = Queue()
