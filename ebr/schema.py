@@ -6,6 +6,7 @@ its installed location, so this works from a checkout and from a wheel alike.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,14 @@ def alembic_config() -> Config:
 
 def script_heads() -> set[str]:
     """The head revisions of the shipped scripts (one per package branch)."""
-    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    return set(_shipped_heads())
+
+
+@functools.cache
+def _shipped_heads() -> frozenset[str]:
+    # The scripts ship with the code and change only with it: read them once per process,
+    # not at every app start and /healthz (Alembic imports each of the ~130 script files).
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
 def _run(engine: Engine, action: str, revision: str) -> None:

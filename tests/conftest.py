@@ -85,24 +85,30 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_url(backend: str, request: pytest.FixtureRequest) -> str:
+def database_url(backend: str, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh database at the migration head, private to this test."""
     if backend == "sqlite":
         dbs: SqliteDatabases = request.getfixturevalue("sqlite_databases")
-        return dbs.fresh()
+        yield dbs.fresh()
+        return
     pg: PostgresDatabases = request.getfixturevalue("postgres_databases")
     template: str = request.getfixturevalue("postgres_template")
-    return pg.url_for(pg.create("ebr_t", template=template))
+    name = pg.clone(template)
+    yield pg.url_for(name)
+    pg.discard(name)  # after every fixture that used it is torn down
 
 
 @pytest.fixture
-def empty_database_url(backend: str, request: pytest.FixtureRequest) -> str:
+def empty_database_url(backend: str, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh, empty database (no schema), private to this test."""
     if backend == "sqlite":
         dbs: SqliteDatabases = request.getfixturevalue("sqlite_databases")
-        return dbs.empty()
+        yield dbs.empty()
+        return
     pg: PostgresDatabases = request.getfixturevalue("postgres_databases")
-    return pg.url_for(pg.create("ebr_e"))
+    name = pg.create("ebr_e")
+    yield pg.url_for(name)
+    pg.discard(name)
 
 
 @pytest.fixture

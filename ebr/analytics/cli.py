@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import yaml
 
-from ebr.analytics import review
-from ebr.analytics import services as analytics
 from ebr.cli.context import services
 from ebr.core.db import unit_of_work
 from ebr.core.errors import ValidationError
+
+if TYPE_CHECKING:
+    from ebr.analytics.services import SourceSpec
+
+# ebr.analytics.review.FORMATS, named here so that `ebr` starts without importing the review and
+# the statistics under it (scipy, matplotlib: seconds at every command); a test holds them equal.
+# The analytics modules are imported by the commands that use them.
+APR_FORMATS = ("csv", "pdf", "xlsx")
 
 
 def _actor(user: str, password_stdin: bool, action: str) -> str:
@@ -49,11 +55,13 @@ def report() -> None:
 @report.command("apr")
 @click.argument("product")
 @click.option("--year", required=True, help="The calendar year (plant time zone), e.g. 2026.")
-@click.option("--format", "fmt", type=click.Choice(sorted(review.FORMATS)), default="pdf", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(APR_FORMATS), default="pdf", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write.")
 @_who
 def apr(product: str, year: str, fmt: str, output: Path | None, user: str, password_stdin: bool) -> None:
     """Write the annual product review of PRODUCT: PDF/A (apr.json attached), or its data as CSV or XLSX."""
+    from ebr.analytics import review
+
     actor = _actor(user, password_stdin, "analytics.view")
     produced = review.produce(services(), product=product, year=review.parse_year(year), fmt=fmt, actor=actor)
     target = output or Path(produced.filename)
@@ -66,13 +74,15 @@ def group() -> None:
     """Declared parameters, baselines and control charts (continued process verification)."""
 
 
-def _sources(entry: dict[str, Any], where: str) -> list[analytics.SourceSpec]:
+def _sources(entry: dict[str, Any], where: str) -> list[SourceSpec]:
+    from ebr.analytics.services import SourceSpec
+
     found = []
     for index, source in enumerate(entry.get("sources") or []):
         if not isinstance(source, dict):
             raise ValidationError(f"{where}.sources[{index}] must be a mapping with recipe, step and entry")
         found.append(
-            analytics.SourceSpec(
+            SourceSpec(
                 recipe_name=str(source.get("recipe", "")),
                 step_path=str(source.get("step", "")),
                 entry_name=str(source.get("entry", "value")),
@@ -98,6 +108,8 @@ def declare(file: Path, reason: str, user: str, password_stdin: bool) -> None:
     entries = data.get("parameters") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not entries:
         raise ValidationError(f"{file} needs a list under 'parameters:'; see docs/analytics.md")
+    from ebr.analytics import services as analytics
+
     actor = _actor(user, password_stdin, "analytics.manage")
     svc = services()
     with unit_of_work(svc.session_factory) as session:
@@ -121,6 +133,8 @@ def declare(file: Path, reason: str, user: str, password_stdin: bool) -> None:
 @_who
 def baseline(parameter: str, batches: tuple[str, ...], reason: str, user: str, password_stdin: bool) -> None:
     """Fix the control limits of PARAMETER to the values of BATCHES (released batches)."""
+    from ebr.analytics import services as analytics
+
     actor = _actor(user, password_stdin, "analytics.manage")
     svc = services()
     with unit_of_work(svc.session_factory) as session:
@@ -133,6 +147,8 @@ def baseline(parameter: str, batches: tuple[str, ...], reason: str, user: str, p
 @click.option("--last", type=int, default=50, show_default=True, help="The last N released batches.")
 def chart(parameter: str, last: int) -> None:
     """Print the control chart of PARAMETER: values, limits, rules broken, capability."""
+    from ebr.analytics import services as analytics
+
     with services().session_factory() as session:
         found = analytics.control_chart(session, parameter, last=last)
     for point in found.points:

@@ -22,7 +22,7 @@ from ebr.core.canonical import jsonable
 from ebr.core.db import unit_of_work
 from ebr.core.errors import ValidationError
 from ebr.execution.service import build
-from ebr.materials import genealogy, labels, warehouse
+from ebr.materials import genealogy, warehouse
 from ebr.materials.models import Lot, Material
 from ebr.materials.services import Credentials, MaterialService, lot_json
 from signatures.permissions import require
@@ -240,6 +240,8 @@ def lot_labels(lot: str, out: str, zpl: bool) -> None:
     """Write the container labels of LOT (PDF, or ZPL with --zpl)."""
     with services().session_factory() as session:
         found = warehouse.labels_of(_mats(), session, lot)
+    from ebr.materials import labels  # the label renderers (PDF, barcodes): only this command loads them
+
     data = labels.labels_zpl(found).encode("utf-8") if zpl else labels.labels_pdf(found)
     with open(out, "wb") as handle:
         handle.write(data)

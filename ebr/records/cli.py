@@ -16,7 +16,6 @@ from typing import Any
 import click
 
 from ebr.cli.context import services
-from ebr.records import services as reports
 
 PERMISSION = "audit.export"
 
@@ -57,6 +56,8 @@ def _options(func: Any) -> Any:
 def record(batch: str, output: Path, user: str, password_stdin: bool) -> None:
     """Write the batch record of BATCH as PDF/A-3b (record.json attached)."""
     actor = _actor(user, password_stdin)
+    from ebr.records import services as reports  # imports WeasyPrint: only the commands that use it load it
+
     result = reports.print_record(services(), ref=batch, actor=actor, progress=_progress())
     output.write_bytes(result.data)
     click.echo(f"wrote {output}: batch record of {result.number}, {result.pages} pages")
@@ -68,6 +69,8 @@ def record(batch: str, output: Path, user: str, password_stdin: bool) -> None:
 def bpr(batch: str, output: Path, user: str, password_stdin: bool) -> None:
     """Write the BatchML V0701 batch production record of BATCH (validated)."""
     actor = _actor(user, password_stdin)
+    from ebr.records import services as reports  # imports WeasyPrint: only the commands that use it load it
+
     result = reports.production_record(services(), ref=batch, actor=actor)
     output.write_bytes(result.data)
     click.echo(f"wrote {output}: BatchProductionRecord of {result.number}")
@@ -79,6 +82,8 @@ def bpr(batch: str, output: Path, user: str, password_stdin: bool) -> None:
 def export(batch: str, output: Path, user: str, password_stdin: bool) -> None:
     """Write the auditor's bundle of BATCH (record.json, record.pdf, audit trail, signatures, keys)."""
     actor = _actor(user, password_stdin)
+    from ebr.records import services as reports  # imports WeasyPrint: only the commands that use it load it
+
     result = reports.export_batch_bundle(services(), ref=batch, actor=actor, out_path=output, progress=_progress())
     click.echo(
         f"wrote {output}: events {result.first_seq}..{result.last_seq} ({result.events} of the batch, "

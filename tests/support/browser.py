@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import ThreadedWSGIServer
 
 from tests.support.components import missing
 
@@ -27,11 +27,29 @@ TABLET = {"width": 1024, "height": 768}
 PHONE = {"width": 390, "height": 844}
 
 
+class _Server(ThreadedWSGIServer):
+    """Werkzeug's threaded server that knows how many requests are in progress."""
+
+    def __init__(self, app: Flask) -> None:
+        super().__init__("127.0.0.1", 0, app)
+        self.in_progress = 0
+        self._count = threading.Lock()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self._count:
+            self.in_progress += 1
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._count:
+                self.in_progress -= 1
+
+
 class LiveServer:
     """The Flask app on a werkzeug server in a background thread (threaded: SSE streams block)."""
 
     def __init__(self, app: Flask) -> None:
-        self.server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+        self.server = _Server(app)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -40,9 +58,12 @@ class LiveServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        # Live streams notice a closed browser at their next heartbeat (1 s); let them end
-        # and give their database connections back before the app's engine is disposed.
-        time.sleep(1.5)
+        # Live streams notice a closed browser at their next heartbeat (1 s): wait until every
+        # request has ended and given its database connection back before the app's engine is
+        # disposed (a condition, not a fixed pause: most tests have nothing in progress).
+        deadline = time.monotonic() + 5
+        while self.server.in_progress and time.monotonic() < deadline:
+            time.sleep(0.02)
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
