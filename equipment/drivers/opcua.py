@@ -301,8 +301,15 @@ class OpcUaDriver:
         if probe is not None and probe is not asyncio.current_task():
             probe.cancel()
         if client is not None:
-            with contextlib.suppress(*_FAILURES, RuntimeError):
-                await asyncio.wait_for(client.disconnect(), timeout=1.0)
+            try:
+                with contextlib.suppress(*_FAILURES, RuntimeError):
+                    await asyncio.wait_for(client.disconnect(), timeout=1.0)
+            finally:
+                # A cut link never answers the goodbye: the timeout cancels disconnect() before it
+                # reaches the socket, which stayed open until the garbage collector found it (one
+                # descriptor per lost link). Close it here; the loop closes the descriptor on its next turn.
+                client.disconnect_socket()
+                await asyncio.sleep(0)
 
     def _announce(self, connected: bool, reason: str) -> None:
         self._connected = connected

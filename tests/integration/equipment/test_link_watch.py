@@ -71,3 +71,36 @@ def test_the_plant_check_reads_every_tag_of_a_node_shared_by_two_tags_scaled(tmp
     level = by_tag["R-101.level"].value
     assert level is not None
     assert level.number() == pytest.approx(500.0, abs=0.01), "25 % of 2000 L, mapped by raw_range"
+
+
+async def _lose_the_link(proxy: FaultProxy, config_path: Path) -> tuple[bool, int, list[bool]]:
+    """Connect, cut the link (no FIN, no RST) and keep it cut: is the lost client's socket closed meanwhile?"""
+    io = build_plant_io(load_plant_config(config_path))
+    seen: list[bool] = []
+    io.add_connection_listener(lambda name, up, reason: seen.append(up))
+    assert await io.connect() == {}
+    try:
+        driver = next(iter(io.drivers.values()))
+        transport = driver._client.uaclient.protocol.transport  # type: ignore[attr-defined]
+        await asyncio.to_thread(proxy.cut)
+        deadline = time.monotonic() + 5
+        while False not in seen and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(1.5)  # the goodbye gets no answer within its second
+        return transport.is_closing(), transport.get_extra_info("socket").fileno(), seen
+    finally:
+        await asyncio.to_thread(proxy.restore)
+        await io.close()
+
+
+@pytest.mark.requirement("URS-EQP-014")
+def test_the_socket_of_a_link_lost_to_a_cut_is_closed_while_the_cut_lasts(tmp_path: Path) -> None:
+    """A cut link never answers the client's goodbye; its socket is closed all the same, not left to the GC."""
+    with start_simulator(tmp_path) as sim, FaultProxy(("127.0.0.1", urlparse(sim.opcua_url).port or 0)) as proxy:
+        proxied = tmp_path / "proxied.yaml"
+        url = f"opc.tcp://127.0.0.1:{proxy.port}{urlparse(sim.opcua_url).path}"
+        proxied.write_text(sim.config_path.read_text(encoding="utf-8").replace(sim.opcua_url, url), encoding="utf-8")
+        closing, descriptor, seen = asyncio.run(_lose_the_link(proxy, proxied))
+    assert False in seen, "the cut was not found"
+    assert closing, "the lost client's transport was left open"
+    assert descriptor == -1, "the lost client's socket descriptor is still open"
