@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import signal
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,6 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import delete, select
 
@@ -39,6 +39,8 @@ from ebr.jobs.runner import ANCHOR, JobRunner, JobSpec, RunReport, process_name
 
 log = logging.getLogger("ebr.jobs")
 HEARTBEAT_EVERY = dt.timedelta(seconds=30)
+STOP_POLL_SECONDS = 0.2
+"""How often the scheduler command's main thread looks for a stop signal its handler noted."""
 HEARTBEAT_KEEP = dt.timedelta(days=1)
 
 
@@ -98,7 +100,6 @@ def build_scheduler(
     services: Services,
     specs: Iterable[JobSpec],
     *,
-    blocking: bool = True,
     heartbeat_every: dt.timedelta = HEARTBEAT_EVERY,
     retry_delay: float = 2.0,
 ) -> BaseScheduler:
@@ -115,7 +116,7 @@ def build_scheduler(
         "job_defaults": {"coalesce": True, "max_instances": 1},
         "timezone": UTC,
     }
-    scheduler: BaseScheduler = BlockingScheduler(**options) if blocking else BackgroundScheduler(**options)
+    scheduler = BackgroundScheduler(**options)
     _forget_stale_jobs(services, {spec.name for spec in specs})
     for spec in specs:
         scheduler.add_job(
@@ -142,21 +143,30 @@ def build_scheduler(
 
 def start_in_background(services: Services, specs: Iterable[JobSpec]) -> BaseScheduler:
     """Start the jobs on threads of this process (the one-command demo); ``.shutdown()`` stops them."""
-    scheduler = build_scheduler(services, specs, blocking=False)
+    scheduler = build_scheduler(services, specs)
     scheduler.start()
     return scheduler
 
 
 def run_forever(services: Services, specs: Iterable[JobSpec]) -> None:
-    """Run the blocking scheduler until SIGTERM or SIGINT (systemd stop, Ctrl-C)."""
+    """Run the jobs until SIGTERM or SIGINT (systemd stop, Ctrl-C).
+
+    The jobs run on the scheduler's threads; the main thread only waits for the signal. Its
+    handler just notes it: a handler that stopped the scheduler itself ran wherever the main
+    thread was interrupted, and when that was inside the scheduler holding one of its own locks
+    (its wake-up event, its executor's), it waited for that lock for ever (seen once in CI).
+    """
     specs = list(specs)
-    scheduler = build_scheduler(services, specs, blocking=True)
+    received: list[int] = []
 
-    def _stop(signum: int, _frame: object) -> None:
-        log.info("scheduler stopping on signal %d", signum)
-        scheduler.shutdown(wait=False)
+    def _note(signum: int, _frame: object) -> None:
+        received.append(signum)
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _note)
+    signal.signal(signal.SIGINT, _note)
+    scheduler = start_in_background(services, specs)
     log.info("scheduler %s started with jobs: %s", process_name(), ", ".join(s.name for s in specs) or "none")
-    scheduler.start()
+    while not received:
+        time.sleep(STOP_POLL_SECONDS)  # the handler runs in here, where the main thread holds no lock
+    log.info("scheduler stopping on signal %d", received[0])
+    scheduler.shutdown(wait=False)

@@ -71,7 +71,7 @@ def main() -> None:
             while time.monotonic() < deadline:
                 _print(runner.run("tick"))
             return
-        scheduler = build_scheduler(services, [SPEC], blocking=False, heartbeat_every=dt.timedelta(seconds=1))
+        scheduler = build_scheduler(services, [SPEC], heartbeat_every=dt.timedelta(seconds=1))
 
         def executed(event: JobExecutionEvent) -> None:
             if event.job_id == "tick":
